@@ -1,0 +1,46 @@
+# Parley: `make run` and `make test` each do all set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run serve test lint format bench clean system-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Parley needs Python 3.11 or 3.12 (Bytewax has no wheels past 3.12); set PYTHON=python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/parley run
+
+serve: setup
+	$(VENV)/bin/parley serve
+
+# System packages the tests use (Dovecot IMAP); installs them when run as root, else says how.
+system-deps:
+	@bash scripts/system-deps.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup system-deps lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(PY) bench/enrich.py --n 5000
+	$(PY) bench/kb.py --n 20000
+	$(PY) bench/crm.py --n 10000
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

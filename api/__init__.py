@@ -1,0 +1,1 @@
+"""FastAPI: routers only, calling into kb, crm and hub."""

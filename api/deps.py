@@ -1,0 +1,37 @@
+"""Shared API dependencies: the settings, the knowledge base and the CRM store.
+
+The app factory puts one of each on ``app.state``; routers receive them through these
+annotated dependencies, never by importing globals.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from hub.settings import Settings
+from kb.base import KnowledgeBase
+
+if TYPE_CHECKING:
+    from crm.store import CRMStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_kb(request: Request) -> KnowledgeBase:
+    kb: KnowledgeBase = request.app.state.kb
+    return kb
+
+
+def get_crm(request: Request) -> CRMStore:
+    crm: CRMStore = request.app.state.crm
+    return crm
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KBDep = Annotated[KnowledgeBase, Depends(get_kb)]
+CRMDep = Annotated["CRMStore", Depends(get_crm)]

@@ -1,0 +1,187 @@
+"""The /contacts resource: people across channels, their conversations, merges and splits.
+
+CRM errors map to HTTP in one place (:func:`crm_errors`): a missing contact is 404, a request
+that contradicts the current state (already merged) 409, one that can never succeed (merging a
+contact into itself) 400, and a write that kept conflicting with concurrent writers 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.deps import CRMDep, KBDep
+from crm import Conflict, ContactView, InvalidRequest, MergeEventView, NotFound
+from hub.errors import RetriableError
+from hub.models import Conversation
+from kb.base import SearchFilters, SearchRequest
+
+__all__ = ["ContactPage", "crm_errors", "router"]
+
+router = APIRouter(tags=["contacts"])
+
+
+@contextmanager
+def crm_errors() -> Iterator[None]:
+    """Translate the CRM store's errors into HTTP errors."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    except InvalidRequest as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except RetriableError as exc:
+        raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
+
+
+class ContactPage(BaseModel):
+    total: int
+    items: list[ContactView]
+
+
+class ContactDetail(BaseModel):
+    """A contact with the conversations its identities took part in, newest first."""
+
+    contact: ContactView
+    conversations: list[Conversation]
+    conversations_total: int
+
+
+class ContactUpdate(BaseModel):
+    """Fields left out stay as they are; an attribute set to null is removed."""
+
+    display_name: str | None = Field(default=None, max_length=512)
+    tags: list[str] | None = Field(default=None, max_length=100)
+    attributes: dict[str, Any] | None = None
+
+
+class MergeRequest(BaseModel):
+    other_id: str = Field(min_length=1, description="the contact merged into this one")
+    reason: str | None = Field(default=None, max_length=1000)
+    actor: str | None = Field(default=None, max_length=256)
+
+
+class UnmergeRequest(BaseModel):
+    event_id: str | None = Field(default=None, description="the merge to undo; the latest when left out")
+    actor: str | None = Field(default=None, max_length=256)
+
+
+class SplitRequest(BaseModel):
+    identity_ids: list[str] = Field(min_length=1, max_length=1000)
+    reason: str | None = Field(default=None, max_length=1000)
+    actor: str | None = Field(default=None, max_length=256)
+
+
+class MergeResult(BaseModel):
+    """The event and both contacts as they are afterwards."""
+
+    event: MergeEventView
+    survivor: ContactView
+    other: ContactView
+
+
+def _require(crm: CRMDep, contact_id: str) -> ContactView:
+    contact = crm.get_contact(contact_id)
+    if contact is None:
+        raise HTTPException(status_code=404, detail=f"no contact {contact_id}")
+    return contact
+
+
+def _result(crm: CRMDep, event: MergeEventView) -> MergeResult:
+    return MergeResult(
+        event=event, survivor=_require(crm, event.survivor_id), other=_require(crm, event.absorbed_id)
+    )
+
+
+@router.get("/contacts")
+def list_contacts(
+    crm: CRMDep,
+    q: str | None = Query(default=None, max_length=500, description="name, handle, email or phone"),
+    limit: int = Query(default=25, ge=1, le=200),
+    offset: int = Query(default=0, ge=0),
+) -> ContactPage:
+    """Contacts, most recently active first; ``q`` searches names, handles, emails and phones."""
+    total, items = crm.search_contacts(q, limit=limit, offset=offset)
+    return ContactPage(total=total, items=items)
+
+
+@router.get("/contacts/{contact_id}")
+def get_contact(
+    contact_id: str,
+    crm: CRMDep,
+    kb: KBDep,
+    conversations_limit: int = Query(default=50, ge=0, le=500),
+) -> ContactDetail:
+    """One contact with all identities and the conversations they took part in."""
+    contact = _require(crm, contact_id)
+    identity_ids = [identity.id for identity in contact.identities]
+    if not identity_ids or conversations_limit == 0:
+        return ContactDetail(contact=contact, conversations=[], conversations_total=0)
+    result = kb.search_conversations(
+        SearchRequest(
+            filters=SearchFilters(author_ids=identity_ids),
+            limit=conversations_limit,
+            sort="newest",
+            highlight=False,
+        )
+    )
+    return ContactDetail(
+        contact=contact, conversations=[hit.document for hit in result.hits], conversations_total=result.total
+    )
+
+
+@router.patch("/contacts/{contact_id}")
+def update_contact(contact_id: str, update: ContactUpdate, crm: CRMDep) -> ContactView:
+    """Set a display name, replace the tags, or merge in custom attributes."""
+    changes = update.model_dump(exclude_unset=True)
+    if not changes:
+        raise HTTPException(
+            status_code=422, detail="nothing to change: send display_name, tags or attributes"
+        )
+    with crm_errors():
+        return crm.update_contact(
+            contact_id,
+            display_name=update.display_name,
+            tags=update.tags,
+            attributes=update.attributes,
+        )
+
+
+@router.post("/contacts/{contact_id}/merge")
+def merge_contact(contact_id: str, body: MergeRequest, crm: CRMDep) -> MergeResult:
+    """Merge ``other_id`` into this contact (recorded; undo with ``/unmerge``)."""
+    with crm_errors():
+        event = crm.merge(contact_id, body.other_id, actor=body.actor, reason=body.reason)
+    return _result(crm, event)
+
+
+@router.post("/contacts/{contact_id}/unmerge")
+def unmerge_contact(contact_id: str, crm: CRMDep, body: UnmergeRequest | None = None) -> MergeResult:
+    """Undo this contact's latest merge (or ``event_id``), restoring both contacts as they were."""
+    body = body or UnmergeRequest()
+    with crm_errors():
+        if crm.get_contact(contact_id) is None:
+            raise NotFound(f"no contact {contact_id}")
+        event = crm.unmerge(contact_id, event_id=body.event_id, actor=body.actor)
+    return _result(crm, event)
+
+
+@router.post("/contacts/{contact_id}/split")
+def split_contact(contact_id: str, body: SplitRequest, crm: CRMDep) -> MergeResult:
+    """Move some identities out of this contact into a new one (``other`` in the result)."""
+    with crm_errors():
+        event = crm.split(contact_id, body.identity_ids, actor=body.actor, reason=body.reason or "")
+    return _result(crm, event)
+
+
+@router.get("/contacts/{contact_id}/history")
+def contact_history(contact_id: str, crm: CRMDep) -> list[MergeEventView]:
+    """The audit trail: every merge, unmerge and split this contact took part in, oldest first."""
+    _require(crm, contact_id)
+    return crm.history(contact_id)

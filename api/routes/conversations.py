@@ -1,0 +1,108 @@
+"""The inbox: list, open and triage conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.deps import KBDep
+from hub.models import Conversation, ConversationStatus, Message, Priority
+from kb.base import SearchFilters, SearchRequest
+
+router = APIRouter(tags=["conversations"])
+
+
+class ConversationPage(BaseModel):
+    total: int
+    items: list[Conversation]
+    next_cursor: str | None = None
+
+
+class ConversationDetail(BaseModel):
+    conversation: Conversation
+    messages: list[Message]
+
+
+class ConversationUpdate(BaseModel):
+    """Triage changes; fields left out stay as they are."""
+
+    status: ConversationStatus | None = None
+    assignee: str | None = None
+    queue: str | None = None
+    priority: Priority | None = None
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Accept both ``?channel=a&channel=b`` and ``?channel=a,b``."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
+
+
+@router.get("/conversations")
+def list_conversations(
+    kb: KBDep,
+    q: str = Query(default="", max_length=2000, description="query in the KB query language"),
+    channel: list[str] | None = Query(default=None),
+    status: list[str] | None = Query(default=None),
+    assignee: list[str] | None = Query(default=None),
+    queue: list[str] | None = Query(default=None),
+    tag: list[str] | None = Query(default=None),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: str = Query(default="newest", pattern="^(relevance|newest|oldest)$"),
+    limit: int = Query(default=25, ge=1, le=200),
+    offset: int = Query(default=0, ge=0),
+    cursor: str | None = None,
+) -> ConversationPage:
+    """Conversations, newest activity first; ``q`` keeps those with a matching message."""
+    request = SearchRequest(
+        query=q,
+        filters=SearchFilters(
+            channels=_split(channel),
+            statuses=_split(status),
+            assignees=_split(assignee),
+            queues=_split(queue),
+            tags=_split(tag),
+            since=since,
+            until=until,
+        ),
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        sort=sort,  # type: ignore[arg-type]
+        highlight=False,
+    )
+    try:
+        result = kb.search_conversations(request)
+    except ValueError as exc:  # QuerySyntaxError is a ValueError: the user's query, not our bug
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return ConversationPage(
+        total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
+    """One conversation with its messages, oldest first."""
+    conversation = kb.get_conversation(conversation_id)
+    if conversation is None:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+    return ConversationDetail(conversation=conversation, messages=kb.conversation_messages(conversation_id))
+
+
+@router.patch("/conversations/{conversation_id}")
+def update_conversation(conversation_id: str, update: ConversationUpdate, kb: KBDep) -> Conversation:
+    """Change status, assignee, queue, priority or tags."""
+    changes = update.model_dump(exclude_unset=True)
+    if not changes:
+        raise HTTPException(
+            status_code=422, detail="nothing to change: send status, assignee, queue, priority or tags"
+        )
+    conversation = kb.update_conversation(conversation_id, changes)
+    if conversation is None:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+    return conversation

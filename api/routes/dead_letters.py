@@ -1,0 +1,27 @@
+"""GET /dead-letters: input that could not be processed, with its raw payload and reason."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import CRMDep
+from hub.models import DeadLetter
+
+router = APIRouter(tags=["dead-letters"])
+
+
+class DeadLetterPage(BaseModel):
+    total: int
+    items: list[DeadLetter]
+
+
+@router.get("/dead-letters")
+def list_dead_letters(
+    crm: CRMDep,
+    stage: str | None = Query(default=None, description="parse, import, source, kb..."),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> DeadLetterPage:
+    total, items = crm.list_dead_letters(limit=limit, offset=offset, stage=stage)
+    return DeadLetterPage(total=total, items=items)

@@ -1,0 +1,118 @@
+"""The /search resource: messages matching a listening query, with highlights, facets and a histogram.
+
+A query the user got wrong is a 400 whose detail says where and what was expected
+(``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from api.deps import KBDep
+from hub.models import Message
+from kb.base import SearchFilters, SearchRequest
+from kb.query import QuerySyntaxError
+
+router = APIRouter(tags=["search"])
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    message: Message
+    #: field -> fragments, matches wrapped in <mark>...</mark> (the rest HTML-escaped)
+    highlights: dict[str, list[str]]
+
+
+class FacetCount(BaseModel):
+    value: str
+    count: int
+
+
+class HistogramCount(BaseModel):
+    start: datetime
+    count: int
+
+
+class SearchResponse(BaseModel):
+    total: int
+    hits: list[SearchHit]
+    facets: dict[str, list[FacetCount]]
+    histogram: list[HistogramCount]
+    next_cursor: str | None = None
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Accept both ``?channel=a&channel=b`` and ``?channel=a,b``."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
+
+
+@router.get("/search")
+def search(
+    kb: KBDep,
+    q: str = Query(default="", description='listening query: refund "money back" -spam channel:twitter'),
+    channel: list[str] | None = Query(default=None),
+    lang: list[str] | None = Query(default=None),
+    sentiment: list[str] | None = Query(default=None),
+    status: list[str] | None = Query(default=None),
+    tag: list[str] | None = Query(default=None),
+    assignee: list[str] | None = Query(default=None),
+    intent: list[str] | None = Query(default=None),
+    direction: Literal["in", "out"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: Literal["relevance", "newest", "oldest"] = "relevance",
+    limit: int = Query(default=20, ge=0, le=200),
+    offset: int = Query(default=0, ge=0, le=10_000),
+    cursor: str | None = None,
+    facets: str = Query(default="", description="comma-separated: channel,language,sentiment_label,..."),
+    histogram: Literal["hour", "day", "week", "month"] | None = None,
+) -> SearchResponse:
+    """Messages matching ``q`` and the filters, best first (or newest/oldest)."""
+    request = SearchRequest(
+        query=q,
+        filters=SearchFilters(
+            channels=_split(channel),
+            languages=_split(lang),
+            sentiment_labels=_split(sentiment),
+            statuses=_split(status),
+            tags=_split(tag),
+            assignees=_split(assignee),
+            intents=_split(intent),
+            direction=direction,
+            since=since,
+            until=until,
+        ),
+        limit=limit,
+        offset=offset,
+        cursor=cursor or None,
+        sort=sort,
+        facets=tuple(_split([facets]) or ()),
+        histogram=histogram,
+    )
+    try:
+        result = kb.search_messages(request)
+    except QuerySyntaxError as exc:
+        detail = {"message": str(exc), "position": exc.position, "expected": exc.expected}
+        raise HTTPException(status_code=400, detail=detail) from exc
+    except ValueError as exc:  # unknown facet, a cursor from another search
+        raise HTTPException(status_code=400, detail={"message": str(exc)}) from exc
+    return SearchResponse(
+        total=result.total,
+        hits=[
+            SearchHit(id=h.id, score=h.score, message=h.document, highlights=h.highlights)
+            for h in result.hits
+        ],
+        facets={
+            name: [FacetCount(value=b.value, count=b.count) for b in buckets]
+            for name, buckets in result.facets.items()
+        },
+        histogram=[HistogramCount(start=b.start, count=b.count) for b in result.histogram],
+        next_cursor=result.next_cursor,
+    )

@@ -1,0 +1,182 @@
+"""The /segments resource: static and dynamic segments of contacts, CSV import and export.
+
+A dynamic segment's members are evaluated on demand from its criteria (``crm.criteria``);
+``POST /segments/{id}/refresh`` also stores them and their count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import CRMDep
+from api.routes.contacts import ContactPage, crm_errors
+from crm import SegmentView
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["segments"])
+
+#: the largest CSV accepted by an import
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+class SegmentCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=256)
+    kind: Literal["static", "dynamic"]
+    criteria: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="dynamic only, e.g. channel:twitter AND sentiment_avg < -0.3 AND last_seen > now-30d",
+    )
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class SegmentUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    criteria: str | None = Field(default=None, max_length=4000)
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class Members(BaseModel):
+    contact_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class MembersChanged(BaseModel):
+    changed: int
+    segment: SegmentView
+
+
+class ImportResult(BaseModel):
+    added: int
+    already: int
+    unmatched: list[dict[str, Any]]
+    segment: SegmentView
+
+
+def _require(crm: CRMDep, segment_id: str) -> SegmentView:
+    segment = crm.segments.get(segment_id)
+    if segment is None:
+        raise HTTPException(status_code=404, detail=f"no segment {segment_id}")
+    return segment
+
+
+@router.get("/segments")
+def list_segments(crm: CRMDep) -> list[SegmentView]:
+    return crm.segments.list_all()
+
+
+@router.post("/segments", status_code=201)
+def create_segment(body: SegmentCreate, crm: CRMDep) -> SegmentView:
+    """A static segment (add members or import a CSV) or a dynamic one (criteria)."""
+    with crm_errors():
+        return crm.segments.create(body.name, body.kind, criteria=body.criteria, description=body.description)
+
+
+@router.get("/segments/{segment_id}")
+def get_segment(segment_id: str, crm: CRMDep) -> SegmentView:
+    return _require(crm, segment_id)
+
+
+@router.patch("/segments/{segment_id}")
+def update_segment(segment_id: str, body: SegmentUpdate, crm: CRMDep) -> SegmentView:
+    with crm_errors():
+        return crm.segments.update(
+            segment_id, name=body.name, criteria=body.criteria, description=body.description
+        )
+
+
+@router.delete("/segments/{segment_id}", status_code=204)
+def delete_segment(segment_id: str, crm: CRMDep) -> Response:
+    with crm_errors():
+        crm.segments.delete(segment_id)
+    return Response(status_code=204)
+
+
+@router.post("/segments/{segment_id}/refresh")
+def refresh_segment(segment_id: str, crm: CRMDep) -> SegmentView:
+    """Re-evaluate a dynamic segment now and store its members and count."""
+    with crm_errors():
+        return crm.segments.refresh(segment_id)
+
+
+@router.get("/segments/{segment_id}/contacts")
+def segment_contacts(
+    segment_id: str,
+    crm: CRMDep,
+    limit: int = Query(default=25, ge=1, le=200),
+    offset: int = Query(default=0, ge=0),
+) -> ContactPage:
+    """The segment's members as they are now, most recently active first."""
+    with crm_errors():
+        total, ids = crm.segments.member_ids(segment_id, limit=limit, offset=offset)
+    found = crm.get_contacts(ids)
+    return ContactPage(total=total, items=[found[i] for i in ids if i in found])
+
+
+@router.post("/segments/{segment_id}/members")
+def add_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
+    """Add contacts to a static segment."""
+    with crm_errors():
+        changed = crm.segments.add_members(segment_id, body.contact_ids)
+    return MembersChanged(changed=changed, segment=_require(crm, segment_id))
+
+
+@router.post("/segments/{segment_id}/members/remove")
+def remove_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
+    """Remove contacts from a static segment."""
+    with crm_errors():
+        changed = crm.segments.remove_members(segment_id, body.contact_ids)
+    return MembersChanged(changed=changed, segment=_require(crm, segment_id))
+
+
+@router.post(
+    "/segments/{segment_id}/import",
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_members(segment_id: str, request: Request, crm: CRMDep) -> ImportResult:
+    """Add the contacts a CSV body names (header with contact_id, or email / phone / handle
+    [+ channel]) to a static segment; rows matching nobody come back with a reason."""
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(status_code=413, detail=f"CSV larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status_code=400, detail=f"CSV is not UTF-8: {exc}") from exc
+    with crm_errors():
+        report = crm.segments.import_csv(segment_id, text)
+    return ImportResult(
+        added=report.added,
+        already=report.already,
+        unmatched=report.unmatched,
+        segment=_require(crm, segment_id),
+    )
+
+
+def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+@router.get("/segments/{segment_id}/export.csv", response_class=StreamingResponse)
+def export_members(segment_id: str, crm: CRMDep) -> StreamingResponse:
+    """All members as CSV, one row per contact with their profile rollups."""
+    segment = _require(crm, segment_id)
+    filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in segment.name) or segment.id
+    return StreamingResponse(
+        _csv_lines(crm.segments.export_rows(segment_id)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )

@@ -1,0 +1,237 @@
+"""Send an agent's reply as properly threaded mail over SMTP (``aiosmtplib``).
+
+The outgoing mail comes From the mailbox's address, goes To the customer, has the subject
+"Re: <original>", ``In-Reply-To`` the answered message and ``References`` its chain plus the
+answered id, and a Message-ID derived from the reply id (so a retried send carries the same id
+and the customer's client and our dedupe see one message). The returned ``Delivery.message`` is
+the outbound hub message (direction out, same thread root, same conversation), so when the
+customer answers, their In-Reply-To/References thread back into the conversation.
+
+SMTP failures are translated here, in one place: 4xx replies, timeouts and dropped connections
+raise ``RetriableError``; 5xx replies ``SkippableError`` (this reply can never be delivered as
+it is); a refused SMTP login ``FatalError`` (every reply would fail until it is fixed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from html import escape
+
+import aiosmtplib
+
+from channels.email.headers import normalize_subject
+from hub.errors import FatalError, RetriableError, SkippableError
+from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
+from hub.settings import MailboxSettings, Settings
+
+__all__ = ["EmailReplier", "build_reply", "repliers_from_settings"]
+
+log = logging.getLogger(__name__)
+
+#: References keeps the root and the most recent ids; RFC 5322 puts no limit, servers do.
+MAX_REFERENCES = 20
+
+
+def _address_of(identity: Identity) -> str | None:
+    candidate = identity.email or identity.native_id
+    return candidate if candidate and "@" in candidate else None
+
+
+def _reply_subject(reply: Reply) -> str:
+    original = reply.subject or (reply.in_reply_to.subject if reply.in_reply_to else None) or ""
+    if original.lstrip().lower().startswith("re:"):
+        return original.strip()
+    return f"Re: {original}" if original else "Re: your message"
+
+
+def _references(parent: Message | None) -> list[str]:
+    if parent is None or parent.native_id.startswith("sha:"):
+        return []  # a hashed id is ours, not a Message-ID the customer's client knows
+    refs = [r for r in parent.metadata.get("references", []) if isinstance(r, str)]
+    if not refs and parent.thread_key and parent.thread_key != parent.native_id:
+        refs = [parent.thread_key]
+    refs = [r for r in refs if r != parent.native_id] + [parent.native_id]
+    if len(refs) > MAX_REFERENCES:
+        refs = refs[:1] + refs[-(MAX_REFERENCES - 1) :]
+    return refs
+
+
+def _with_quote(reply: Reply, parent: Message | None) -> tuple[str, str | None]:
+    """The reply's text and HTML with the answered message quoted below, as mail clients do."""
+    if parent is None or not parent.text.strip():
+        return reply.text, reply.html
+    who = (parent.author.display_name or parent.author.email) if parent.author else None
+    when = format_datetime(parent.created_at)
+    attribution = f"On {when}, {who or 'you'} wrote:"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in parent.text.splitlines())
+    plain = f"{reply.text.rstrip()}\n\n{attribution}\n{quoted}\n"
+    html = None
+    if reply.html:
+        body = escape(parent.text).replace("\n", "<br>\n")
+        html = f"{reply.html}\n<p>{escape(attribution)}</p>\n<blockquote>{body}</blockquote>\n"
+    return plain, html
+
+
+def _default_recipients(parent: Message | None) -> list[Identity]:
+    if parent is None:
+        return []
+    if parent.direction is Direction.OUT:
+        # Following up our own earlier reply: write to whom that one went, not to ourselves.
+        return list(parent.recipients)
+    answer_to = parent.metadata.get("reply_to_addresses") or []
+    if answer_to:
+        return [
+            Identity(
+                channel="email",
+                native_id=str(a["email"]).lower(),
+                email=a["email"],
+                display_name=a.get("display_name"),
+            )
+            for a in answer_to
+            if isinstance(a, dict) and a.get("email")
+        ]
+    return [parent.author] if parent.author is not None else []
+
+
+def build_reply(reply: Reply, mailbox: MailboxSettings) -> tuple[EmailMessage, Message]:
+    """The MIME message to send and the hub message that records it (pure; no I/O)."""
+    from_address = mailbox.from_address or mailbox.username
+    if "@" not in from_address:
+        raise FatalError(f"mailbox {mailbox.name!r} has no from_address to send replies from")
+    parent = reply.in_reply_to
+    to = reply.to or _default_recipients(parent)
+    recipients = [(ident, addr) for ident in to if (addr := _address_of(ident))]
+    if not recipients:
+        raise SkippableError(f"reply {reply.id} has no recipient email address")
+
+    domain = from_address.rsplit("@", 1)[1]
+    digest = hashlib.blake2b(reply.id.encode(), digest_size=12).hexdigest()
+    native_id = f"parley.{digest}@{domain}"
+    references = _references(parent)
+    subject = _reply_subject(reply)
+    now = utcnow()
+
+    mime = EmailMessage()
+    mime["From"] = formataddr((mailbox.from_name, from_address))
+    mime["To"] = [Address(display_name=i.display_name or "", addr_spec=a) for i, a in recipients]
+    mime["Subject"] = subject
+    mime["Date"] = format_datetime(now)
+    mime["Message-ID"] = f"<{native_id}>"
+    if references:
+        mime["In-Reply-To"] = f"<{references[-1]}>"
+        mime["References"] = " ".join(f"<{r}>" for r in references)
+    mime["X-Parley-Reply-Id"] = reply.id
+    plain, html = _with_quote(reply, parent) if mailbox.quote_original else (reply.text, reply.html)
+    mime.set_content(plain)
+    if html:
+        mime.add_alternative(html, subtype="html")
+
+    sender = Identity(
+        channel="email",
+        native_id=from_address.lower(),
+        email=from_address,
+        display_name=mailbox.from_name or None,
+    )
+    root = (parent.thread_key or parent.native_id) if parent is not None else None
+    outbound = Message(
+        channel="email",
+        account=reply.account if reply.account != "default" else mailbox.name,
+        native_id=native_id,
+        direction=Direction.OUT,
+        author=sender,
+        recipients=[ident for ident, _ in recipients],
+        subject=subject,
+        text=reply.text,
+        body=plain,
+        html=html,
+        created_at=now,
+        reply_to=parent.native_id if parent is not None else None,
+        thread_key=root,
+        conversation_id=reply.conversation_id,
+        metadata={
+            "references": references,
+            "normalized_subject": normalize_subject(subject),
+            "reply_id": reply.id,
+            **({"agent": reply.author} if reply.author else {}),
+        },
+    )
+    return mime, outbound
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    # aiosmtplib wraps the ssl error in SMTPConnectError; look down the chain.
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+class EmailReplier:
+    """Sends replies through one mailbox's SMTP server (implements ``channels.base.Replier``)."""
+
+    def __init__(self, mailbox: MailboxSettings) -> None:
+        self.mailbox = mailbox
+
+    async def send(self, reply: Reply) -> Delivery:
+        mime, outbound = build_reply(reply, self.mailbox)
+        mb = self.mailbox
+        credentials = mb.smtp_credentials()
+        where = f"SMTP {mb.smtp_host}:{mb.smtp_port}"
+        try:
+            refused, _ = await aiosmtplib.send(
+                mime,
+                sender=parseaddr(str(mime["From"]))[1],
+                hostname=mb.smtp_host,
+                port=mb.smtp_port,
+                username=credentials[0] if credentials else None,
+                password=credentials[1] if credentials else None,
+                use_tls=mb.smtp_tls == "ssl",
+                start_tls=mb.smtp_tls == "starttls",
+                tls_context=mb.tls_context() if mb.smtp_tls != "none" else None,
+                timeout=mb.timeout_s,
+            )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise FatalError(
+                f"{where}: login refused ({exc.code} {exc.message}); check SMTP credentials"
+            ) from exc
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            if all(500 <= code < 600 for code in codes):
+                raise SkippableError(f"{where}: every recipient refused: {text}") from exc
+            raise RetriableError(f"{where}: recipients refused for now: {text}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise SkippableError(f"{where}: message refused: {exc.code} {exc.message}") from exc
+            raise RetriableError(f"{where}: temporary failure: {exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if _untrusted_certificate(exc):
+                raise FatalError(
+                    f"{where}: server certificate not trusted ({exc}); set the mailbox's ca_file"
+                ) from exc
+            raise RetriableError(f"{where}: {exc.__class__.__name__}: {exc}") from exc
+        error = None
+        if refused:
+            # Some recipients took it, some did not: delivered, with the refusals on record.
+            error = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items())
+            log.warning("reply %s: %s refused some recipients: %s", reply.id, where, error)
+        return Delivery(
+            reply_id=reply.id,
+            status="sent",
+            native_id=outbound.native_id,
+            sent_at=outbound.created_at,
+            error=error,
+            message=outbound,
+        )
+
+
+def repliers_from_settings(settings: Settings) -> dict[str, EmailReplier]:
+    """One replier per configured mailbox, by mailbox name (= ``Reply.account``)."""
+    return {mailbox.name: EmailReplier(mailbox) for mailbox in settings.email.accounts}

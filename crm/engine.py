@@ -1,0 +1,137 @@
+"""Engines, migrations and write transactions of the CRM store, for SQLite and PostgreSQL.
+
+One URL picks the backend: ``sqlite:///path`` (the embedded default; WAL mode, writers
+serialised by ``BEGIN IMMEDIATE``) or ``postgresql+psycopg://...`` (writes run SERIALIZABLE).
+:func:`write` runs a unit of work in one transaction and retries it when the database reports
+a conflict with a concurrent writer (serialization failure, deadlock, unique violation, a
+locked SQLite file); after the last attempt it raises :class:`hub.errors.RetriableError`.
+Library exceptions are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from hub.errors import FatalError, RetriableError
+
+__all__ = ["make_engine", "migrate", "write"]
+
+log = logging.getLogger("parley.crm")
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: PostgreSQL SQLSTATEs that mean "a concurrent transaction got there first: try again"
+RETRY_SQLSTATES = {"40001", "40P01", "23505", "55P03"}
+#: an arbitrary constant: the advisory lock key that serialises concurrent migrators
+MIGRATION_LOCK = 0x5041524C
+
+
+def normalise_url(url: str) -> str:
+    """Pick psycopg 3 for PostgreSQL whatever spelling the user wrote."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get their directory created and WAL mode."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A deferred transaction that later writes can fail with "database is locked" without
+        # waiting; taking the write lock up front makes concurrent writers queue instead.
+        immediate = conn.get_execution_options().get("parley_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same pool, configured for write transactions."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="SERIALIZABLE", parley_write=True)
+    return engine.execution_options(parley_write=True)
+
+
+def _alembic_config(connection: Connection | None) -> Config:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision (cheap when already current)."""
+    head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        with engine.execution_options(parley_write=True).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes opening a fresh database at once must not both create tables.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            command.upgrade(_alembic_config(conn), "head")
+    except OperationalError as exc:
+        raise FatalError(f"cannot open the CRM database ({engine.url!r}): {exc.orig}") from exc
+    log.info("CRM schema migrated to %s", head)
+
+
+def _retriable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in RETRY_SQLSTATES
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def write(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
+    """Run ``work`` in one write transaction, retrying on conflicts with concurrent writers."""
+    delay = 0.02
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if not _retriable(exc):
+                raise
+            if attempt == attempts:
+                raise RetriableError(f"CRM write kept conflicting with other writers: {exc.orig}") from exc
+            log.debug("CRM write conflict (%s); retry %d", exc.orig, attempt)
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the CRM store (a package so they install with it)."""

@@ -1,0 +1,259 @@
+"""The ingest dataflow: sources → parse → dedupe → enrich → thread → sinks.
+
+::
+
+    sources (channel pollers, file import) ── Envelope | DeadLetter
+      → parse         channels.parse_envelope; failures become dead letters
+      → listen        feed items must match their listening query
+      → dedupe        keyed by shard of message id; drops exact replays
+      → enrich        batched with op.collect → enrichment.enrich(batch)
+      → thread        keyed by channel+account → conversation id (ThreadState)
+      → sinks         crm (authors → contacts) · kb (messages, conversation rollups)
+    dead letters      → dead-letter sink (CRM store)
+
+Run it in-process with ``parley run`` / ``parley ingest``, or as processes with
+``python -m bytewax.run "flows.ingest:get_flow()" -i N -a "host:port;..." -r DIR -s 5 -b 0``.
+Parallelism is by processes, never ``-w`` threads (the GIL makes threads slower here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeGuard
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+
+from channels import CHANNELS, parse_envelope
+from flows.imports import FileImportSource, ImportItem
+from flows.report import IngestReport
+from flows.sinks import CRMSink, DeadLetterSink, KBSink
+from flows.threading import ThreadState, assign_conversation
+from hub.errors import SkippableError, UnsupportedEvent
+from hub.models import DeadLetter, Envelope, Message, message_id
+from hub.settings import Settings
+
+__all__ = ["build_flow", "default_sources", "get_flow"]
+
+log = logging.getLogger("parley.flow")
+
+#: keys the dedupe and enrich steps are spread over (processes take keys by hash)
+SHARDS = 8
+
+NamedSource = tuple[str, Source[ImportItem]]
+
+
+def _raw_text(envelope: Envelope) -> str:
+    """The envelope as it arrived, minus the arrival time (so a replay is the same dead letter)."""
+    payload = envelope.payload
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", "backslashreplace")
+    try:
+        return envelope.model_dump_json(include={"channel", "kind", "account", "payload"})
+    except ValueError:
+        return repr(payload)
+
+
+def parse_item(item: ImportItem, report: IngestReport | None = None) -> list[Message | DeadLetter]:
+    """One source item → its messages, or a dead letter saying why it could not be read."""
+    if report is not None:
+        report.read += 1
+    if isinstance(item, DeadLetter):
+        return [item]
+    try:
+        messages = parse_envelope(item)
+    except UnsupportedEvent as exc:
+        log.debug("skipped unsupported %s/%s event: %s", item.channel, item.kind, exc)
+        if report is not None:
+            report.unsupported += 1
+        return []
+    except SkippableError as exc:
+        reason = str(exc)
+    except Exception as exc:  # a parser bug must not stop the flow or lose the input
+        log.exception("parser for %s/%s crashed", item.channel, item.kind)
+        reason = f"parser error ({type(exc).__name__}): {exc}"
+    else:
+        if report is not None:
+            report.parsed += len(messages)
+        return list(messages)
+    return [
+        DeadLetter(
+            stage="parse",
+            reason=reason,
+            raw=_raw_text(item),
+            channel=item.channel,
+            kind=item.kind,
+            raw_ref=item.raw_ref,
+        )
+    ]
+
+
+@lru_cache(maxsize=256)
+def _matcher(query: str) -> Callable[[Message], bool]:
+    from kb.query import compile_matcher
+
+    return compile_matcher(query)
+
+
+def matches_listening_query(message: Message, report: IngestReport | None = None) -> bool:
+    """Feed items carry their feed's listening query; keep only those that match it."""
+    query = message.metadata.get("listen_query")
+    if not query:
+        return True
+    keep = _matcher(str(query))(message)
+    if not keep and report is not None:
+        report.filtered += 1
+    return keep
+
+
+def _is_message(item: Message | DeadLetter) -> TypeGuard[Message]:
+    return isinstance(item, Message)
+
+
+def shard_key(message: Message) -> str:
+    return str(int(hashlib.blake2b(message.id.encode(), digest_size=2).hexdigest(), 16) % SHARDS)
+
+
+def _fingerprint(message: Message) -> str:
+    content = f"{message.subject}\x1f{message.text}\x1f{message.html}\x1f{sorted(message.flags)}"
+    return hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+@dataclass
+class DedupeState:
+    """Fingerprints of the messages a shard has passed on, newest last, bounded."""
+
+    capacity: int = 200_000
+    seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+
+def _dedupe(
+    capacity: int, report: IngestReport | None
+) -> Callable[[DedupeState | None, Message], tuple[DedupeState, Iterable[Message]]]:
+    def step(state: DedupeState | None, message: Message) -> tuple[DedupeState, Iterable[Message]]:
+        state = state or DedupeState(capacity=capacity)
+        fingerprint = _fingerprint(message)
+        if state.seen.get(message.id) == fingerprint:
+            if report is not None:
+                report.duplicates += 1
+            return state, ()
+        state.seen[message.id] = fingerprint  # an edit (same id, new content) passes through
+        state.seen.move_to_end(message.id)
+        while len(state.seen) > state.capacity:
+            state.seen.popitem(last=False)
+        return state, (message,)
+
+    return step
+
+
+def _enrich_batch(settings: Settings) -> Callable[[list[Message]], list[Message]]:
+    def step(batch: list[Message]) -> list[Message]:
+        from enrichment import enrich
+
+        try:
+            return list(enrich(batch, settings.enrichment))
+        except Exception:  # enrichment is best effort; the messages must still be stored
+            log.exception("enrichment failed for a batch of %d; storing them unenriched", len(batch))
+            return batch
+
+    return step
+
+
+class _ThreadStep:
+    """The thread step's mapper; opens the knowledge base lazily for parent lookups."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._window = timedelta(days=settings.email.subject_window_days)
+        self._kb = None
+
+    def _lookup(self, channel: str) -> Callable[[str], str | None]:
+        def lookup(native_id: str) -> str | None:
+            if self._kb is None:
+                from kb import open_kb
+
+                self._kb = open_kb(self._settings)  # type: ignore[assignment]
+            found = self._kb.get_message(message_id(channel, native_id))  # type: ignore[attr-defined]
+            return found.conversation_id if found is not None else None
+
+        return lookup
+
+    def __call__(self, state: ThreadState | None, message: Message) -> tuple[ThreadState, Message]:
+        state = state or ThreadState(capacity=self._settings.flow.state_capacity)
+        conversation_id = assign_conversation(
+            state, message, lookup=self._lookup(message.channel), subject_window=self._window
+        )
+        return state, message.model_copy(update={"conversation_id": conversation_id})
+
+
+def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None = None) -> list[NamedSource]:
+    """Sources for the configured channels, plus the import paths (the demo when nothing is set)."""
+    sources: list[NamedSource] = []
+    for package in CHANNELS.values():
+        try:
+            module = importlib.import_module(f"{package}.source")
+        except ModuleNotFoundError:
+            continue
+        factory = getattr(module, "sources_from_settings", None)
+        if factory is not None:
+            sources.extend(factory(settings))
+    paths = list(settings.import_paths)
+    if not paths and not sources and settings.demo:
+        from hub.demo import DEMO_PATH
+
+        paths = [DEMO_PATH]
+    if paths:
+        sources.append(("import", FileImportSource(paths, on_emit=on_emit)))
+    return sources
+
+
+def build_flow(
+    settings: Settings,
+    sources: Sequence[NamedSource] | None = None,
+    *,
+    report: IngestReport | None = None,
+) -> Dataflow:
+    """The ingest dataflow over ``sources`` (default: ``default_sources(settings)``)."""
+    sources = list(sources) if sources is not None else default_sources(settings)
+    if not sources:
+        raise ValueError("no sources: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
+    flow = Dataflow("parley_ingest")
+    streams = [op.input(step_id, flow, source) for step_id, source in sources]
+    items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)
+
+    parsed = op.flat_map("parse", items, lambda item: parse_item(item, report))
+    split = op.branch("split_dead_letters", parsed, _is_message)
+    messages = op.filter("listen", split.trues, lambda m: matches_listening_query(m, report))
+
+    sharded = op.key_on("shard", messages, shard_key)
+    fresh = op.stateful_flat_map("dedupe", sharded, _dedupe(settings.flow.state_capacity, report))
+    batches = op.collect(
+        "batch", fresh, timedelta(milliseconds=settings.flow.batch_timeout_ms), settings.flow.batch_size
+    )
+    enriched = op.flat_map("enrich", op.key_rm("unshard", batches), _enrich_batch(settings))
+
+    by_account = op.key_on("thread_key", enriched, lambda m: f"{m.channel}\x1f{m.account}")
+    threaded = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
+    dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
+
+    op.output("crm", threaded, CRMSink(settings))
+    op.output("kb", threaded, KBSink(settings, report))
+    op.output("dead_letters", dead_letters, DeadLetterSink(settings, report))
+    return flow
+
+
+def get_flow(*paths: str) -> Dataflow:
+    """Entry point for ``python -m bytewax.run "flows.ingest:get_flow()"``; reads Settings from env."""
+    settings = Settings()
+    if paths:
+        settings = settings.model_copy(update={"import_paths": [Path(p) for p in paths]})
+    return build_flow(settings)

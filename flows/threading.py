@@ -1,0 +1,131 @@
+"""Conversation threading: which conversation does a message belong to?
+
+Conversation ids are derived from the thread root (``conversation_id_for(channel, account,
+root native id)``), so most messages thread without any memory: a root message roots its own
+conversation, a message with a channel-given ``thread_key`` joins that root. Memory is needed
+for replies to replies (the parent's conversation) and for the email subject fallback; it lives
+in a ``ThreadState`` per channel and account, kept in Bytewax snapshots and bounded in size.
+When the state does not know a parent (another run, state evicted) the thread step asks the
+knowledge base through ``ParentLookup``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from hub.models import Message, conversation_id_for
+
+__all__ = ["ParentLookup", "ThreadState", "assign_conversation"]
+
+#: native id of a message on the same channel -> its conversation id, when known elsewhere
+ParentLookup = Callable[[str], str | None]
+
+#: flags of messages that must not open a conversation of their own
+NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply"})
+
+
+@dataclass
+class ThreadState:
+    """What one channel+account's thread step remembers between messages (and restarts)."""
+
+    capacity: int = 200_000
+    links: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    #: (normalised subject, author id) -> (conversation id, last message time)
+    subjects: OrderedDict[tuple[str, str], tuple[str, datetime]] = field(default_factory=OrderedDict)
+    #: native id of a parent not seen yet -> the conversation its early replies were put in
+    assumed_roots: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def remember(self, native_id: str, conversation_id: str) -> None:
+        self.links[native_id] = conversation_id
+        self.links.move_to_end(native_id)
+        while len(self.links) > self.capacity:
+            self.links.popitem(last=False)
+
+    def assume_root(self, native_id: str, conversation_id: str) -> None:
+        self.assumed_roots.setdefault(native_id, conversation_id)
+        while len(self.assumed_roots) > self.capacity // 10:
+            self.assumed_roots.popitem(last=False)
+
+    def remember_subject(self, key: tuple[str, str], conversation_id: str, at: datetime) -> None:
+        self.subjects[key] = (conversation_id, at)
+        self.subjects.move_to_end(key)
+        while len(self.subjects) > self.capacity // 10:
+            self.subjects.popitem(last=False)
+
+
+def _known(state: ThreadState, lookup: ParentLookup | None, native_id: str | None) -> str | None:
+    if not native_id:
+        return None
+    found = state.links.get(native_id)
+    if found is None and lookup is not None:
+        found = lookup(native_id)
+        if found is not None:
+            state.remember(native_id, found)
+    return found
+
+
+def _by_subject(state: ThreadState, message: Message, window: timedelta) -> str | None:
+    subject = message.metadata.get("normalized_subject")
+    if not subject or message.author is None:
+        return None
+    hit = state.subjects.get((subject, message.author.id))
+    if hit is None:
+        return None
+    conversation_id, at = hit
+    return conversation_id if abs(message.created_at - at) <= window else None
+
+
+def assign_conversation(
+    state: ThreadState,
+    message: Message,
+    *,
+    lookup: ParentLookup | None = None,
+    subject_window: timedelta = timedelta(days=14),
+) -> str | None:
+    """The conversation id for ``message``, updating ``state``.
+
+    Order of evidence: a message seen before keeps its conversation (replays are stable); the
+    parent's known conversation; the known conversation of the channel-given thread root; the
+    root derived from ``thread_key``; the parent assumed to be a root (out-of-order arrivals
+    still meet their root); for messages with neither, the subject fallback (same normalised
+    subject and author inside ``subject_window``); else the message roots a new conversation.
+    Bounces and auto-replies join a known conversation or none (``None``): they never open one.
+    When a parent arrives after replies that were put in a conversation rooted at it, the
+    state's links move to the parent's conversation; the knowledge-base sink moves the stored
+    documents (``flows.sinks``), which also covers replays after a crash.
+    """
+    channel, account = message.channel, message.account
+    if message.native_id in state.links:
+        return state.links[message.native_id]
+
+    conversation_id = _known(state, lookup, message.reply_to) or _known(state, lookup, message.thread_key)
+    if conversation_id is None and NON_OPENING_FLAGS.intersection(message.flags):
+        for ref in reversed(message.metadata.get("references") or []):
+            conversation_id = _known(state, lookup, str(ref))
+            if conversation_id:
+                break
+        if conversation_id is None:
+            return None
+    if conversation_id is None and message.thread_key:
+        conversation_id = conversation_id_for(channel, account, message.thread_key)
+    if conversation_id is None and message.reply_to:
+        conversation_id = conversation_id_for(channel, account, message.reply_to)
+        state.assume_root(message.reply_to, conversation_id)
+    if conversation_id is None:
+        conversation_id = _by_subject(state, message, subject_window)
+    if conversation_id is None:
+        conversation_id = conversation_id_for(channel, account, message.native_id)
+
+    assumed = state.assumed_roots.pop(message.native_id, None)
+    if assumed is not None and assumed != conversation_id:
+        for native_id, linked in state.links.items():
+            if linked == assumed:
+                state.links[native_id] = conversation_id
+    state.remember(message.native_id, conversation_id)
+    subject = message.metadata.get("normalized_subject")
+    if subject and message.author is not None:
+        state.remember_subject((subject, message.author.id), conversation_id, message.created_at)
+    return conversation_id

@@ -1,0 +1,1 @@
+"""Parley's shared vocabulary (models, settings, errors) and composition root (CLI)."""

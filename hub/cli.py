@@ -1,0 +1,338 @@
+"""``parley``: the command line, and the one place that knows every package.
+
+``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
+``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
+``parley kb export|migrate``; ``parley dead-letters``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hub.errors import FatalError
+from hub.settings import Settings
+
+app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge base maintenance.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+console = Console(stderr=True)
+log = logging.getLogger("parley")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+    return settings
+
+
+def _count_records(path: Path) -> int:
+    """A cheap estimate of how many records ``path`` holds, for the progress bar."""
+    from flows.imports import detect_format
+
+    if path.is_dir():
+        return sum(_count_records(p) for p in sorted(path.rglob("*")) if p.is_file())
+    if not path.is_file():
+        return 1
+    fmt = detect_format(path)
+    if fmt not in {"jsonl", "mbox"}:
+        return 1
+    prefix = b"From " if fmt == "mbox" else b""
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip() and line.startswith(prefix)) or 1
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        progress.add_task(label, total=total)
+        yield progress
+
+
+def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: bool) -> dict[str, int]:
+    """Run the ingest flow in this process to completion, with a progress bar; return its report."""
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+    from bytewax.testing import run_main
+
+    from flows.imports import FileImportSource
+    from flows.ingest import build_flow, default_sources
+    from flows.report import IngestReport
+
+    settings.ensure_data_dir()
+    report = IngestReport()
+    demo_or_paths = list(paths) if paths is not None else (list(settings.import_paths) or None)
+    if demo_or_paths is None and settings.demo:
+        from hub.demo import DEMO_PATH
+
+        demo_or_paths = [DEMO_PATH]
+    total = sum(_count_records(p) for p in demo_or_paths or [])
+    with _progress(total, "ingesting") as progress:
+        task = progress.task_ids[0]
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        if paths is not None:
+            sources = [("import", FileImportSource(list(paths), on_emit=advance))]
+        else:
+            sources = default_sources(settings, on_emit=advance)
+        flow = build_flow(settings, sources, report=report)
+        recovery_config = None
+        if recovery:
+            if not settings.recovery_dir.exists():
+                settings.recovery_dir.mkdir(parents=True)
+                init_db_dir(settings.recovery_dir, 1)
+            recovery_config = RecoveryConfig(str(settings.recovery_dir))
+        run_main(
+            flow,
+            epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
+            recovery_config=recovery_config,
+        )
+        progress.update(task, completed=total)
+    return report.as_dict()
+
+
+def _print_summary(summary: dict[str, int]) -> None:
+    table = Table(title="ingest summary", show_header=False)
+    for key in ("read", "ingested", "duplicates", "dead_letters", "unsupported", "filtered", "conversations"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    console.print(table)
+    if summary["dead_letters"]:
+        console.print("[yellow]Some input could not be read: see `parley dead-letters` for each reason.")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise FatalError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); stop whatever uses it or pass --port N"
+            ) from exc
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    _check_port_free(host, port)
+    application = create_app(settings)
+    Console().print(f"[bold green]serving on http://{host}:{port}[/] (API docs at http://{host}:{port}/docs)")
+    sys.stdout.flush()
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=1)
+
+
+PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="port to serve the API on")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="address to serve the API on")]
+
+
+@app.command()
+def run(
+    port: PortOpt = None,
+    host: HostOpt = None,
+    serve: Annotated[bool, typer.Option(help="serve the API after ingesting")] = True,
+) -> None:
+    """Ingest (configured channels, import paths, or the bundled demo) and serve the API.
+
+    Resumable: state is kept in a Bytewax recovery directory under the data directory, so a
+    restart after a kill continues where it stopped and writes nothing twice.
+    """
+    settings = _settings()
+    host, port = host or settings.api.host, port or settings.api.port
+    try:
+        if settings.channels_configured:
+            _run_live(settings, host, port, serve)
+            return
+        summary = _run_ingest(settings, None, recovery=True)
+        _print_summary(summary)
+        if serve:
+            _serve(settings, host, port)
+    except FatalError as exc:
+        _fail(exc)
+
+
+def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
+    """Live channels: the flow runs in its own process (resumable), the API in this one."""
+    from bytewax.recovery import init_db_dir
+
+    settings.ensure_data_dir()
+    if not settings.recovery_dir.exists():
+        settings.recovery_dir.mkdir(parents=True)
+        init_db_dir(settings.recovery_dir, 1)
+    command = [
+        sys.executable,
+        "-m",
+        "bytewax.run",
+        "flows.ingest:get_flow()",
+        "-r",
+        str(settings.recovery_dir),
+        "-s",
+        str(int(settings.flow.snapshot_interval_s)),
+        "-b",
+        "0",
+    ]
+    flow_process = subprocess.Popen(command, env=os.environ.copy())
+    console.print(f"ingest flow running (pid {flow_process.pid})")
+    try:
+        if serve:
+            _serve(settings, host, port)
+        else:
+            flow_process.wait()
+    finally:
+        if flow_process.poll() is None:
+            flow_process.send_signal(signal.SIGINT)
+            try:
+                flow_process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                flow_process.kill()
+
+
+@app.command()
+def serve(port: PortOpt = None, host: HostOpt = None) -> None:
+    """Serve the API over the stored data, ingesting nothing."""
+    settings = _settings()
+    try:
+        _serve(settings, host or settings.api.host, port or settings.api.port)
+    except FatalError as exc:
+        _fail(exc)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="JSONL envelopes, .eml files or folders, .mbox, feed files")
+    ],
+) -> None:
+    """Import files through the same parsers as live channels; prints a summary at the end."""
+    settings = _settings()
+    try:
+        summary = _run_ingest(settings, paths, recovery=False)
+    except FatalError as exc:
+        _fail(exc)
+    _print_summary(summary)
+
+
+@app.command("dead-letters")
+def dead_letters(
+    stage: Annotated[str | None, typer.Option(help="only this stage: import, parse, source, kb")] = None,
+    limit: Annotated[int, typer.Option(help="how many to show")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSONL with the raw payloads")] = False,
+) -> None:
+    """List input that could not be processed, newest first, with the reason."""
+    from crm import open_crm
+
+    settings = _settings()
+    crm = open_crm(settings)
+    try:
+        total, letters = crm.list_dead_letters(limit=limit, offset=0, stage=stage)
+    finally:
+        crm.close()
+    if as_json:
+        for letter in letters:
+            sys.stdout.write(letter.model_dump_json() + "\n")
+        return
+    table = Table(title=f"dead letters ({len(letters)} of {total})")
+    for column in ("when", "stage", "where", "reason"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        table.add_row(
+            letter.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            letter.stage,
+            letter.raw_ref or letter.channel or "-",
+            letter.reason,
+        )
+    Console().print(table)
+
+
+@kb_app.command("export")
+def kb_export() -> None:
+    """Write every message with its enrichment as JSONL to stdout."""
+    from kb import open_kb
+
+    settings = _settings()
+    kb = open_kb(settings)
+    try:
+        for message in kb.iter_messages():
+            sys.stdout.write(message.model_dump_json() + "\n")
+    finally:
+        kb.close()
+
+
+@kb_app.command("migrate")
+def kb_migrate(
+    to: Annotated[str, typer.Option("--to", help="target backend: elasticsearch or sqlite")],
+) -> None:
+    """Copy the whole knowledge base to the other backend (resumable; verifies counts)."""
+    from kb.migrate import migrate_kb
+
+    settings = _settings()
+    if to not in {"elasticsearch", "sqlite"}:
+        _fail(FatalError(f"unknown backend {to!r}: use elasticsearch or sqlite"))
+    if to == settings.kb.backend:
+        _fail(
+            FatalError(f"the knowledge base already uses {to}; set PARLEY_KB__BACKEND to the source backend")
+        )
+    from kb import open_kb
+
+    target_settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"backend": to})})
+    source, target = open_kb(settings), open_kb(target_settings)
+    state_path = settings.ensure_data_dir() / f"migrate-{settings.kb.backend}-to-{to}.json"
+    try:
+        total = source.count_messages() + source.count_conversations()
+        with _progress(total, f"migrating to {to}") as progress:
+            task = progress.task_ids[0]
+            report = migrate_kb(
+                source,
+                target,
+                state_path=state_path,
+                on_progress=lambda done, _total: progress.update(task, completed=done),
+            )
+    except FatalError as exc:
+        _fail(exc)
+    finally:
+        source.close()
+        target.close()
+    console.print(json.dumps(report.as_dict() if hasattr(report, "as_dict") else vars(report), default=str))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""The shared vocabulary: envelopes in, messages and conversations through, dead letters out.
+
+Every package speaks these types; this module imports nothing from the rest of Parley.
+
+Ids are stable and derived, never random: a message's id comes from its channel and native
+id, an identity's from its channel and native id, so a replayed input maps to the same rows
+and documents and sinks can upsert idempotently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Attachment",
+    "Author",
+    "Conversation",
+    "ConversationStatus",
+    "DeadLetter",
+    "Delivery",
+    "Direction",
+    "Enrichment",
+    "Entity",
+    "Envelope",
+    "Identity",
+    "Message",
+    "Priority",
+    "Reply",
+    "SentimentLabel",
+    "conversation_id_for",
+    "identity_id",
+    "message_id",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _digest(prefix: str, *parts: str) -> str:
+    # \x1f (unit separator) cannot occur in channel names, so ("a", "bc") != ("ab", "c").
+    raw = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return f"{prefix}_{hashlib.blake2b(raw, digest_size=12).hexdigest()}"
+
+
+def message_id(channel: str, native_id: str) -> str:
+    """The stable id of the message ``native_id`` on ``channel``."""
+    return _digest("msg", channel, native_id)
+
+
+def identity_id(channel: str, native_id: str) -> str:
+    """The stable id of the author identity ``native_id`` on ``channel``."""
+    return _digest("idn", channel, native_id)
+
+
+def conversation_id_for(channel: str, account: str, thread_key: str) -> str:
+    """The stable id of the conversation whose thread root is ``thread_key``."""
+    return _digest("cnv", channel, account, thread_key)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Envelope(BaseModel):
+    """Raw channel data as it enters the hub, live or replayed.
+
+    ``kind`` names the payload's format (``rfc822``, ``parley.message``, ``rss``...) and picks
+    the parser; ``raw_ref`` says where the raw bytes came from (file and line, IMAP UID...).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    account: str = "default"
+    received_at: datetime = Field(default_factory=utcnow)
+    payload: Any
+    raw_ref: str | None = None
+
+    _utc = field_validator("received_at")(_as_utc)
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class Identity(BaseModel):
+    """One author account on one channel: a Twitter user, an email address, a phone number.
+
+    A person may have many identities; the CRM store merges them into one contact.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = ""
+    channel: str = Field(min_length=1)
+    native_id: str = Field(min_length=1)
+    handle: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> Identity:
+        expected = identity_id(self.channel, self.native_id)
+        if self.id != expected:
+            object.__setattr__(self, "id", expected)
+        return self
+
+
+Author = Identity
+
+
+class Attachment(BaseModel):
+    """Metadata of an attachment; the content itself is never stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    content_type: str = "application/octet-stream"
+    size: int | None = None
+    url: str | None = None
+
+
+class Entity(BaseModel):
+    """A named entity found in a message's text (character offsets into ``Message.text``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    label: str
+    start: int = 0
+    end: int = 0
+
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class Enrichment(BaseModel):
+    """What the enrich step learned about a message; defaults mean "not known"."""
+
+    language: str = "und"
+    language_confidence: float = 0.0
+    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0)
+    sentiment_label: SentimentLabel = "neutral"
+    entities: list[Entity] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    cashtags: list[str] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    intent: str = "other"
+    intent_confidence: float = 0.0
+    done: bool = False
+
+
+class Message(BaseModel):
+    """One normalised message from any channel, inbound or outbound.
+
+    ``id`` is derived from ``channel`` and ``native_id`` (pass it or not: it is recomputed).
+    ``reply_to`` is the native id of the parent message on the same channel; ``thread_key`` is
+    a channel-given thread root (Twitter's conversation_id, an email's first References id)
+    when the channel knows one. ``conversation_id`` is set by the thread step.
+    ``text`` is the searchable text (quotes and signatures stripped where the channel can);
+    ``body`` keeps the full text when it differs.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    id: str = ""
+    channel: str = Field(min_length=1)
+    account: str = "default"
+    native_id: str = Field(min_length=1)
+    direction: Direction = Direction.IN
+    author: Identity | None = None
+    recipients: list[Identity] = Field(default_factory=list)
+    subject: str | None = None
+    text: str = ""
+    body: str | None = None
+    html: str | None = None
+    language: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    thread_key: str | None = None
+    reply_to: str | None = None
+    conversation_id: str | None = None
+    url: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    raw_ref: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    enrichment: Enrichment = Field(default_factory=Enrichment)
+
+    _utc = field_validator("created_at")(_as_utc)
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> Message:
+        self.id = message_id(self.channel, self.native_id)
+        return self
+
+    @property
+    def reply_to_id(self) -> str | None:
+        """The hub id of the parent message, when there is one."""
+        return message_id(self.channel, self.reply_to) if self.reply_to else None
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Conversation(BaseModel):
+    """A thread of messages on one channel and account, with its triage state and rollups.
+
+    Triage state (status, assignee, queue, priority, tags) is owned by people and rules;
+    rollups (counts, times, participants, sentiment) are owned by the ingest flow.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    channel: str
+    account: str = "default"
+    subject: str | None = None
+    snippet: str = ""
+    participants: list[str] = Field(default_factory=list)
+    status: ConversationStatus = ConversationStatus.OPEN
+    assignee: str | None = None
+    queue: str | None = None
+    priority: Priority = Priority.NORMAL
+    tags: list[str] = Field(default_factory=list)
+    first_message_at: datetime | None = None
+    last_message_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    message_count: int = 0
+    inbound_count: int = 0
+    sentiment_avg: float = 0.0
+    sentiment_min: float = 0.0
+    sentiment_last: float = 0.0
+    languages: list[str] = Field(default_factory=list)
+
+
+class DeadLetter(BaseModel):
+    """Input that could not be processed, kept with its raw payload and the reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = ""
+    stage: str
+    reason: str
+    raw: str
+    channel: str | None = None
+    kind: str | None = None
+    raw_ref: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> DeadLetter:
+        # The same bad input failing for the same reason is one dead letter, not one per replay.
+        if not self.id:
+            object.__setattr__(
+                self,
+                "id",
+                _digest("dl", self.stage, self.raw_ref or "", self.reason, self.raw[:4096]),
+            )
+        return self
+
+
+class Reply(BaseModel):
+    """An agent's answer to a conversation, to be sent through the channel the customer used.
+
+    ``id`` is the idempotency key: sending the same reply twice delivers it once.
+    ``in_reply_to`` is the message being answered (its native id threads the reply).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    conversation_id: str
+    channel: str
+    account: str = "default"
+    in_reply_to: Message | None = None
+    to: list[Identity] = Field(default_factory=list)
+    subject: str | None = None
+    text: str
+    html: str | None = None
+    author: str | None = None
+
+
+class Delivery(BaseModel):
+    """What became of a reply: the channel's native id on success, the error otherwise."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reply_id: str
+    status: Literal["sent", "failed", "retrying"]
+    native_id: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+    #: the outbound message as the hub records it (so the customer's answer threads back)
+    message: Message | None = None

@@ -1,0 +1,156 @@
+"""The ``KnowledgeBase`` protocol and the value types every backend speaks.
+
+A backend stores two kinds of documents: messages (``hub.models.Message``, with their
+enrichment and ``conversation_id``) and conversations (``hub.models.Conversation``, triage
+state plus rollups). Upserts are idempotent by id, so at-least-once replays write nothing
+twice; ``upsert_messages`` reports which ids were new so callers roll conversations up once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from hub.models import Conversation, Message
+
+__all__ = [
+    "DateHistogramBucket",
+    "FacetBucket",
+    "Hit",
+    "KnowledgeBase",
+    "SearchFilters",
+    "SearchRequest",
+    "SearchResult",
+    "UpsertResult",
+]
+
+DocT = TypeVar("DocT", Message, Conversation)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Exact-match filters ANDed with the query. ``None`` means "any"."""
+
+    channels: Sequence[str] | None = None
+    accounts: Sequence[str] | None = None
+    statuses: Sequence[str] | None = None
+    languages: Sequence[str] | None = None
+    sentiment_labels: Sequence[str] | None = None
+    intents: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    assignees: Sequence[str] | None = None
+    queues: Sequence[str] | None = None
+    author_ids: Sequence[str] | None = None
+    conversation_ids: Sequence[str] | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search: ``query`` in the KB query language (``kb.query``), empty for "all".
+
+    Paging is by ``offset`` or, for deep pages, by the opaque ``cursor`` a previous result
+    returned. ``facets`` names fields to count (channel, language, sentiment_label, intent,
+    tags, entities, hashtags, mentions, status, assignee, queue); ``histogram`` asks for a date
+    histogram of ``created_at`` (messages) / ``last_message_at`` (conversations) at that interval.
+    """
+
+    query: str = ""
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    limit: int = 20
+    offset: int = 0
+    cursor: str | None = None
+    sort: Literal["relevance", "newest", "oldest"] = "relevance"
+    facets: Sequence[str] = ()
+    histogram: Literal["hour", "day", "week", "month"] | None = None
+    highlight: bool = True
+
+
+@dataclass(frozen=True)
+class Hit(Generic[DocT]):
+    id: str
+    score: float
+    document: DocT
+    #: field -> fragments with matches wrapped in <mark>...</mark>
+    highlights: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FacetBucket:
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DateHistogramBucket:
+    start: datetime
+    count: int
+
+
+@dataclass(frozen=True)
+class SearchResult(Generic[DocT]):
+    total: int
+    hits: list[Hit[DocT]]
+    facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
+    histogram: list[DateHistogramBucket] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What an upsert did: ids it created, ids whose content changed, ids already identical."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    #: id -> error, for documents the backend refused (the rest were written)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class KnowledgeBase(Protocol):
+    """Searchable store of message and conversation documents."""
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult: ...
+
+    def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult: ...
+
+    def get_message(self, message_id: str) -> Message | None: ...
+
+    def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]: ...
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    def get_conversations(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]: ...
+
+    def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
+        """The conversation's messages, oldest first."""
+        ...
+
+    def delete_conversations(self, conversation_ids: Sequence[str]) -> int:
+        """Remove conversation documents (not their messages); returns how many existed."""
+        ...
+
+    def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
+        """Change triage state (status, assignee, queue, priority, tags); None if missing."""
+        ...
+
+    def search_messages(self, request: SearchRequest) -> SearchResult[Message]: ...
+
+    def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
+        """Conversations whose messages match ``request.query`` (or all), with filters on
+        conversation fields (channel, status, assignee, queue, tags)."""
+        ...
+
+    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]: ...
+
+    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]: ...
+
+    def count_messages(self) -> int: ...
+
+    def count_conversations(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,430 @@
+"""The Elasticsearch 8 knowledge base: one index for messages, one for conversations.
+
+Index templates carry explicit mappings (``kb.es_query``): analysed text with the same
+tokenisation, folding and Porter stemming as the embedded backend, keyword fields for every
+filter and facet, dates. Documents keep their full pydantic JSON under ``doc`` (not indexed).
+
+Why two indices: messages are what people search and facet; conversations carry triage state
+and rollups that change often. A message also carries a denormalised copy of its
+conversation's triage state (``conv_status``, ``conv_assignee``, ``conv_queue``, ``conv_tag``)
+so ``status:``/``tag:``/``assignee:`` work inside one message query; it is refreshed with
+``update_by_query`` when a conversation is created or its triage state changes.
+
+Writes go through the bulk helpers with retry and backoff on 429/503; documents the cluster
+refuses are reported per id in ``UpsertResult.errors``. Client errors are translated in
+:func:`_errors` (connection/timeout/429 -> RetriableError, auth -> FatalError).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    helpers,
+)
+from elasticsearch import ConnectionError as ESConnectionError
+
+from hub.errors import FatalError, ParleyError, RetriableError
+from hub.models import Conversation, Message
+from kb.analysis import author_text, conversation_field_values, message_field_values
+from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.es_query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
+from kb.es_search import search_conversations, search_messages
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
+
+__all__ = ["ElasticsearchKB"]
+
+_TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+_CONV_SCRIPT = """
+def c = params.convs[ctx._source.conversation_id];
+if (c == null) { ctx.op = 'noop'; return; }
+ctx._source.conv_status = c.status;
+ctx._source.conv_assignee = c.assignee;
+ctx._source.conv_assignee_f = c.assignee_f;
+ctx._source.conv_queue = c.queue;
+ctx._source.conv_tag = c.tag;
+"""
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Translate the client's exceptions into the hub's error families (the one place)."""
+    try:
+        yield
+    except (AuthenticationException, AuthorizationException) as exc:
+        raise FatalError(
+            f"Elasticsearch refused the credentials while {what}: check PARLEY_ES__API_KEY or "
+            "PARLEY_ES__USERNAME/PARLEY_ES__PASSWORD"
+        ) from exc
+    except ESConnectionError as exc:  # includes ConnectionTimeout
+        raise RetriableError(f"Elasticsearch unreachable while {what}: {exc}") from exc
+    except ApiError as exc:
+        if exc.meta.status in (429, 502, 503, 504):
+            retry_after = exc.meta.headers.get("retry-after") if exc.meta.headers else None
+            raise RetriableError(
+                f"Elasticsearch busy ({exc.meta.status}) while {what}",
+                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            ) from exc
+        raise ParleyError(f"Elasticsearch rejected a request while {what}: {exc}") from exc
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _conv_state(conversation: Conversation | None) -> dict[str, Any]:
+    if conversation is None:
+        return {"status": None, "assignee": None, "assignee_f": None, "queue": None, "tag": []}
+    values = conversation_field_values(conversation)
+    return {
+        "status": str(conversation.status),
+        "assignee": conversation.assignee,
+        "assignee_f": values["assignee"][0] if values["assignee"] else None,
+        "queue": conversation.queue,
+        "tag": values["tag"],
+    }
+
+
+def message_source(message: Message, conversation: Conversation | None) -> dict[str, Any]:
+    """The indexed form of a message (with its conversation's triage state)."""
+    fields = message_field_values(message)
+    state = _conv_state(conversation)
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "channel": message.channel.lower(),
+        "account": message.account,
+        "direction": str(message.direction),
+        "author_id": message.author.id if message.author else None,
+        "language": fields["lang"][0],
+        "sentiment_label": message.enrichment.sentiment_label,
+        "sentiment": message.enrichment.sentiment,
+        "intent": fields["intent"][0],
+        "labels": message.flags,
+        "created_at": message.created_at.isoformat(),
+        "text": message.text,
+        "subject": message.subject,
+        "author": author_text(message),
+        **{f"f_{name}": fields[name] for name in ("author", "entity", "hashtag", "mention", "site")},
+        "conv_status": state["status"],
+        "conv_assignee": state["assignee"],
+        "conv_assignee_f": state["assignee_f"],
+        "conv_queue": state["queue"],
+        "conv_tag": state["tag"],
+        "doc": message.model_dump(mode="json"),
+    }
+
+
+def conversation_source(conversation: Conversation) -> dict[str, Any]:
+    values = conversation_field_values(conversation)
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel.lower(),
+        "account": conversation.account,
+        "status": str(conversation.status),
+        "assignee": conversation.assignee,
+        "f_assignee": values["assignee"],
+        "queue": conversation.queue,
+        "priority": str(conversation.priority),
+        "tags": conversation.tags,
+        "f_tag": values["tag"],
+        "languages": [lang.lower() for lang in conversation.languages],
+        "subject": conversation.subject,
+        "first_message_at": conversation.first_message_at.isoformat()
+        if conversation.first_message_at
+        else None,
+        "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
+        "message_count": conversation.message_count,
+        "doc": conversation.model_dump(mode="json"),
+    }
+
+
+class ElasticsearchKB:
+    """``KnowledgeBase`` on Elasticsearch 8 (see the module docstring for the layout)."""
+
+    def __init__(self, client: Elasticsearch, *, index_prefix: str = "parley", refresh: bool = False) -> None:
+        self.client = client
+        self.prefix = index_prefix
+        self.messages_index = f"{index_prefix}-messages"
+        self.conversations_index = f"{index_prefix}-conversations"
+        #: refresh after every write (tests, small demos); otherwise writes appear within ~1 s
+        self._refresh: bool | str = bool(refresh)
+        self._ensure_indices()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, refresh: bool = False) -> ElasticsearchKB:
+        es = settings.es
+        url = es.url or os.environ.get("PARLEY_ES_URL")
+        if not url:
+            raise FatalError("the Elasticsearch backend needs a URL: set PARLEY_ES_URL (or PARLEY_ES__URL)")
+        kwargs: dict[str, Any] = {
+            "request_timeout": es.request_timeout_s,
+            "retry_on_timeout": True,
+            "max_retries": 3,
+            "verify_certs": es.verify_certs,
+        }
+        if es.api_key is not None:
+            kwargs["api_key"] = es.api_key.get_secret_value()
+        elif es.username:
+            kwargs["basic_auth"] = (es.username, es.password.get_secret_value() if es.password else "")
+        if url.startswith("https"):  # the client refuses TLS options on an http:// URL
+            if es.ca_certs:
+                kwargs["ca_certs"] = str(es.ca_certs)
+            if not es.verify_certs:
+                kwargs["ssl_show_warn"] = False
+        else:
+            del kwargs["verify_certs"]
+        try:
+            client = Elasticsearch(url, **kwargs)
+        except ValueError as exc:
+            raise FatalError(f"cannot use the Elasticsearch settings ({url}): {exc}") from exc
+        return cls(client, index_prefix=es.index_prefix, refresh=refresh)
+
+    # -- indices -------------------------------------------------------------------------------
+
+    def _ensure_indices(self) -> None:
+        with _errors("creating the indices"):
+            for index, mappings in (
+                (self.messages_index, MESSAGE_MAPPINGS),
+                (self.conversations_index, CONVERSATION_MAPPINGS),
+            ):
+                self.client.indices.put_index_template(
+                    name=index,
+                    index_patterns=[index],
+                    template={"settings": INDEX_SETTINGS, "mappings": mappings},
+                    priority=200,
+                )
+                if not self.client.indices.exists(index=index):
+                    self.client.options(ignore_status=400).indices.create(index=index)
+
+    def refresh(self) -> None:
+        with _errors("refreshing"):
+            self.client.indices.refresh(index=[self.messages_index, self.conversations_index])
+
+    def drop(self) -> None:
+        """Delete both indices and their templates (tests; ``kb migrate`` back)."""
+        with _errors("dropping the indices"):
+            for index in (self.messages_index, self.conversations_index):
+                self.client.options(ignore_status=404).indices.delete(index=index)
+                self.client.options(ignore_status=404).indices.delete_index_template(name=index)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _sources(self, index: str, ids: Sequence[str], fields: list[str] | None = None) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        ids = list(dict.fromkeys(i for i in ids if i))
+        with _errors(f"reading {index}"):
+            for start in range(0, len(ids), 1000):
+                response = self.client.mget(index=index, ids=ids[start : start + 1000], source=fields or True)
+                for doc in response["docs"]:
+                    if doc.get("found"):
+                        found[doc["_id"]] = doc["_source"]
+        return found
+
+    def _bulk(self, index: str, sources: dict[str, dict[str, Any]], result: UpsertResult) -> set[str]:
+        """Index ``sources``; per-document failures go to ``result.errors``; returns the failed ids."""
+        failed: set[str] = set()
+        actions = ({"_op_type": "index", "_index": index, "_id": i, "_source": s} for i, s in sources.items())
+        with _errors(f"writing to {index}"):
+            for ok, item in helpers.streaming_bulk(
+                self.client,
+                actions,
+                chunk_size=500,
+                max_retries=5,
+                initial_backoff=0.5,
+                max_backoff=30,
+                retry_on_status=(429, 503),
+                raise_on_error=False,
+                raise_on_exception=False,
+                refresh=self._refresh,
+            ):
+                if not ok:
+                    info = item.get("index", {})
+                    error = info.get("error")
+                    reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
+                    result.errors[str(info.get("_id"))] = f"{info.get('status')}: {reason}"
+                    failed.add(str(info.get("_id")))
+        return failed
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        latest = {m.id: m for m in messages}
+        existing = self._sources(self.messages_index, list(latest), ["doc"])
+        conv_ids = [m.conversation_id for m in latest.values() if m.conversation_id]
+        conversations = {
+            cid: Conversation.model_validate(src["doc"])
+            for cid, src in self._sources(self.conversations_index, conv_ids, ["doc"]).items()
+        }
+        result = UpsertResult()
+        pending: dict[str, dict[str, Any]] = {}
+        for mid, message in latest.items():
+            doc = message.model_dump(mode="json")
+            if mid in existing and existing[mid].get("doc") == doc:
+                result.unchanged.append(mid)
+                continue
+            conversation = conversations.get(message.conversation_id or "")
+            pending[mid] = message_source(message, conversation)
+        failed = self._bulk(self.messages_index, pending, result)
+        for mid in pending:
+            if mid not in failed:
+                (result.updated if mid in existing else result.created).append(mid)
+        return result
+
+    def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult:
+        latest = {c.id: c for c in conversations}
+        existing = self._sources(self.conversations_index, list(latest), ["doc"])
+        result = UpsertResult()
+        pending: dict[str, dict[str, Any]] = {}
+        for cid, conversation in latest.items():
+            if cid in existing and existing[cid].get("doc") == conversation.model_dump(mode="json"):
+                result.unchanged.append(cid)
+                continue
+            pending[cid] = conversation_source(conversation)
+        failed = self._bulk(self.conversations_index, pending, result)
+        restate: dict[str, Conversation | None] = {}
+        for cid in pending:
+            if cid in failed:
+                continue
+            old = Conversation.model_validate(existing[cid]["doc"]) if cid in existing else None
+            (result.updated if old is not None else result.created).append(cid)
+            if old is None or _conv_state(old) != _conv_state(latest[cid]):
+                restate[cid] = latest[cid]
+        self._restate_messages(restate)
+        return result
+
+    def _restate_messages(self, conversations: dict[str, Conversation | None]) -> None:
+        """Copy conversations' triage state onto their messages (None clears it)."""
+        ids = list(conversations)
+        with _errors("updating messages' conversation state"):
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                self.client.update_by_query(
+                    index=self.messages_index,
+                    query={"terms": {"conversation_id": chunk}},
+                    script={
+                        "source": _CONV_SCRIPT,
+                        "lang": "painless",
+                        "params": {"convs": {cid: _conv_state(conversations[cid]) for cid in chunk}},
+                    },
+                    conflicts="proceed",
+                    refresh=True,
+                    wait_for_completion=True,
+                )
+
+    def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
+        unknown = set(changes) - _TRIAGE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(_TRIAGE_FIELDS)}")
+        current = self.get_conversation(conversation_id)
+        if current is None:
+            return None
+        updated = Conversation.model_validate({**current.model_dump(), **changes})
+        with _errors("updating a conversation"):
+            # people expect their triage change in the very next list: wait for the refresh
+            self.client.index(
+                index=self.conversations_index,
+                id=conversation_id,
+                document=conversation_source(updated),
+                refresh="wait_for",
+            )
+        if _conv_state(current) != _conv_state(updated):
+            self._restate_messages({conversation_id: updated})
+        return updated
+
+    def delete_conversations(self, conversation_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(conversation_ids))
+        existing = self._sources(self.conversations_index, ids, ["id"])
+        if not existing:
+            return 0
+        with _errors("deleting conversations"):
+            self.client.delete_by_query(
+                index=self.conversations_index,
+                query={"ids": {"values": list(existing)}},
+                refresh=True,
+                conflicts="proceed",
+            )
+        self._restate_messages(dict.fromkeys(existing))
+        return len(existing)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_message(self, message_id: str) -> Message | None:
+        return self.get_messages([message_id]).get(message_id)
+
+    def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        found = self._sources(self.messages_index, message_ids, ["doc"])
+        return {mid: Message.model_validate(src["doc"]) for mid, src in found.items()}
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return self.get_conversations([conversation_id]).get(conversation_id)
+
+    def get_conversations(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+        found = self._sources(self.conversations_index, conversation_ids, ["doc"])
+        return {cid: Conversation.model_validate(src["doc"]) for cid, src in found.items()}
+
+    def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
+        with _errors("reading a conversation"):
+            response = self.client.search(
+                index=self.messages_index,
+                query={"term": {"conversation_id": conversation_id}},
+                sort=[{"created_at": "asc"}, {"id": "asc"}],
+                size=min(limit, 10_000),
+                source={"includes": ["doc"]},
+            )
+        return [Message.model_validate(hit["_source"]["doc"]) for hit in response["hits"]["hits"]]
+
+    def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
+        with _errors("searching messages"):
+            return search_messages(self.client, self.messages_index, request)
+
+    def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
+        with _errors("searching conversations"):
+            return search_conversations(self.client, self.messages_index, self.conversations_index, request)
+
+    def _iter_sources(self, index: str, batch_size: int) -> Iterator[dict[str, Any]]:
+        after: list[Any] | None = None
+        while True:
+            with _errors(f"reading {index}"):
+                response = self.client.search(
+                    index=index,
+                    query={"match_all": {}},
+                    sort=[{"id": "asc"}],
+                    size=batch_size,
+                    source={"includes": ["doc"]},
+                    search_after=after,
+                )
+            hits = response["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits:
+                yield hit["_source"]["doc"]
+            after = hits[-1]["sort"]
+
+    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+        """Every message ordered by id (stable across calls: migrations resume on it)."""
+        for doc in self._iter_sources(self.messages_index, batch_size):
+            yield Message.model_validate(doc)
+
+    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
+        for doc in self._iter_sources(self.conversations_index, batch_size):
+            yield Conversation.model_validate(doc)
+
+    def count_messages(self) -> int:
+        with _errors("counting messages"):
+            return int(self.client.count(index=self.messages_index)["count"])
+
+    def count_conversations(self) -> int:
+        with _errors("counting conversations"):
+            return int(self.client.count(index=self.conversations_index)["count"])

@@ -1,0 +1,252 @@
+"""Compile a query AST and ``SearchFilters`` into Elasticsearch query DSL, plus the mappings.
+
+Text leaves search ``text``, ``subject`` and ``author`` like the embedded backend's FTS5
+columns; phrases are ``match_phrase`` (through ``multi_match`` type phrase), ``NEAR/n`` is an
+``intervals`` ``all_of`` with ``max_gaps: n``, prefixes are ``prefix`` queries on the stemmed
+token (FTS5 stems a prefix before expanding it, so this matches the same documents). Field
+operators are ``term`` queries on keyword fields holding the values ``kb.analysis`` computes.
+Nothing the user typed is ever passed to a Lucene query parser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kb.analysis import stem
+from kb.base import SearchFilters
+from kb.query import And, Field, Near, Node, Not, Or, Text
+
+__all__ = [
+    "CONVERSATION_MAPPINGS",
+    "INDEX_SETTINGS",
+    "MESSAGE_MAPPINGS",
+    "compile_node",
+    "conversation_filters",
+    "message_filters",
+]
+
+TEXT_FIELDS = ("text", "subject", "author")
+
+INDEX_SETTINGS: dict[str, Any] = {
+    "analysis": {
+        # Split like FTS5's unicode61: letters, digits, marks and private-use characters form
+        # words, everything else separates them (so "#fail" -> fail, "bob@example.org" -> 3 words).
+        "tokenizer": {"parley_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}\\p{M}\\p{Co}]+"}},
+        "analyzer": {
+            "parley_text": {
+                "type": "custom",
+                "tokenizer": "parley_words",
+                "filter": ["lowercase", "asciifolding", "porter_stem"],
+            }
+        },
+        "normalizer": {"parley_lower": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+    }
+}
+
+_KEYWORD = {"type": "keyword"}
+_TEXT = {"type": "text", "analyzer": "parley_text"}
+_TEXT_WITH_KEYWORD = {**_TEXT, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}}
+_DOC = {"type": "object", "enabled": False}
+
+MESSAGE_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        **{
+            name: _KEYWORD
+            for name in (
+                "id",
+                "conversation_id",
+                "channel",
+                "account",
+                "direction",
+                "author_id",
+                "language",
+                "sentiment_label",
+                "intent",
+                "labels",
+                "f_author",
+                "f_entity",
+                "f_hashtag",
+                "f_mention",
+                "f_site",
+                "conv_status",
+                "conv_assignee",
+                "conv_assignee_f",
+                "conv_queue",
+                "conv_tag",
+            )
+        },
+        "sentiment": {"type": "float"},
+        "created_at": {"type": "date"},
+        "text": _TEXT,
+        "subject": _TEXT_WITH_KEYWORD,
+        "author": _TEXT_WITH_KEYWORD,
+        "doc": _DOC,
+    },
+}
+
+CONVERSATION_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        **{
+            name: _KEYWORD
+            for name in (
+                "id",
+                "channel",
+                "account",
+                "status",
+                "assignee",
+                "f_assignee",
+                "queue",
+                "priority",
+                "tags",
+                "f_tag",
+                "languages",
+            )
+        },
+        "subject": _TEXT_WITH_KEYWORD,
+        "first_message_at": {"type": "date"},
+        "last_message_at": {"type": "date"},
+        "message_count": {"type": "integer"},
+        "doc": _DOC,
+    },
+}
+
+#: query-language field -> keyword field of a message document
+_FIELD_TARGETS = {
+    "author": "f_author",
+    "channel": "channel",
+    "lang": "language",
+    "sentiment": "sentiment_label",
+    "intent": "intent",
+    "entity": "f_entity",
+    "hashtag": "f_hashtag",
+    "mention": "f_mention",
+    "site": "f_site",
+    "status": "conv_status",
+    "assignee": "conv_assignee_f",
+    "tag": "conv_tag",
+}
+
+
+def _any_field(per_field: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"should": per_field, "minimum_should_match": 1}}
+
+
+def _text(node: Text) -> dict[str, Any]:
+    words = " ".join(node.tokens)
+    if not node.prefix:
+        return {"multi_match": {"query": words, "type": "phrase", "fields": list(TEXT_FIELDS)}}
+    if len(node.tokens) == 1:
+        return _any_field([{"prefix": {f: {"value": stem(node.tokens[0])}}} for f in TEXT_FIELDS])
+    return {"multi_match": {"query": words, "type": "phrase_prefix", "fields": list(TEXT_FIELDS)}}
+
+
+def _interval_rule(node: Text) -> dict[str, Any]:
+    if node.prefix and len(node.tokens) == 1:
+        return {"prefix": {"prefix": node.tokens[0]}}
+    if node.prefix:
+        # a phrase whose last word is a prefix: the words in order, no gaps
+        head = {"match": {"query": " ".join(node.tokens[:-1]), "max_gaps": 0, "ordered": True}}
+        return {
+            "all_of": {
+                "intervals": [head, {"prefix": {"prefix": node.tokens[-1]}}],
+                "max_gaps": 0,
+                "ordered": True,
+            }
+        }
+    return {"match": {"query": " ".join(node.tokens), "max_gaps": 0, "ordered": True}}
+
+
+def _near(node: Near) -> dict[str, Any]:
+    rule = {
+        "all_of": {
+            "intervals": [_interval_rule(op) for op in node.operands],
+            "max_gaps": node.distance,
+            "ordered": node.ordered,
+        }
+    }
+    return _any_field([{"intervals": {f: rule}} for f in TEXT_FIELDS])
+
+
+def _field(node: Field) -> dict[str, Any]:
+    target = _FIELD_TARGETS[node.name]
+    if node.prefix:
+        return {"prefix": {target: {"value": node.value}}}
+    return {"term": {target: node.value}}
+
+
+def compile_node(node: Node) -> dict[str, Any]:
+    """The query DSL (on the messages index) equivalent to ``node``."""
+    if isinstance(node, Text):
+        return _text(node)
+    if isinstance(node, Near):
+        return _near(node)
+    if isinstance(node, Field):
+        return _field(node)
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [compile_node(node.child)]}}
+    if isinstance(node, And):
+        must = [compile_node(c) for c in node.children if not isinstance(c, Not)]
+        must_not = [compile_node(c.child) for c in node.children if isinstance(c, Not)]
+        return {"bool": {"must": must or [{"match_all": {}}], "must_not": must_not}}
+    assert isinstance(node, Or)
+    return {"bool": {"should": [compile_node(c) for c in node.children], "minimum_should_match": 1}}
+
+
+def _terms(field: str, values: Any, lower: bool = False) -> dict[str, Any]:
+    return {"terms": {field: [str(v).lower() if lower else str(v) for v in values]}}
+
+
+def message_filters(f: SearchFilters) -> list[dict[str, Any]]:
+    """Filter clauses on the messages index (conversation state via the denormalised conv_* fields)."""
+    clauses: list[dict[str, Any]] = []
+    for field, values, lower in (
+        ("channel", f.channels, True),
+        ("account", f.accounts, False),
+        ("language", f.languages, True),
+        ("sentiment_label", f.sentiment_labels, True),
+        ("intent", f.intents, True),
+        ("author_id", f.author_ids, False),
+        ("conversation_id", f.conversation_ids, False),
+        ("conv_status", f.statuses, False),
+        ("conv_assignee", f.assignees, False),
+        ("conv_queue", f.queues, False),
+        ("conv_tag", f.tags, True),
+    ):
+        if values is not None:
+            clauses.append(_terms(field, values, lower))
+    if f.direction:
+        clauses.append({"term": {"direction": f.direction}})
+    date_range: dict[str, str] = {}
+    if f.since is not None:
+        date_range["gte"] = f.since.isoformat()
+    if f.until is not None:
+        date_range["lt"] = f.until.isoformat()
+    if date_range:
+        clauses.append({"range": {"created_at": date_range}})
+    return clauses
+
+
+def conversation_filters(f: SearchFilters) -> list[dict[str, Any]]:
+    """Filter clauses on the conversations index."""
+    clauses: list[dict[str, Any]] = []
+    for field, values, lower in (
+        ("channel", f.channels, True),
+        ("account", f.accounts, False),
+        ("id", f.conversation_ids, False),
+        ("status", f.statuses, False),
+        ("assignee", f.assignees, False),
+        ("queue", f.queues, False),
+        ("f_tag", f.tags, True),
+    ):
+        if values is not None:
+            clauses.append(_terms(field, values, lower))
+    date_range: dict[str, str] = {}
+    if f.since is not None:
+        date_range["gte"] = f.since.isoformat()
+    if f.until is not None:
+        date_range["lt"] = f.until.isoformat()
+    if date_range:
+        clauses.append({"range": {"last_message_at": date_range}})
+    return clauses

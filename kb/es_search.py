@@ -1,0 +1,261 @@
+"""Search requests against the Elasticsearch indices: hits, highlights, facets, histograms.
+
+Messages page with ``search_after`` on (score or date, id). A conversation search with a query
+first ranks conversations by their best matching message (a ``terms`` aggregation on
+``conversation_id`` ordered by max score, capped at :data:`MAX_CONVERSATION_MATCHES`), then
+filters, counts and facets those conversations in the conversations index; its cursor is an
+opaque offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from hub.models import Conversation, Message
+from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
+from kb.common import CONVERSATION_FACETS, MESSAGE_FACETS, decode_cursor, encode_cursor, fill_histogram
+from kb.es_query import compile_node, conversation_filters, message_filters
+from kb.query import Node, parse_query
+from kb.sqlite_sql import compile_message_query
+
+__all__ = ["MAX_CONVERSATION_MATCHES", "search_conversations", "search_messages"]
+
+FACET_SIZE = 20
+MAX_LIMIT = 1000
+MAX_WINDOW = 10_000
+MAX_CONVERSATION_MATCHES = 10_000
+
+_MESSAGE_FACET_FIELDS = {
+    "channel": "channel",
+    "account": "account",
+    "language": "language",
+    "sentiment_label": "sentiment_label",
+    "intent": "intent",
+    "direction": "direction",
+    "authors": "author_id",
+    "entities": "f_entity",
+    "hashtags": "f_hashtag",
+    "mentions": "f_mention",
+    "sites": "f_site",
+    "status": "conv_status",
+    "assignee": "conv_assignee",
+    "queue": "conv_queue",
+    "tags": "conv_tag",
+}
+_CONVERSATION_FACET_FIELDS = {
+    "channel": "channel",
+    "account": "account",
+    "status": "status",
+    "assignee": "assignee",
+    "queue": "queue",
+    "priority": "priority",
+    "tags": "f_tag",
+    "languages": "languages",
+}
+_HIGHLIGHT = {
+    "encoder": "html",
+    "pre_tags": ["<mark>"],
+    "post_tags": ["</mark>"],
+    "fields": {
+        "text": {"fragment_size": 160, "number_of_fragments": 3},
+        "subject": {"number_of_fragments": 0},
+    },
+}
+
+
+def _ranked(node: Node | None) -> bool:
+    # The same rule as the embedded backend: rank by relevance when a positive text part
+    # stands at the top of the query; otherwise newest first.
+    return node is not None and compile_message_query(node, SearchFilters()).fts is not None
+
+
+def _aggs(
+    facets: Any, fields: dict[str, str], allowed: tuple[str, ...], histogram: str | None, date: str
+) -> Any:
+    aggs: dict[str, Any] = {}
+    for name in facets:
+        if name not in allowed:
+            raise ValueError(f"unknown facet {name!r}; choose from {', '.join(allowed)}")
+        aggs[f"f_{name}"] = {
+            "terms": {
+                "field": fields[name],
+                "size": FACET_SIZE,
+                "order": [{"_count": "desc"}, {"_key": "asc"}],
+            }
+        }
+    if histogram:
+        aggs["histogram"] = {
+            "date_histogram": {
+                "field": date,
+                "calendar_interval": histogram,
+                "time_zone": "UTC",
+                "min_doc_count": 0,
+            }
+        }
+    return aggs
+
+
+def _read_aggs(response: Any, facets: Any, histogram: str | None) -> tuple[dict[str, list[FacetBucket]], Any]:
+    aggs = response.get("aggregations", {})
+    out = {
+        name: [FacetBucket(str(b["key"]), int(b["doc_count"])) for b in aggs[f"f_{name}"]["buckets"]]
+        for name in facets
+    }
+    buckets: Any = []
+    if histogram:
+        counts = {
+            datetime.fromisoformat(b["key_as_string"].replace("Z", "+00:00")): int(b["doc_count"])
+            for b in aggs["histogram"]["buckets"]
+        }
+        buckets = fill_histogram(counts, histogram)
+    return out, buckets
+
+
+def _window(request: SearchRequest) -> tuple[int, int]:
+    limit = max(0, min(request.limit, MAX_LIMIT))
+    if request.offset + limit > MAX_WINDOW:
+        raise ValueError(f"offset paging stops at {MAX_WINDOW} hits; page with the cursor instead")
+    return limit, max(0, request.offset)
+
+
+def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -> SearchResult[Message]:
+    node = parse_query(request.query)
+    limit, offset = _window(request)
+    sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
+    sort = {
+        "relevance": [{"_score": "desc"}, {"id": "asc"}],
+        "newest": [{"created_at": "desc"}, {"id": "desc"}],
+        "oldest": [{"created_at": "asc"}, {"id": "asc"}],
+    }[sort_name]
+    body: dict[str, Any] = {
+        "query": {
+            "bool": {
+                "must": [compile_node(node)] if node is not None else [{"match_all": {}}],
+                "filter": message_filters(request.filters),
+            }
+        },
+        "sort": sort,
+        "size": limit + 1 if limit else 0,
+        "track_total_hits": True,
+        "source": {"includes": ["doc"]},
+        "aggs": _aggs(request.facets, _MESSAGE_FACET_FIELDS, MESSAGE_FACETS, request.histogram, "created_at"),
+    }
+    if request.cursor:
+        body["search_after"] = decode_cursor(request.cursor, sort_name)
+    elif offset:
+        body["from_"] = offset
+    if request.highlight and node is not None:
+        body["highlight"] = _HIGHLIGHT
+    response = client.search(index=index, **body)
+    raw_hits = response["hits"]["hits"]
+    next_cursor = None
+    if limit and len(raw_hits) > limit:
+        raw_hits = raw_hits[:limit]
+        next_cursor = encode_cursor(sort_name, list(raw_hits[-1]["sort"]))
+    hits = [
+        Hit(
+            hit["_id"],
+            float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0,
+            Message.model_validate(hit["_source"]["doc"]),
+            {k: list(v) for k, v in hit.get("highlight", {}).items()},
+        )
+        for hit in raw_hits
+    ]
+    facets, histogram = _read_aggs(response, request.facets, request.histogram)
+    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
+
+
+def _matching_conversations(
+    client: Elasticsearch, index: str, node: Node | None, filters: SearchFilters
+) -> dict[str, float]:
+    """conversation id -> best score of its matching messages."""
+    message_level = SearchFilters(
+        languages=filters.languages,
+        sentiment_labels=filters.sentiment_labels,
+        intents=filters.intents,
+        author_ids=filters.author_ids,
+        direction=filters.direction,
+    )
+    response = client.search(
+        index=index,
+        query={
+            "bool": {
+                "must": [compile_node(node)] if node is not None else [{"match_all": {}}],
+                "filter": message_filters(message_level),
+            }
+        },
+        size=0,
+        aggs={
+            "conversations": {
+                "terms": {
+                    "field": "conversation_id",
+                    "size": MAX_CONVERSATION_MATCHES,
+                    "order": [{"best": "desc"}, {"_key": "asc"}],
+                },
+                "aggs": {"best": {"max": {"script": {"source": "_score"}}}},
+            }
+        },
+    )
+    return {
+        b["key"]: float(b["best"]["value"] or 0.0)
+        for b in response["aggregations"]["conversations"]["buckets"]
+    }
+
+
+def search_conversations(
+    client: Elasticsearch, messages_index: str, index: str, request: SearchRequest
+) -> SearchResult[Conversation]:
+    node = parse_query(request.query)
+    limit, offset = _window(request)
+    f = request.filters
+    scores: dict[str, float] | None = None
+    message_level = (f.languages, f.sentiment_labels, f.intents, f.author_ids, f.direction)
+    if node is not None or any(v is not None for v in message_level):
+        scores = _matching_conversations(client, messages_index, node, f)
+    filters = conversation_filters(f)
+    if scores is not None:
+        filters.append({"ids": {"values": list(scores)}})
+    sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
+    if request.cursor:
+        offset = int(decode_cursor(request.cursor, sort_name)[0])
+    date_sort = [
+        {"last_message_at": {"order": "desc" if sort_name != "oldest" else "asc", "missing": "_last"}}
+    ]
+    by_score = sort_name == "relevance" and scores is not None
+    response = client.search(
+        index=index,
+        query={"bool": {"filter": filters}},
+        sort=[*date_sort, {"id": "desc" if sort_name != "oldest" else "asc"}],
+        # ranking by score happens here, over all matching ids; otherwise ES pages by date
+        size=min(len(scores or {}), MAX_CONVERSATION_MATCHES) if by_score else (limit + 1 if limit else 0),
+        from_=0 if by_score else offset,
+        track_total_hits=True,
+        source={"includes": ["id"] if by_score else ["doc"]},
+        aggs=_aggs(
+            request.facets,
+            _CONVERSATION_FACET_FIELDS,
+            CONVERSATION_FACETS,
+            request.histogram,
+            "last_message_at",
+        ),
+    )
+    raw = response["hits"]["hits"]
+    if by_score and scores is not None:
+        ordered = sorted(raw, key=lambda h: -scores.get(h["_id"], 0.0))  # stable: date order breaks ties
+        page_ids = [h["_id"] for h in ordered[offset : offset + limit + 1]]
+        docs = client.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
+        raw = [{"_id": d["_id"], "_source": d["_source"]} for d in docs if d.get("found")]
+    next_cursor = encode_cursor(sort_name, [offset + limit]) if limit and len(raw) > limit else None
+    hits = [
+        Hit(
+            h["_id"],
+            (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0,
+            Conversation.model_validate(h["_source"]["doc"]),
+        )
+        for h in raw[:limit]
+    ]
+    facets, histogram = _read_aggs(response, request.facets, request.histogram)
+    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)

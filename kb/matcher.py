@@ -1,0 +1,146 @@
+"""Evaluate a parsed query against one message in memory, and highlight matches.
+
+This is the reference semantics the backends are tested against: a text leaf matches when its
+stemmed tokens occur consecutively in one of the searchable columns (text, subject, author
+names); a prefix leaf's last token is stemmed and then prefix-matched against stemmed tokens,
+as FTS5 does; ``NEAR/n`` allows at most ``n`` words between operands within one column.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from hub.models import Conversation, Message
+from kb.analysis import author_text, conversation_field_values, fold, message_field_values, stem, tokenize
+from kb.query import And, Field, Near, Node, Not, Or, Text
+
+__all__ = ["AnalysedColumns", "analyse_message", "build_matcher", "highlight", "near_in_column"]
+
+_TOKEN_SPANS = re.compile(r"[^\W_]+")
+
+Matcher = Callable[..., bool]
+
+
+@dataclass(frozen=True)
+class AnalysedColumns:
+    """Stemmed token sequences of each searchable column of one message."""
+
+    columns: tuple[tuple[str, ...], ...]
+
+
+def analyse_message(message: Message) -> AnalysedColumns:
+    texts = (message.text, message.subject or "", author_text(message))
+    return AnalysedColumns(tuple(tuple(stem(t) for t in tokenize(text)) for text in texts))
+
+
+def _leaf_positions(leaf: Text, column: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) token spans where ``leaf`` occurs in ``column``."""
+    want = [stem(t) for t in leaf.tokens]
+    n = len(want)
+    spans = []
+    for i in range(len(column) - n + 1):
+        ok = all(column[i + k] == want[k] for k in range(n - 1))
+        last = column[i + n - 1]
+        ok = ok and (last.startswith(want[-1]) if leaf.prefix else last == want[-1])
+        if ok:
+            spans.append((i, i + n - 1))
+    return spans
+
+
+def near_in_column(node: Near, column: Sequence[str]) -> bool:
+    spans = [_leaf_positions(op, column) for op in node.operands]
+    if not all(spans):
+        return False
+    # Chains are checked pairwise between neighbours, which is what NEAR/n users mean.
+    for left, right in pairwise(spans):
+        found = False
+        for a0, a1 in left:
+            for b0, b1 in right:
+                if (b0 > a1 and b0 - a1 - 1 <= node.distance) or (
+                    not node.ordered and a0 > b1 and a0 - b1 - 1 <= node.distance
+                ):
+                    found = True
+        if not found:
+            return False
+    return True
+
+
+def _field_match(node: Field, values: Sequence[str]) -> bool:
+    if node.prefix:
+        return any(v.startswith(node.value) for v in values)
+    return node.value in values
+
+
+def build_matcher(node: Node | None) -> Matcher:
+    """``match(message, conversation=None) -> bool`` for the AST ``node`` (None matches all)."""
+
+    def match(message: Message, conversation: Conversation | None = None) -> bool:
+        if node is None:
+            return True
+        columns = analyse_message(message).columns
+        fields = message_field_values(message)
+        if conversation is not None:
+            fields.update(conversation_field_values(conversation))
+        return _evaluate(node, columns, fields)
+
+    return match
+
+
+def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:
+    if isinstance(node, Text):
+        return any(_leaf_positions(node, col) for col in columns)
+    if isinstance(node, Near):
+        return any(near_in_column(node, col) for col in columns)
+    if isinstance(node, Field):
+        return _field_match(node, fields.get(node.name, []))
+    if isinstance(node, Not):
+        return not _evaluate(node.child, columns, fields)
+    if isinstance(node, And):
+        return all(_evaluate(c, columns, fields) for c in node.children)
+    assert isinstance(node, Or)
+    return any(_evaluate(c, columns, fields) for c in node.children)
+
+
+def highlight(text: str, leaves: Sequence[Text], *, fragment_chars: int = 160) -> list[str]:
+    """HTML-escaped fragments of ``text`` with the words matching ``leaves`` in ``<mark>``.
+
+    Returns ``[]`` when nothing matches. Fragments are windows around the first matches.
+    """
+    if not text or not leaves:
+        return []
+    spans = [(m.start(), m.end()) for m in _TOKEN_SPANS.finditer(text)]
+    stems = [stem(fold(text[a:b])) for a, b in spans]
+    marked: set[int] = set()
+    for leaf in leaves:
+        for start, end in _leaf_positions(leaf, stems):
+            marked.update(range(start, end + 1))
+    if not marked:
+        return []
+    fragments: list[str] = []
+    covered_until = -1
+    for index in sorted(marked):
+        if spans[index][0] < covered_until or len(fragments) >= 3:
+            continue
+        begin = max(0, spans[index][0] - fragment_chars // 3)
+        finish = min(len(text), begin + fragment_chars)
+        covered_until = finish
+        fragments.append(_render(text, spans, marked, begin, finish))
+    return fragments
+
+
+def _render(text: str, spans: list[tuple[int, int]], marked: set[int], begin: int, finish: int) -> str:
+    out: list[str] = ["…" if begin > 0 else ""]
+    pos = begin
+    for index, (a, b) in enumerate(spans):
+        if index not in marked or a < begin or b > finish:
+            continue
+        out.append(html.escape(text[pos:a]))
+        out.append(f"<mark>{html.escape(text[a:b])}</mark>")
+        pos = b
+    out.append(html.escape(text[pos:finish]))
+    out.append("…" if finish < len(text) else "")
+    return "".join(out)

@@ -1,0 +1,177 @@
+"""Copy a whole knowledge base into another backend, resumably, and verify the counts.
+
+``parley kb migrate --to elasticsearch`` (and back) calls :func:`migrate_kb`. Conversations
+are copied first so that a target which denormalises conversation state onto messages
+(Elasticsearch) has it when the messages arrive. After every batch the number of documents
+copied so far is checkpointed in ``state_path`` (written atomically); an interrupted run
+started again skips what was already copied (the source iterates in a stable order, and
+upserts are idempotent, so an overlap after a crash writes nothing twice). At the end both
+sides are counted and any difference is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kb.base import KnowledgeBase, UpsertResult
+
+__all__ = ["MigrationReport", "migrate_kb"]
+
+T = TypeVar("T")
+_VERSION = 1
+
+
+@dataclass
+class MigrationReport:
+    """What a migration did; ``verified`` is true when the target holds as many documents."""
+
+    conversations_copied: int = 0
+    messages_copied: int = 0
+    source_conversations: int = 0
+    source_messages: int = 0
+    target_conversations: int = 0
+    target_messages: int = 0
+    #: documents skipped because an earlier, interrupted run had copied them
+    resumed_conversations: int = 0
+    resumed_messages: int = 0
+    #: id -> reason, for documents the target refused
+    errors: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems and not self.errors
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {}  # an unreadable checkpoint: start over (idempotent upserts make that safe)
+    if not isinstance(state, dict) or state.get("version") != _VERSION or state.get("phase") == "done":
+        return {}
+    return state
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"version": _VERSION, **state}))
+    os.replace(tmp, path)
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _copy(
+    documents: Iterable[Any],
+    upsert: Callable[[Sequence[Any]], UpsertResult],
+    *,
+    skip: int,
+    batch_size: int,
+    report: MigrationReport,
+    checkpoint: Callable[[int], None],
+    progress: Callable[[int], None],
+) -> int:
+    done = skip
+    for batch in _batches(islice(documents, skip, None), batch_size):
+        result = upsert(batch)
+        report.errors.update(result.errors)
+        done += len(batch)
+        checkpoint(done)
+        progress(len(batch))
+    return done - skip
+
+
+def migrate_kb(
+    source: KnowledgeBase,
+    target: KnowledgeBase,
+    *,
+    state_path: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 500,
+) -> MigrationReport:
+    """Copy every conversation and message from ``source`` to ``target``.
+
+    ``on_progress(done, total)`` is called after each batch (documents of both kinds, resumed
+    ones included in ``done``). Returns a report; ``report.verified`` says whether the target
+    ended with at least the source's counts and refused nothing.
+    """
+    state = _load_state(state_path)
+    report = MigrationReport(
+        source_conversations=source.count_conversations(), source_messages=source.count_messages()
+    )
+    report.resumed_conversations = int(state.get("conversations_done", 0))
+    report.resumed_messages = int(state.get("messages_done", 0))
+    total = report.source_conversations + report.source_messages
+    done = report.resumed_conversations + report.resumed_messages
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress is not None:
+            on_progress(done, total)
+
+    if on_progress is not None:
+        on_progress(done, total)
+    progress_state = {"phase": "conversations", **state}
+    if state.get("phase") != "messages":
+
+        def conversation_checkpoint(n: int) -> None:
+            _save_state(state_path, {**progress_state, "phase": "conversations", "conversations_done": n})
+
+        report.conversations_copied = _copy(
+            source.iter_conversations(batch_size=batch_size),
+            target.upsert_conversations,
+            skip=report.resumed_conversations,
+            batch_size=batch_size,
+            report=report,
+            checkpoint=conversation_checkpoint,
+            progress=progress,
+        )
+        conversations_done = report.resumed_conversations + report.conversations_copied
+        progress_state = {"phase": "messages", "conversations_done": conversations_done, "messages_done": 0}
+        _save_state(state_path, progress_state)
+
+    def message_checkpoint(n: int) -> None:
+        _save_state(state_path, {**progress_state, "phase": "messages", "messages_done": n})
+
+    report.messages_copied = _copy(
+        source.iter_messages(batch_size=batch_size),
+        target.upsert_messages,
+        skip=report.resumed_messages,
+        batch_size=batch_size,
+        report=report,
+        checkpoint=message_checkpoint,
+        progress=progress,
+    )
+    _verify(target, report)
+    _save_state(state_path, {**progress_state, "phase": "done"})
+    return report
+
+
+def _verify(target: KnowledgeBase, report: MigrationReport) -> None:
+    refresh = getattr(target, "refresh", None)
+    if callable(refresh):  # a search engine counts only what it has refreshed
+        refresh()
+    report.target_conversations = target.count_conversations()
+    report.target_messages = target.count_messages()
+    for kind, wanted, have in (
+        ("conversations", report.source_conversations, report.target_conversations),
+        ("messages", report.source_messages, report.target_messages),
+    ):
+        if have < wanted:
+            report.problems.append(f"target has {have} {kind}, source has {wanted}")
+    if report.errors:
+        report.problems.append(f"target refused {len(report.errors)} documents")

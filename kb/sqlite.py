@@ -1,0 +1,435 @@
+"""The embedded knowledge base: one SQLite file with FTS5, created on first use.
+
+Documents are stored as their pydantic JSON plus indexed columns; ``message_fts`` indexes
+text, subject and author names with ``porter unicode61 remove_diacritics 2`` (English
+stemming and ASCII folding, like the Elasticsearch analyzer). Multi-valued fields (author
+keys, entities, hashtags, mentions, sites; conversation tags, status, assignee) live in
+``message_terms`` / ``conversation_terms`` so field operators and facets are index lookups.
+
+Safe from many threads (one connection per thread) and from several processes at once (WAL,
+``busy_timeout``; writes take ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking).
+Upserts are idempotent: a document whose JSON is identical to the stored one is "unchanged".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hub.errors import FatalError, RetriableError
+from hub.models import Conversation, Message
+from kb.analysis import author_text, conversation_field_values, message_field_values, stem, tokenize
+from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.matcher import near_in_column
+from kb.query import Near, Text
+from kb.sqlite_search import search_conversations, search_messages
+
+__all__ = ["SQLiteKB"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT,
+    channel TEXT NOT NULL,
+    account TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    author_id TEXT,
+    language TEXT NOT NULL,
+    sentiment_label TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    created_ts REAL NOT NULL
+);
+-- Documents live apart from the indexed columns: scans and rowid lookups over a narrow
+-- messages table touch a fraction of the pages (measured 3x faster for OR queries at 100k).
+CREATE TABLE IF NOT EXISTS message_docs (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, created_ts);
+CREATE INDEX IF NOT EXISTS messages_created ON messages(created_ts);
+CREATE INDEX IF NOT EXISTS messages_channel ON messages(channel, created_ts);
+CREATE INDEX IF NOT EXISTS messages_author ON messages(author_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS message_fts USING fts5(
+    text, subject, author, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+);
+CREATE TABLE IF NOT EXISTS message_terms (
+    field TEXT NOT NULL, value TEXT NOT NULL, mrow INTEGER NOT NULL,
+    PRIMARY KEY (field, value, mrow)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS message_terms_row ON message_terms(mrow);
+CREATE TABLE IF NOT EXISTS conversations (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    account TEXT NOT NULL,
+    status TEXT NOT NULL,
+    assignee TEXT,
+    queue TEXT,
+    priority TEXT NOT NULL,
+    first_ts REAL NOT NULL,
+    last_ts REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_last ON conversations(last_ts);
+CREATE INDEX IF NOT EXISTS conversations_status ON conversations(status, last_ts);
+CREATE TABLE IF NOT EXISTS conversation_terms (
+    field TEXT NOT NULL, value TEXT NOT NULL, crow INTEGER NOT NULL,
+    PRIMARY KEY (field, value, crow)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversation_terms_row ON conversation_terms(crow);
+-- bm25 weights: a match in the text counts most, then the subject, then the author's names
+INSERT INTO message_fts (message_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
+"""
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (rowid, id, conversation_id, channel, account, direction, author_id,"
+    " language, sentiment_label, intent, created_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE_MESSAGE = (
+    "UPDATE messages SET conversation_id=?, channel=?, account=?, direction=?, author_id=?,"
+    " language=?, sentiment_label=?, intent=?, created_ts=? WHERE rowid=?"
+)
+_INSERT_CONVERSATION = (
+    "INSERT INTO conversations (id, channel, account, status, assignee, queue, priority,"
+    " first_ts, last_ts, doc) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+#: "SELECT ..., " + this + " AND <condition>" reads documents with their table's columns as t
+_DOC_FROM = {
+    "messages": "d.doc FROM messages t JOIN message_docs d ON d.rowid = t.rowid WHERE 1",
+    "conversations": "t.doc FROM conversations t WHERE 1",
+}
+_SCHEMA_VERSION = 2
+_TERM_FIELDS = ("author", "entity", "hashtag", "mention", "site")
+_TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ts(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+@lru_cache(maxsize=256)
+def _near_node(spec_json: str) -> Near:
+    spec = json.loads(spec_json)
+    return Near(tuple(Text(tuple(t), bool(p)) for t, p in spec["ops"]), spec["n"], spec["f"])
+
+
+def _near_check(text: str | None, subject: str | None, author: str | None, spec_json: str) -> int:
+    # Registered as parley_near(): FTS5's NEAR is unordered, so ordered NEAR/nf is narrowed by
+    # FTS5 and confirmed here with the same analysis the in-memory matcher uses.
+    node = _near_node(spec_json)
+    for column in (text, subject, author):
+        if column and near_in_column(node, [stem(t) for t in tokenize(column)]):
+            return 1
+    return 0
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> Exception:
+    message = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return RetriableError(f"knowledge base {path} is busy: {message}")
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return FatalError(
+            f"knowledge base {path} is unreadable ({message}); restore it or point PARLEY_DATA_DIR elsewhere"
+        )
+    return exc
+
+
+class SQLiteKB:
+    """``KnowledgeBase`` over one SQLite file (see the module docstring for guarantees)."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            conn = self._conn()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'messages'"
+            ).fetchone()[0]
+            if has_tables and version != _SCHEMA_VERSION:
+                raise FatalError(
+                    f"the knowledge base {self.path} has layout {version}, this Parley needs"
+                    f" {_SCHEMA_VERSION}: move it away and ingest again (parley kb export keeps its messages)"
+                )
+            conn.executescript(_SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -32768")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        conn.create_function("parley_near", 4, _near_check, deterministic=True)
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        latest = {m.id: m for m in messages}  # a batch may repeat an id: the last one wins
+        docs = {mid: m.model_dump_json() for mid, m in latest.items()}
+        result = UpsertResult()
+        with self._write() as conn:
+            existing = self._existing(conn, "messages", list(latest))
+            # Under BEGIN IMMEDIATE no other writer can take rowids, so new rows get explicit
+            # ones and everything goes through executemany (per-row execute() dominated).
+            next_rowid = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]) + 1
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            fts_rows: list[tuple[Any, ...]] = []
+            term_rows: list[tuple[Any, ...]] = []
+            doc_rows: list[tuple[int, str]] = []
+            for mid, message in latest.items():
+                doc = docs[mid]
+                if mid in existing:
+                    rowid, old = existing[mid]
+                    if old == doc:
+                        result.unchanged.append(mid)
+                        continue
+                    result.updated.append(mid)
+                else:
+                    rowid, next_rowid = next_rowid, next_rowid + 1
+                    result.created.append(mid)
+                fields = message_field_values(message)
+                row = (
+                    message.conversation_id,
+                    fields["channel"][0],
+                    message.account,
+                    str(message.direction),
+                    message.author.id if message.author else None,
+                    fields["lang"][0],
+                    message.enrichment.sentiment_label,
+                    fields["intent"][0],
+                    message.created_at.timestamp(),
+                )
+                (updates if mid in existing else inserts).append(
+                    (*row, rowid) if mid in existing else (rowid, mid, *row)
+                )
+                doc_rows.append((rowid, doc))
+                fts_rows.append((rowid, message.text, message.subject or "", author_text(message)))
+                term_rows += [(name, value, rowid) for name in _TERM_FIELDS for value in fields[name]]
+            if updates:
+                stale = [(u[-1],) for u in updates]
+                conn.executemany(_UPDATE_MESSAGE, updates)
+                conn.executemany("DELETE FROM message_fts WHERE rowid = ?", stale)
+                conn.executemany("DELETE FROM message_terms WHERE mrow = ?", stale)
+            conn.executemany(_INSERT_MESSAGE, inserts)
+            conn.executemany("INSERT OR REPLACE INTO message_docs (rowid, doc) VALUES (?, ?)", doc_rows)
+            conn.executemany(
+                "INSERT INTO message_fts (rowid, text, subject, author) VALUES (?,?,?,?)", fts_rows
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO message_terms (field, value, mrow) VALUES (?,?,?)", term_rows
+            )
+        return result
+
+    def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult:
+        latest = {c.id: c for c in conversations}
+        result = UpsertResult()
+        with self._write() as conn:
+            existing = self._existing(conn, "conversations", list(latest))
+            for cid, conversation in latest.items():
+                doc = conversation.model_dump_json()
+                if cid in existing and existing[cid][1] == doc:
+                    result.unchanged.append(cid)
+                    continue
+                self._write_conversation(conn, conversation, doc, existing.get(cid, (None, ""))[0])
+                (result.updated if cid in existing else result.created).append(cid)
+        return result
+
+    def _write_conversation(
+        self, conn: sqlite3.Connection, conversation: Conversation, doc: str, rowid: int | None
+    ) -> None:
+        row = (
+            conversation.channel.lower(),
+            conversation.account,
+            str(conversation.status),
+            conversation.assignee,
+            conversation.queue,
+            str(conversation.priority),
+            _ts(conversation.first_message_at),
+            _ts(conversation.last_message_at),
+            doc,
+        )
+        if rowid is None:
+            cursor = conn.execute(_INSERT_CONVERSATION, (conversation.id, *row))
+            rowid = int(cursor.lastrowid or 0)
+        else:
+            conn.execute(
+                "UPDATE conversations SET channel=?, account=?, status=?, assignee=?, queue=?, priority=?,"
+                " first_ts=?, last_ts=?, doc=? WHERE rowid=?",
+                (*row, rowid),
+            )
+            conn.execute("DELETE FROM conversation_terms WHERE crow = ?", (rowid,))
+        values = conversation_field_values(conversation)
+        values["lang"] = [lang.lower() for lang in conversation.languages]
+        conn.executemany(
+            "INSERT OR IGNORE INTO conversation_terms (field, value, crow) VALUES (?,?,?)",
+            [(name, value, rowid) for name, vals in values.items() for value in vals],
+        )
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, table: str, ids: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, rowid, doc in conn.execute(
+                f"SELECT t.id, t.rowid, {_DOC_FROM[table]} AND t.id IN ({marks})", tuple(chunk)
+            ):
+                found[doc_id] = (rowid, doc)
+        return found
+
+    def delete_conversations(self, conversation_ids: Sequence[str]) -> int:
+        deleted = 0
+        with self._write() as conn:
+            for chunk in _chunks(list(dict.fromkeys(conversation_ids))):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT rowid FROM conversations WHERE id IN ({marks})", tuple(chunk))
+                rowids = [(r,) for (r,) in rows.fetchall()]
+                conn.executemany("DELETE FROM conversation_terms WHERE crow = ?", rowids)
+                conn.executemany("DELETE FROM conversations WHERE rowid = ?", rowids)
+                deleted += len(rowids)
+        return deleted
+
+    def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
+        unknown = set(changes) - _TRIAGE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(_TRIAGE_FIELDS)}")
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT rowid, doc FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            current = Conversation.model_validate_json(row[1])
+            updated = Conversation.model_validate({**current.model_dump(), **changes})
+            doc = updated.model_dump_json()
+            if doc != row[1]:
+                self._write_conversation(conn, updated, doc, row[0])
+        return updated
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _docs(self, table: str, ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._read(f"SELECT t.id, {_DOC_FROM[table]} AND t.id IN ({marks})", tuple(chunk)))
+        return found
+
+    def get_message(self, message_id: str) -> Message | None:
+        return self.get_messages([message_id]).get(message_id)
+
+    def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        return {k: Message.model_validate_json(v) for k, v in self._docs("messages", message_ids).items()}
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return self.get_conversations([conversation_id]).get(conversation_id)
+
+    def get_conversations(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+        docs = self._docs("conversations", conversation_ids)
+        return {k: Conversation.model_validate_json(v) for k, v in docs.items()}
+
+    def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
+        rows = self._read(
+            f"SELECT {_DOC_FROM['messages']} AND t.conversation_id = ?"
+            " ORDER BY t.created_ts, t.rowid LIMIT ?",
+            (conversation_id, limit),
+        )
+        return [Message.model_validate_json(doc) for (doc,) in rows]
+
+    def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
+        try:
+            return search_messages(self._conn(), request)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
+        try:
+            return search_conversations(self._conn(), request)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
+        last = 0
+        while True:
+            rows = self._read(
+                f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch_size)
+            )
+            if not rows:
+                return
+            for _, doc in rows:
+                yield doc
+            last = rows[-1][0]
+
+    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+        """Every message in insertion order (stable across calls: migrations resume on it)."""
+        for doc in self._iter_docs("message_docs", batch_size):
+            yield Message.model_validate_json(doc)
+
+    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
+        for doc in self._iter_docs("conversations", batch_size):
+            yield Conversation.model_validate_json(doc)
+
+    def count_messages(self) -> int:
+        return int(self._read("SELECT count(*) FROM messages")[0][0])
+
+    def count_conversations(self) -> int:
+        return int(self._read("SELECT count(*) FROM conversations")[0][0])

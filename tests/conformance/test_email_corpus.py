@@ -1,0 +1,171 @@
+"""Real third-party mail (../shared/corpora/email): every message parses or dead-letters.
+
+Count in = count out: each .eml/.msg file is one message and each mbox holds as many as the
+stdlib ``mailbox`` module finds; every one becomes exactly one hub message or a
+``MalformedPayload`` with a reason. The notmuch threading cases thread as their headers say:
+the parser's root ids are the first References ids, and the whole case lands in one
+conversation through the flow's threader, whatever order the files arrive in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mailbox
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from channels import parse_envelope
+from channels.email.parse import MACHINE_FLAGS
+from hub.errors import MalformedPayload
+from hub.models import Envelope, Message
+
+
+def corpus_messages(root: Path) -> list[tuple[str, bytes]]:
+    found: list[tuple[str, bytes]] = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix not in (".eml", ".msg", ".mbox"):
+            continue
+        rel = str(path.relative_to(root))
+        if path.suffix == ".mbox":
+            box = mailbox.mbox(path, create=False)
+            for index, key in enumerate(box.keys()):
+                found.append((f"{rel}#{index}", box.get_bytes(key)))
+        else:
+            found.append((rel, path.read_bytes()))
+    return found
+
+
+def parse_one(ref: str, raw: bytes) -> Message | MalformedPayload:
+    try:
+        (message,) = parse_envelope(Envelope(channel="email", kind="rfc822", payload=raw, raw_ref=ref))
+    except MalformedPayload as exc:
+        return exc
+    return message
+
+
+@pytest.fixture(scope="module")
+def email_corpus(corpora: Path) -> Path:
+    root = corpora / "email"
+    if not root.is_dir():
+        pytest.skip(f"no email corpus at {root}")
+    return root
+
+
+def test_every_message_parses_or_dead_letters_with_reason(email_corpus: Path) -> None:
+    messages = corpus_messages(email_corpus)
+    assert len(messages) > 100
+    outcomes = {ref: parse_one(ref, raw) for ref, raw in messages}
+    assert len(outcomes) == len(messages)  # count in = count out
+    malformed = {ref: str(o) for ref, o in outcomes.items() if isinstance(o, MalformedPayload)}
+    assert all(reason.strip() for reason in malformed.values())
+    # Dead letters are the exception, not an escape hatch: only non-mail may be refused.
+    assert len(malformed) <= 3, malformed
+    parsed = [o for o in outcomes.values() if isinstance(o, Message)]
+    for message in parsed:
+        assert message.native_id and message.channel == "email"
+        assert isinstance(message.metadata["references"], list)
+        assert message.thread_key is None or message.thread_key != message.native_id
+        message.model_dump_json()  # serialisable: no lone surrogates anywhere
+
+
+def test_outlook_msg_binary_is_refused_with_reason(email_corpus: Path) -> None:
+    for path in email_corpus.rglob("*.msg"):
+        outcome = parse_one(path.name, path.read_bytes())
+        assert isinstance(outcome, MalformedPayload) and "not an rfc822 message" in str(outcome)
+
+
+def test_bounces_and_receipts_are_flagged(email_corpus: Path) -> None:
+    flanker = email_corpus / "flanker"
+    if not flanker.is_dir():
+        pytest.skip("flanker corpus absent")
+    flags: Counter[str] = Counter()
+    for path in sorted(flanker.glob("*.eml")):
+        outcome = parse_one(path.name, path.read_bytes())
+        assert isinstance(outcome, Message)
+        is_machine = bool(MACHINE_FLAGS.intersection(outcome.flags))
+        expected = path.name.startswith(("bounce_", "complaints_", "disposition-"))
+        assert is_machine == expected, (path.name, outcome.flags)
+        flags.update(outcome.flags)
+    assert flags["bounce"] >= 5 and flags["complaint"] >= 2 and flags["receipt"] >= 1
+
+
+def _case(email_corpus: Path, pattern: str) -> list[Message]:
+    paths = sorted((email_corpus / "notmuch_threading").glob(pattern))
+    if not paths:
+        pytest.skip(f"notmuch threading case {pattern} absent")
+    out = [parse_one(p.name, p.read_bytes()) for p in paths]
+    assert all(isinstance(m, Message) for m in out)
+    return [m for m in out if isinstance(m, Message)]
+
+
+def test_root_ids_are_the_first_references(email_corpus: Path) -> None:
+    by_id = {m.native_id: m for m in _case(email_corpus, "*.eml")}
+    assert by_id["000-real-root@example.org"].thread_key is None
+    for name in ("001-child", "001-grand-child", "001-grand-child2", "001-great-grand-child"):
+        assert by_id[f"{name}@example.org"].thread_key == "000-real-root@example.org"
+    fake = by_id["001-fake-message-root@example.org"]
+    assert fake.reply_to == "nonexistent-message@example.org"
+    assert fake.thread_key == "000-real-root@example.org"
+    rt_root = next(i for i in by_id if i.startswith("rt-4.2.8-22046"))
+    assert by_id[rt_root].reply_to == "87bmc6lp3h.fsf@len.workgroup"
+    assert str(by_id[rt_root].thread_key).startswith("RT-Ticket-33575@")
+    child = by_id["B01-child@example.org"]
+    assert (child.reply_to, child.thread_key) == ("B00-root@example.org", "B00--root@example.org")
+
+
+def _conversations(messages: list[Message]) -> set[str]:
+    """The conversations the flow's threader ends up with after every message has arrived."""
+    from flows.threading import ThreadState, assign_conversation
+
+    state = ThreadState()
+    for message in messages:
+        assign_conversation(state, message)
+    # The state's links follow later merges (a parent arriving after its replies).
+    return {c for m in messages if (c := state.links.get(m.native_id)) is not None}
+
+
+THREAD_CASES = {
+    "ghost-root-example": "ghost-root__[!1]*.eml",
+    "ghost-root-rt": "ghost-root__1*.eml",
+    "parent-priority": "parent-priority__*.eml",
+}
+#: cases the flow's threader (flows/threading.py) does not yet join in every arrival order;
+#: see the email channel's report to the lead (union over References / ghost roots).
+THREADER_GAPS = {"ghost-root-rt", "parent-priority"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            marks=pytest.mark.xfail(
+                case in THREADER_GAPS,
+                strict=True,
+                reason="flows/threading.py does not yet merge conversations through a shared References id",
+            ),
+        )
+        for case in sorted(THREAD_CASES)
+    ],
+)
+def test_notmuch_cases_form_one_conversation_in_any_order(email_corpus: Path, case: str) -> None:
+    pytest.importorskip("flows.threading")
+    messages = _case(email_corpus, THREAD_CASES[case])
+    orders = list(itertools.permutations(messages))[:120]
+    split = [[m.native_id for m in order] for order in orders if len(_conversations(list(order))) != 1]
+    assert not split, f"{len(split)}/{len(orders)} arrival orders split the thread, e.g. {split[0]}"
+
+
+def test_in_reply_to_loop_terminates_in_one_conversation(email_corpus: Path) -> None:
+    pytest.importorskip("flows.threading")
+    paths = sorted((email_corpus / "notmuch_broken").glob("loop__*.eml"))
+    if len(paths) != 2:
+        pytest.skip("notmuch loop case absent")
+    messages = [parse_one(p.name, p.read_bytes()) for p in paths]
+    assert all(isinstance(m, Message) for m in messages)
+    loop = [m for m in messages if isinstance(m, Message)]
+    assert {m.reply_to for m in loop} == {m.native_id for m in loop}  # each answers the other
+    for order in (loop, loop[::-1]):
+        assert len(_conversations(order)) == 1

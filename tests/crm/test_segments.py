@@ -1,0 +1,200 @@
+"""Segments: dynamic criteria evaluated on demand, static members, CSV import and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from crm import Conflict, CRMStore, InvalidRequest, NotFound
+from crm.criteria import compile_criteria
+from tests.crm.helpers import T0, author, message
+
+NOW = T0 + timedelta(days=40)
+
+
+def _population(store: CRMStore) -> dict[str, str]:
+    """Five people with known channels, sentiment, activity and attributes."""
+    people = {
+        "angry_recent": author("twitter", "1", handle="grr", name="Angry Recent", email="ar@example.org"),
+        "angry_old": author("twitter", "2", handle="old", name="Angry Old"),
+        "happy": author("twitter", "3", handle="yay", name="Happy Tweeter"),
+        "mailer": author("email", "m@corp.example", email="m@corp.example", name="Mailer"),
+        "texter": author("sms", "+447911444555", phone="+447911444555"),
+    }
+    msgs = [
+        message(people["angry_recent"], "a1", minutes=39 * 24 * 60, sentiment=-0.8, language="en"),
+        message(people["angry_recent"], "a2", minutes=39 * 24 * 60 + 5, sentiment=-0.4, language="en"),
+        message(people["angry_old"], "b1", minutes=0, sentiment=-0.9, language="fr"),
+        message(people["happy"], "c1", minutes=38 * 24 * 60, sentiment=0.9, language="en"),
+        message(people["mailer"], "d1", minutes=35 * 24 * 60, sentiment=-0.5, language="de"),
+        message(people["mailer"], "d2", minutes=35 * 24 * 60 + 1, sentiment=-0.5, language="de"),
+        message(people["mailer"], "d3", minutes=35 * 24 * 60 + 2, sentiment=-0.5, language="de"),
+        message(people["texter"], "e1", minutes=10, language="en"),
+    ]
+    mapping = store.upsert_from_messages(msgs)
+    ids = {name: mapping[who.id] for name, who in people.items()}
+    store.update_contact(ids["happy"], tags=["vip"], attributes={"plan": "gold", "score": 9})
+    store.update_contact(ids["mailer"], tags=["vip", "b2b"], attributes={"plan": "team", "score": "high"})
+    return ids
+
+
+def _members(store: CRMStore, criteria: str, ids: dict[str, str]) -> set[str]:
+    segment = store.segments.create(f"s-{criteria}", "dynamic", criteria=criteria)
+    total, members = store.segments.member_ids(segment.id, limit=100, now=NOW)
+    assert total == len(members)
+    names = {v: k for k, v in ids.items()}
+    return {names[m] for m in members}
+
+
+@pytest.mark.parametrize(
+    ("criteria", "expected"),
+    [
+        ("channel:twitter AND sentiment_avg < -0.3 AND last_seen > now-30d", {"angry_recent"}),
+        ("channel:twitter AND sentiment_avg < -0.3", {"angry_recent", "angry_old"}),
+        ("channel:twitter OR channel:sms", {"angry_recent", "angry_old", "happy", "texter"}),
+        ("NOT channel:twitter", {"mailer", "texter"}),
+        ("tag:vip AND NOT tag:b2b", {"happy"}),
+        ("(tag:vip OR language:fr) last_seen >= 2026-12-01", {"happy", "mailer"}),
+        ("language:en", {"angry_recent", "happy", "texter"}),
+        ("messages.email >= 3", {"mailer"}),
+        ("message_count = 2", {"angry_recent"}),
+        ("email:*@example.org", {"angry_recent"}),
+        ("email:M@CORP.example", {"mailer"}),
+        ("phone:07911444555", {"texter"}),
+        ("handle:@YAY", {"happy"}),
+        ('name:"angry"', {"angry_recent", "angry_old"}),
+        ("attributes.plan:gold OR attributes.plan = team", {"happy", "mailer"}),
+        ("attributes.score > 5", {"happy"}),
+        ("first_seen < now-39d", {"angry_old", "texter"}),
+        ("sentiment_avg >= 0", {"happy"}),
+        ("tag:nobody", set()),
+    ],
+)
+def test_dynamic_criteria_select_the_expected_people(
+    store: CRMStore, criteria: str, expected: set[str]
+) -> None:
+    ids = _population(store)
+    assert _members(store, criteria, ids) == expected
+
+
+@pytest.mark.parametrize(
+    ("criteria", "message"),
+    [
+        ("channel:", "cannot parse criteria at column"),
+        ("colour:red", "unknown field 'colour'"),
+        ("sentiment_avg < low", "needs a number"),
+        ("last_seen > yesterday", "needs a date"),
+        ("channel < 3", "cannot be compared"),
+        ("twitter", "cannot parse"),
+        ("tag:vip AND (channel:sms", "cannot parse"),
+        ("   ", "empty"),
+    ],
+)
+def test_bad_criteria_are_refused_with_the_reason(criteria: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(")):
+        compile_criteria(criteria)
+
+
+def test_segment_definitions_are_validated(store: CRMStore) -> None:
+    with pytest.raises(InvalidRequest):
+        store.segments.create("x", "dynamic", criteria="nonsense here")
+    with pytest.raises(InvalidRequest, match="static"):
+        store.segments.create("x", "static", criteria="tag:vip")
+    with pytest.raises(InvalidRequest, match="kind"):
+        store.segments.create("x", "smart")
+    store.segments.create("x", "static")
+    with pytest.raises(Conflict):
+        store.segments.create("x", "static")
+    assert store.segments.get("seg_missing") is None
+    with pytest.raises(NotFound):
+        store.segments.member_ids("seg_missing")
+
+
+def test_a_dynamic_segment_is_evaluated_on_demand_and_refreshable(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create(
+        "Unhappy", "dynamic", criteria="sentiment_avg < -0.3", description="triage"
+    )
+    assert segment.member_count == 0 and segment.refreshed_at is None
+    assert store.segments.member_ids(segment.id, now=NOW)[0] == 3
+    refreshed = store.segments.refresh(segment.id, now=NOW)
+    assert refreshed.member_count == 3 and refreshed.refreshed_at is not None
+    # the happy person turns unhappy: on-demand evaluation sees it at once
+    happy = store.get_contact(ids["happy"])
+    assert happy is not None
+    store.upsert_from_messages(
+        [message(author("twitter", "3"), f"c{n}", sentiment=-1.0) for n in range(2, 6)]
+    )
+    assert store.segments.member_ids(segment.id, now=NOW)[0] == 4
+    # criteria can change; refreshed membership feeds segment: terms in other criteria
+    store.segments.update(segment.id, criteria="sentiment_avg < -0.61")
+    assert store.segments.refresh(segment.id, now=NOW).member_count == 2
+    assert _members(store, "segment:Unhappy", ids) == {"angry_old", "happy"}
+    with pytest.raises(InvalidRequest):
+        store.segments.add_members(segment.id, [ids["texter"]])
+    with pytest.raises(InvalidRequest):
+        store.segments.update(segment.id, criteria="bad bad")
+
+
+def test_static_members_page_and_survive_merges(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Hand-picked", "static")
+    assert store.segments.add_members(segment.id, [ids["texter"], ids["happy"], ids["texter"]]) == 2
+    assert store.segments.add_members(segment.id, [ids["happy"]]) == 0
+    with pytest.raises(NotFound):
+        store.segments.add_members(segment.id, ["con_missing"])
+    total, first_page = store.segments.member_ids(segment.id, limit=1, offset=0)
+    _, second_page = store.segments.member_ids(segment.id, limit=1, offset=1)
+    assert total == 2 and first_page + second_page == [ids["happy"], ids["texter"]]
+    store.merge(ids["mailer"], ids["texter"])
+    assert store.segments.member_ids(segment.id)[1] == [ids["happy"], ids["mailer"]]
+    assert store.segments.remove_members(segment.id, [ids["happy"]]) == 1
+    assert store.segments.get(segment.id).member_count == 1  # type: ignore[union-attr]
+    store.segments.delete(segment.id)
+    assert store.segments.get(segment.id) is None
+
+
+def test_csv_import_matches_by_id_email_phone_and_handle_and_reports_the_rest(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Imported", "static")
+    text = (
+        "\ufeffEmail,Phone,Handle,Channel,contact_id\n"
+        "AR@Example.org,,,,\n"
+        ",07911 444555,,,\n"
+        ",,@yay,twitter,\n"
+        ",,,,{mailer}\n"
+        "nobody@example.org,,,,\n"
+        ",,,,\n"
+        ",,,,con_missing\n"
+        "ar@example.org,,,,\n"
+    ).format(mailer=ids["mailer"])
+    report = store.segments.import_csv(segment.id, text)
+    assert report.added == 4 and report.already == 1
+    assert [(u["line"], u["reason"]) for u in report.unmatched] == [
+        (6, "no contact with this email, phone or handle"),
+        (7, "row has none of contact_id, email, phone, handle"),
+        (8, "no contact with this contact_id"),
+    ]
+    assert store.segments.get(segment.id).member_count == 4  # type: ignore[union-attr]
+    with pytest.raises(InvalidRequest, match="header"):
+        store.segments.import_csv(segment.id, "name,age\nann,3\n")
+    dynamic = store.segments.create("Dyn", "dynamic", criteria="tag:vip")
+    with pytest.raises(InvalidRequest):
+        store.segments.import_csv(dynamic.id, "email\nar@example.org\n")
+
+
+def test_csv_export_lists_every_member_with_their_profile(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("VIP", "dynamic", criteria="tag:vip")
+    rows = list(csv.reader(io.StringIO(store.segments.export_csv(segment.id))))
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["contact_id", "display_name", "emails"]
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    assert set(by_id) == {ids["happy"], ids["mailer"]}
+    mailer = by_id[ids["mailer"]]
+    assert mailer["emails"] == "m@corp.example" and mailer["tags"] == "vip;b2b"
+    assert mailer["message_count"] == "3" and mailer["sentiment_avg"] == "-0.5"
+    assert by_id[ids["happy"]]["handles"] == "twitter:yay"

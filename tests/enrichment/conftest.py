@@ -1,0 +1,30 @@
+"""One enricher per test session: the models load once, as they do once per flow process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enrichment import build_nlp
+from enrichment.pipeline import Enricher
+from hub.models import Message
+from hub.settings import EnrichmentSettings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+TEST_SETTINGS = EnrichmentSettings(brands=["Parley", "Acme Cloud"], handles=["@ParleyHQ"], cache_size=1000)
+
+
+@pytest.fixture(scope="session")
+def enrichment_settings() -> EnrichmentSettings:
+    return TEST_SETTINGS
+
+
+@pytest.fixture(scope="session")
+def enricher(enrichment_settings: EnrichmentSettings) -> Enricher:
+    return build_nlp(enrichment_settings)
+
+
+def make_message(text: str, native_id: str = "1", language: str | None = None) -> Message:
+    return Message(channel="twitter", native_id=native_id, text=text, language=language)

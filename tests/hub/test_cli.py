@@ -1,0 +1,79 @@
+"""The `parley` commands, run the way a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli import app
+
+FIXTURES = Path(__file__).parents[1] / "flows" / "fixtures"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_DEMO": "false", "PARLEY_LOG_LEVEL": "ERROR"}
+
+
+def _summary(output: str) -> dict[str, str]:
+    """The rows of the summary table: name -> value."""
+    cells = [row.split("│") for row in output.splitlines() if row.count("│") == 3]
+    return {c[1].strip(): c[2].strip() for c in cells}
+
+
+def test_ingest_prints_a_summary_and_replays_as_duplicates(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env)
+    assert first.exit_code == 0, first.output
+    assert "ingest summary" in first.output
+    lines = _summary(first.output)
+    assert lines["read"] == "15" and lines["ingested"] == "9" and lines["dead letters"] == "5"
+
+    second = runner.invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env)
+    assert second.exit_code == 0, second.output
+    lines = _summary(second.output)
+    assert lines["ingested"] == "0" and lines["duplicates"] == "10"
+
+
+def test_kb_export_writes_every_message_as_jsonl(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env).exit_code == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "kb", "export"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 9
+    assert all(row["enrichment"]["done"] and row["conversation_id"] for row in rows)
+
+
+def test_dead_letters_command_lists_reasons(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env).exit_code == 0
+    result = runner.invoke(app, ["dead-letters", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    letters = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert len(letters) == 5
+    assert any("favourite_colour" in letter["reason"] for letter in letters)
+
+
+def test_serve_refuses_a_busy_port_with_advice(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)], env=env)
+    assert result.exit_code == 1
+    assert "--port" in result.output

@@ -1,0 +1,117 @@
+"""GET /search over the embedded KB, through the real app factory (httpx ASGITransport)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from api.app import create_app
+from hub.settings import Settings
+from kb.sqlite import SQLiteKB
+from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    settings.ensure_data_dir()
+    kb = SQLiteKB(settings.kb_path)
+    kb.upsert_messages(MESSAGES)
+    kb.upsert_conversations(CONVERSATIONS)
+    kb.close()
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley") as c:
+        yield c
+    app.state.kb.close()
+    app.state.crm.close()
+
+
+async def test_search_returns_hits_highlights_facets_and_histogram(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/search",
+        params={"q": "flight OR refund", "facets": "channel,language", "histogram": "day", "limit": 3},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 6 and len(body["hits"]) == 3 and body["next_cursor"]
+    hit = body["hits"][0]
+    assert set(hit) == {"id", "score", "message", "highlights"} and hit["score"] > 0
+    assert hit["message"]["id"] == hit["id"]
+    assert any("<mark>" in frag for frags in hit["highlights"].values() for frag in frags)
+    assert body["facets"]["channel"] == [
+        {"value": "email", "count": 2},
+        {"value": "twitter", "count": 2},
+        {"value": "facebook", "count": 1},
+        {"value": "sms", "count": 1},
+    ]
+    assert body["facets"]["language"] == [{"value": "en", "count": 6}]
+    assert body["histogram"][0] == {"start": "2026-11-02T00:00:00Z", "count": 2}
+    assert sum(b["count"] for b in body["histogram"]) == 6
+
+    rest = (
+        await client.get("/search", params={"q": "flight OR refund", "cursor": body["next_cursor"]})
+    ).json()
+    ids = [h["id"] for h in body["hits"] + rest["hits"]]
+    assert len(ids) == len(set(ids)) == 6 and rest["next_cursor"] is None
+
+
+async def test_search_filters(client: httpx.AsyncClient) -> None:
+    params = {"channel": "email,facebook", "sentiment": "negative", "since": "2026-11-03T00:00:00Z"}
+    body = (await client.get("/search", params=params)).json()
+    assert {h["id"] for h in body["hits"]} == by_native("e1", "f1")
+    body = (await client.get("/search", params={"lang": "fr"})).json()
+    assert {h["id"] for h in body["hits"]} == by_native("f2")
+    body = (
+        await client.get("/search", params=[("status", "open"), ("status", "pending"), ("q", "lisbon")])
+    ).json()
+    assert {h["id"] for h in body["hits"]} == by_native("e1", "e2")
+    body = (await client.get("/search", params={"until": "2026-11-03T00:00:00Z", "sort": "oldest"})).json()
+    assert [h["message"]["native_id"] for h in body["hits"]] == ["t1", "t2"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced',
+        "(refund",
+        "refund)",
+        "refund OR",
+        "NOT",
+        "a NEAR/2 b NEAR/3 c",
+        "x" * 10_000,
+        "(" * 100,
+        "refund " * 400,
+    ],
+)
+async def test_bad_queries_are_400_with_the_position(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.get("/search", params={"q": query})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "position" in detail["message"]
+    assert isinstance(detail["position"], int) and 0 <= detail["position"] <= len(query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'NEAR(refund late, 3) "*" ^ AND:',  # FTS5 syntax
+        "refund^2 ~1 {a TO b} [c TO d] \\ / ! ? && || title:x",  # Lucene syntax
+        "'; DROP TABLE messages; --",
+        "*",
+        "-",
+        "\x00\x01",
+        "refund " * 250,
+    ],
+)
+async def test_metacharacters_are_searched_as_text(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.get("/search", params={"q": query})
+    assert response.status_code == 200, response.text
+    assert (await client.get("/search")).json()["total"] == len(MESSAGES)  # nothing was harmed
+
+
+async def test_bad_facets_cursor_and_paging_are_400_or_422(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/search", params={"facets": "channel,nope"})).status_code == 400
+    assert (await client.get("/search", params={"cursor": "not-a-cursor"})).status_code == 400
+    assert (await client.get("/search", params={"limit": 5000})).status_code == 422
+    assert (await client.get("/search", params={"histogram": "year"})).status_code == 422

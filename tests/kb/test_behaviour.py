@@ -1,0 +1,234 @@
+"""One behavioural suite for every KB backend, and the in-memory matcher checked against it.
+
+The same documents go in (``tests.kb.docs``); the same hits, facets and counts must come out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.models import Message
+from kb.base import KnowledgeBase, SearchFilters, SearchRequest
+from kb.query import QuerySyntaxError, compile_matcher
+from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
+
+ALL = tuple(m.native_id for m in MESSAGES)
+
+#: query -> native ids of the messages it must find
+CASES: list[tuple[str, tuple[str, ...]]] = [
+    ("refund", ("t1", "t2", "s1")),  # "Refunds" stems to refund
+    ("REFUNDS", ("t1", "t2", "s1")),
+    ('"money back"', ("t2",)),
+    ('"back money"', ()),
+    ("refu*", ("t1", "t2", "s1")),
+    ("refund*", ("t1", "t2", "s1")),
+    ("flight delay", ("e1", "e2", "f1")),  # implicit AND, "delayed" stems to delay
+    ("flight AND delay", ("e1", "e2", "f1")),
+    ('"flight was delayed"', ("e1", "e2")),
+    ("delay NEAR/0f flight", ("e1", "e2")),  # subject "Delayed flight"
+    ("flight NEAR/0f delay", ("f1",)),  # "flight delay number three"
+    ("flight NEAR/0 delay", ("e1", "e2", "f1")),
+    ("sorry NEAR/3 delayed", ("e2",)),
+    ("sorry NEAR/2 delayed", ()),
+    ('"money back" NEAR/3 long', ("t2",)),
+    ("flight -lisbon", ("f1",)),
+    ("flight NOT lisbon", ("f1",)),
+    ("(refund OR voucher) AND channel:email", ("e2",)),
+    ("refund OR voucher", ("t1", "t2", "s1", "e2")),
+    ("café", ("f2",)),
+    ("cafe", ("f2",)),
+    ("müller", ("f1", "f2")),  # author names are searchable text
+    ("ann", ("t1", "t2")),
+    ("author:ann", ("t1", "t2")),
+    ("author:@ANN", ("t1", "t2")),
+    ('author:"Bob Jones"', ("e1",)),
+    ("author:bob@example.org", ("e1",)),
+    ("author:+447700900123", ("s1",)),
+    ("channel:facebook lang:fr", ("f2",)),
+    ("language:fr", ("f2",)),
+    ("sentiment:positive", ("e2", "f2", "r1")),
+    ("hashtag:#fail", ("t1",)),
+    ("hashtag:FAIL", ("t1",)),
+    ("mention:@parley", ("t1",)),
+    ("entity:lisbon", ("e1",)),
+    ('entity:"Parley"', ("r1",)),
+    ("site:example.com", ("f1",)),
+    ("site:facebook.com", ("f1",)),
+    ("site:https://news.example.org/other", ("r1",)),
+    ("site:example.org", ("r1",)),
+    ("status:pending", ("e1", "e2")),
+    ("tag:vip", ("t1", "t2", "f1", "f2")),
+    ("assignee:eli", ("s1",)),
+    ("intent:complaint", ("t1", "t2")),
+    ("NOT channel:twitter", ("e1", "e2", "f1", "f2", "r1", "s1")),
+    ("-channel:twitter -channel:email", ("f1", "f2", "r1", "s1")),
+    ("channel:(sms OR rss)", ("r1", "s1")),
+    ("channel:face*", ("f1", "f2")),
+    ("lang:fr OR refund", ("f2", "t1", "t2", "s1")),
+    ("(flight OR refund) -status:pending sentiment:negative", ("t1", "t2", "f1")),
+    ("delayed OR author:ann", ("e1", "e2", "f1", "t1", "t2")),
+    ("NOT (refund OR flight)", ("f2", "r1")),
+    ("knowledge base", ("r1",)),
+    ("", ALL),
+    ("   ", ALL),
+    ("+++ ~~~", ALL),  # nothing searchable: everything, like an empty query
+    ('refund^2 "AND" OR)(', None),  # unbalanced: a syntax error, not a crash
+    ("nonexistentword", ()),
+    ("foo:bar", ()),  # an unknown field is plain text
+    ("NEAR(refund late, 3)", ()),  # FTS5 syntax is just words here
+    ('title:"x" AND body:y~2 OR z^3 {a TO b} [c TO d] \\ / ! ?', ()),  # Lucene syntax too
+]
+
+
+def _conversation_of(message: Message) -> object:
+    return next(c for c in CONVERSATIONS if c.id == message.conversation_id)
+
+
+@pytest.mark.parametrize(("query", "expected"), CASES, ids=[c[0] or "<empty>" for c in CASES])
+def test_query_finds_the_same_messages(
+    loaded_kb: KnowledgeBase, query: str, expected: tuple[str, ...] | None
+) -> None:
+    if expected is None:
+        with pytest.raises(QuerySyntaxError):
+            loaded_kb.search_messages(SearchRequest(query=query))
+        with pytest.raises(QuerySyntaxError):
+            compile_matcher(query)
+        return
+    result = loaded_kb.search_messages(SearchRequest(query=query, limit=50))
+    assert {h.id for h in result.hits} == by_native(*expected)
+    assert result.total == len(expected)
+    # the in-memory matcher the flow uses for feed filters agrees with the backend
+    match = compile_matcher(query)
+    assert {m.id for m in MESSAGES if match(m, _conversation_of(m))} == by_native(*expected)
+
+
+def test_relevance_ranks_denser_matches_first(loaded_kb: KnowledgeBase) -> None:
+    result = loaded_kb.search_messages(SearchRequest(query="delayed OR delay"))
+    assert result.hits[0].id in by_native("f1", "e1", "e2")
+    assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:], strict=False))
+    assert all(h.score > 0 for h in result.hits)
+
+
+def test_highlights_mark_matching_words_and_escape_html(empty_kb: KnowledgeBase) -> None:
+    tricky = Message(
+        channel="email", native_id="x", text="<b>Refund</b> & refunds: please refund me", subject="Refund?"
+    )
+    empty_kb.upsert_messages([*MESSAGES, tricky])
+    result = empty_kb.search_messages(SearchRequest(query="refund -channel:sms", limit=50))
+    hit = next(h for h in result.hits if h.id == tricky.id)
+    text = " ".join(hit.highlights["text"])
+    assert "<mark>Refund</mark>" in text and "<mark>refunds</mark>" in text
+    assert "<b>" not in text and "&lt;b&gt;" in text
+    assert "<mark>Refund</mark>" in " ".join(hit.highlights["subject"])
+    phrase = empty_kb.search_messages(SearchRequest(query='"money back"'))
+    assert "<mark>money</mark> <mark>back</mark>" in phrase.hits[0].highlights["text"][0]
+    no_marks = empty_kb.search_messages(SearchRequest(query="channel:sms", highlight=False))
+    assert no_marks.hits[0].highlights == {}
+
+
+def test_facets_count_the_matching_messages(loaded_kb: KnowledgeBase) -> None:
+    result = loaded_kb.search_messages(
+        SearchRequest(
+            query="-channel:rss",
+            facets=[
+                "channel",
+                "language",
+                "sentiment_label",
+                "hashtags",
+                "entities",
+                "status",
+                "tags",
+                "intent",
+            ],
+            limit=0,
+        )
+    )
+    assert result.total == 7 and result.hits == []
+    facets = {name: [(b.value, b.count) for b in buckets] for name, buckets in result.facets.items()}
+    assert facets["channel"] == [("email", 2), ("facebook", 2), ("twitter", 2), ("sms", 1)]
+    assert facets["language"] == [("en", 6), ("fr", 1)]
+    assert facets["sentiment_label"] == [("negative", 4), ("positive", 2), ("neutral", 1)]
+    assert facets["hashtags"] == [("fail", 1)]
+    assert facets["entities"] == [("lisbon", 1)]
+    assert facets["status"] == [("open", 3), ("pending", 2), ("resolved", 2)]
+    assert facets["tags"] == [("vip", 4), ("press", 2)]
+    assert facets["intent"] == [("other", 4), ("complaint", 2), ("question", 1)]
+
+
+def test_date_histogram_by_day_and_week(loaded_kb: KnowledgeBase) -> None:
+    daily = loaded_kb.search_messages(SearchRequest(query="refund OR flight", histogram="day"))
+    days = [(b.start.isoformat()[:10], b.count) for b in daily.histogram]
+    assert days == [
+        ("2026-11-02", 2),
+        ("2026-11-03", 1),
+        ("2026-11-04", 1),
+        ("2026-11-05", 1),
+        ("2026-11-06", 0),
+        ("2026-11-07", 0),
+        ("2026-11-08", 0),
+        ("2026-11-09", 0),
+        ("2026-11-10", 1),
+    ]
+    weekly = loaded_kb.search_messages(SearchRequest(histogram="week"))
+    assert [(b.start.isoformat()[:10], b.count) for b in weekly.histogram] == [
+        ("2026-11-02", 6),
+        ("2026-11-09", 2),
+    ]
+    assert all(b.start.tzinfo is not None for b in weekly.histogram)
+
+
+def test_filters_combine_with_the_query(loaded_kb: KnowledgeBase) -> None:
+    filters = SearchFilters(channels=["email"], direction="out")
+    result = loaded_kb.search_messages(SearchRequest(query="flight", filters=filters))
+    assert {h.id for h in result.hits} == by_native("e2")
+    result = loaded_kb.search_messages(SearchRequest(filters=SearchFilters(tags=["VIP"], languages=["en"])))
+    assert {h.id for h in result.hits} == by_native("t1", "t2", "f1")
+
+
+def test_sorting_and_cursor_paging_agree(loaded_kb: KnowledgeBase) -> None:
+    oldest = loaded_kb.search_messages(SearchRequest(sort="oldest", limit=50))
+    assert [h.document.native_id for h in oldest.hits] == ["t1", "t2", "e1", "e2", "f1", "f2", "r1", "s1"]
+    pages: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = loaded_kb.search_messages(
+            SearchRequest(query="-status:resolved", sort="oldest", limit=3, cursor=cursor)
+        )
+        pages += [h.document.native_id for h in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == ["t1", "t2", "e1", "e2", "r1", "s1"]
+
+
+def test_conversation_search(loaded_kb: KnowledgeBase) -> None:
+    listing = loaded_kb.search_conversations(SearchRequest(facets=["status", "tags", "channel"]))
+    assert [h.id for h in listing.hits] == ["cnv_e", "cnv_d", "cnv_c", "cnv_b", "cnv_a"]
+    assert listing.total == 5
+    facets = {name: [(b.value, b.count) for b in buckets] for name, buckets in listing.facets.items()}
+    assert facets["status"] == [("open", 3), ("pending", 1), ("resolved", 1)]
+    assert facets["tags"] == [("vip", 2), ("press", 1)]
+    found = loaded_kb.search_conversations(SearchRequest(query="delayed OR refund"))
+    assert {h.id for h in found.hits} == {"cnv_a", "cnv_b", "cnv_c", "cnv_e"} and found.total == 4
+    open_only = loaded_kb.search_conversations(
+        SearchRequest(query="delayed OR refund", filters=SearchFilters(statuses=["open"]))
+    )
+    assert {h.id for h in open_only.hits} == {"cnv_a", "cnv_e"}
+    by_author = loaded_kb.search_conversations(SearchRequest(query="author:ann"))
+    assert [h.id for h in by_author.hits] == ["cnv_a"]
+
+
+def test_triage_updates_are_searchable_at_once(loaded_kb: KnowledgeBase) -> None:
+    loaded_kb.update_conversation("cnv_d", {"status": "resolved", "assignee": "Zoe", "tags": ["press"]})
+    result = loaded_kb.search_messages(SearchRequest(query="tag:press status:resolved assignee:zoe"))
+    assert {h.id for h in result.hits} == by_native("r1")
+    listing = loaded_kb.search_conversations(SearchRequest(filters=SearchFilters(assignees=["Zoe"])))
+    assert [h.id for h in listing.hits] == ["cnv_d"]
+
+
+def test_counts_and_iteration(loaded_kb: KnowledgeBase) -> None:
+    assert loaded_kb.count_messages() == len(MESSAGES)
+    assert loaded_kb.count_conversations() == len(CONVERSATIONS)
+    assert sorted(m.id for m in loaded_kb.iter_messages(batch_size=3)) == sorted(m.id for m in MESSAGES)
+    assert loaded_kb.get_message(MESSAGES[0].id) == MESSAGES[0]
+    assert loaded_kb.upsert_messages(MESSAGES).unchanged == [m.id for m in MESSAGES]
