@@ -140,6 +140,7 @@ def bench_throughput(n: int, batch: int, rounds: int) -> None:
         enricher.warm_up()
         enricher.enrich(messages(generate(50, seed=99), "w"))
         enricher.cache.clear()
+        enricher.stats.clear()
     streams = {"b": messages(texts, "b"), "c": messages(repeating, "c")}
 
     # The three runs are interleaved in rounds so that load from other processes on this
@@ -168,6 +169,11 @@ def bench_throughput(n: int, batch: int, rounds: int) -> None:
         print(f"{label:<34} {n:>7} msgs in {spent[name]:7.2f} s = {rate[name]:8.1f} msgs/s")
     cache = enrichers["c"].cache
     print(f"cache in (c): {cache.hits} hits, {cache.misses} misses")
+    stats = enrichers["b"].stats
+    print(
+        f"NER in (b): ran on {stats['ner_texts']} texts; skipped {stats['ner_skipped_language']} not English,"
+        f" {stats['ner_skipped_no_content']} with only stop words/filler left"
+    )
     print(f"ratio b/a = {rate['b'] / rate['a']:.2f} (goal >= 1.0)")
     print(f"ratio c/a = {rate['c'] / rate['a']:.2f} (goal >= 1.5)")
 

@@ -25,9 +25,11 @@ Converter = Callable[[Any], Any]
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    # SQLAlchemy's SQLite DATETIME storage format
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # SQLAlchemy's SQLite DATETIME storage format (always six digits of microseconds, so text
+    # comparisons in SQL order correctly); isoformat is several times faster than strftime
+    return value.isoformat(sep=" ", timespec="microseconds")
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -122,7 +123,11 @@ def step_entities(enricher: Enricher, works: list[Work]) -> None:
         return
     recognizer = enricher.entities
     # English NER only for English or undetermined text; never for text detected otherwise.
-    todo = [w for w in works if w.english_or_unknown and recognizer.worth_running(w.masked)]
+    english = [w for w in works if w.english_or_unknown]
+    todo = [w for w in english if recognizer.worth_running(w.masked)]
+    enricher.stats["ner_skipped_language"] += len(works) - len(english)
+    enricher.stats["ner_skipped_no_content"] += len(english) - len(todo)
+    enricher.stats["ner_texts"] += len(todo)
     if not todo:
         return
     found = recognizer.recognise([w.text for w in todo], [w.spans for w in todo])
@@ -154,6 +159,8 @@ class Enricher:
         self.settings = settings
         self.steps = [(name, STEPS[name]) for name in settings.steps]
         self.cache: LRUCache[tuple[str, str], Enrichment] = LRUCache(settings.cache_size)
+        #: counters for benches and metrics (texts sent to NER, skipped and why)
+        self.stats: Counter[str] = Counter()
         self._detector: LanguageDetector | None = None
         self._sentiment: SentimentScorer | None = None
         self._intent: IntentClassifier | None = None

@@ -38,8 +38,8 @@ from flows.imports import FileImportSource, ImportItem
 from flows.report import IngestReport
 from flows.sinks import CRMSink, DeadLetterSink, KBSink
 from flows.threading import ThreadState, assign_conversation
-from hub.errors import SkippableError, UnsupportedEvent
-from hub.models import DeadLetter, Envelope, Message, message_id
+from hub.errors import FatalError, SkippableError, UnsupportedEvent
+from hub.models import DeadLetter, Direction, Envelope, Message, message_id
 from hub.settings import Settings
 
 __all__ = ["build_flow", "default_sources", "get_flow"]
@@ -63,8 +63,21 @@ def _raw_text(envelope: Envelope) -> str:
         return repr(payload)
 
 
-def parse_item(item: ImportItem, report: IngestReport | None = None) -> list[Message | DeadLetter]:
-    """One source item → its messages, or a dead letter saying why it could not be read."""
+def _sent_by_us(message: Message, own: frozenset[str]) -> bool:
+    author = message.author
+    if author is None or not own:
+        return False
+    names = (author.native_id, author.email, author.phone, author.handle)
+    return any(name and name.strip().lower().lstrip("@") in own for name in names)
+
+
+def parse_item(
+    item: ImportItem, report: IngestReport | None = None, own: frozenset[str] = frozenset()
+) -> list[Message | DeadLetter]:
+    """One source item → its messages, or a dead letter saying why it could not be read.
+
+    Messages whose author is one of the hub's ``own`` identities are outbound.
+    """
     if report is not None:
         report.read += 1
     if isinstance(item, DeadLetter):
@@ -84,7 +97,9 @@ def parse_item(item: ImportItem, report: IngestReport | None = None) -> list[Mes
     else:
         if report is not None:
             report.parsed += len(messages)
-        return list(messages)
+        return [
+            m.model_copy(update={"direction": Direction.OUT}) if _sent_by_us(m, own) else m for m in messages
+        ]
     return [
         DeadLetter(
             stage="parse",
@@ -195,8 +210,8 @@ class _ThreadStep:
         return state, message.model_copy(update={"conversation_id": conversation_id})
 
 
-def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None = None) -> list[NamedSource]:
-    """Sources for the configured channels, plus the import paths (the demo when nothing is set)."""
+def channel_sources(settings: Settings) -> list[NamedSource]:
+    """A source for every configured channel account (each channel's ``sources_from_settings``)."""
     sources: list[NamedSource] = []
     for package in CHANNELS.values():
         try:
@@ -206,13 +221,24 @@ def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None
         factory = getattr(module, "sources_from_settings", None)
         if factory is not None:
             sources.extend(factory(settings))
-    paths = list(settings.import_paths)
-    if not paths and not sources and settings.demo:
-        from hub.demo import DEMO_PATH
+    return sources
 
-        paths = [DEMO_PATH]
-    if paths:
-        sources.append(("import", FileImportSource(paths, on_emit=on_emit)))
+
+def with_demo_fallback(settings: Settings) -> Settings:
+    """``settings`` as given, or, when no channel or import path is configured and the demo is
+    enabled, the demo's settings importing the bundled demo dataset."""
+    if settings.import_paths or not settings.demo or channel_sources(settings):
+        return settings
+    from hub.demo import DEMO_PATH, demo_settings
+
+    return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
+
+
+def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None = None) -> list[NamedSource]:
+    """Sources for the configured channels plus a file import source for the import paths."""
+    sources = channel_sources(settings)
+    if settings.import_paths:
+        sources.append(("import", FileImportSource(list(settings.import_paths), on_emit=on_emit)))
     return sources
 
 
@@ -225,12 +251,13 @@ def build_flow(
     """The ingest dataflow over ``sources`` (default: ``default_sources(settings)``)."""
     sources = list(sources) if sources is not None else default_sources(settings)
     if not sources:
-        raise ValueError("no sources: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
+        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     flow = Dataflow("parley_ingest")
     streams = [op.input(step_id, flow, source) for step_id, source in sources]
     items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)
 
-    parsed = op.flat_map("parse", items, lambda item: parse_item(item, report))
+    own = settings.own_identities()
+    parsed = op.flat_map("parse", items, lambda item: parse_item(item, report, own))
     split = op.branch("split_dead_letters", parsed, _is_message)
     messages = op.filter("listen", split.trues, lambda m: matches_listening_query(m, report))
 
@@ -256,4 +283,4 @@ def get_flow(*paths: str) -> Dataflow:
     settings = Settings()
     if paths:
         settings = settings.model_copy(update={"import_paths": [Path(p) for p in paths]})
-    return build_flow(settings)
+    return build_flow(with_demo_fallback(settings))

@@ -12,7 +12,8 @@ class IngestReport:
     ``read`` counts source records, ``parsed`` the messages parsers produced, ``duplicates``
     messages dropped in the flow or already stored identically, ``ingested`` messages stored
     new or changed, ``dead_letters`` records that became dead letters, ``unsupported`` harmless
-    events skipped, ``filtered`` feed items that did not match their listening query.
+    events skipped, ``filtered`` feed items that did not match their listening query,
+    ``conversations`` the conversations the run opened.
     """
 
     read: int = 0

@@ -101,29 +101,35 @@ def assign_conversation(
     if message.native_id in state.links:
         return state.links[message.native_id]
 
-    conversation_id = _known(state, lookup, message.reply_to) or _known(state, lookup, message.thread_key)
+    refs = [str(r) for r in message.metadata.get("references") or []]
+    # Nearest known ancestor first: the parent, then References newest to oldest, then the root;
+    # then ids earlier messages named but nobody has sent yet (ghost roots).
+    named = list(dict.fromkeys(n for n in (message.reply_to, *reversed(refs), message.thread_key) if n))
+    conversation_id = next((c for n in named if (c := _known(state, lookup, n))), None)
+    if conversation_id is None:
+        conversation_id = next((state.assumed_roots[n] for n in named if n in state.assumed_roots), None)
     if conversation_id is None and NON_OPENING_FLAGS.intersection(message.flags):
-        for ref in reversed(message.metadata.get("references") or []):
-            conversation_id = _known(state, lookup, str(ref))
-            if conversation_id:
-                break
-        if conversation_id is None:
-            return None
+        return None
     if conversation_id is None and message.thread_key:
         conversation_id = conversation_id_for(channel, account, message.thread_key)
     if conversation_id is None and message.reply_to:
         conversation_id = conversation_id_for(channel, account, message.reply_to)
-        state.assume_root(message.reply_to, conversation_id)
     if conversation_id is None:
         conversation_id = _by_subject(state, message, subject_window)
     if conversation_id is None:
         conversation_id = conversation_id_for(channel, account, message.native_id)
 
-    assumed = state.assumed_roots.pop(message.native_id, None)
-    if assumed is not None and assumed != conversation_id:
-        for native_id, linked in state.links.items():
-            if linked == assumed:
-                state.links[native_id] = conversation_id
+    # Every id this message names that earlier arrivals assumed to root another conversation
+    # joins this one; ids not seen yet are assumed to root this one (they may arrive later).
+    for name in dict.fromkeys([message.native_id, *named]):
+        assumed = state.assumed_roots.pop(name, None)
+        if assumed is not None and assumed != conversation_id:
+            for table in (state.links, state.assumed_roots):
+                for key, linked in table.items():
+                    if linked == assumed:
+                        table[key] = conversation_id
+        if name != message.native_id and name not in state.links:
+            state.assume_root(name, conversation_id)
     state.remember(message.native_id, conversation_id)
     subject = message.metadata.get("normalized_subject")
     if subject and message.author is not None:

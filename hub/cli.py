@@ -44,6 +44,9 @@ def _settings() -> Settings:
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
+    # Schema migrations and HTTP clients narrate every step at INFO; keep the terminal for Parley.
+    for chatty in ("alembic", "httpx", "elastic_transport"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
 
@@ -83,23 +86,27 @@ def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: b
     from bytewax.testing import run_main
 
     from flows.imports import FileImportSource
-    from flows.ingest import build_flow, default_sources
+    from flows.ingest import NamedSource, build_flow, default_sources, with_demo_fallback
     from flows.report import IngestReport
+    from kb import open_kb
 
     settings.ensure_data_dir()
     report = IngestReport()
-    demo_or_paths = list(paths) if paths is not None else (list(settings.import_paths) or None)
-    if demo_or_paths is None and settings.demo:
-        from hub.demo import DEMO_PATH
-
-        demo_or_paths = [DEMO_PATH]
-    total = sum(_count_records(p) for p in demo_or_paths or [])
+    if paths is None:
+        settings = with_demo_fallback(settings)
+    total = sum(_count_records(p) for p in (paths if paths is not None else settings.import_paths))
+    kb = open_kb(settings)
+    try:
+        conversations_before = kb.count_conversations()
+    finally:
+        kb.close()
     with _progress(total, "ingesting") as progress:
         task = progress.task_ids[0]
 
         def advance(n: int) -> None:
             progress.advance(task, n)
 
+        sources: list[NamedSource]
         if paths is not None:
             sources = [("import", FileImportSource(list(paths), on_emit=advance))]
         else:
@@ -117,6 +124,11 @@ def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: b
             recovery_config=recovery_config,
         )
         progress.update(task, completed=total)
+    kb = open_kb(settings)
+    try:
+        report.conversations = kb.count_conversations() - conversations_before
+    finally:
+        kb.close()
     return report.as_dict()
 
 

@@ -332,6 +332,16 @@ class Settings(BaseSettings):
     def channels_configured(self) -> bool:
         return bool(self.email.accounts or self.feeds.feeds)
 
+    def own_identities(self) -> frozenset[str]:
+        """The hub's own addresses, numbers and handles (lower-cased, without ``@``).
+
+        A message whose author is one of these was sent by the brand: it is outbound, and
+        these identities never cause a contact merge.
+        """
+        own = [*self.crm.own_addresses, *self.enrichment.handles]
+        own += [mailbox.from_address for mailbox in self.email.accounts if mailbox.from_address]
+        return frozenset(value.strip().lower().lstrip("@") for value in own if value.strip())
+
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir

@@ -118,10 +118,28 @@ def _predicate(node: Node) -> tuple[str, list[Any]]:
     if isinstance(node, Not):
         sql, params = _predicate(node.child)
         return f"NOT ({sql})", params
-    assert isinstance(node, And | Or)
-    joiner = " AND " if isinstance(node, And) else " OR "
+    if isinstance(node, Or):
+        # One set of rowids probed per row beats SQLite's MULTI-INDEX OR, which looks every
+        # match up by rowid and sorts them (measured 2-3x at 100k for "hashtag:x OR word").
+        sql, params = _rowset(node)
+        return f"m.rowid IN ({sql})", params
     parts = [_predicate(c) for c in node.children]
-    return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+    return "(" + " AND ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+
+
+def _rowset(node: Node) -> tuple[str, list[Any]]:
+    """A compound SELECT of the message rowids matching ``node``."""
+    if isinstance(node, Or | And):
+        parts = [_rowset(c) for c in node.children]
+        op = " UNION " if isinstance(node, Or) else " INTERSECT "
+        return op.join(f"SELECT * FROM ({p[0]})" for p in parts), [x for p in parts for x in p[1]]
+    if isinstance(node, Not):
+        sql, params = _rowset(node.child)
+        return f"SELECT rowid FROM messages EXCEPT SELECT * FROM ({sql})", params
+    sql, params = _predicate(node)
+    if sql.startswith("m.rowid IN (") and sql.endswith(")"):
+        return sql[len("m.rowid IN (") : -1], params
+    return f"SELECT m.rowid FROM messages m WHERE {sql}", params
 
 
 def _unordered(node: Near) -> str:

@@ -24,7 +24,7 @@ from channels.email.imap_wire import FetchedMail, parse_fetch_lines, quote_mailb
 from hub.errors import FatalError, RetriableError
 from hub.settings import MailboxSettings
 
-__all__ = ["FolderMissing", "IMAPFolderReader", "LoginRefused"]
+__all__ = ["FolderMissing", "IMAPFolderReader", "LoginRefused", "folder_status"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -215,3 +215,20 @@ class IMAPFolderReader:
         transport = getattr(client.protocol, "transport", None)
         if transport is not None:
             transport.close()
+
+
+async def folder_status(mailbox: MailboxSettings) -> dict[str, str]:
+    """Per folder, "ok: N messages (UIDVALIDITY v)" or the error: for a ``parley`` check command.
+
+    Connects, logs in and selects each folder exactly as the source does, so a wrong password,
+    an untrusted certificate or a missing folder shows here with the same message.
+    """
+    status: dict[str, str] = {}
+    for folder in mailbox.folders:
+        try:
+            async with IMAPFolderReader(mailbox, folder) as reader:
+                count = len(await reader.new_uids(0))
+                status[folder] = f"ok: {count} messages (UIDVALIDITY {reader.uidvalidity})"
+        except (FatalError, RetriableError) as exc:
+            status[folder] = f"error: {exc}"
+    return status

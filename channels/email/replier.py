@@ -29,7 +29,7 @@ from hub.errors import FatalError, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
 from hub.settings import MailboxSettings, Settings
 
-__all__ = ["EmailReplier", "build_reply", "repliers_from_settings"]
+__all__ = ["EmailReplier", "build_reply", "check_smtp", "repliers_from_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,28 @@ class EmailReplier:
             error=error,
             message=outbound,
         )
+
+
+async def check_smtp(mailbox: MailboxSettings) -> str:
+    """ "ok: ..." when the SMTP server greets, does TLS and accepts the login; else the error."""
+    credentials = mailbox.smtp_credentials()
+    client = aiosmtplib.SMTP(
+        hostname=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        use_tls=mailbox.smtp_tls == "ssl",
+        start_tls=mailbox.smtp_tls == "starttls",
+        tls_context=mailbox.tls_context() if mailbox.smtp_tls != "none" else None,
+        timeout=mailbox.timeout_s,
+    )
+    where = f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}"
+    try:
+        await client.connect()
+        if credentials:
+            await client.login(*credentials)
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        return f"error: {where}: {exc.__class__.__name__}: {exc}"
+    return f"ok: {where} ({mailbox.smtp_tls}{', authenticated' if credentials else ''})"
 
 
 def repliers_from_settings(settings: Settings) -> dict[str, EmailReplier]:

@@ -13,12 +13,31 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from hub.demo._cast import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE
 from hub.models import Envelope
+from hub.settings import Settings
 
-__all__ = ["DEMO_PATH", "demo_envelopes"]
+__all__ = ["DEMO_OWN_IDENTITIES", "DEMO_PATH", "demo_envelopes", "demo_settings"]
 
 #: The JSONL file, one envelope per line (shipped as package data).
 DEMO_PATH: Path = Path(__file__).resolve().with_name("demo.jsonl")
+
+#: The demo brand's own addresses, number and handles: its messages are outbound replies.
+DEMO_OWN_IDENTITIES = [BRAND_EMAIL, BRAND_PHONE, BRAND_TWITTER, FB_PAGE]
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """``settings`` plus the demo brand's identity (own addresses, handles, brand name)."""
+    crm = settings.crm.model_copy(
+        update={"own_addresses": [*settings.crm.own_addresses, BRAND_EMAIL, BRAND_PHONE]}
+    )
+    enrichment = settings.enrichment.model_copy(
+        update={
+            "brands": [*settings.enrichment.brands, BRAND_NAME],
+            "handles": [*settings.enrichment.handles, BRAND_TWITTER, FB_PAGE],
+        }
+    )
+    return settings.model_copy(update={"crm": crm, "enrichment": enrichment})
 
 
 def demo_envelopes(path: Path = DEMO_PATH) -> Iterator[Envelope]:

@@ -131,25 +131,9 @@ THREAD_CASES = {
     "ghost-root-rt": "ghost-root__1*.eml",
     "parent-priority": "parent-priority__*.eml",
 }
-#: cases the flow's threader (flows/threading.py) does not yet join in every arrival order;
-#: see the email channel's report to the lead (union over References / ghost roots).
-THREADER_GAPS = {"ghost-root-rt", "parent-priority"}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                case in THREADER_GAPS,
-                strict=True,
-                reason="flows/threading.py does not yet merge conversations through a shared References id",
-            ),
-        )
-        for case in sorted(THREAD_CASES)
-    ],
-)
+@pytest.mark.parametrize("case", sorted(THREAD_CASES))
 def test_notmuch_cases_form_one_conversation_in_any_order(email_corpus: Path, case: str) -> None:
     pytest.importorskip("flows.threading")
     messages = _case(email_corpus, THREAD_CASES[case])

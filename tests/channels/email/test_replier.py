@@ -206,3 +206,12 @@ def test_reply_to_a_contact_form_goes_to_the_reply_to_address() -> None:
     mime, out = build_reply(make_reply(parent), mailbox_for(None))
     assert mime["To"] == "Erin Buyer <erin@example.net>"
     assert [r.native_id for r in out.recipients] == ["erin@example.net"]
+
+
+def test_check_smtp(smtp_server: SMTPServer, auth_smtp: int) -> None:
+    from channels.email.replier import check_smtp
+
+    assert asyncio.run(check_smtp(mailbox_for(smtp_server))).startswith("ok: SMTP 127.0.0.1")
+    refused = mailbox_for(None, smtp_port=auth_smtp, smtp_username="support@parley.test", password="nope")
+    assert asyncio.run(check_smtp(refused)).startswith("error: SMTP 127.0.0.1")
+    assert asyncio.run(check_smtp(mailbox_for(None, timeout_s=2))).startswith("error: SMTP 127.0.0.1")

@@ -245,3 +245,16 @@ def test_folder_with_non_ascii_name_and_spaces(dovecot: Dovecot) -> None:
     items = drain(build(IMAPSource([dovecot.mailbox(folders=[folder])], once=True)))
     assert len(items) == 1 and isinstance(items[0], Envelope)
     assert items[0].raw_ref is not None and items[0].raw_ref.startswith(f"imap:support/{folder}/")
+
+
+def test_folder_status_reports_counts_and_errors(dovecot: Dovecot, folder: str) -> None:
+    import asyncio
+
+    from channels.email.imap import folder_status
+
+    dovecot.append(mail(0), folder)
+    status = asyncio.run(folder_status(dovecot.mailbox(folders=[folder, "Nope"])))
+    assert status[folder].startswith("ok: 1 messages (UIDVALIDITY ")
+    assert status["Nope"].startswith("error: IMAP folder 'Nope' cannot be selected")
+    refused = asyncio.run(folder_status(dovecot.mailbox(folders=[folder], password="bad")))
+    assert "login refused" in refused[folder]
