@@ -219,6 +219,16 @@ def _empty_stats(now: datetime) -> dict[str, Any]:
     }
 
 
+def _merge_reason(
+    rid: str, key_reason: dict[str, str], holders: list[tuple[str, str | None]], target: str
+) -> str:
+    if rid in key_reason:
+        return key_reason[rid]
+    # the author's own contact joins the contact that holds one of the author's addresses
+    held = [key_reason[k] for k, cid in holders if k in key_reason and cid == target]
+    return (held or list(key_reason.values()) or ["same identity"])[0]
+
+
 def _resolve_one(batch: _Batch, author: _Author) -> str:
     ident = author.identity
     key_reason = {rid: f"shared {key.kind} {key.value}" for rid, key in author.keys}
@@ -232,9 +242,7 @@ def _resolve_one(batch: _Batch, author: _Author) -> str:
             current = batch.contact_of(rid)
             if current is None or current == target or batch.blocked(target, current):
                 continue
-            batch.merge(
-                target, current, key_reason.get(rid, f"same identity {ident.channel}:{ident.native_id}")
-            )
+            batch.merge(target, current, _merge_reason(rid, key_reason, holders, target))
     home = batch.contact_of(ident.id) or target
     linked = next((rid for rid, cid in holders if cid is not None and batch.contact_of(rid) == home), None)
     if ident.id not in batch.owner:

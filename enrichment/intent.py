@@ -82,29 +82,22 @@ class IntentClassifier:
     def __init__(self, extra_cues: Mapping[str, Sequence[str]] | None = None) -> None:
         cues: dict[str, list[tuple[re.Pattern[str], float]]] = {}
         for intent, weighted in _BUILTIN_CUES.items():
-            cues[intent] = [(re.compile(p, re.IGNORECASE | re.MULTILINE), w) for p, w in weighted]
+            # Patterns are lower case and the text is lowered once: IGNORECASE costs 2-3x here.
+            cues[intent] = [(re.compile(p, re.MULTILINE), w) for p, w in weighted]
         for intent, extra in (extra_cues or {}).items():
             if intent not in INTENTS or intent == "other":
                 raise ValueError(f"unknown intent {intent!r} in intent_cues; expected one of {INTENTS[:-1]}")
             cues.setdefault(intent, []).extend((re.compile(p, re.IGNORECASE), 1.0) for p in extra)
         self._cues = cues
-        # One scan answers "no cue at all" (most messages) instead of one scan per pattern;
-        # MULTILINE on every part only widens it, so it never misses a cue.
-        self._any_cue = re.compile(
-            "|".join(f"(?:{pattern.pattern})" for patterns in cues.values() for pattern, _ in patterns),
-            re.IGNORECASE | re.MULTILINE,
-        )
 
     def evidence(self, text: str, sentiment: float) -> dict[str, float]:
         # Each distinct cue counts (up to three per pattern): "back in stock? take my money"
         # is more purchase than question.
-        if self._any_cue.search(text) is None:
-            scores = dict.fromkeys(self._cues, 0.0)
-        else:
-            scores = {
-                intent: sum(weight * min(3, len(set(pattern.findall(text)))) for pattern, weight in patterns)
-                for intent, patterns in self._cues.items()
-            }
+        text = text.lower()
+        scores = {
+            intent: sum(weight * min(3, len(set(pattern.findall(text)))) for pattern, weight in patterns)
+            for intent, patterns in self._cues.items()
+        }
         # Sentiment alone is weak evidence: a positive remark is not always praise.
         if sentiment <= -0.3:
             scores["complaint"] = scores.get("complaint", 0.0) + 0.6 * -sentiment

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -309,37 +308,49 @@ def kb_export() -> None:
 def kb_migrate(
     to: Annotated[str, typer.Option("--to", help="target backend: elasticsearch or sqlite")],
 ) -> None:
-    """Copy the whole knowledge base to the other backend (resumable; verifies counts)."""
+    """Copy the whole knowledge base to the other backend (resumable; verifies counts).
+
+    The source is the configured backend (``PARLEY_KB__BACKEND``); interrupted, it resumes
+    from its checkpoint under the data directory.
+    """
+    from kb import open_kb
     from kb.migrate import migrate_kb
 
     settings = _settings()
     if to not in {"elasticsearch", "sqlite"}:
         _fail(FatalError(f"unknown backend {to!r}: use elasticsearch or sqlite"))
     if to == settings.kb.backend:
-        _fail(
-            FatalError(f"the knowledge base already uses {to}; set PARLEY_KB__BACKEND to the source backend")
-        )
-    from kb import open_kb
-
+        _fail(FatalError(f"the knowledge base already uses {to}; set PARLEY_KB__BACKEND to the source"))
     target_settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"backend": to})})
-    source, target = open_kb(settings), open_kb(target_settings)
-    state_path = settings.ensure_data_dir() / f"migrate-{settings.kb.backend}-to-{to}.json"
+    state_path = settings.ensure_data_dir() / f"kb-migrate-to-{to}.json"
     try:
-        total = source.count_messages() + source.count_conversations()
-        with _progress(total, f"migrating to {to}") as progress:
-            task = progress.task_ids[0]
+        source, target = open_kb(settings), open_kb(target_settings)
+    except FatalError as exc:
+        _fail(exc)
+    try:
+        with _progress(source.count_messages() + source.count_conversations(), f"migrating to {to}") as bar:
+            task = bar.task_ids[0]
             report = migrate_kb(
                 source,
                 target,
                 state_path=state_path,
-                on_progress=lambda done, _total: progress.update(task, completed=done),
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    except FatalError as exc:
-        _fail(exc)
     finally:
         source.close()
         target.close()
-    console.print(json.dumps(report.as_dict() if hasattr(report, "as_dict") else vars(report), default=str))
+    table = Table(title=f"migration to {to}", show_header=False)
+    table.add_row("messages", f"{report.target_messages} of {report.source_messages}")
+    table.add_row("conversations", f"{report.target_conversations} of {report.source_conversations}")
+    table.add_row("resumed (already copied)", str(report.resumed_messages + report.resumed_conversations))
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]{problem}")
+    for doc_id, error in list(report.errors.items())[:20]:
+        console.print(f"[red]{doc_id}: {error}")
+    if not report.verified:
+        _fail(FatalError("the copy is incomplete; fix the errors above and run the same command again"))
+    console.print(f"[green]verified.[/] Set PARLEY_KB__BACKEND={to} to use it.")
 
 
 def main() -> None:

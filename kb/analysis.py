@@ -70,7 +70,10 @@ def site_suffixes(url: str) -> list[str]:
 
     Every suffix with at least two labels, so ``site:example.co.uk`` matches subdomains.
     """
-    host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower().rstrip(".")
+    try:
+        host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower().rstrip(".")
+    except ValueError:  # "http://[not-an-ip]/": a URL nobody can visit has no site
+        return []
     labels = [label for label in host.split(".") if label]
     return [".".join(labels[i:]) for i in range(len(labels) - 1)] if len(labels) > 1 else labels
 

@@ -159,6 +159,8 @@ class ElasticsearchKB:
         self.conversations_index = f"{index_prefix}-conversations"
         #: refresh after every write (tests, small demos); otherwise writes appear within ~1 s
         self._refresh: bool | str = bool(refresh)
+        #: messages written by this instance that search may not see yet (see conversation_messages)
+        self._unrefreshed = False
         self._ensure_indices()
 
     @classmethod
@@ -277,6 +279,7 @@ class ElasticsearchKB:
             conversation = conversations.get(message.conversation_id or "")
             pending[mid] = message_source(message, conversation)
         failed = self._bulk(self.messages_index, pending, result)
+        self._unrefreshed = self._unrefreshed or (bool(pending) and not self._refresh)
         for mid in pending:
             if mid not in failed:
                 (result.updated if mid in existing else result.created).append(mid)
@@ -375,6 +378,15 @@ class ElasticsearchKB:
         return {cid: Conversation.model_validate(src["doc"]) for cid, src in found.items()}
 
     def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
+        """Oldest first; includes messages this instance has just written.
+
+        Search is near-real-time (about 1 s), but the ingest flow rolls a conversation up from
+        its messages right after writing them: a writer refreshes before reading its own writes.
+        """
+        if self._unrefreshed:
+            with _errors("refreshing messages"):
+                self.client.indices.refresh(index=self.messages_index)
+            self._unrefreshed = False
         with _errors("reading a conversation"):
             response = self.client.search(
                 index=self.messages_index,

@@ -133,13 +133,13 @@ def _any_field(per_field: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bool": {"should": per_field, "minimum_should_match": 1}}
 
 
-def _text(node: Text) -> dict[str, Any]:
+def _text(node: Text, fields: tuple[str, ...]) -> dict[str, Any]:
     words = " ".join(node.tokens)
     if not node.prefix:
-        return {"multi_match": {"query": words, "type": "phrase", "fields": list(TEXT_FIELDS)}}
+        return {"multi_match": {"query": words, "type": "phrase", "fields": list(fields)}}
     if len(node.tokens) == 1:
-        return _any_field([{"prefix": {f: {"value": stem(node.tokens[0])}}} for f in TEXT_FIELDS])
-    return {"multi_match": {"query": words, "type": "phrase_prefix", "fields": list(TEXT_FIELDS)}}
+        return _any_field([{"prefix": {f: {"value": stem(node.tokens[0])}}} for f in fields])
+    return {"multi_match": {"query": words, "type": "phrase_prefix", "fields": list(fields)}}
 
 
 def _interval_rule(node: Text) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def _interval_rule(node: Text) -> dict[str, Any]:
     return {"match": {"query": " ".join(node.tokens), "max_gaps": 0, "ordered": True}}
 
 
-def _near(node: Near) -> dict[str, Any]:
+def _near(node: Near, fields: tuple[str, ...]) -> dict[str, Any]:
     rule = {
         "all_of": {
             "intervals": [_interval_rule(op) for op in node.operands],
@@ -166,7 +166,7 @@ def _near(node: Near) -> dict[str, Any]:
             "ordered": node.ordered,
         }
     }
-    return _any_field([{"intervals": {f: rule}} for f in TEXT_FIELDS])
+    return _any_field([{"intervals": {f: rule}} for f in fields])
 
 
 def _field(node: Field) -> dict[str, Any]:
@@ -176,22 +176,26 @@ def _field(node: Field) -> dict[str, Any]:
     return {"term": {target: node.value}}
 
 
-def compile_node(node: Node) -> dict[str, Any]:
-    """The query DSL (on the messages index) equivalent to ``node``."""
+def compile_node(node: Node, fields: tuple[str, ...] = TEXT_FIELDS) -> dict[str, Any]:
+    """The query DSL equivalent to ``node``; text leaves search ``fields``.
+
+    On the messages index by default; ``fields=("subject",)`` on the conversations index for
+    a query without field operators.
+    """
     if isinstance(node, Text):
-        return _text(node)
+        return _text(node, fields)
     if isinstance(node, Near):
-        return _near(node)
+        return _near(node, fields)
     if isinstance(node, Field):
         return _field(node)
     if isinstance(node, Not):
-        return {"bool": {"must_not": [compile_node(node.child)]}}
+        return {"bool": {"must_not": [compile_node(node.child, fields)]}}
     if isinstance(node, And):
-        must = [compile_node(c) for c in node.children if not isinstance(c, Not)]
-        must_not = [compile_node(c.child) for c in node.children if isinstance(c, Not)]
+        must = [compile_node(c, fields) for c in node.children if not isinstance(c, Not)]
+        must_not = [compile_node(c.child, fields) for c in node.children if isinstance(c, Not)]
         return {"bool": {"must": must or [{"match_all": {}}], "must_not": must_not}}
     assert isinstance(node, Or)
-    return {"bool": {"should": [compile_node(c) for c in node.children], "minimum_should_match": 1}}
+    return {"bool": {"should": [compile_node(c, fields) for c in node.children], "minimum_should_match": 1}}
 
 
 def _terms(field: str, values: Any, lower: bool = False) -> dict[str, Any]:

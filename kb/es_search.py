@@ -19,7 +19,7 @@ from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
 from kb.common import CONVERSATION_FACETS, MESSAGE_FACETS, decode_cursor, encode_cursor, fill_histogram
 from kb.es_query import compile_node, conversation_filters, message_filters
 from kb.query import Node, parse_query
-from kb.sqlite_sql import compile_message_query
+from kb.sqlite_sql import compile_message_query, fts_expression
 
 __all__ = ["MAX_CONVERSATION_MATCHES", "search_conversations", "search_messages"]
 
@@ -217,7 +217,13 @@ def search_conversations(
         scores = _matching_conversations(client, messages_index, node, f)
     filters = conversation_filters(f)
     if scores is not None:
-        filters.append({"ids": {"values": list(scores)}})
+        matched: dict[str, Any] = {"ids": {"values": list(scores)}}
+        pure_text = node is not None and fts_expression(node) is not None
+        if pure_text and node is not None and not any(v is not None for v in message_level):
+            # the same rule as the embedded backend: a pure text query also matches subjects
+            subject = compile_node(node, fields=("subject",))
+            matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
+        filters.append(matched)
     sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
     if request.cursor:
         offset = int(decode_cursor(request.cursor, sort_name)[0])

@@ -60,10 +60,11 @@ def near_in_column(node: Near, column: Sequence[str]) -> bool:
         found = False
         for a0, a1 in left:
             for b0, b1 in right:
-                if (b0 > a1 and b0 - a1 - 1 <= node.distance) or (
-                    not node.ordered and a0 > b1 and a0 - b1 - 1 <= node.distance
-                ):
-                    found = True
+                if node.ordered:
+                    found = found or (b0 > a1 and b0 - a1 - 1 <= node.distance)
+                else:
+                    # unordered, like FTS5: the operands may even overlap ("money NEAR/1 money")
+                    found = found or max(b0 - a1 - 1, a0 - b1 - 1) <= node.distance
         if not found:
             return False
     return True

@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS conversation_terms (
     PRIMARY KEY (field, value, crow)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS conversation_terms_row ON conversation_terms(crow);
+CREATE VIRTUAL TABLE IF NOT EXISTS conversation_fts USING fts5(
+    subject, tokenize = 'porter unicode61 remove_diacritics 2'
+);
 -- bm25 weights: a match in the text counts most, then the subject, then the author's names
 INSERT INTO message_fts (message_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
 """
@@ -103,7 +106,7 @@ _DOC_FROM = {
     "messages": "d.doc FROM messages t JOIN message_docs d ON d.rowid = t.rowid WHERE 1",
     "conversations": "t.doc FROM conversations t WHERE 1",
 }
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _TERM_FIELDS = ("author", "entity", "hashtag", "mention", "site")
 _TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
 _CHUNK = 500
@@ -318,6 +321,11 @@ class SQLiteKB:
                 (*row, rowid),
             )
             conn.execute("DELETE FROM conversation_terms WHERE crow = ?", (rowid,))
+            conn.execute("DELETE FROM conversation_fts WHERE rowid = ?", (rowid,))
+        if conversation.subject:
+            conn.execute(
+                "INSERT INTO conversation_fts (rowid, subject) VALUES (?, ?)", (rowid, conversation.subject)
+            )
         values = conversation_field_values(conversation)
         values["lang"] = [lang.lower() for lang in conversation.languages]
         conn.executemany(
@@ -344,6 +352,7 @@ class SQLiteKB:
                 rows = conn.execute(f"SELECT rowid FROM conversations WHERE id IN ({marks})", tuple(chunk))
                 rowids = [(r,) for (r,) in rows.fetchall()]
                 conn.executemany("DELETE FROM conversation_terms WHERE crow = ?", rowids)
+                conn.executemany("DELETE FROM conversation_fts WHERE rowid = ?", rowids)
                 conn.executemany("DELETE FROM conversations WHERE rowid = ?", rowids)
                 deleted += len(rowids)
         return deleted

@@ -15,7 +15,7 @@ from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
 from kb.common import CONVERSATION_FACETS, MESSAGE_FACETS, decode_cursor, encode_cursor, fill_histogram
 from kb.matcher import highlight
 from kb.query import Node, parse_query, positive_texts
-from kb.sqlite_sql import compile_message_query, conversation_filter_sql
+from kb.sqlite_sql import compile_message_query, conversation_filter_sql, fts_expression
 
 __all__ = ["FACET_SIZE", "MAX_LIMIT", "search_conversations", "search_messages"]
 
@@ -27,7 +27,22 @@ _BM25 = "message_fts.rank"
 #: CROSS JOIN pins FTS5 as the outer loop: otherwise SQLite may drive from a filter's index and
 #: re-run the MATCH once per candidate row (measured 30x slower for a prefix query at 10k rows)
 _FTS_SOURCE = "message_fts CROSS JOIN messages m ON m.rowid = message_fts.rowid"
-_MATCHED_SOURCE = "temp.matched h CROSS JOIN messages m ON m.rowid = h.r"
+_MATCHED_SOURCE = "temp.matched m"
+_SUBJECT_MATCH = "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?"
+_MATCHED_COLUMNS = ", ".join(
+    f"m.{c}"
+    for c in (
+        "created_ts",
+        "channel",
+        "account",
+        "language",
+        "sentiment_label",
+        "intent",
+        "direction",
+        "author_id",
+        "conversation_id",
+    )
+)
 _BUCKETS = {
     "hour": "strftime('%Y-%m-%dT%H:00:00', {ts}, 'unixepoch')",
     "day": "date({ts}, 'unixepoch')",
@@ -133,17 +148,18 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
     where_sql = " AND ".join(where) or "1"
     sort = request.sort if (request.sort != "relevance" or compiled.fts) else "newest"
+    rowid = "m.rowid"
     if request.facets or request.histogram:
-        # Aggregations would each re-run the MATCH: evaluate it once into a per-connection
-        # temp table and count, page, facet and bucket from there.
+        # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
+        # a per-connection temp table holding the faceted columns, and work from there.
         conn.execute("DROP TABLE IF EXISTS temp.matched")
         conn.execute(
-            f"CREATE TEMP TABLE matched AS SELECT m.rowid AS r, {score} AS score, m.created_ts AS ts"
+            f"CREATE TEMP TABLE matched AS SELECT m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
             f" FROM {source} WHERE {where_sql}",
             params,
         )
-        source, score, where_sql, params = _MATCHED_SOURCE, "h.score", "1", []
-    inner = f"SELECT m.rowid AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
+        source, score, where_sql, params, rowid = _MATCHED_SOURCE, "m.score", "1", [], "m.r"
+    inner = f"SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
     rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message_docs")
     if source == _MATCHED_SOURCE:
         total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
@@ -160,7 +176,7 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
         hits.append(
             Hit(message.id, -float(raw_score) if raw_score else 0.0, message, _highlights(message, leaves))
         )
-    facets = {name: _message_facet(conn, name, source, where_sql, params) for name in request.facets}
+    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in request.facets}
     histogram = []
     if request.histogram:
         bucket = _BUCKETS[request.histogram].format(ts="m.created_ts")
@@ -179,7 +195,7 @@ def _highlights(message: Message, leaves: list[Any]) -> dict[str, list[str]]:
 
 
 def _message_facet(
-    conn: sqlite3.Connection, name: str, source: str, where: str, params: list[Any]
+    conn: sqlite3.Connection, name: str, source: str, where: str, params: list[Any], rowid: str
 ) -> list[FacetBucket]:
     tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
     if name in _MESSAGE_COLUMNS:
@@ -189,7 +205,7 @@ def _message_facet(
     if name in _MESSAGE_TERMS:
         sql = (
             f"SELECT t.value, count(*) FROM message_terms t WHERE t.field = '{_MESSAGE_TERMS[name]}'"
-            f" AND t.mrow IN (SELECT m.rowid FROM {source} WHERE {where}) {tail}"
+            f" AND t.mrow IN (SELECT {rowid} FROM {source} WHERE {where}) {tail}"
         )
         return _buckets(conn.execute(sql, params).fetchall())
     joined = f"{source} JOIN conversations c ON c.id = m.conversation_id"
@@ -215,31 +231,46 @@ def _message_level(filters: SearchFilters) -> SearchFilters:
     )
 
 
+def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filters: SearchFilters) -> bool:
+    """Fill temp.conversation_hits (cid, best score) from the matching messages; True if ranked.
+
+    Page, count and facets all need this grouping, so it is computed once per search.
+    """
+    compiled = compile_message_query(node, filters)
+    if compiled.fts:
+        source, score = _FTS_SOURCE, _BM25
+        where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
+    else:
+        source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
+    # bm25 cannot sit inside an aggregate: score each message, then keep the best per thread.
+    inner = (
+        f"SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
+        f" FROM {source} WHERE {' AND '.join(where) or '1'}) GROUP BY cid"
+    )
+    conn.execute("DROP TABLE IF EXISTS temp.conversation_hits")
+    conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", params)
+    conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
+    return compiled.fts is not None
+
+
 def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Conversation]:
     node: Node | None = parse_query(request.query)
     _check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
     message_filters = _message_level(f)
-    score = "0.0"
-    source = "conversations c"
-    params: list[Any] = []
-    ranked = False
-    if node is not None or message_filters != SearchFilters():
-        compiled = compile_message_query(node, message_filters)
-        if compiled.fts:
-            msg_source = _FTS_SOURCE
-            msg_where = ["message_fts MATCH ?", *compiled.where]
-            params = [compiled.fts, *compiled.params]
-            msg_score, ranked = _BM25, True
-        else:
-            msg_source, msg_where, params, msg_score = "messages m", compiled.where, compiled.params, "0.0"
-        # bm25() cannot sit inside an aggregate: score each message, then keep the best per thread.
-        inner = (
-            f"SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {msg_score} AS s"
-            f" FROM {msg_source} WHERE {' AND '.join(msg_where) or '1'}) GROUP BY cid"
-        )
-        source, score = f"conversations c JOIN ({inner}) h ON h.cid = c.id", "h.score"
+    source, score, ranked = "conversations c", "0.0", False
     where, where_params = conversation_filter_sql(f)
+    if node is not None or message_filters != SearchFilters():
+        ranked = _collect_conversation_hits(conn, node, message_filters)
+        source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
+        subject = fts_expression(node) if node is not None and message_filters == SearchFilters() else None
+        if subject is not None:
+            # A pure text query also finds conversations by their own subject (an agent may have
+            # retitled one); those rank after conversations with matching messages.
+            source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
+            score = "coalesce(h.score, 0.0)"
+            where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
+            where_params.insert(0, subject)
     for column, values in (
         ("c.channel", f.channels),
         ("c.account", f.accounts),
@@ -254,7 +285,7 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
     if f.until is not None:
         where.append("c.last_ts < ?")
         where_params.append(f.until.timestamp())
-    params = params + where_params
+    params = where_params
     where_sql = " AND ".join(where) or "1"
     sort = request.sort if (request.sort != "relevance" or ranked) else "newest"
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]

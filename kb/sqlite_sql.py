@@ -123,6 +123,7 @@ def _predicate(node: Node) -> tuple[str, list[Any]]:
         # match up by rowid and sorts them (measured 2-3x at 100k for "hashtag:x OR word").
         sql, params = _rowset(node)
         return f"m.rowid IN ({sql})", params
+    assert isinstance(node, And)
     parts = [_predicate(c) for c in node.children]
     return "(" + " AND ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
 

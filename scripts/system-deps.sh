@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages Parley's tests need when they are missing:
-#   dovecot-imapd  (a real IMAP server for the email channel tests)
+#   dovecot-imapd  (a real IMAP server for the email channel tests; brings doveadm)
+#   openssl        (the TLS tests make a self-signed certificate)
 # As root it installs them with apt-get; otherwise it says what to run. The tests themselves
 # start and stop their servers on free ports under a temp dir.
 set -euo pipefail
 
 missing=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

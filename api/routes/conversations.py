@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.deps import KBDep
+from api.deps import KBDep, query_error, split_multi
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -35,17 +35,10 @@ class ConversationUpdate(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=50)
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """Accept both ``?channel=a&channel=b`` and ``?channel=a,b``."""
-    if not values:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
-
-
 @router.get("/conversations")
 def list_conversations(
     kb: KBDep,
-    q: str = Query(default="", max_length=2000, description="query in the KB query language"),
+    q: str = Query(default="", description='listening query, e.g. refund "money back" -spam'),
     channel: list[str] | None = Query(default=None),
     status: list[str] | None = Query(default=None),
     assignee: list[str] | None = Query(default=None),
@@ -62,11 +55,11 @@ def list_conversations(
     request = SearchRequest(
         query=q,
         filters=SearchFilters(
-            channels=_split(channel),
-            statuses=_split(status),
-            assignees=_split(assignee),
-            queues=_split(queue),
-            tags=_split(tag),
+            channels=split_multi(channel),
+            statuses=split_multi(status),
+            assignees=split_multi(assignee),
+            queues=split_multi(queue),
+            tags=split_multi(tag),
             since=since,
             until=until,
         ),
@@ -78,8 +71,8 @@ def list_conversations(
     )
     try:
         result = kb.search_conversations(request)
-    except ValueError as exc:  # QuerySyntaxError is a ValueError: the user's query, not our bug
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except ValueError as exc:  # the user's query (QuerySyntaxError) or cursor, not our bug
+        raise query_error(exc) from exc
     return ConversationPage(
         total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
     )

@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import KBDep
+from api.deps import KBDep, query_error, split_multi
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
-from kb.query import QuerySyntaxError
 
 router = APIRouter(tags=["search"])
 
@@ -46,13 +45,6 @@ class SearchResponse(BaseModel):
     next_cursor: str | None = None
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """Accept both ``?channel=a&channel=b`` and ``?channel=a,b``."""
-    if not values:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
-
-
 @router.get("/search")
 def search(
     kb: KBDep,
@@ -78,13 +70,13 @@ def search(
     request = SearchRequest(
         query=q,
         filters=SearchFilters(
-            channels=_split(channel),
-            languages=_split(lang),
-            sentiment_labels=_split(sentiment),
-            statuses=_split(status),
-            tags=_split(tag),
-            assignees=_split(assignee),
-            intents=_split(intent),
+            channels=split_multi(channel),
+            languages=split_multi(lang),
+            sentiment_labels=split_multi(sentiment),
+            statuses=split_multi(status),
+            tags=split_multi(tag),
+            assignees=split_multi(assignee),
+            intents=split_multi(intent),
             direction=direction,
             since=since,
             until=until,
@@ -93,16 +85,13 @@ def search(
         offset=offset,
         cursor=cursor or None,
         sort=sort,
-        facets=tuple(_split([facets]) or ()),
+        facets=tuple(split_multi([facets]) or ()),
         histogram=histogram,
     )
     try:
         result = kb.search_messages(request)
-    except QuerySyntaxError as exc:
-        detail = {"message": str(exc), "position": exc.position, "expected": exc.expected}
-        raise HTTPException(status_code=400, detail=detail) from exc
-    except ValueError as exc:  # unknown facet, a cursor from another search
-        raise HTTPException(status_code=400, detail={"message": str(exc)}) from exc
+    except ValueError as exc:  # a query syntax error, an unknown facet, a cursor from another search
+        raise query_error(exc) from exc
     return SearchResponse(
         total=result.total,
         hits=[

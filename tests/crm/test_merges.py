@@ -95,6 +95,12 @@ def test_an_undone_auto_merge_is_not_redone_by_the_next_message(store: CRMStore)
     joined = store.upsert_from_messages([message(other, "t1", minutes=1)])
     email_contact = store.contact_for_identity(by_email.id)
     assert joined[other.id] == email_contact
+    [merge] = store.history(twitter_contact)
+    assert (merge.mode, merge.reason, merge.absorbed_id) == (
+        "auto",
+        "shared email fay@example.org",
+        twitter_contact,
+    )
     store.unmerge(email_contact or "")
     assert store.contact_for_identity(other.id) == twitter_contact
     again = store.upsert_from_messages([message(other, "t2", minutes=2), message(by_email, "e2", minutes=2)])

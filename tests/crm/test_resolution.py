@@ -6,7 +6,7 @@ import pytest
 
 from crm import CRMStore, open_crm
 from crm.normalise import Resolver, normalise_email, normalise_phone
-from hub.settings import CRMSettings, Settings
+from hub.settings import CRMSettings, EmailSettings, MailboxSettings, Settings
 from tests.crm.helpers import author, message
 
 
@@ -102,6 +102,31 @@ def test_the_hubs_own_addresses_and_numbers_never_merge(crm_settings: Settings) 
         ]
         mapping = crm.upsert_from_messages([message(p, f"m{n}") for n, p in enumerate(people)])
         assert len(set(mapping.values())) == 3
+    finally:
+        crm.close()
+
+
+def test_the_hubs_mailboxes_are_its_own_addresses(crm_settings: Settings) -> None:
+    mailbox = MailboxSettings(
+        name="care", username="inbox-7@brand.example", from_address="Care.Team@brand.example"
+    )
+    settings = crm_settings.model_copy(update={"email": EmailSettings(accounts=[mailbox])})
+    crm = open_crm(settings)
+    try:
+        people = [
+            author("twitter", "1", email="care.team@brand.example"),
+            author("facebook", "2", email="care.team@brand.example"),
+        ]
+        people += [
+            author("twitter", "3", email="inbox-7@brand.example"),
+            author("sms", "+447911000999", email="INBOX-7@brand.example"),
+        ]
+        mapping = crm.upsert_from_messages([message(p, f"m{n}") for n, p in enumerate(people)])
+        assert len(set(mapping.values())) == 4
+        contact = crm.get_contact(mapping[people[0].id])
+        assert (
+            contact is not None and contact.raw_handles[0].reason == "the hub's own address: never merged on"
+        )
     finally:
         crm.close()
 

@@ -33,10 +33,18 @@ def test_clear_examples(enricher: Enricher, text: str, intent: str) -> None:
 
 def test_confidence_grows_with_evidence() -> None:
     classifier = IntentClassifier()
-    weak = classifier.classify("price?", 0.0)
-    strong = classifier.classify("how much is the pro plan? want to buy, what's the price, any discount", 0.0)
-    assert strong.intent == "purchase"
-    assert strong.confidence > weak.confidence or weak.intent != "purchase"
+    weak = classifier.classify("what is the price of the pro plan", 0.0)
+    strong = classifier.classify("want to buy the pro plan, what is the price, any discount code", 0.0)
+    assert weak.intent == strong.intent == "purchase"
+    assert strong.confidence > weak.confidence
+
+
+def test_sentiment_tips_weak_evidence() -> None:
+    classifier = IntentClassifier()
+    assert classifier.classify("the update arrived today", 0.0).intent == "other"
+    assert classifier.classify("ugh smh the update arrived today", -0.9).intent == "complaint"
+    assert classifier.classify("love it", 0.0).intent == "other"
+    assert classifier.classify("love it", 0.8).intent == "praise"
 
 
 def test_extra_cues_from_settings() -> None:

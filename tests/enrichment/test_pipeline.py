@@ -176,10 +176,14 @@ def test_unknown_step_fails_at_construction() -> None:
 
 def test_steps_are_configurable(enrichment_settings: EnrichmentSettings) -> None:
     only_language = enrichment_settings.model_copy(update={"steps": ["language"]})
-    [out] = Enricher(only_language).enrich([make_message("I love Parley in London, thank you so much!")])
-    assert out.enrichment.language == "en"
-    assert out.enrichment.entities == [] and out.enrichment.intent == "other"
-    assert out.enrichment.hashtags == [] or isinstance(out.enrichment.hashtags, list)
+    text = "I love Parley in London, thank you so much! #happy"
+    [out] = Enricher(only_language).enrich([make_message(text)])
+    result = out.enrichment
+    assert result.language == "en" and result.done
+    assert result.entities == [] and result.keywords == [] and result.intent == "other"
+    assert result.sentiment == 0.0
+    # Hashtags, mentions, cashtags and URLs are always extracted: language detection needs them.
+    assert result.hashtags == ["happy"]
 
 
 def test_enrichment_model_defaults_are_not_known() -> None:

@@ -67,6 +67,18 @@ def test_dead_letters_command_lists_reasons(env: dict[str, str]) -> None:
     assert any("favourite_colour" in letter["reason"] for letter in letters)
 
 
+def test_kb_migrate_explains_what_to_fix(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["kb", "migrate", "--to", "solr"], env=env)
+    assert unknown.exit_code == 1 and "use elasticsearch or sqlite" in unknown.output
+    same = runner.invoke(app, ["kb", "migrate", "--to", "sqlite"], env=env)
+    assert same.exit_code == 1 and "already uses sqlite" in same.output
+    no_server = runner.invoke(
+        app, ["kb", "migrate", "--to", "elasticsearch"], env={**env, "PARLEY_ES_URL": ""}
+    )
+    assert no_server.exit_code == 1 and "error" in no_server.output
+
+
 def test_serve_refuses_a_busy_port_with_advice(env: dict[str, str]) -> None:
     import socket
 

@@ -31,12 +31,12 @@ def _msg(native_id: str, channel: str, conv: str, text: str, day: int, **extra: 
         text=text,
         created_at=_at(day, int(extra.pop("hour", 9))),  # type: ignore[call-overload]
         enrichment=enrichment,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
 def _enr(label: str = "neutral", lang: str = "en", **kw: object) -> Enrichment:
-    return Enrichment(language=lang, sentiment_label=label, **kw)  # type: ignore[arg-type]
+    return Enrichment(language=lang, sentiment_label=label, **kw)
 
 
 MESSAGES: list[Message] = [

@@ -113,6 +113,8 @@ def test_analysis_helpers() -> None:
         "co.uk",
     ]
     assert site_suffixes("localhost") == ["localhost"]
+    assert site_suffixes("http://[aa+]/x") == []  # malformed: no site, no crash
+    assert parse_query("site:[aa+]") == Field("site", "[aa+]")
     assert normalise_field_value("mention", "@Parley") == "parley"
 
 

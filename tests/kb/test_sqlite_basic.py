@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
 
 
 @pytest.fixture
-def kb(tmp_path: Path) -> SQLiteKB:
+def kb(tmp_path: Path) -> Iterator[SQLiteKB]:
     store = SQLiteKB(tmp_path / "kb.sqlite3")
     store.upsert_messages(MESSAGES)
     store.upsert_conversations(CONVERSATIONS)

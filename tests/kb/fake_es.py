@@ -1,0 +1,158 @@
+"""A tiny HTTP stand-in for the Elasticsearch REST endpoints ElasticsearchKB calls.
+
+Elasticsearch cannot run on this machine, so this checks the wire level only: that the real
+``elasticsearch`` client sends well-formed requests (index templates, bulk NDJSON, mget,
+update_by_query, search bodies) and that the backend reads the responses, including bulk
+429s and per-document rejections. Search answers are canned (every stored document, empty
+aggregations); query semantics are tested against a real cluster by test_behaviour.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeElasticsearch:
+    """Stores documents per index; ``reject`` ids fail with 400, ``throttle`` ids get one 429."""
+
+    def __init__(self) -> None:
+        self.indices: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, Any] = {}
+        self.requests: list[tuple[str, str, Any]] = []
+        self.reject: set[str] = set()
+        self.throttle: set[str] = set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FakeElasticsearch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: Any = None) -> None:
+                data = json.dumps(body if body is not None else {}).encode()
+                self.send_response(status)
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def do_HEAD(self) -> None:
+                name = self.path.strip("/").split("?")[0]
+                self._reply(200 if name in fake.indices else 404)
+
+            def do_PUT(self) -> None:
+                path = self.path.split("?")[0].strip("/")
+                if path.endswith("_bulk"):  # the client sends bulk as PUT
+                    return self._bulk(self._body())
+                body = json.loads(self._body() or b"{}")
+                fake.requests.append(("PUT", path, body))
+                if path.startswith("_index_template/"):
+                    fake.templates[path.split("/", 1)[1]] = body
+                elif "/_doc/" in path:
+                    index, _, doc_id = path.split("/", 2)
+                    fake.indices.setdefault(index, {})[doc_id] = body
+                else:
+                    fake.indices.setdefault(path, {})
+                self._reply(200, {"acknowledged": True, "result": "created"})
+
+            def do_DELETE(self) -> None:
+                path = self.path.split("?")[0].strip("/")
+                fake.indices.pop(path, None)
+                fake.templates.pop(path.replace("_index_template/", ""), None)
+                self._reply(200, {"acknowledged": True})
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def do_POST(self) -> None:
+                path = self.path.split("?")[0].strip("/")
+                raw = self._body()
+                if path.endswith("_bulk"):
+                    return self._bulk(raw)
+                body = json.loads(raw or b"{}")
+                fake.requests.append(("POST", path, body))
+                index = path.split("/")[0]
+                docs = fake.indices.get(index, {})
+                if path.endswith("_mget"):
+                    found = [
+                        {"_id": i, "found": i in docs, **({"_source": docs[i]} if i in docs else {})}
+                        for i in body["ids"]
+                    ]
+                    return self._reply(200, {"docs": found})
+                if path.endswith("_count"):
+                    return self._reply(200, {"count": len(docs)})
+                if path.endswith("_search"):
+                    return self._search(docs, body)
+                if path.endswith("_update_by_query") or path.endswith("_delete_by_query"):
+                    return self._reply(200, {"updated": 0, "deleted": 0, "failures": []})
+                if path.endswith("_refresh"):
+                    return self._reply(200, {"_shards": {}})
+                self._reply(404, {"error": {"type": "not_found", "reason": path}, "status": 404})
+
+            def _search(self, docs: dict[str, Any], body: dict[str, Any]) -> None:
+                after = body.get("search_after")
+                ordered = sorted(docs.items())
+                if after:
+                    ordered = [(i, d) for i, d in ordered if i > after[-1]]
+                ordered = ordered[body.get("from", 0) : body.get("from", 0) + body.get("size", 10)]
+                hits = [{"_id": i, "_score": 1.0, "_source": d, "sort": [i]} for i, d in ordered]
+                aggs: dict[str, Any] = {}
+                for name, spec in (body.get("aggs") or {}).items():
+                    aggs[name] = {"buckets": []}
+                    if "date_histogram" in spec:
+                        aggs[name]["buckets"] = [
+                            {"key_as_string": "2026-11-02T00:00:00.000Z", "doc_count": 1}
+                        ]
+                self._reply(
+                    200,
+                    {
+                        "hits": {"total": {"value": len(docs), "relation": "eq"}, "hits": hits},
+                        "aggregations": aggs,
+                    },
+                )
+
+            def _bulk(self, raw: bytes) -> None:
+                lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+                fake.requests.append(("POST", "_bulk", lines))
+                items = []
+                for action, source in zip(lines[0::2], lines[1::2], strict=True):
+                    meta = action["index"]
+                    doc_id = meta["_id"]
+                    if doc_id in fake.throttle:
+                        fake.throttle.discard(doc_id)
+                        items.append(
+                            {"index": {"_id": doc_id, "status": 429, "error": {"type": "es_rejected"}}}
+                        )
+                    elif doc_id in fake.reject:
+                        error = {"type": "mapper_parsing_exception", "reason": "failed to parse"}
+                        items.append({"index": {"_id": doc_id, "status": 400, "error": error}})
+                    else:
+                        fake.indices.setdefault(meta["_index"], {})[doc_id] = source
+                        items.append({"index": {"_id": doc_id, "status": 201, "result": "created"}})
+                errors = any(i["index"]["status"] >= 300 for i in items)
+                self._reply(200, {"took": 1, "errors": errors, "items": items})
+
+        return Handler

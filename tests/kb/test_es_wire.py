@@ -1,0 +1,147 @@
+"""ElasticsearchKB through the real client against a wire-level stand-in (see fake_es.py).
+
+Checks requests and response handling: templates with the analyzer, bulk with 429 retry and
+per-document errors, denormalised conversation state, unchanged detection, paging fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.settings import ElasticsearchSettings, Settings
+from kb.base import SearchRequest
+from kb.elasticsearch import ElasticsearchKB
+from tests.kb.docs import CONVERSATIONS, MESSAGES
+from tests.kb.fake_es import FakeElasticsearch
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    with FakeElasticsearch() as server:
+        yield server
+
+
+@pytest.fixture
+def kb(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticsearchKB]:
+    settings = Settings(
+        data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t")
+    )
+    store = ElasticsearchKB.from_settings(settings)
+    yield store
+    store.close()
+
+
+def test_indices_are_created_from_templates_with_the_analyzer(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    assert set(fake.templates) == {"t-messages", "t-conversations"}
+    template = fake.templates["t-messages"]["template"]
+    assert template["settings"]["analysis"]["analyzer"]["parley_text"]["filter"] == [
+        "lowercase",
+        "asciifolding",
+        "porter_stem",
+    ]
+    assert template["mappings"]["properties"]["channel"] == {"type": "keyword"}
+    assert set(fake.indices) == {"t-messages", "t-conversations"}
+
+
+def test_bulk_upsert_retries_429_and_reports_rejections(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    fake.throttle.add(MESSAGES[0].id)
+    fake.reject.add(MESSAGES[1].id)
+    result = kb.upsert_messages(MESSAGES)
+    assert MESSAGES[0].id in result.created  # throttled once, then retried and written
+    assert result.errors == {MESSAGES[1].id: "400: failed to parse"}
+    assert MESSAGES[1].id not in result.created
+    assert len(result.created) == len(MESSAGES) - 1
+    stored = fake.indices["t-messages"][MESSAGES[0].id]
+    assert stored["doc"] == MESSAGES[0].model_dump(mode="json")
+    assert stored["f_hashtag"] == ["fail"] and stored["conv_status"] is None
+
+    again = kb.upsert_messages(MESSAGES[:3])
+    assert again.unchanged == [MESSAGES[0].id, MESSAGES[2].id]
+    assert again.errors == {MESSAGES[1].id: "400: failed to parse"} and not again.created
+    fake.reject.clear()
+    assert kb.upsert_messages(MESSAGES[:3]).created == [MESSAGES[1].id]
+
+
+def test_new_conversations_push_their_state_onto_messages(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_messages(MESSAGES)
+    result = kb.upsert_conversations(CONVERSATIONS)
+    assert sorted(result.created) == sorted(c.id for c in CONVERSATIONS)
+    updates = [body for method, path, body in fake.requests if path.endswith("_update_by_query")]
+    assert len(updates) == 1
+    params = updates[0]["script"]["params"]["convs"]
+    assert params["cnv_a"] == {
+        "status": "open",
+        "assignee": "dana",
+        "assignee_f": "dana",
+        "queue": None,
+        "tag": ["vip"],
+    }
+    assert kb.upsert_conversations(CONVERSATIONS).unchanged == [c.id for c in CONVERSATIONS]
+    # a message written after its conversation gets the state directly
+    kb.upsert_messages([MESSAGES[0].model_copy(update={"text": "edited"})])
+    assert fake.indices["t-messages"][MESSAGES[0].id]["conv_tag"] == ["vip"]
+    changed = kb.update_conversation("cnv_a", {"status": "resolved"})
+    assert changed is not None and changed.status == "resolved"
+    assert kb.get_conversation("cnv_a") == changed
+
+
+def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    kb.upsert_messages(MESSAGES)
+    result = kb.search_messages(
+        SearchRequest(query='refund -"money back"', facets=["channel", "tags"], histogram="day", limit=3)
+    )
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["track_total_hits"] is True and body["size"] == 4
+    assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
+    assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
+    assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
+    assert body["highlight"]["pre_tags"] == ["<mark>"]
+    assert result.total == len(MESSAGES) and len(result.hits) == 3 and result.next_cursor
+    assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
+    kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["search_after"] == [result.hits[-1].id]
+    assert [m.id for m in kb.iter_messages(batch_size=3)] == sorted(m.id for m in MESSAGES)
+    assert kb.count_messages() == len(MESSAGES)
+    assert kb.conversation_messages("cnv_a")  # parses the canned hits
+
+
+def test_conversation_search_by_relevance(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    kb.upsert_conversations(CONVERSATIONS)
+    kb.search_conversations(SearchRequest(query="refund", facets=["status"]))
+    ranked = next(b for m, p, b in fake.requests if p == "t-messages/_search")
+    terms = ranked["aggs"]["conversations"]["terms"]
+    assert terms["field"] == "conversation_id" and terms["order"][0] == {"best": "desc"}
+    filtered = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
+    # no message matched: only a subject match can qualify a conversation
+    subject = {"multi_match": {"query": "refund", "type": "phrase", "fields": ["subject"]}}
+    matched = {"bool": {"should": [{"ids": {"values": []}}, subject], "minimum_should_match": 1}}
+    assert matched in filtered["query"]["bool"]["filter"]
+    assert filtered["aggs"]["f_status"]["terms"]["field"] == "status"
+    listing = kb.search_conversations(SearchRequest(limit=2))
+    assert len(listing.hits) == 2 and listing.next_cursor
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
+    assert body["sort"][0] == {"last_message_at": {"order": "desc", "missing": "_last"}}
+
+
+def test_a_writer_sees_its_own_messages_in_conversation_reads(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_messages(MESSAGES[:2])
+    before = len([p for m, p, b in fake.requests if p.endswith("_refresh")])
+    kb.conversation_messages("cnv_a")
+    kb.conversation_messages("cnv_a")  # nothing new written: no second refresh
+    refreshes = [p for m, p, b in fake.requests if p.endswith("_refresh")]
+    assert len(refreshes) == before + 1 and refreshes[-1] == "t-messages/_refresh"
+
+
+def test_drop_removes_indices_and_templates(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    kb.drop()
+    assert fake.indices == {} and fake.templates == {}
