@@ -89,21 +89,15 @@ class _KBPartition(StatelessSinkPartition[Message]):
         self._kb.delete_conversations([source])
 
     def _roll_up(self, conversation_ids: list[str], reopen: set[str]) -> None:
-        existing = self._kb.get_conversations(conversation_ids)
+        # Only the derived fields are computed here; the KB merges them into the stored
+        # document atomically, so an agent's triage change made meanwhile is kept.
         rolled = []
         for conversation_id in conversation_ids:
             messages = self._kb.conversation_messages(conversation_id, limit=ROLLUP_MESSAGE_LIMIT)
             if messages:
-                rolled.append(
-                    roll_up(
-                        conversation_id,
-                        existing.get(conversation_id),
-                        messages,
-                        reopen=conversation_id in reopen,
-                    )
-                )
+                rolled.append(roll_up(conversation_id, None, messages))
         if rolled:
-            with_retries("kb conversations upsert", lambda: self._kb.upsert_conversations(rolled))
+            with_retries("kb conversations rollup", lambda: self._kb.save_rollups(rolled, reopen=reopen))
 
     def close(self) -> None:
         self._kb.close()

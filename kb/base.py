@@ -8,14 +8,15 @@ twice; ``upsert_messages`` reports which ids were new so callers roll conversati
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from hub.models import Conversation, Message
+from hub.models import Conversation, ConversationStatus, Message
 
 __all__ = [
+    "ROLLUP_FIELDS",
     "DateHistogramBucket",
     "FacetBucket",
     "Hit",
@@ -24,6 +25,7 @@ __all__ = [
     "SearchRequest",
     "SearchResult",
     "UpsertResult",
+    "merge_rollup",
 ]
 
 DocT = TypeVar("DocT", Message, Conversation)
@@ -135,7 +137,23 @@ class KnowledgeBase(Protocol):
         ...
 
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
-        """Change triage state (status, assignee, queue, priority, tags); None if missing."""
+        """Change triage state (status, assignee, queue, priority, tags); None if missing.
+
+        Atomic against concurrent ``save_rollups``: neither loses the other's fields."""
+        ...
+
+    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+        """Write only the flow-owned derived fields of each conversation.
+
+        Those are :data:`ROLLUP_FIELDS` (subject, snippet, participants, first/last/last
+        inbound message times, message_count, inbound_count, sentiment_avg/min/last,
+        languages), plus channel and account when the document is created. A missing document
+        is created with default triage state. Status, assignee, queue, priority and tags of an
+        existing document are never changed, except that ids in ``reopen`` whose status is
+        pending or resolved become open (a customer wrote again). Atomic against concurrent
+        ``update_conversation`` calls from another thread or process: an agent's triage change
+        is never overwritten by a rollup computed before it.
+        """
         ...
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]: ...
@@ -154,3 +172,34 @@ class KnowledgeBase(Protocol):
     def count_conversations(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+#: the conversation fields the ingest flow derives from messages (``save_rollups`` writes these)
+ROLLUP_FIELDS = (
+    "subject",
+    "snippet",
+    "participants",
+    "first_message_at",
+    "last_message_at",
+    "last_inbound_at",
+    "message_count",
+    "inbound_count",
+    "sentiment_avg",
+    "sentiment_min",
+    "sentiment_last",
+    "languages",
+)
+_REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED})
+
+
+def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
+    """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
+
+    Pure, so every backend applies the same rule inside its own atomic write.
+    """
+    derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
+    if stored is None:
+        return Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
+    if reopen and stored.status in _REOPENABLE:
+        derived["status"] = ConversationStatus.OPEN
+    return stored.model_copy(update=derived)

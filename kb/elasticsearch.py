@@ -8,7 +8,13 @@ Why two indices: messages are what people search and facet; conversations carry 
 and rollups that change often. A message also carries a denormalised copy of its
 conversation's triage state (``conv_status``, ``conv_assignee``, ``conv_queue``, ``conv_tag``)
 so ``status:``/``tag:``/``assignee:`` work inside one message query; it is refreshed with
-``update_by_query`` when a conversation is created or its triage state changes.
+``update_by_query`` when a conversation is created or its triage state changes, from the
+state stored at that moment (so the last restate copies the latest state, whoever wrote it).
+
+Conversation read-modify-writes (``update_conversation``, ``save_rollups``) use optimistic
+concurrency: the write carries the ``_seq_no``/``_primary_term`` it read (``create`` for a new
+document) and is redone from a fresh read on a 409, so a rollup never overwrites an agent's
+triage change made after the rollup's read, and vice versa.
 
 Writes go through the bulk helpers with retry and backoff on 429/503; documents the cluster
 refuses are reported per id in ``UpsertResult.errors``. Client errors are translated in
@@ -18,7 +24,7 @@ refuses are reported per id in ``UpsertResult.errors``. Client errors are transl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +33,7 @@ from elasticsearch import (
     ApiError,
     AuthenticationException,
     AuthorizationException,
+    ConflictError,
     Elasticsearch,
     helpers,
 )
@@ -35,7 +42,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
 from kb.analysis import author_text, conversation_field_values, message_field_values
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import SearchRequest, SearchResult, UpsertResult, merge_rollup
 from kb.es_query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.es_search import search_conversations, search_messages
 
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["ElasticsearchKB"]
 
 _TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+#: rounds of optimistic-concurrency retries before a write gives up (as retriable)
+CONFLICT_ATTEMPTS = 10
 _CONV_SCRIPT = """
 def c = params.convs[ctx._source.conversation_id];
 if (c == null) { ctx.op = 'noop'; return; }
@@ -236,11 +245,12 @@ class ElasticsearchKB:
                         found[doc["_id"]] = doc["_source"]
         return found
 
-    def _bulk(self, index: str, sources: dict[str, dict[str, Any]], result: UpsertResult) -> set[str]:
-        """Index ``sources``; per-document failures go to ``result.errors``; returns the failed ids."""
-        failed: set[str] = set()
-        actions = ({"_op_type": "index", "_index": index, "_id": i, "_source": s} for i, s in sources.items())
-        with _errors(f"writing to {index}"):
+    def _bulk_actions(self, actions: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+        """Run bulk ``actions`` (429/503 retried); returns id -> (status, reason) of failures."""
+        failed: dict[str, tuple[int, str]] = {}
+        if not actions:
+            return failed
+        with _errors("writing documents"):
             for ok, item in helpers.streaming_bulk(
                 self.client,
                 actions,
@@ -254,12 +264,34 @@ class ElasticsearchKB:
                 refresh=self._refresh,
             ):
                 if not ok:
-                    info = item.get("index", {})
+                    info: dict[str, Any] = next(iter(item.values()), {})
                     error = info.get("error")
                     reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-                    result.errors[str(info.get("_id"))] = f"{info.get('status')}: {reason}"
-                    failed.add(str(info.get("_id")))
+                    failed[str(info.get("_id"))] = (int(info.get("status") or 0), reason)
         return failed
+
+    def _bulk(self, index: str, sources: dict[str, dict[str, Any]], result: UpsertResult) -> set[str]:
+        """Index ``sources``; per-document failures go to ``result.errors``; returns the failed ids."""
+        actions = [{"_op_type": "index", "_index": index, "_id": i, "_source": s} for i, s in sources.items()]
+        failed = self._bulk_actions(actions)
+        for doc_id, (status, reason) in failed.items():
+            result.errors[doc_id] = f"{status}: {reason}"
+        return set(failed)
+
+    def _versioned(self, ids: Sequence[str]) -> dict[str, tuple[Conversation, int, int]]:
+        """Stored conversations with the ``_seq_no`` and ``_primary_term`` they were read at."""
+        found: dict[str, tuple[Conversation, int, int]] = {}
+        ids = list(dict.fromkeys(ids))
+        with _errors(f"reading {self.conversations_index}"):
+            for start in range(0, len(ids), 1000):
+                response = self.client.mget(
+                    index=self.conversations_index, ids=ids[start : start + 1000], source=["doc"]
+                )
+                for doc in response["docs"]:
+                    if doc.get("found"):
+                        conversation = Conversation.model_validate(doc["_source"]["doc"])
+                        found[doc["_id"]] = (conversation, int(doc["_seq_no"]), int(doc["_primary_term"]))
+        return found
 
     def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
         latest = {m.id: m for m in messages}
@@ -326,25 +358,90 @@ class ElasticsearchKB:
                     wait_for_completion=True,
                 )
 
+    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+        """Merge rollups into the stored documents (``KnowledgeBase.save_rollups``).
+
+        Each write is conditional on the version read (``create`` for a new document); ids
+        that lost a race are merged again from a fresh read, up to :data:`CONFLICT_ATTEMPTS`
+        rounds (then ``RetriableError``). Refused documents raise ``ParleyError`` after the
+        rest are written.
+        """
+        latest = {c.id: c for c in conversations}
+        reopened = set(reopen)
+        pending = list(latest)
+        restate: set[str] = set()
+        refused: dict[str, str] = {}
+        for _ in range(CONFLICT_ATTEMPTS):
+            if not pending:
+                break
+            stored = self._versioned(pending)
+            actions: list[dict[str, Any]] = []
+            for cid in pending:
+                old = stored.get(cid)
+                merged = merge_rollup(old[0] if old else None, latest[cid], reopen=cid in reopened)
+                action: dict[str, Any] = {"_index": self.conversations_index, "_id": cid}
+                if old is None:
+                    action["_op_type"] = "create"
+                else:
+                    if merged == old[0]:
+                        continue
+                    action.update(_op_type="index", if_seq_no=old[1], if_primary_term=old[2])
+                actions.append({**action, "_source": conversation_source(merged)})
+                if old is None or _conv_state(old[0]) != _conv_state(merged):
+                    restate.add(cid)
+            failed = self._bulk_actions(actions)
+            pending = [cid for cid, (status, _) in failed.items() if status == 409]
+            refused.update(
+                {cid: f"{status}: {why}" for cid, (status, why) in failed.items() if status != 409}
+            )
+        if restate:
+            self._restate_current(sorted(restate))
+        if pending:
+            raise RetriableError(
+                f"conversations {', '.join(pending[:5])} changed under every one of"
+                f" {CONFLICT_ATTEMPTS} rollup attempts; retry the batch"
+            )
+        if refused:
+            raise ParleyError(f"Elasticsearch refused conversation rollups: {refused}")
+
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
         unknown = set(changes) - _TRIAGE_FIELDS
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(_TRIAGE_FIELDS)}")
-        current = self.get_conversation(conversation_id)
-        if current is None:
-            return None
-        updated = Conversation.model_validate({**current.model_dump(), **changes})
-        with _errors("updating a conversation"):
-            # people expect their triage change in the very next list: wait for the refresh
-            self.client.index(
-                index=self.conversations_index,
-                id=conversation_id,
-                document=conversation_source(updated),
-                refresh="wait_for",
-            )
-        if _conv_state(current) != _conv_state(updated):
-            self._restate_messages({conversation_id: updated})
-        return updated
+        for _ in range(CONFLICT_ATTEMPTS):
+            stored = self._versioned([conversation_id]).get(conversation_id)
+            if stored is None:
+                return None
+            current, seq_no, primary_term = stored
+            updated = Conversation.model_validate({**current.model_dump(), **changes})
+            with _errors("updating a conversation"):
+                try:
+                    # people expect their triage change in the very next list: wait for the refresh
+                    self.client.index(
+                        index=self.conversations_index,
+                        id=conversation_id,
+                        document=conversation_source(updated),
+                        if_seq_no=seq_no,
+                        if_primary_term=primary_term,
+                        refresh="wait_for",
+                    )
+                except ConflictError:
+                    continue  # a rollup or another agent wrote in between: apply to the fresh copy
+            if _conv_state(current) != _conv_state(updated):
+                self._restate_current([conversation_id])
+            return updated
+        raise RetriableError(
+            f"conversation {conversation_id} changed under every one of {CONFLICT_ATTEMPTS} update attempts"
+        )
+
+    def _restate_current(self, conversation_ids: list[str]) -> None:
+        """Copy the conversations' triage state as stored now onto their messages.
+
+        Reading after our own write (rather than passing what we wrote) means whichever of two
+        racing writers restates last copies the newest state.
+        """
+        current = self.get_conversations(conversation_ids)  # mget is real-time: no refresh needed
+        self._restate_messages({cid: current.get(cid) for cid in conversation_ids})
 
     def delete_conversations(self, conversation_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(conversation_ids))

@@ -9,6 +9,9 @@ keys, entities, hashtags, mentions, sites; conversation tags, status, assignee) 
 Safe from many threads (one connection per thread) and from several processes at once (WAL,
 ``busy_timeout``; writes take ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking).
 Upserts are idempotent: a document whose JSON is identical to the stored one is "unchanged".
+Every read-modify-write of a conversation (``update_conversation``, ``save_rollups``) runs
+inside its ``BEGIN IMMEDIATE`` transaction, so triage changes and rollups never overwrite
+each other.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -26,7 +29,7 @@ from typing import Any
 from hub.errors import FatalError, RetriableError
 from hub.models import Conversation, Message
 from kb.analysis import author_text, conversation_field_values, message_field_values, stem, tokenize
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import SearchRequest, SearchResult, UpsertResult, merge_rollup
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.sqlite_search import search_conversations, search_messages
@@ -296,6 +299,24 @@ class SQLiteKB:
                 self._write_conversation(conn, conversation, doc, existing.get(cid, (None, ""))[0])
                 (result.updated if cid in existing else result.created).append(cid)
         return result
+
+    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+        """Merge rollups into the stored documents (``KnowledgeBase.save_rollups``).
+
+        Read, merge and write happen in one ``BEGIN IMMEDIATE`` transaction, as in
+        ``update_conversation``: SQLite serialises the two, so neither loses the other's fields.
+        """
+        latest = {c.id: c for c in conversations}
+        reopened = set(reopen)
+        with self._write() as conn:
+            existing = self._existing(conn, "conversations", list(latest))
+            for cid, rollup in latest.items():
+                rowid, old_doc = existing.get(cid, (None, ""))
+                stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
+                merged = merge_rollup(stored, rollup, reopen=cid in reopened)
+                doc = merged.model_dump_json()
+                if doc != old_doc:
+                    self._write_conversation(conn, merged, doc, rowid)
 
     def _write_conversation(
         self, conn: sqlite3.Connection, conversation: Conversation, doc: str, rowid: int | None

@@ -5,18 +5,32 @@ Elasticsearch cannot run on this machine, so this checks the wire level only: th
 update_by_query, search bodies) and that the backend reads the responses, including bulk
 429s and per-document rejections. Search answers are canned (every stored document, empty
 aggregations); query semantics are tested against a real cluster by test_behaviour.py.
+Every write bumps a sequence number; ``mget`` returns it and writes conditional on
+``if_seq_no`` (or ``create`` of an existing id) fail with 409, as Elasticsearch's do.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_CONFLICT = {
+    "error": {"type": "version_conflict_engine_exception", "reason": "version conflict"},
+    "status": 409,
+}
 
 
 class FakeElasticsearch:
-    """Stores documents per index; ``reject`` ids fail with 400, ``throttle`` ids get one 429."""
+    """Stores documents per index; ``reject`` ids fail with 400, ``throttle`` ids get one 429.
+
+    ``before_write`` callbacks (one per conditional write, oldest first) run just before a
+    write that carries ``if_seq_no``: a test stages a concurrent writer there (with
+    :meth:`store`, not through HTTP: the fake's lock is held).
+    """
 
     def __init__(self) -> None:
         self.indices: dict[str, dict[str, Any]] = {}
@@ -24,6 +38,10 @@ class FakeElasticsearch:
         self.requests: list[tuple[str, str, Any]] = []
         self.reject: set[str] = set()
         self.throttle: set[str] = set()
+        self.seq_nos: dict[tuple[str, str], int] = {}
+        self.before_write: list[Callable[[], None]] = []
+        self._seq = 0
+        self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -38,6 +56,22 @@ class FakeElasticsearch:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def store(self, index: str, doc_id: str, source: Any) -> None:
+        """Write a document as the cluster would (a new sequence number)."""
+        with self._lock:
+            self._seq += 1
+            self.indices.setdefault(index, {})[doc_id] = source
+            self.seq_nos[(index, doc_id)] = self._seq
+
+    def conflict(self, index: str, doc_id: str, if_seq_no: Any, create: bool) -> bool:
+        """Whether a write with these preconditions must fail with 409 (runs ``before_write``)."""
+        if if_seq_no is not None and self.before_write:
+            self.before_write.pop(0)()
+        exists = doc_id in self.indices.get(index, {})
+        if create:
+            return exists
+        return if_seq_no is not None and (not exists or self.seq_nos[(index, doc_id)] != int(if_seq_no))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -73,7 +107,12 @@ class FakeElasticsearch:
                     fake.templates[path.split("/", 1)[1]] = body
                 elif "/_doc/" in path:
                     index, _, doc_id = path.split("/", 2)
-                    fake.indices.setdefault(index, {})[doc_id] = body
+                    query = parse_qs(urlsplit(self.path).query)
+                    if_seq_no = query.get("if_seq_no", [None])[0]
+                    with fake._lock:
+                        if fake.conflict(index, doc_id, if_seq_no, create=False):
+                            return self._reply(409, _CONFLICT)
+                        fake.store(index, doc_id, body)
                 else:
                     fake.indices.setdefault(path, {})
                 self._reply(200, {"acknowledged": True, "result": "created"})
@@ -98,7 +137,15 @@ class FakeElasticsearch:
                 docs = fake.indices.get(index, {})
                 if path.endswith("_mget"):
                     found = [
-                        {"_id": i, "found": i in docs, **({"_source": docs[i]} if i in docs else {})}
+                        {
+                            "_id": i,
+                            "found": True,
+                            "_source": docs[i],
+                            "_seq_no": fake.seq_nos[(index, i)],
+                            "_primary_term": 1,
+                        }
+                        if i in docs
+                        else {"_id": i, "found": False}
                         for i in body["ids"]
                     ]
                     return self._reply(200, {"docs": found})
@@ -139,20 +186,24 @@ class FakeElasticsearch:
                 fake.requests.append(("POST", "_bulk", lines))
                 items = []
                 for action, source in zip(lines[0::2], lines[1::2], strict=True):
-                    meta = action["index"]
+                    op, meta = next(iter(action.items()))
                     doc_id = meta["_id"]
                     if doc_id in fake.throttle:
                         fake.throttle.discard(doc_id)
-                        items.append(
-                            {"index": {"_id": doc_id, "status": 429, "error": {"type": "es_rejected"}}}
-                        )
+                        items.append({op: {"_id": doc_id, "status": 429, "error": {"type": "es_rejected"}}})
                     elif doc_id in fake.reject:
                         error = {"type": "mapper_parsing_exception", "reason": "failed to parse"}
-                        items.append({"index": {"_id": doc_id, "status": 400, "error": error}})
+                        items.append({op: {"_id": doc_id, "status": 400, "error": error}})
                     else:
-                        fake.indices.setdefault(meta["_index"], {})[doc_id] = source
-                        items.append({"index": {"_id": doc_id, "status": 201, "result": "created"}})
-                errors = any(i["index"]["status"] >= 300 for i in items)
+                        with fake._lock:
+                            if fake.conflict(meta["_index"], doc_id, meta.get("if_seq_no"), op == "create"):
+                                items.append(
+                                    {op: {"_id": doc_id, "status": 409, "error": _CONFLICT["error"]}}
+                                )
+                                continue
+                            fake.store(meta["_index"], doc_id, source)
+                        items.append({op: {"_id": doc_id, "status": 201, "result": "created"}})
+                errors = any(next(iter(i.values()))["status"] >= 300 for i in items)
                 self._reply(200, {"took": 1, "errors": errors, "items": items})
 
         return Handler

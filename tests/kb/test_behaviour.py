@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from hub.models import Message
+from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest
 from kb.query import QuerySyntaxError, compile_matcher
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
@@ -322,3 +322,99 @@ def test_random_queries_agree_with_the_matcher(loaded_kb: KnowledgeBase) -> None
         assert result.total == len(expected), query
         checked += 1
     assert checked > 200
+
+
+def _rollup(conversation_id: str, count: int, **extra: object) -> Conversation:
+    """A rollup as the flow computes it: derived fields, default triage state."""
+    base = next(c for c in CONVERSATIONS if c.id == conversation_id)
+    return Conversation.model_validate(
+        {
+            "id": conversation_id,
+            "channel": base.channel,
+            "subject": f"subject {count}",
+            "snippet": f"latest text {count}",
+            "participants": ["author-1"],
+            "first_message_at": base.first_message_at,
+            "last_message_at": base.last_message_at,
+            "last_inbound_at": base.last_message_at,
+            "message_count": count,
+            "inbound_count": count - 1,
+            "sentiment_avg": -0.25,
+            "sentiment_min": -0.5,
+            "sentiment_last": 0.1,
+            "languages": ["en", "de"],
+            **extra,
+        }
+    )
+
+
+def test_save_rollups_creates_a_missing_conversation(empty_kb: KnowledgeBase) -> None:
+    empty_kb.upsert_messages(MESSAGES)
+    # triage fields on a rollup are not the flow's to set: a new document gets the defaults
+    empty_kb.save_rollups([_rollup("cnv_a", 2, assignee="nobody", status="resolved", tags=["x"])])
+    stored = empty_kb.get_conversation("cnv_a")
+    assert stored is not None
+    assert (stored.channel, stored.account, stored.subject) == ("twitter", "default", "subject 2")
+    assert (stored.message_count, stored.inbound_count, stored.languages) == (2, 1, ["en", "de"])
+    assert (stored.status, stored.assignee, stored.queue, stored.priority, stored.tags) == (
+        "open",
+        None,
+        None,
+        "normal",
+        [],
+    )
+    assert empty_kb.count_conversations() == 1
+    # the new conversation's state reaches its messages
+    found = empty_kb.search_messages(SearchRequest(query="status:open", filters=_in("cnv_a")))
+    assert {h.id for h in found.hits} == by_native("t1", "t2")
+
+
+def _in(*conversation_ids: str) -> SearchFilters:
+    return SearchFilters(conversation_ids=list(conversation_ids))
+
+
+def test_save_rollups_keeps_triage_changed_after_a_stale_read(loaded_kb: KnowledgeBase) -> None:
+    stale = loaded_kb.get_conversation("cnv_a")
+    assert stale is not None and stale.assignee == "dana"
+    # the flow computed its rollup from the read above; then an agent triaged the conversation
+    rollup = _rollup("cnv_a", 3, status=stale.status, assignee=stale.assignee, tags=stale.tags)
+    changes = {"status": "resolved", "assignee": "Zoe", "tags": ["escalated"], "queue": "billing"}
+    loaded_kb.update_conversation("cnv_a", changes)
+    loaded_kb.save_rollups([rollup])
+    stored = loaded_kb.get_conversation("cnv_a")
+    assert stored is not None
+    assert (stored.status, stored.assignee, stored.tags, stored.queue) == (
+        "resolved",
+        "Zoe",
+        ["escalated"],
+        "billing",
+    )
+    assert (stored.message_count, stored.inbound_count, stored.snippet) == (3, 2, "latest text 3")
+    assert stored.sentiment_min == -0.5 and stored.participants == ["author-1"]
+    found = loaded_kb.search_messages(SearchRequest(query="assignee:zoe status:resolved tag:escalated"))
+    assert {h.id for h in found.hits} == by_native("t1", "t2")
+    # other conversations are untouched, and saving the same rollup again changes nothing
+    assert loaded_kb.get_conversation("cnv_b") == CONVERSATIONS[1]
+    loaded_kb.save_rollups([rollup])
+    assert loaded_kb.get_conversation("cnv_a") == stored
+
+
+def test_save_rollups_reopens_only_what_it_is_asked_to(loaded_kb: KnowledgeBase) -> None:
+    # cnv_a is open (assigned to dana), cnv_b pending, cnv_c resolved
+    rollups = [_rollup("cnv_a", 3), _rollup("cnv_b", 3), _rollup("cnv_c", 3)]
+    loaded_kb.save_rollups(rollups, reopen={"cnv_a", "cnv_c"})
+    stored = loaded_kb.get_conversations(["cnv_a", "cnv_b", "cnv_c"])
+    assert {cid: c.status for cid, c in stored.items()} == {
+        "cnv_a": "open",
+        "cnv_b": "pending",
+        "cnv_c": "open",
+    }
+    assert stored["cnv_a"].assignee == "dana" and stored["cnv_c"].tags == ["press", "vip"]
+    assert all(c.message_count == 3 for c in stored.values())
+    found = loaded_kb.search_messages(SearchRequest(query="status:open", filters=_in("cnv_c")))
+    assert {h.id for h in found.hits} == by_native("f1", "f2")
+
+    loaded_kb.save_rollups([_rollup("cnv_b", 4)], reopen=["cnv_b"])
+    reopened = loaded_kb.get_conversation("cnv_b")
+    assert reopened is not None and reopened.status == "open" and reopened.queue == "travel"
+    assert reopened.message_count == 4

@@ -6,14 +6,17 @@ per-document errors, denormalised conversation state, unchanged detection, pagin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hub.errors import ParleyError, RetriableError
+from hub.models import Conversation
 from hub.settings import ElasticsearchSettings, Settings
 from kb.base import SearchRequest
-from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch import CONFLICT_ATTEMPTS, ElasticsearchKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 from tests.kb.fake_es import FakeElasticsearch
 
@@ -145,3 +148,70 @@ def test_a_writer_sees_its_own_messages_in_conversation_reads(
 def test_drop_removes_indices_and_templates(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
     kb.drop()
     assert fake.indices == {} and fake.templates == {}
+
+
+def _agent_triages(fake: FakeElasticsearch, conversation_id: str, **changes: object) -> None:
+    """What another process's update_conversation does: a new version of the document."""
+    source = dict(fake.indices["t-conversations"][conversation_id])
+    source["doc"] = {**source["doc"], **changes}
+    source.update({k: v for k, v in changes.items() if k in ("status", "assignee")})
+    fake.store("t-conversations", conversation_id, source)
+
+
+def test_save_rollups_redoes_a_write_that_lost_a_race(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    kb.upsert_messages(MESSAGES)
+    kb.upsert_conversations(CONVERSATIONS)
+    rollup = Conversation(id="cnv_a", channel="twitter", message_count=3, inbound_count=3, snippet="new")
+    # the agent's change lands after save_rollups read cnv_a, before its conditional write
+    fake.before_write.append(lambda: _agent_triages(fake, "cnv_a", status="resolved", assignee="zoe"))
+    kb.save_rollups([rollup, Conversation(id="cnv_new", channel="sms", message_count=1)])
+    stored = kb.get_conversation("cnv_a")
+    assert stored is not None
+    assert (stored.status, stored.assignee, stored.tags) == ("resolved", "zoe", ["VIP"])
+    assert (stored.message_count, stored.snippet) == (3, "new")
+    created = kb.get_conversation("cnv_new")
+    assert created is not None and created.status == "open" and created.message_count == 1
+    bulks = [b for m, p, b in fake.requests if p == "_bulk"]
+    first, retry = bulks[-2], bulks[-1]
+    assert {"create": {"_index": "t-conversations", "_id": "cnv_new"}} in first
+    conditional = [a["index"] for a in first + retry if "if_seq_no" in a.get("index", {})]
+    assert [a["_id"] for a in conditional] == ["cnv_a", "cnv_a"]
+    assert conditional[0]["if_seq_no"] < conditional[1]["if_seq_no"]
+    # only the new conversation's state is copied onto messages: the rollup left cnv_a's
+    # triage state as the agent set it (whose own update_conversation restates it)
+    update = [b for m, p, b in fake.requests if p.endswith("_update_by_query")][-1]
+    assert list(update["script"]["params"]["convs"]) == ["cnv_new"]
+
+
+def test_save_rollups_gives_up_as_retriable_when_always_raced(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_conversations(CONVERSATIONS[:1])
+    for n in range(CONFLICT_ATTEMPTS):
+        fake.before_write.append(functools.partial(_agent_triages, fake, "cnv_a", assignee=f"agent-{n}"))
+    with pytest.raises(RetriableError, match="cnv_a"):
+        kb.save_rollups([Conversation(id="cnv_a", channel="twitter", message_count=9)])
+    stored = kb.get_conversation("cnv_a")
+    assert stored is not None and stored.assignee == f"agent-{CONFLICT_ATTEMPTS - 1}"
+
+
+def test_save_rollups_reports_refused_documents(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    fake.reject.add("cnv_bad")
+    with pytest.raises(ParleyError, match=r"cnv_bad.*failed to parse"):
+        kb.save_rollups([Conversation(id="cnv_bad", channel="sms"), Conversation(id="cnv_ok", channel="sms")])
+    assert kb.get_conversation("cnv_ok") is not None and kb.get_conversation("cnv_bad") is None
+
+
+def test_update_conversation_applies_changes_to_the_fresh_copy_on_conflict(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_conversations(CONVERSATIONS[:1])
+    # a rollup lands between update_conversation's read and its conditional write
+    fake.before_write.append(lambda: _agent_triages(fake, "cnv_a", message_count=7))
+    updated = kb.update_conversation("cnv_a", {"assignee": "zoe"})
+    assert updated is not None and (updated.assignee, updated.message_count) == ("zoe", 7)
+    assert kb.get_conversation("cnv_a") == updated
+    puts = [p for m, p, b in fake.requests if p == "t-conversations/_doc/cnv_a"]
+    assert len(puts) == 2
+    update = [b for m, p, b in fake.requests if p.endswith("_update_by_query")][-1]
+    assert update["script"]["params"]["convs"]["cnv_a"]["assignee"] == "zoe"

@@ -220,6 +220,49 @@ def test_many_threads_write_and_read_at_once(tmp_path: Path) -> None:
     store.close()
 
 
+def test_rollups_and_triage_updates_from_two_threads_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "kb.sqlite3"
+    api = SQLiteKB(path)
+    api.upsert_messages(MESSAGES)
+    api.upsert_conversations(CONVERSATIONS)
+    flow = SQLiteKB(path)  # the ingest flow's own store, as in another process
+    rounds = 60
+    errors: list[BaseException] = []
+
+    def rollups() -> None:
+        try:
+            for n in range(1, rounds + 1):
+                rollup = Conversation(
+                    id="cnv_a", channel="twitter", message_count=n, inbound_count=n, snippet=f"m{n}"
+                )
+                flow.save_rollups([rollup], reopen={"cnv_a"} if n % 2 else ())
+        except BaseException as exc:  # surfaced in the main thread
+            errors.append(exc)
+
+    def triage() -> None:
+        try:
+            for n in range(rounds):
+                updated = api.update_conversation("cnv_a", {"assignee": f"agent-{n}", "priority": "high"})
+                assert updated is not None and updated.assignee == f"agent-{n}"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rollups), threading.Thread(target=triage)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    final = api.get_conversation("cnv_a")
+    assert final is not None
+    assert (final.assignee, final.priority, final.tags) == (f"agent-{rounds - 1}", "high", ["VIP"])
+    assert (final.message_count, final.inbound_count, final.snippet) == (rounds, rounds, f"m{rounds}")
+    listed = api.search_conversations(SearchRequest(filters=SearchFilters(assignees=[f"agent-{rounds - 1}"])))
+    assert [h.id for h in listed.hits] == ["cnv_a"]  # the indexed columns agree with the document
+    flow.close()
+    api.close()
+
+
 _WRITER = """
 import sys
 from pathlib import Path
