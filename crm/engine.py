@@ -37,6 +37,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RETRY_SQLSTATES = {"40001", "40P01", "23505", "55P03"}
 #: an arbitrary constant: the advisory lock key that serialises concurrent migrators
 MIGRATION_LOCK = 0x5041524C
+#: seconds to wait for a PostgreSQL connection before giving up (an unreachable host must fail
+#: the request, not hang a worker for the operating system's TCP timeout)
+PG_CONNECT_TIMEOUT_S = 10
+#: seconds a SQLite connection waits for another writer's lock
+SQLITE_TIMEOUT_S = 30
 
 
 def normalise_url(url: str) -> str:
@@ -52,10 +57,15 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_driver_name() in {"psycopg", "psycopg2"}:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -65,7 +75,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

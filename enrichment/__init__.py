@@ -17,10 +17,12 @@ entities labelled ``EnrichmentSettings.brand_label`` (default ``ORG``); keywords
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from hub.errors import FatalError
 from hub.models import Message
 from hub.settings import EnrichmentSettings
 
@@ -38,6 +40,8 @@ def build_nlp(settings: EnrichmentSettings | None = None) -> Enricher:
     from enrichment.pipeline import Enricher
 
     settings = settings or EnrichmentSettings()
+    if settings.language_detector == "lingua":
+        _require_lingua()
     key = settings.model_dump_json()
     enricher = _ENRICHERS.get(key)
     if enricher is None:
@@ -47,6 +51,15 @@ def build_nlp(settings: EnrichmentSettings | None = None) -> Enricher:
                 enricher = Enricher(settings)
                 _ENRICHERS[key] = enricher
     return enricher
+
+
+def _require_lingua() -> None:
+    # lingua is an optional extra: say how to get it now, not with an ImportError mid-stream.
+    if importlib.util.find_spec("lingua") is None:
+        raise FatalError(
+            'language_detector = "lingua" needs the lingua-language-detector package: '
+            'pip install "parley[lingua]" (or choose language_detector = "py3langid")'
+        )
 
 
 def enrich(messages: Sequence[Message], settings: EnrichmentSettings | None = None) -> list[Message]:

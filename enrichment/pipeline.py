@@ -37,7 +37,7 @@ from enrichment.language import UNDETERMINED, LanguageDetector, build_detector, 
 from enrichment.sentiment import SentimentScorer
 from enrichment.text import clean, core_text, looks_like_html, mask_spans, mask_tags
 from hub.models import Enrichment, Message
-from hub.settings import EnrichmentSettings
+from hub.settings import ENRICHMENT_STEPS, EnrichmentSettings
 
 __all__ = ["STEPS", "Enricher", "Work"]
 
@@ -143,6 +143,13 @@ STEPS: dict[str, Step] = {
     "intent": step_intent,
     "entities": step_entities,
 }
+# hub.settings validates ``steps`` against its own copy of the names (it imports nothing from
+# here); a step added or renamed on one side only must fail loudly, at import.
+if set(STEPS) != set(ENRICHMENT_STEPS):
+    raise ImportError(
+        f"enrichment.pipeline.STEPS {list(STEPS)} disagrees with hub.settings.ENRICHMENT_STEPS "
+        f"{list(ENRICHMENT_STEPS)}; update both"
+    )
 
 
 class Enricher:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import mailbox
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +31,8 @@ _MAIL_HEADERS = (b"received:", b"from:", b"message-id:", b"return-path:", b"deli
 _SNIFF_BYTES = 8192
 #: a JSONL line longer than this is refused rather than parsed into memory-hungry objects
 MAX_LINE_BYTES = 5 * 1024 * 1024
+#: an .eml or feed file larger than this is refused (they are read whole)
+MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def detect_format(path: Path) -> FileFormat:
@@ -64,12 +66,21 @@ def detect_format(path: Path) -> FileFormat:
     return "unknown"
 
 
+def _arrival(path: Path) -> datetime:
+    """A stable arrival time for records of ``path`` (its mtime), so re-imports are identical."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    except OSError:
+        return datetime.now(UTC)
+
+
 def _dead(path: Path, reason: str, raw: bytes | str, where: str = "") -> DeadLetter:
     text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
     return DeadLetter(stage="import", reason=reason, raw=text, raw_ref=f"file:{path}{where}")
 
 
 def _jsonl_records(path: Path) -> Iterator[ImportItem]:
+    arrived = _arrival(path).isoformat()
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -80,13 +91,15 @@ def _jsonl_records(path: Path) -> Iterator[ImportItem]:
                 continue
             try:
                 data = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                yield _dead(path, f"line {lineno} is not JSON: {exc}", line, where)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting bombs
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                yield _dead(path, f"line {lineno} is not JSON: {reason}", line[:65536], where)
                 continue
             if not isinstance(data, dict):
                 yield _dead(path, f"line {lineno} is not a JSON object envelope", line, where)
                 continue
             data.setdefault("raw_ref", f"file:{path}{where}")
+            data.setdefault("received_at", arrived)
             try:
                 yield Envelope.model_validate(data)
             except ValidationError as exc:
@@ -96,15 +109,35 @@ def _jsonl_records(path: Path) -> Iterator[ImportItem]:
                 yield _dead(path, f"line {lineno} is not an envelope: {problems}", line, where)
 
 
-def _eml_record(path: Path) -> Iterator[ImportItem]:
+def _read_whole(path: Path, what: str) -> bytes | DeadLetter:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+        return _dead(path, f"{what} of {size} bytes is over the {MAX_FILE_BYTES}-byte limit", head)
     raw = path.read_bytes()
     if not raw.strip():
-        yield _dead(path, "empty .eml file", raw)
+        return _dead(path, f"empty {what}", raw)
+    return raw
+
+
+def _eml_record(path: Path) -> Iterator[ImportItem]:
+    raw = _read_whole(path, ".eml file")
+    if isinstance(raw, DeadLetter):
+        yield raw
         return
-    yield Envelope(channel="email", kind="rfc822", account="import", payload=raw, raw_ref=f"file:{path}")
+    yield Envelope(
+        channel="email",
+        kind="rfc822",
+        account="import",
+        payload=raw,
+        raw_ref=f"file:{path}",
+        received_at=_arrival(path),
+    )
 
 
 def _mbox_records(path: Path) -> Iterator[ImportItem]:
+    arrived = _arrival(path)
     box = mailbox.mbox(path, create=False)
     try:
         for index, key in enumerate(box.iterkeys()):
@@ -115,18 +148,30 @@ def _mbox_records(path: Path) -> Iterator[ImportItem]:
                 yield _dead(path, f"mbox message {index} unreadable: {exc}", b"", where)
                 continue
             yield Envelope(
-                channel="email", kind="rfc822", account="import", payload=raw, raw_ref=f"file:{path}{where}"
+                channel="email",
+                kind="rfc822",
+                account="import",
+                payload=raw,
+                raw_ref=f"file:{path}{where}",
+                received_at=arrived,
             )
     finally:
         box.close()
 
 
 def _feed_record(path: Path) -> Iterator[ImportItem]:
-    raw = path.read_bytes()
-    if not raw.strip():
-        yield _dead(path, "empty feed file", raw)
+    raw = _read_whole(path, "feed file")
+    if isinstance(raw, DeadLetter):
+        yield raw
         return
-    yield Envelope(channel="feeds", kind="feed", account="import", payload=raw, raw_ref=f"file:{path}")
+    yield Envelope(
+        channel="feeds",
+        kind="feed",
+        account="import",
+        payload=raw,
+        raw_ref=f"file:{path}",
+        received_at=_arrival(path),
+    )
 
 
 _READERS: dict[FileFormat, Callable[[Path], Iterator[ImportItem]]] = {
@@ -154,6 +199,8 @@ def _file_records(path: Path) -> Iterator[ImportItem]:
         yield from reader(path)
     except OSError as exc:
         yield _dead(path, f"cannot read file: {exc}", b"")
+    except Exception as exc:  # a reader bug must not stop the import of the other files
+        yield _dead(path, f"cannot read file ({type(exc).__name__}): {exc}", b"")
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -164,7 +211,7 @@ def _files_under(root: Path) -> list[Path]:
     return found
 
 
-def iter_records(path: Path) -> Iterator[ImportItem]:
+def iter_records(path: Path) -> Generator[ImportItem, None, None]:
     """Every record in ``path`` (a file or a folder, recursively, in name order)."""
     if path.is_dir():
         for file in _files_under(path):
@@ -175,16 +222,9 @@ def iter_records(path: Path) -> Iterator[ImportItem]:
         yield _dead(path, "no such file or folder", b"")
 
 
-@dataclass
-class ImportProgress:
-    """Shared with the CLI for its progress bar: records emitted so far, per path."""
-
-    emitted: int = 0
-
-
 class _ImportPartition(StatefulSourcePartition[ImportItem, int]):
     def __init__(self, path: Path, done: int, batch_size: int, on_emit: Callable[[int], None] | None) -> None:
-        self._records = iter_records(path)
+        self._records: Generator[ImportItem, None, None] = iter_records(path)
         self._done = done
         self._batch_size = batch_size
         self._on_emit = on_emit
@@ -208,6 +248,10 @@ class _ImportPartition(StatefulSourcePartition[ImportItem, int]):
 
     def snapshot(self) -> int:
         return self._done
+
+    def close(self) -> None:
+        # an aborted run must not leak the open file or mailbox the generator holds
+        self._records.close()
 
 
 class FileImportSource(FixedPartitionedSource[ImportItem, int]):

@@ -3,8 +3,8 @@
 ::
 
     sources (channel pollers, file import) ── Envelope | DeadLetter
-      → parse         channels.parse_envelope; failures become dead letters
-      → listen        feed items must match their listening query
+      → parse         channels.parse_envelope; failures become dead letters; feed items
+                      must match their feed's listening query
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
       → thread        keyed by channel+account → conversation id (ThreadState)
@@ -36,7 +36,7 @@ from bytewax.inputs import Source
 from channels import CHANNELS, parse_envelope
 from flows.imports import FileImportSource, ImportItem
 from flows.report import IngestReport
-from flows.sinks import CRMSink, DeadLetterSink, KBSink
+from flows.sinks import crm_sink, dead_letter_sink, kb_sink
 from flows.threading import ThreadState, assign_conversation
 from hub.errors import FatalError, SkippableError, UnsupportedEvent
 from hub.models import DeadLetter, Direction, Envelope, Message, message_id
@@ -76,7 +76,8 @@ def parse_item(
 ) -> list[Message | DeadLetter]:
     """One source item → its messages, or a dead letter saying why it could not be read.
 
-    Messages whose author is one of the hub's ``own`` identities are outbound.
+    Messages whose author is one of the hub's ``own`` identities are outbound; feed items that
+    do not match their feed's listening query are dropped (counted as ``filtered``).
     """
     if report is not None:
         report.read += 1
@@ -90,26 +91,38 @@ def parse_item(
             report.unsupported += 1
         return []
     except SkippableError as exc:
-        reason = str(exc)
+        return [_parse_dead_letter(item, str(exc))]
     except Exception as exc:  # a parser bug must not stop the flow or lose the input
         log.exception("parser for %s/%s crashed", item.channel, item.kind)
-        reason = f"parser error ({type(exc).__name__}): {exc}"
-    else:
-        if report is not None:
-            report.parsed += len(messages)
-        return [
-            m.model_copy(update={"direction": Direction.OUT}) if _sent_by_us(m, own) else m for m in messages
-        ]
-    return [
-        DeadLetter(
-            stage="parse",
-            reason=reason,
-            raw=_raw_text(item),
-            channel=item.channel,
-            kind=item.kind,
-            raw_ref=item.raw_ref,
+        return [_parse_dead_letter(item, f"parser error ({type(exc).__name__}): {exc}")]
+    if report is not None:
+        report.parsed += len(messages)
+    out: list[Message | DeadLetter] = []
+    for message in messages:
+        try:
+            keep = matches_listening_query(message)
+        except ValueError as exc:  # the feed's query does not parse: say so, keep the item
+            out.append(_parse_dead_letter(item, f"listening query of this feed is invalid: {exc}"))
+            continue
+        if not keep:
+            if report is not None:
+                report.filtered += 1
+            continue
+        out.append(
+            message.model_copy(update={"direction": Direction.OUT}) if _sent_by_us(message, own) else message
         )
-    ]
+    return out
+
+
+def _parse_dead_letter(item: Envelope, reason: str) -> DeadLetter:
+    return DeadLetter(
+        stage="parse",
+        reason=reason,
+        raw=_raw_text(item),
+        channel=item.channel,
+        kind=item.kind,
+        raw_ref=item.raw_ref,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -119,15 +132,15 @@ def _matcher(query: str) -> Callable[[Message], bool]:
     return compile_matcher(query)
 
 
-def matches_listening_query(message: Message, report: IngestReport | None = None) -> bool:
-    """Feed items carry their feed's listening query; keep only those that match it."""
+def matches_listening_query(message: Message) -> bool:
+    """Feed items carry their feed's listening query; True when it matches (or there is none).
+
+    Raises ``ValueError`` (``QuerySyntaxError``) when the query itself does not parse.
+    """
     query = message.metadata.get("listen_query")
     if not query:
         return True
-    keep = _matcher(str(query))(message)
-    if not keep and report is not None:
-        report.filtered += 1
-    return keep
+    return _matcher(str(query))(message)
 
 
 def _is_message(item: Message | DeadLetter) -> TypeGuard[Message]:
@@ -216,22 +229,16 @@ def channel_sources(settings: Settings) -> list[NamedSource]:
     for package in CHANNELS.values():
         try:
             module = importlib.import_module(f"{package}.source")
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.source":  # the channel exists but a dependency is missing
+                raise FatalError(
+                    f"channel {package} cannot load: {exc}; reinstall Parley (make setup)"
+                ) from exc
             continue
         factory = getattr(module, "sources_from_settings", None)
         if factory is not None:
             sources.extend(factory(settings))
     return sources
-
-
-def with_demo_fallback(settings: Settings) -> Settings:
-    """``settings`` as given, or, when no channel or import path is configured and the demo is
-    enabled, the demo's settings importing the bundled demo dataset."""
-    if settings.import_paths or not settings.demo or channel_sources(settings):
-        return settings
-    from hub.demo import DEMO_PATH, demo_settings
-
-    return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
 
 
 def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None = None) -> list[NamedSource]:
@@ -259,10 +266,10 @@ def build_flow(
     own = settings.own_identities()
     parsed = op.flat_map("parse", items, lambda item: parse_item(item, report, own))
     split = op.branch("split_dead_letters", parsed, _is_message)
-    messages = op.filter("listen", split.trues, lambda m: matches_listening_query(m, report))
 
-    sharded = op.key_on("shard", messages, shard_key)
-    fresh = op.stateful_flat_map("dedupe", sharded, _dedupe(settings.flow.state_capacity, report))
+    sharded = op.key_on("shard", split.trues, shard_key)
+    per_shard = max(1000, settings.flow.state_capacity // SHARDS)
+    fresh = op.stateful_flat_map("dedupe", sharded, _dedupe(per_shard, report))
     batches = op.collect(
         "batch", fresh, timedelta(milliseconds=settings.flow.batch_timeout_ms), settings.flow.batch_size
     )
@@ -272,15 +279,18 @@ def build_flow(
     threaded = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 
-    op.output("crm", threaded, CRMSink(settings))
-    op.output("kb", threaded, KBSink(settings, report))
-    op.output("dead_letters", dead_letters, DeadLetterSink(settings, report))
+    op.output("crm", threaded, crm_sink(settings))
+    op.output("kb", threaded, kb_sink(settings, report))
+    op.output("dead_letters", dead_letters, dead_letter_sink(settings, report))
     return flow
 
 
 def get_flow(*paths: str) -> Dataflow:
-    """Entry point for ``python -m bytewax.run "flows.ingest:get_flow()"``; reads Settings from env."""
+    """Entry point for ``python -m bytewax.run "flows.ingest:get_flow()"``; reads Settings from env.
+
+    Ingests the configured channels and ``PARLEY_IMPORT_PATHS`` (or the paths given).
+    """
     settings = Settings()
     if paths:
         settings = settings.model_copy(update={"import_paths": [Path(p) for p in paths]})
-    return build_flow(with_demo_fallback(settings))
+    return build_flow(settings)

@@ -1,9 +1,9 @@
 """Conversation rollups: counts, times, participants, languages and sentiment from messages.
 
 ``roll_up`` recomputes every derived field from the conversation's stored messages, so it is
-idempotent: replaying a batch (at-least-once delivery) yields the same document. Triage state
-(status, assignee, queue, priority, tags) is carried over from the existing document; the
-only change the flow makes to it is reopening a resolved or pending conversation when a new
+idempotent: replaying a batch (at-least-once delivery) yields the same rollup. Triage state
+(status, assignee, queue, priority, tags) belongs to people and rules; the knowledge base
+keeps it when it merges a rollup in, reopening a resolved or pending conversation when a new
 inbound message arrives, as a customer replying expects.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.models import Conversation, ConversationStatus, Direction, Message
+from hub.models import Conversation, Direction, Message
 
 __all__ = ["roll_up"]
 
@@ -26,16 +26,11 @@ def _subject(messages: Sequence[Message]) -> str | None:
     return first_line[:80] or None
 
 
-def roll_up(
-    conversation_id: str,
-    existing: Conversation | None,
-    messages: Sequence[Message],
-    *,
-    reopen: bool = False,
-) -> Conversation:
-    """The conversation document for ``messages`` (all of the conversation's messages).
+def roll_up(conversation_id: str, messages: Sequence[Message]) -> Conversation:
+    """The derived fields of a conversation from all its messages (triage state at defaults).
 
-    ``reopen`` says a new inbound message arrived in this batch.
+    The knowledge base merges these into the stored document (``KnowledgeBase.save_rollups``),
+    keeping what people set and reopening on new inbound messages.
     """
     ordered = sorted(messages, key=lambda m: (m.created_at, m.id))
     if not ordered:
@@ -51,29 +46,20 @@ def roll_up(
     scored = [m.enrichment.sentiment for m in inbound if m.enrichment.done] or [0.0]
     latest = ordered[-1]
     snippet_source = inbound[-1] if inbound else latest
-
-    base = (
-        existing.model_copy()
-        if existing is not None
-        else Conversation(id=conversation_id, channel=latest.channel, account=latest.account)
-    )
-    status = base.status
-    if reopen and status != ConversationStatus.OPEN:
-        status = ConversationStatus.OPEN
-    return base.model_copy(
-        update={
-            "subject": _subject(ordered),
-            "snippet": " ".join(snippet_source.text.split())[:SNIPPET_CHARS],
-            "participants": participants,
-            "status": status,
-            "first_message_at": ordered[0].created_at,
-            "last_message_at": latest.created_at,
-            "last_inbound_at": inbound[-1].created_at if inbound else None,
-            "message_count": len(ordered),
-            "inbound_count": len(inbound),
-            "sentiment_avg": round(sum(scored) / len(scored), 4),
-            "sentiment_min": min(scored),
-            "sentiment_last": scored[-1],
-            "languages": languages,
-        }
+    return Conversation(
+        id=conversation_id,
+        channel=latest.channel,
+        account=latest.account,
+        subject=_subject(ordered),
+        snippet=" ".join(snippet_source.text.split())[:SNIPPET_CHARS],
+        participants=participants,
+        first_message_at=ordered[0].created_at,
+        last_message_at=latest.created_at,
+        last_inbound_at=inbound[-1].created_at if inbound else None,
+        message_count=len(ordered),
+        inbound_count=len(inbound),
+        sentiment_avg=round(sum(scored) / len(scored), 4),
+        sentiment_min=min(scored),
+        sentiment_last=scored[-1],
+        languages=languages,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -18,18 +19,22 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from flows.report import IngestReport
 from flows.rollup import roll_up
 from hub.errors import RetriableError
-from hub.models import DeadLetter, Direction, Message, conversation_id_for
+from hub.models import Conversation, DeadLetter, Direction, Message, Priority, conversation_id_for
 from hub.settings import Settings
 from kb.base import KnowledgeBase
 
-__all__ = ["CRMSink", "DeadLetterSink", "KBSink"]
+__all__ = ["StoreSink", "crm_sink", "dead_letter_sink", "kb_sink"]
 
 log = logging.getLogger("parley.flow")
 
 T = TypeVar("T")
+X = TypeVar("X")
+PRIORITY_ORDER = list(Priority)
 #: messages fetched per conversation to recompute its rollup
 ROLLUP_MESSAGE_LIMIT = 5000
 RETRIES = 5
+#: the longest a sink waits on a store's Retry-After before trying again
+MAX_RETRY_WAIT_S = 60.0
 
 
 def with_retries(what: str, call: Callable[[], T]) -> T:
@@ -41,7 +46,7 @@ def with_retries(what: str, call: Callable[[], T]) -> T:
         except RetriableError as exc:
             if attempt == RETRIES:
                 raise
-            wait = exc.retry_after or delay
+            wait = min(max(exc.retry_after or delay, 0.0), MAX_RETRY_WAIT_S)
             log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, RETRIES, wait)
             time.sleep(wait)
             delay = min(delay * 2, 10.0)
@@ -69,24 +74,46 @@ class _KBPartition(StatelessSinkPartition[Message]):
         }
         touched = {m.conversation_id for m in items if m.conversation_id}
         moves = thread_moves(self._kb, items)
+        folded = self._kb.get_conversations(sorted(moves))
         for source, into in moves.items():
             self._move_conversation(source, into)
             touched.discard(source)
             touched.add(into)
         self._roll_up(sorted(touched), reopen)
+        for source, conversation in folded.items():
+            self._carry_triage(conversation, moves[source])
         if self._report is not None:
             self._report.created += len(result.created)
             self._report.updated += len(result.updated)
             self._report.duplicates += len(result.unchanged)
 
     def _move_conversation(self, source: str, into: str) -> None:
-        moved = [
-            m.model_copy(update={"conversation_id": into})
-            for m in self._kb.conversation_messages(source, limit=ROLLUP_MESSAGE_LIMIT)
-        ]
-        if moved:
-            with_retries("kb thread merge", lambda: self._kb.upsert_messages(moved))
+        previous: set[str] = set()
+        while batch := self._kb.conversation_messages(source, limit=ROLLUP_MESSAGE_LIMIT):
+            ids = {m.id for m in batch}
+            if ids == previous:  # the store did not take the move: stop rather than spin
+                raise RetriableError(f"could not move messages of {source} into {into}")
+            previous = ids
+            moved = [m.model_copy(update={"conversation_id": into}) for m in batch]
+            with_retries("kb thread merge", partial(self._kb.upsert_messages, moved))
         self._kb.delete_conversations([source])
+
+    def _carry_triage(self, folded: Conversation, into: str) -> None:
+        """What people decided about a folded conversation survives the fold."""
+        target = self._kb.get_conversation(into)
+        if target is None:
+            return
+        changes: dict[str, object] = {}
+        if folded.assignee and not target.assignee:
+            changes["assignee"] = folded.assignee
+        if folded.queue and not target.queue:
+            changes["queue"] = folded.queue
+        if set(folded.tags) - set(target.tags):
+            changes["tags"] = sorted(set(target.tags) | set(folded.tags))
+        if PRIORITY_ORDER.index(folded.priority) > PRIORITY_ORDER.index(target.priority):
+            changes["priority"] = folded.priority
+        if changes:
+            self._kb.update_conversation(into, changes)
 
     def _roll_up(self, conversation_ids: list[str], reopen: set[str]) -> None:
         # Only the derived fields are computed here; the KB merges them into the stored
@@ -95,7 +122,7 @@ class _KBPartition(StatelessSinkPartition[Message]):
         for conversation_id in conversation_ids:
             messages = self._kb.conversation_messages(conversation_id, limit=ROLLUP_MESSAGE_LIMIT)
             if messages:
-                rolled.append(roll_up(conversation_id, None, messages))
+                rolled.append(roll_up(conversation_id, messages))
         if rolled:
             with_retries("kb conversations rollup", lambda: self._kb.save_rollups(rolled, reopen=reopen))
 
@@ -160,19 +187,8 @@ def thread_moves(kb: KnowledgeBase, messages: list[Message]) -> dict[str, str]:
     return {source: final(source) for source in moves}
 
 
-class KBSink(DynamicSink[Message]):
-    """Upserts messages, keeps threads whole and recomputes conversation rollups in the KB."""
-
-    def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
-        self._settings = settings
-        self._report = report
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _KBPartition:
-        return _KBPartition(self._settings, self._report)
-
-
 class _CRMPartition(StatelessSinkPartition[Message]):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
         from crm import open_crm
 
         self._crm = open_crm(settings)
@@ -182,16 +198,6 @@ class _CRMPartition(StatelessSinkPartition[Message]):
 
     def close(self) -> None:
         self._crm.close()
-
-
-class CRMSink(DynamicSink[Message]):
-    """Resolves every message author to one contact in the CRM store."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _CRMPartition:
-        return _CRMPartition(self._settings)
 
 
 class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
@@ -212,12 +218,33 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
         self._crm.close()
 
 
-class DeadLetterSink(DynamicSink[DeadLetter]):
-    """Keeps every dead letter (raw payload and reason) in the CRM store's dead-letter table."""
+class StoreSink(DynamicSink[X]):
+    """A sink whose partitions each open their own stores on the worker that runs them."""
 
-    def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
+    def __init__(
+        self,
+        partition: Callable[[Settings, IngestReport | None], StatelessSinkPartition[X]],
+        settings: Settings,
+        report: IngestReport | None = None,
+    ) -> None:
+        self._partition = partition
         self._settings = settings
         self._report = report
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _DeadLetterPartition:
-        return _DeadLetterPartition(self._settings, self._report)
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[X]:
+        return self._partition(self._settings, self._report)
+
+
+def kb_sink(settings: Settings, report: IngestReport | None = None) -> StoreSink[Message]:
+    """Upserts messages, keeps threads whole and recomputes conversation rollups in the KB."""
+    return StoreSink(_KBPartition, settings, report)
+
+
+def crm_sink(settings: Settings, report: IngestReport | None = None) -> StoreSink[Message]:
+    """Resolves every message author to one contact in the CRM store."""
+    return StoreSink(_CRMPartition, settings, report)
+
+
+def dead_letter_sink(settings: Settings, report: IngestReport | None = None) -> StoreSink[DeadLetter]:
+    """Keeps every dead letter (raw payload and reason) in the CRM store's dead-letter table."""
+    return StoreSink(_DeadLetterPartition, settings, report)

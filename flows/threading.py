@@ -37,6 +37,26 @@ class ThreadState:
     subjects: OrderedDict[tuple[str, str], tuple[str, datetime]] = field(default_factory=OrderedDict)
     #: native id of a parent not seen yet -> the conversation its early replies were put in
     assumed_roots: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    #: conversation folded into another -> that other (read through ``resolve``)
+    aliases: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def resolve(self, conversation_id: str) -> str:
+        """The conversation ``conversation_id`` was folded into, or itself."""
+        seen: list[str] = []
+        while conversation_id in self.aliases and len(seen) < 64:
+            seen.append(conversation_id)
+            conversation_id = self.aliases[conversation_id]
+        for folded in seen[:-1]:  # path compression keeps later reads O(1)
+            self.aliases[folded] = conversation_id
+        return conversation_id
+
+    def fold(self, source: str, into: str) -> None:
+        """Every link to ``source`` now means ``into`` (O(1), however many links there are)."""
+        source, into = self.resolve(source), self.resolve(into)
+        if source != into:
+            self.aliases[source] = into
+            while len(self.aliases) > self.capacity // 10:
+                self.aliases.popitem(last=False)
 
     def remember(self, native_id: str, conversation_id: str) -> None:
         self.links[native_id] = conversation_id
@@ -60,7 +80,9 @@ def _known(state: ThreadState, lookup: ParentLookup | None, native_id: str | Non
     if not native_id:
         return None
     found = state.links.get(native_id)
-    if found is None and lookup is not None:
+    if found is not None:
+        return state.resolve(found)
+    if lookup is not None:
         found = lookup(native_id)
         if found is not None:
             state.remember(native_id, found)
@@ -68,14 +90,27 @@ def _known(state: ThreadState, lookup: ParentLookup | None, native_id: str | Non
 
 
 def _by_subject(state: ThreadState, message: Message, window: timedelta) -> str | None:
-    subject = message.metadata.get("normalized_subject")
+    subject = _normalized_subject(message)
     if not subject or message.author is None:
         return None
     hit = state.subjects.get((subject, message.author.id))
     if hit is None:
         return None
     conversation_id, at = hit
-    return conversation_id if abs(message.created_at - at) <= window else None
+    return state.resolve(conversation_id) if abs(message.created_at - at) <= window else None
+
+
+def _normalized_subject(message: Message) -> str | None:
+    # metadata is channel-supplied (and, for parley.message envelopes, sender-supplied): trust no type
+    subject = message.metadata.get("normalized_subject")
+    return subject if isinstance(subject, str) and subject else None
+
+
+def _references(message: Message) -> list[str]:
+    refs = message.metadata.get("references")
+    if not isinstance(refs, list | tuple):
+        return []
+    return [ref for ref in refs if isinstance(ref, str) and ref]
 
 
 def assign_conversation(
@@ -99,15 +134,17 @@ def assign_conversation(
     """
     channel, account = message.channel, message.account
     if message.native_id in state.links:
-        return state.links[message.native_id]
+        return state.resolve(state.links[message.native_id])
 
-    refs = [str(r) for r in message.metadata.get("references") or []]
+    refs = _references(message)
     # Nearest known ancestor first: the parent, then References newest to oldest, then the root;
     # then ids earlier messages named but nobody has sent yet (ghost roots).
     named = list(dict.fromkeys(n for n in (message.reply_to, *reversed(refs), message.thread_key) if n))
     conversation_id = next((c for n in named if (c := _known(state, lookup, n))), None)
     if conversation_id is None:
-        conversation_id = next((state.assumed_roots[n] for n in named if n in state.assumed_roots), None)
+        conversation_id = next(
+            (state.resolve(state.assumed_roots[n]) for n in named if n in state.assumed_roots), None
+        )
     if conversation_id is None and NON_OPENING_FLAGS.intersection(message.flags):
         return None
     if conversation_id is None and message.thread_key:
@@ -123,15 +160,12 @@ def assign_conversation(
     # joins this one; ids not seen yet are assumed to root this one (they may arrive later).
     for name in dict.fromkeys([message.native_id, *named]):
         assumed = state.assumed_roots.pop(name, None)
-        if assumed is not None and assumed != conversation_id:
-            for table in (state.links, state.assumed_roots):
-                for key, linked in table.items():
-                    if linked == assumed:
-                        table[key] = conversation_id
+        if assumed is not None:
+            state.fold(assumed, conversation_id)
         if name != message.native_id and name not in state.links:
             state.assume_root(name, conversation_id)
     state.remember(message.native_id, conversation_id)
-    subject = message.metadata.get("normalized_subject")
+    subject = _normalized_subject(message)
     if subject and message.author is not None:
         state.remember_subject((subject, message.author.id), conversation_id, message.created_at)
     return conversation_id

@@ -49,6 +49,18 @@ def _settings() -> Settings:
     return settings
 
 
+def _with_demo_fallback(settings: Settings) -> Settings:
+    """``settings`` as given, or, when nothing is configured to ingest and the demo is enabled,
+    the demo brand's settings importing the bundled demo dataset."""
+    from flows.ingest import channel_sources
+
+    if settings.import_paths or not settings.demo or channel_sources(settings):
+        return settings
+    from hub.demo import DEMO_PATH, demo_settings
+
+    return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
+
+
 def _count_records(path: Path) -> int:
     """A cheap estimate of how many records ``path`` holds, for the progress bar."""
     from flows.imports import detect_format
@@ -85,14 +97,14 @@ def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: b
     from bytewax.testing import run_main
 
     from flows.imports import FileImportSource
-    from flows.ingest import NamedSource, build_flow, default_sources, with_demo_fallback
+    from flows.ingest import NamedSource, build_flow, default_sources
     from flows.report import IngestReport
     from kb import open_kb
 
     settings.ensure_data_dir()
     report = IngestReport()
     if paths is None:
-        settings = with_demo_fallback(settings)
+        settings = _with_demo_fallback(settings)
     total = sum(_count_records(p) for p in (paths if paths is not None else settings.import_paths))
     kb = open_kb(settings)
     try:
@@ -186,7 +198,9 @@ def run(
     settings = _settings()
     host, port = host or settings.api.host, port or settings.api.port
     try:
-        if settings.channels_configured:
+        from flows.ingest import channel_sources
+
+        if channel_sources(settings):  # configured accounts, or feeds added through the API
             _run_live(settings, host, port, serve)
             return
         summary = _run_ingest(settings, None, recovery=True)

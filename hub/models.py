@@ -256,8 +256,15 @@ class Conversation(BaseModel):
     languages: list[str] = Field(default_factory=list)
 
 
+#: raw payloads kept in a dead letter are cut at this many characters (a note says so)
+DEAD_LETTER_RAW_CHARS = 256 * 1024
+
+
 class DeadLetter(BaseModel):
-    """Input that could not be processed, kept with its raw payload and the reason."""
+    """Input that could not be processed, kept with its raw payload and the reason.
+
+    ``raw`` longer than ``DEAD_LETTER_RAW_CHARS`` is cut, with a note of the original length.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -269,6 +276,13 @@ class DeadLetter(BaseModel):
     kind: str | None = None
     raw_ref: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("raw")
+    @classmethod
+    def _cap_raw(cls, raw: str) -> str:
+        if len(raw) <= DEAD_LETTER_RAW_CHARS:
+            return raw
+        return raw[:DEAD_LETTER_RAW_CHARS] + f"\n[... cut: {len(raw)} characters in all]"
 
     @model_validator(mode="after")
     def _derive_id(self) -> DeadLetter:

@@ -14,7 +14,7 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "ENRICHMENT_STEPS",
     "APISettings",
     "CRMSettings",
     "ElasticsearchSettings",
@@ -48,8 +49,9 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
     snapshot_interval_s: float = Field(default=5.0, gt=0)
-    #: how many message ids / thread links the in-flow state remembers per partition
-    state_capacity: int = Field(default=200_000, ge=1000)
+    #: how many message ids / thread links the in-flow state remembers per key; it is snapshotted
+    #: whenever it changes, so larger means more recovery I/O (the KB answers what it forgot)
+    state_capacity: int = Field(default=50_000, ge=1000)
 
 
 class ElasticsearchSettings(BaseModel):
@@ -67,6 +69,11 @@ class KBSettings(BaseModel):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
 
 
+#: every enrichment step name, in the default order; enrichment.pipeline.STEPS must register
+#: exactly these (it checks at import) so a typo in ``steps`` fails when settings load
+ENRICHMENT_STEPS: tuple[str, ...] = ("language", "keywords", "sentiment", "intent", "entities")
+
+
 class EnrichmentSettings(BaseModel):
     """Tuning of the enrich step (enrichment/): models, brand ruler, cache, thresholds."""
 
@@ -78,10 +85,8 @@ class EnrichmentSettings(BaseModel):
     ner: bool = True
     cache_size: int = Field(default=50_000, ge=0)
     language_min_confidence: float = 0.5
-    #: the enrichment steps run, in order (names in enrichment.pipeline.STEPS)
-    steps: list[str] = Field(
-        default_factory=lambda: ["language", "keywords", "sentiment", "intent", "entities"]
-    )
+    #: the enrichment steps run, in order (names in ENRICHMENT_STEPS)
+    steps: list[str] = Field(default_factory=lambda: list(ENRICHMENT_STEPS))
     #: entity label given to configured brands and handles by the entity ruler
     brand_label: str = "ORG"
     #: statistical NER labels kept (dates, cardinals and the like are dropped as noise)
@@ -148,6 +153,19 @@ class EnrichmentSettings(BaseModel):
     #: how many key phrases to keep per message
     max_keywords: int = Field(default=5, ge=0)
 
+    @field_validator("steps")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        unknown = [name for name in steps if name not in ENRICHMENT_STEPS]
+        if unknown:
+            raise ValueError(
+                f"unknown enrichment steps {unknown}; known steps: {', '.join(ENRICHMENT_STEPS)}"
+            )
+        repeated = sorted({name for name in steps if steps.count(name) > 1})
+        if repeated:
+            raise ValueError(f"enrichment steps listed more than once: {repeated}")
+        return steps
+
 
 class CRMSettings(BaseModel):
     default_region: str = "GB"
@@ -211,8 +229,11 @@ class MailboxSettings(BaseModel):
     #: reconnect backoff: doubles from the first delay up to the cap (with jitter)
     reconnect_initial_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=300.0, gt=0)
-    #: UIDs fetched per IMAP FETCH command during catch-up
+    #: UIDs fetched per IMAP FETCH command during catch-up (halved after a timed-out fetch,
+    #: grown back after successes)
     fetch_batch: int = Field(default=50, ge=1)
+    #: timed-out fetches of one message on its own before it is dead-lettered and skipped
+    fetch_attempts: int = Field(default=3, ge=1)
     #: PEM file of the CA that signed the IMAP/SMTP servers' certificates (self-signed
     #: in-house servers); None trusts the system's CAs. Certificates are always verified.
     ca_file: str | None = None
@@ -270,6 +291,9 @@ class FeedSettings(BaseModel):
     dead_letter_after: int = Field(default=3, ge=1)
     #: how often the poller re-reads the runtime feed registry (feeds added through the API)
     registry_reload_s: float = Field(default=2.0, gt=0)
+    #: let feeds reach loopback, private, link-local and other internal addresses (an intranet
+    #: feed); off by default: a feed URL added through the API must not probe the hub's network
+    allow_private_addresses: bool = False
 
 
 class Settings(BaseSettings):
@@ -327,10 +351,6 @@ class Settings(BaseSettings):
     @property
     def recovery_dir(self) -> Path:
         return self.data_dir / "recovery"
-
-    @property
-    def channels_configured(self) -> bool:
-        return bool(self.email.accounts or self.feeds.feeds)
 
     def own_identities(self) -> frozenset[str]:
         """The hub's own addresses, numbers and handles (lower-cased, without ``@``).

@@ -12,6 +12,7 @@ from kb.base import DateHistogramBucket
 __all__ = [
     "CONVERSATION_FACETS",
     "MESSAGE_FACETS",
+    "CursorError",
     "bucket_start",
     "decode_cursor",
     "encode_cursor",
@@ -44,19 +45,51 @@ class CursorError(ValueError):
     """A cursor that this search did not produce (tampered, or from another sort)."""
 
 
+#: a cursor's key values travel as bound SQL parameters and ``search_after`` values: only
+#: scalars that both accept (SQLite's INTEGER is 64-bit signed) may come back in one
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _reject_constant(name: str) -> Any:
+    raise CursorError(f"invalid cursor value {name}")
+
+
+def _is_key_value(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    if isinstance(value, bool):  # a bool is an int to Python, but no sort key is ever one
+        return False
+    if isinstance(value, int):
+        return value in _INT_RANGE
+    return isinstance(value, float)  # NaN and infinities are refused while parsing
+
+
 def encode_cursor(sort: str, key: list[Any]) -> str:
     raw = json.dumps([sort, key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str) -> list[Any]:
+def decode_cursor(cursor: str, sort: str, *, length: int | None = None) -> list[Any]:
+    """The sort key ``encode_cursor`` packed into ``cursor`` for ``sort``.
+
+    Raises :class:`CursorError` (a ``ValueError``: the API answers 400) unless the cursor is
+    a ``[sort, key]`` pair whose key is a list of ``length`` (when given) strings, 64-bit
+    integers, finite floats or nulls: a crafted cursor never reaches a query as anything else.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        kind, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()), parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise CursorError("invalid cursor") from exc
-    if kind != sort or not isinstance(key, list):
-        raise CursorError(f"cursor was made for sort {kind!r}, not {sort!r}")
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise CursorError("invalid cursor")
+    kind, key = decoded
+    if kind != sort:
+        raise CursorError(f"cursor was made for another sort, not {sort!r}")
+    if not isinstance(key, list) or not all(_is_key_value(v) for v in key):
+        raise CursorError("invalid cursor")
+    if length is not None and len(key) != length:
+        raise CursorError("invalid cursor")
     return key
 
 

@@ -16,7 +16,14 @@ from elasticsearch import Elasticsearch
 
 from hub.models import Conversation, Message
 from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
-from kb.common import CONVERSATION_FACETS, MESSAGE_FACETS, decode_cursor, encode_cursor, fill_histogram
+from kb.common import (
+    CONVERSATION_FACETS,
+    MESSAGE_FACETS,
+    CursorError,
+    decode_cursor,
+    encode_cursor,
+    fill_histogram,
+)
 from kb.es_query import compile_node, conversation_filters, message_filters
 from kb.query import Node, parse_query
 from kb.sqlite_sql import compile_message_query, fts_expression
@@ -144,7 +151,7 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
         "aggs": _aggs(request.facets, _MESSAGE_FACET_FIELDS, MESSAGE_FACETS, request.histogram, "created_at"),
     }
     if request.cursor:
-        body["search_after"] = decode_cursor(request.cursor, sort_name)
+        body["search_after"] = decode_cursor(request.cursor, sort_name, length=len(sort))
     elif offset:
         body["from_"] = offset
     if request.highlight and node is not None:
@@ -226,7 +233,9 @@ def search_conversations(
         filters.append(matched)
     sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
     if request.cursor:
-        offset = int(decode_cursor(request.cursor, sort_name)[0])
+        (offset,) = decode_cursor(request.cursor, sort_name, length=1)
+        if not isinstance(offset, int) or offset < 0:
+            raise CursorError("invalid cursor")
     date_sort = [
         {"last_message_at": {"order": "desc" if sort_name != "oldest" else "asc", "missing": "_last"}}
     ]

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hub.errors import FatalError, RetriableError
+from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
 from kb.analysis import author_text, conversation_field_values, message_field_values, stem, tokenize
 from kb.base import SearchRequest, SearchResult, UpsertResult, merge_rollup
@@ -140,15 +140,43 @@ def _near_check(text: str | None, subject: str | None, author: str | None, spec_
     return 0
 
 
-def _translate(exc: sqlite3.Error, path: Path) -> Exception:
+#: SQLite primary result codes that mean the file itself is damaged or not a database
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: the same, by message, for errors raised without a result code
+_CORRUPT_MESSAGES = ("malformed", "not a database", "file is encrypted")
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> ParleyError | None:
+    """The hub error for ``exc``, or None when it is none of the hub's business to rename.
+
+    Only a busy/locked database is retriable and only genuine corruption is fatal ("restore
+    it"); anything else (a bad binding, a constraint) is a bug to surface as it is.
+    """
     message = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # extended codes keep the primary
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
+    ):
         return RetriableError(f"knowledge base {path} is busy: {message}")
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+    if code in _CORRUPT_CODES or (
+        isinstance(exc, sqlite3.DatabaseError) and any(m in message for m in _CORRUPT_MESSAGES)
+    ):
         return FatalError(
             f"knowledge base {path} is unreadable ({message}); restore it or point PARLEY_DATA_DIR elsewhere"
         )
-    return exc
+    return None
+
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """Raise ``sqlite3`` errors as the hub's (see :func:`_translate`), the rest unchanged."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        translated = _translate(exc, path)
+        if translated is None:
+            raise
+        raise translated from exc
 
 
 class SQLiteKB:
@@ -161,7 +189,7 @@ class SQLiteKB:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        try:
+        with _translated(self.path):
             conn = self._conn()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             has_tables = conn.execute(
@@ -173,8 +201,6 @@ class SQLiteKB:
                     f" {_SCHEMA_VERSION}: move it away and ingest again (parley kb export keeps its messages)"
                 )
             conn.executescript(_SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};")
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -182,7 +208,7 @@ class SQLiteKB:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        try:
+        with _translated(self.path):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
             )
@@ -191,8 +217,6 @@ class SQLiteKB:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -32768")
             conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
         conn.create_function("parley_near", 4, _near_check, deterministic=True)
         self._local.conn = conn
         with self._lock:
@@ -202,7 +226,7 @@ class SQLiteKB:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        try:
+        with _translated(self.path):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -210,14 +234,10 @@ class SQLiteKB:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
+        with _translated(self.path):
             return self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -426,16 +446,12 @@ class SQLiteKB:
         return [Message.model_validate_json(doc) for (doc,) in rows]
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
-        try:
+        with _translated(self.path):
             return search_messages(self._conn(), request)
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
-        try:
+        with _translated(self.path):
             return search_conversations(self._conn(), request)
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
 
     def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
         last = 0

@@ -68,9 +68,7 @@ _SORT_KEYS = {
 
 
 def _after(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[Any]]:
-    """Lexicographic "strictly after ``values``" for the sort ``keys``."""
-    if len(values) != len(keys):
-        raise ValueError("invalid cursor")
+    """Lexicographic "strictly after ``values``" for the sort ``keys`` (as many values as keys)."""
     ors: list[str] = []
     params: list[Any] = []
     for i, (name, direction) in enumerate(keys):
@@ -102,7 +100,7 @@ def _page(
     limit = max(0, min(request.limit, MAX_LIMIT))
     outer_where, outer_params, offset = "1", list[Any](), request.offset
     if request.cursor:
-        outer_where, outer_params = _after(keys, decode_cursor(request.cursor, sort))
+        outer_where, outer_params = _after(keys, decode_cursor(request.cursor, sort, length=len(keys)))
         offset = 0
     order = ", ".join(f"{k} {d}" for k, d in keys)
     rows = conn.execute(

@@ -9,9 +9,29 @@ import pytest
 
 from hub.settings import Settings
 
+#: variables that switch optional test backends on (or point at the corpora)
+KEEP_ENV = {
+    "PARLEY_ES_URL",
+    "PARLEY_ES__API_KEY",
+    "PARLEY_ES__USERNAME",
+    "PARLEY_ES__PASSWORD",
+    "PARLEY_ES__CA_CERTS",
+    "PARLEY_CORPORA",
+}
+
 CORPORA = Path(
     os.environ.get("PARLEY_CORPORA", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora")
 )
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see no developer configuration: no PARLEY_* variables (but the test switches),
+    and no parley.toml."""
+    for name in list(os.environ):
+        if name.startswith("PARLEY_") and not name.startswith("PARLEY_TEST_") and name not in KEEP_ENV:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "no-parley.toml"))
 
 
 @pytest.fixture

@@ -91,6 +91,14 @@ def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
 def update_conversation(conversation_id: str, update: ConversationUpdate, kb: KBDep) -> Conversation:
     """Change status, assignee, queue, priority or tags."""
     changes = update.model_dump(exclude_unset=True)
+    cleared = [
+        field for field in ("status", "priority", "tags") if field in changes and changes[field] is None
+    ]
+    if cleared:
+        raise HTTPException(
+            status_code=422,
+            detail=f"{', '.join(cleared)} cannot be null (assignee and queue can, to clear them)",
+        )
     if not changes:
         raise HTTPException(
             status_code=422, detail="nothing to change: send status, assignee, queue, priority or tags"

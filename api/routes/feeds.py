@@ -1,5 +1,10 @@
 """The /feeds resource: list, add and remove polled feeds at runtime.
 
+HTTP translation only: the feed list, its checks (URL policy, duplicates) and its storage are
+``channels.feeds.registry``'s; this module maps its errors to statuses (400 bad URL or query,
+409 already polled or configured in settings, 404 unknown). The query is validated with the
+KB's query language here because channels do not depend on the KB.
+
 Feeds added here are written to the runtime registry (``<data_dir>/feeds.json``), which the
 running poller re-reads, so they start flowing without a restart. Feeds configured in
 settings are listed too (``origin: "settings"``) but changed only where they are configured.
@@ -7,15 +12,16 @@ settings are listed too (``origin: "settings"``) but changed only where they are
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
-from channels.feeds.registry import FeedRegistry, RegisteredFeed, registry_path
-from channels.feeds.registry import feed_id as id_for_url
-from hub.settings import FeedConfig, Settings
+from channels.feeds import registry
+from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
+from channels.feeds.registry import RegisteredFeed
+from hub.settings import FeedConfig
 from kb.query import QuerySyntaxError, parse_query
 
 router = APIRouter(tags=["feeds"])
@@ -34,57 +40,43 @@ class NewFeed(BaseModel):
     poll_interval_s: float = Field(default=900.0, ge=30.0, le=7 * 24 * 3600.0)
 
 
-def _all_feeds(settings: Settings) -> list[RegisteredFeed]:
-    configured = [RegisteredFeed.of(config, "settings") for config in settings.feeds.feeds]
-    known = {feed.id for feed in configured}
-    added = [feed for feed in FeedRegistry(registry_path(settings)).feeds() if feed.id not in known]
-    return configured + added
+def address_policy(settings: SettingsDep) -> AddressPolicy:
+    """Which addresses a new feed may reach (a dependency, so tests can fake DNS)."""
+    return AddressPolicy.from_settings(settings.feeds)
+
+
+AddressPolicyDep = Annotated[AddressPolicy, Depends(address_policy)]
 
 
 @router.get("/feeds")
 def list_feeds(settings: SettingsDep) -> FeedList:
     """Every polled feed: configured in settings first, then those added through the API."""
-    return FeedList(items=_all_feeds(settings))
+    return FeedList(items=registry.list_all(settings))
 
 
 @router.post("/feeds", status_code=status.HTTP_201_CREATED)
-def add_feed(body: NewFeed, settings: SettingsDep) -> RegisteredFeed:
-    """Start polling a feed; 400 for a bad URL or query, 409 when the URL is already polled."""
-    url = body.url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"url must be an http(s) URL, got {url!r}")
-    query = body.query.strip() if body.query else None
-    if query:
-        try:
-            parse_query(query)
-        except QuerySyntaxError as exc:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST,
-                detail={
-                    "message": f"invalid query: {exc}",
-                    "position": exc.position,
-                    "expected": exc.expected,
-                },
-            ) from exc
-    if any(feed.id == id_for_url(url) for feed in _all_feeds(settings)):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"already polled: {url} ({id_for_url(url)})")
-    config = FeedConfig(url=url, name=body.name, query=query, poll_interval_s=body.poll_interval_s)
+def add_feed(body: NewFeed, settings: SettingsDep, policy: AddressPolicyDep) -> RegisteredFeed:
+    """Start polling a feed; 400 for a bad or internal URL or a bad query, 409 when already polled."""
+    config = FeedConfig(url=body.url, name=body.name, query=body.query, poll_interval_s=body.poll_interval_s)
     try:
-        return FeedRegistry(registry_path(settings)).add(config)
-    except KeyError as exc:  # added concurrently by another request
+        return registry.add_checked(settings, config, validate_query=parse_query, policy=policy)
+    except (RefusedFeedURL, UnresolvableHost) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    except QuerySyntaxError as exc:
         raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"already polled: {url} ({exc.args[0]})"
+            status.HTTP_400_BAD_REQUEST,
+            detail={"message": f"invalid query: {exc}", "position": exc.position, "expected": exc.expected},
         ) from exc
+    except registry.FeedAlreadyPolled as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
 
 @router.delete("/feeds/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_feed(feed_id: str, settings: SettingsDep) -> None:
     """Stop polling a feed added through the API; 409 for feeds configured in settings."""
-    if any(feed.id == feed_id for feed in _all_feeds(settings) if feed.origin == "settings"):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"{feed_id} is configured in settings (feeds.feeds); remove it there",
-        )
-    if not FeedRegistry(registry_path(settings)).remove(feed_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no feed {feed_id}")
+    try:
+        registry.remove(settings, feed_id)
+    except registry.FeedInSettings as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except registry.UnknownFeed as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc

@@ -24,12 +24,13 @@ from channels.email.imap_wire import FetchedMail, parse_fetch_lines, quote_mailb
 from hub.errors import FatalError, RetriableError
 from hub.settings import MailboxSettings
 
-__all__ = ["FolderMissing", "IMAPFolderReader", "LoginRefused", "folder_status"]
+__all__ = ["FetchTimedOut", "FolderMissing", "IMAPFolderReader", "LoginRefused", "folder_status"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_SIZE = re.compile(rb"\bUID (\d+).*\bRFC822\.SIZE (\d+)|\bRFC822\.SIZE (\d+).*\bUID (\d+)")
 
 
 class LoginRefused(FatalError):
@@ -38,6 +39,13 @@ class LoginRefused(FatalError):
 
 class FolderMissing(FatalError):
     """The configured folder does not exist (renamed, deleted, or a typo)."""
+
+
+class FetchTimedOut(RetriableError):
+    """A ``UID FETCH`` did not finish within the timeout (too much mail for the link).
+
+    The connection still carries the abandoned response: reconnect before the next command.
+    """
 
 
 class IMAPFolderReader:
@@ -68,7 +76,9 @@ class IMAPFolderReader:
             raise RetriableError(f"IMAP {self.where}: not connected")
         return self._client
 
-    async def _guard(self, step: Awaitable[T], what: str) -> T:
+    async def _guard(
+        self, step: Awaitable[T], what: str, timed_out: type[RetriableError] = RetriableError
+    ) -> T:
         """Run one IMAP step; translate every library and network failure (one place)."""
         try:
             return await asyncio.wait_for(self._unless_lost(step), self.mailbox.timeout_s)
@@ -80,9 +90,7 @@ class IMAPFolderReader:
                 "set the mailbox's ca_file for a self-signed server"
             ) from exc
         except (TimeoutError, aioimaplib.CommandTimeout) as exc:
-            raise RetriableError(
-                f"IMAP {self.where}: {what} timed out after {self.mailbox.timeout_s}s"
-            ) from exc
+            raise timed_out(f"IMAP {self.where}: {what} timed out after {self.mailbox.timeout_s}s") from exc
         except (OSError, ssl.SSLError, aioimaplib.AioImapException, EOFError) as exc:
             raise RetriableError(
                 f"IMAP {self.where}: {what} failed: {exc.__class__.__name__}: {exc}"
@@ -172,11 +180,32 @@ class IMAPFolderReader:
         """The messages with ``uids`` (missing ones come back with ``raw=None``)."""
         parts = "(UID INTERNALDATE BODY[])" if self.mailbox.mark_seen else "(UID INTERNALDATE BODY.PEEK[])"
         uid_set = ",".join(str(uid) for uid in uids)
-        response = await self._guard(self.client.uid("fetch", uid_set, parts), "UID FETCH")
+        response = await self._guard(
+            self.client.uid("fetch", uid_set, parts), f"UID FETCH of {len(uids)} message(s)", FetchTimedOut
+        )
         if response.result != "OK":
             raise RetriableError(f"IMAP {self.where}: UID FETCH {uid_set} failed: {response.lines}")
         fetched = parse_fetch_lines(response.lines)
         return [fetched.get(uid, FetchedMail(uid, None, None)) for uid in uids]
+
+    async def size_of(self, uid: int) -> int | None:
+        """The size in bytes the server reports for ``uid`` (RFC822.SIZE), None if unknown."""
+        try:
+            response = await self._guard(
+                self.client.uid("fetch", str(uid), "(UID RFC822.SIZE)"), "UID FETCH RFC822.SIZE"
+            )
+        except RetriableError as exc:
+            log.warning("IMAP %s: size of UID %s unknown: %s", self.where, uid, exc)
+            return None
+        if response.result != "OK":
+            return None
+        for line in response.lines:
+            match = _SIZE.search(bytes(line))
+            if match:
+                found_uid, size = (match.group(1), match.group(2)) if match.group(1) else match.group(4, 3)
+                if int(found_uid) == uid:
+                    return int(size)
+        return None
 
     async def wait_for_news(self, stop: asyncio.Event) -> None:
         """Return when the folder may have changed: an IDLE push, or the poll interval passed."""

@@ -29,7 +29,8 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 
-from channels.email.imap import IMAPFolderReader
+from channels.email.batching import FetchBatchPolicy
+from channels.email.imap import FetchTimedOut, IMAPFolderReader
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import DeadLetter, Envelope
 from hub.settings import MailboxSettings, Settings
@@ -54,6 +55,10 @@ class _Fetched:
 _END = object()
 
 
+def _batch_policy(mailbox: MailboxSettings) -> FetchBatchPolicy:
+    return FetchBatchPolicy(mailbox.fetch_batch, give_up_after=mailbox.fetch_attempts)
+
+
 class _FolderWorker(threading.Thread):
     """Reads one folder on its own asyncio loop and puts ``_Fetched`` items on ``out``."""
 
@@ -72,6 +77,8 @@ class _FolderWorker(threading.Thread):
         self._stop_event: asyncio.Event | None = None
         self._stopped = threading.Event()
         self._reported: set[str] = set()
+        #: fetch batch size for this folder; survives reconnects (not restarts)
+        self.batches = _batch_policy(mailbox)
 
     def run(self) -> None:
         try:
@@ -127,17 +134,38 @@ class _FolderWorker(threading.Thread):
                 uidvalidity,
             )
             self.last_uid = 0
+            # UIDs now name other messages: a count of timed-out attempts no longer applies.
+            self.batches = _batch_policy(self.mailbox)
         self.uidvalidity = uidvalidity
 
     async def _catch_up(self, reader: IMAPFolderReader) -> None:
         uids = await reader.new_uids(self.last_uid)
-        size = self.mailbox.fetch_batch
-        for start in range(0, len(uids), size):
+        batches = self.batches
+        start = 0
+        while start < len(uids):
             assert self._stop_event is not None
             if self._stop_event.is_set():
                 return
-            for mail in await reader.fetch(uids[start : start + size]):
-                ref = f"imap:{self.mailbox.name}/{self.folder}/{self.uidvalidity}/{mail.uid}"
+            if batches.exhausted(uids[start]):
+                await self._skip_unfetchable(reader, uids[start])
+                start += 1
+                continue
+            chunk = uids[start : start + batches.size]
+            try:
+                fetched = await reader.fetch(chunk)
+            except FetchTimedOut:
+                batches.timed_out(chunk[0])
+                log.warning(
+                    "IMAP %s: fetching %d message(s) from UID %s timed out; next try fetches %d",
+                    reader.where,
+                    len(chunk),
+                    chunk[0],
+                    batches.size,
+                )
+                raise  # the connection still carries the abandoned response: reconnect
+            batches.succeeded()
+            for mail in fetched:
+                ref = self._ref(mail.uid)
                 item: EmailItem
                 if mail.raw is None:
                     log.error(
@@ -155,6 +183,25 @@ class _FolderWorker(threading.Thread):
                     )
                 await self._emit(_Fetched(self.uidvalidity, mail.uid, item))
                 self.last_uid = mail.uid
+            start += len(chunk)
+
+    async def _skip_unfetchable(self, reader: IMAPFolderReader, uid: int) -> None:
+        # The message is still on the server: the dead letter names it (raw_ref) so a person
+        # can fetch it by other means; the cursor moves past it so the folder flows again.
+        size = await reader.size_of(uid)
+        attempts = self.batches.attempts(uid)
+        reason = (
+            f"IMAP UID {uid} ({f'{size} bytes' if size is not None else 'size unknown'}) in "
+            f"{self.mailbox.name}/{self.folder} timed out {attempts} times when fetched alone "
+            f"(timeout_s={self.mailbox.timeout_s}); skipped, the message is still on the server"
+        )
+        log.error("IMAP %s: %s", reader.where, reason)
+        await self._emit(_Fetched(self.uidvalidity, uid, self._dead_letter(reason, self._ref(uid))))
+        self.last_uid = uid
+        self.batches.skipped(uid)
+
+    def _ref(self, uid: int) -> str:
+        return f"imap:{self.mailbox.name}/{self.folder}/{self.uidvalidity}/{uid}"
 
     def _report(self, exc: ParleyError, *, dead_letter: bool) -> None:
         # A clear log line every time; a dead letter once per distinct reason for problems that

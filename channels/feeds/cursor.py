@@ -7,6 +7,7 @@ pure functions of the cursor, the outcome and the time, so they are tested witho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,9 +73,10 @@ class FeedCursor:
         self.last_error = reason
         self.last_status = status
         delay = backoff_delay(self.failures, interval_s=interval_s, base_s=base_s, max_s=max_s)
-        if retry_after is not None:
-            # the server said when: never earlier than that, but not days later either
-            delay = min(max(retry_after, 0.0), max(max_s, interval_s))
+        if retry_after is not None and retry_after >= 0 and not math.isnan(retry_after):
+            # the server said when: never earlier than that, but never later than our own
+            # backoff cap either (a server must not be able to park a feed for years)
+            delay = min(retry_after, max_s)
         self.next_poll_at = now + delay
         return delay
 

@@ -5,7 +5,9 @@ Polite: a User-Agent naming the project, conditional GET (``If-None-Match`` /
 redirects, a timeout on every phase plus an overall deadline, and a size cap enforced while
 streaming (the body is cut off, never buffered whole). ``fetch_feed`` raises
 ``RetriableError`` (timeouts, connection failures, 429/5xx, with the server's Retry-After) or
-``SkippableError`` (redirect loops, oversize bodies, 4xx) - never an httpx exception.
+``SkippableError`` (redirect loops, oversize bodies, 4xx, URLs refused by the address policy
+of ``channels.feeds.addresses``) - never an httpx exception. A server's Retry-After is capped
+at ``backoff_max_s``: a misbehaving server cannot park a feed for years.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from channels.feeds.addresses import AddressPolicy
 from hub.errors import RetriableError, SkippableError
 from hub.settings import FeedSettings
 
@@ -41,13 +44,20 @@ class FetchResult:
     last_modified: str | None = None
 
 
-def build_client(settings: FeedSettings) -> httpx.Client:
-    """The shared client: timeouts on connect/read/write/pool, redirects capped, our UA."""
+def build_client(settings: FeedSettings, policy: AddressPolicy | None = None) -> httpx.Client:
+    """The shared client: timeouts on connect/read/write/pool, redirects capped, our UA.
+
+    Every request it sends (redirects included) and every peer it reaches is checked against
+    ``policy`` (by default the one ``settings`` describe), so internal addresses are refused
+    at fetch time too, whatever the feed's DNS says by then.
+    """
+    policy = policy or AddressPolicy.from_settings(settings)
     return httpx.Client(
         timeout=httpx.Timeout(settings.timeout_s),
         follow_redirects=True,
         max_redirects=settings.max_redirects,
         headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
+        event_hooks=policy.event_hooks(),
     )
 
 
@@ -57,10 +67,14 @@ def fetch_feed(
     *,
     max_bytes: int,
     deadline_s: float,
+    max_retry_after_s: float,
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> FetchResult:
-    """GET ``url`` conditionally; the body is read up to ``max_bytes`` within ``deadline_s``."""
+    """GET ``url`` conditionally; the body is read up to ``max_bytes`` within ``deadline_s``.
+
+    A Retry-After the server sends with a retriable status is capped at ``max_retry_after_s``.
+    """
     headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -68,7 +82,7 @@ def fetch_feed(
         headers["If-Modified-Since"] = last_modified
     try:
         with client.stream("GET", url, headers=headers) as response:
-            return _read(response, url, max_bytes, time.monotonic() + deadline_s)
+            return _read(response, url, max_bytes, time.monotonic() + deadline_s, max_retry_after_s)
     except httpx.TooManyRedirects as exc:
         raise SkippableError(f"redirect loop: more than {client.max_redirects} redirects from {url}") from exc
     except httpx.TimeoutException as exc:
@@ -81,14 +95,15 @@ def fetch_feed(
         raise RetriableError(f"could not fetch {url}: {type(exc).__name__}: {exc}") from exc
 
 
-def _read(response: httpx.Response, url: str, max_bytes: int, deadline: float) -> FetchResult:
+def _read(
+    response: httpx.Response, url: str, max_bytes: int, deadline: float, max_retry_after_s: float
+) -> FetchResult:
     status = response.status_code
     if status == 304:
         return FetchResult(url=url, status=304, etag=response.headers.get("etag"))
     if status in _RETRIABLE_STATUS:
-        raise RetriableError(
-            f"HTTP {status} from {url}", retry_after=parse_retry_after(response.headers.get("retry-after"))
-        )
+        retry_after = parse_retry_after(response.headers.get("retry-after"), max_s=max_retry_after_s)
+        raise RetriableError(f"HTTP {status} from {url}", retry_after=retry_after)
     if status >= 400:
         raise SkippableError(f"HTTP {status} from {url}")
     declared = response.headers.get("content-length")
@@ -116,17 +131,29 @@ def _read(response: httpx.Response, url: str, max_bytes: int, deadline: float) -
     )
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+def parse_retry_after(
+    value: str | None, *, max_s: float | None = None, now: datetime | None = None
+) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), at most ``max_s``.
+
+    ``None`` for a missing, negative or unparseable value: the caller's own backoff applies.
+    A date in the past is 0 (retry now).
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    if value.isascii() and value.isdigit():  # str.isdigit alone accepts "²", which float() rejects
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        try:
+            seconds = max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+        except OverflowError:
+            return None
+    # an absurd delta ("1" and 400 zeros) is a float infinity: capped like any other
+    return seconds if max_s is None else min(seconds, max_s)

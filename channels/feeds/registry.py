@@ -5,6 +5,12 @@ added through ``POST /feeds`` starts flowing without a restart. Writes replace t
 atomically under a lock file, so a reader never sees half a registry and two API workers
 never lose each other's change. Feeds configured in settings are listed alongside but are
 not stored here (they are changed where they are configured).
+
+``list_all``, ``add_checked`` and ``remove`` are what the API calls: the settings and runtime
+feeds merged, a new feed checked (URL policy of ``channels.feeds.addresses``, an optional
+query validator passed in by the caller, duplicates) and stored, an added feed removed. They
+raise ``RefusedFeedURL``/``UnresolvableHost`` (bad URL), ``FeedAlreadyPolled``,
+``FeedInSettings`` or ``UnknownFeed``; whatever the query validator raises passes through.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +27,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from channels.feeds.addresses import AddressPolicy
 from channels.feeds.threading import host_of
-from hub.errors import FatalError
+from hub.errors import FatalError, ParleyError
 from hub.models import utcnow
 from hub.settings import FeedConfig, Settings
 
-__all__ = ["FeedRegistry", "RegisteredFeed", "feed_account", "feed_id", "registry_path"]
+__all__ = [
+    "FeedAlreadyPolled",
+    "FeedInSettings",
+    "FeedRegistry",
+    "FeedRegistryError",
+    "RegisteredFeed",
+    "UnknownFeed",
+    "add_checked",
+    "feed_account",
+    "feed_id",
+    "list_all",
+    "registry_path",
+    "remove",
+]
 
 REGISTRY_FILE = "feeds.json"
 
@@ -158,3 +178,76 @@ class FeedRegistry:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class FeedRegistryError(ParleyError):
+    """A change to the feed list that cannot be made as asked."""
+
+
+class FeedAlreadyPolled(FeedRegistryError):
+    """The URL is polled already (configured in settings or added before); ``existing`` is it."""
+
+    def __init__(self, existing: RegisteredFeed) -> None:
+        super().__init__(f"already polled: {existing.url} ({existing.id})")
+        self.existing = existing
+
+
+class FeedInSettings(FeedRegistryError):
+    """The feed is configured in settings; only the runtime registry is changed here."""
+
+    def __init__(self, id_: str) -> None:
+        super().__init__(f"{id_} is configured in settings (feeds.feeds); remove it there")
+        self.id = id_
+
+
+class UnknownFeed(FeedRegistryError):
+    """No feed has this id."""
+
+    def __init__(self, id_: str) -> None:
+        super().__init__(f"no feed {id_}")
+        self.id = id_
+
+
+def list_all(settings: Settings) -> list[RegisteredFeed]:
+    """Every polled feed: those configured in settings first, then those added at runtime."""
+    configured = [RegisteredFeed.of(config, "settings") for config in settings.feeds.feeds]
+    known = {feed.id for feed in configured}
+    added = [feed for feed in FeedRegistry(registry_path(settings)).feeds() if feed.id not in known]
+    return configured + added
+
+
+def add_checked(
+    settings: Settings,
+    config: FeedConfig,
+    *,
+    validate_query: Callable[[str], object] | None = None,
+    policy: AddressPolicy | None = None,
+) -> RegisteredFeed:
+    """Store ``config`` in the runtime registry once it passed every check, in this order.
+
+    The URL (stripped) must be http(s) and, unless ``feeds.allow_private_addresses`` is set,
+    resolve to public addresses only (``policy``, by default the settings'); the query
+    (stripped; blank is none) must satisfy ``validate_query``; the URL must not be polled yet.
+    """
+    url = config.url.strip()
+    (policy or AddressPolicy.from_settings(settings.feeds)).check_url(url)
+    query = config.query.strip() if config.query else None
+    if query and validate_query is not None:
+        validate_query(query)
+    config = config.model_copy(update={"url": url, "query": query or None})
+    new_id = feed_id(url)
+    for feed in list_all(settings):
+        if feed.id == new_id:
+            raise FeedAlreadyPolled(feed)
+    try:
+        return FeedRegistry(registry_path(settings)).add(config)
+    except KeyError as exc:  # added concurrently by another request
+        raise FeedAlreadyPolled(RegisteredFeed.of(config, "api")) from exc
+
+
+def remove(settings: Settings, id_: str) -> None:
+    """Stop polling feed ``id_`` added at runtime; feeds in settings are changed there."""
+    if any(feed_id(config.url) == id_ for config in settings.feeds.feeds):
+        raise FeedInSettings(id_)
+    if not FeedRegistry(registry_path(settings)).remove(id_):
+        raise UnknownFeed(id_)

@@ -197,6 +197,7 @@ class FeedPartition(StatefulSourcePartition[FeedItem, dict[str, Any]]):
                 config.url,
                 max_bytes=self._settings.max_bytes,
                 deadline_s=self._settings.timeout_s,
+                max_retry_after_s=self._settings.backoff_max_s,
                 etag=etag,
                 last_modified=last_modified,
             )

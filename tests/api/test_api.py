@@ -123,3 +123,14 @@ def test_app_factory_creates_stores_on_first_use(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "fresh", demo=False)
     create_app(settings)
     assert settings.kb_path.exists()
+
+
+async def test_patch_refuses_nulls_for_required_fields(client: httpx.AsyncClient) -> None:
+    conversation_id = conversation_id_for("twitter", "demo", "100")
+    for body in ({"status": None}, {"priority": None}, {"tags": None}):
+        response = await client.patch(f"/conversations/{conversation_id}", json=body)
+        assert response.status_code == 422, (body, response.text)
+    assigned = await client.patch(f"/conversations/{conversation_id}", json={"assignee": "sam"})
+    assert assigned.json()["assignee"] == "sam"
+    cleared = await client.patch(f"/conversations/{conversation_id}", json={"assignee": None})
+    assert cleared.status_code == 200 and cleared.json()["assignee"] is None

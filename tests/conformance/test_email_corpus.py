@@ -123,7 +123,7 @@ def _conversations(messages: list[Message]) -> set[str]:
     for message in messages:
         assign_conversation(state, message)
     # The state's links follow later merges (a parent arriving after its replies).
-    return {c for m in messages if (c := state.links.get(m.native_id)) is not None}
+    return {state.resolve(c) for m in messages if (c := state.links.get(m.native_id)) is not None}
 
 
 THREAD_CASES = {

@@ -42,22 +42,30 @@ def _rows(corpora: Path) -> list[tuple[str, str]]:
 
 
 def macro_f1_and_accuracy(gold: list[str], predicted: list[str]) -> tuple[float, float]:
+    """Macro-F1 over the labels present in gold or predicted (a label absent from both says
+    nothing about the scorer, so it must not count as F1 = 0), and accuracy."""
+    pairs = list(zip(gold, predicted, strict=True))
     scores = []
-    for label in LABELS:
-        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
-        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
-        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
+    for label in sorted(set(gold) | set(predicted)):
+        tp = sum(g == p == label for g, p in pairs)
+        fp = sum(p == label != g for g, p in pairs)
+        fn = sum(g == label != p for g, p in pairs)
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+    accuracy = sum(g == p for g, p in pairs) / len(pairs)
     return sum(scores) / len(scores), accuracy
 
 
 def test_macro_f1_metric() -> None:
-    assert macro_f1_and_accuracy(["positive", "negative"], ["positive", "negative"]) == (2 / 3, 1.0)
+    # A perfect prediction of two classes is perfect, whatever labels the task could have had.
+    assert macro_f1_and_accuracy(["positive", "negative"], ["positive", "negative"]) == (1.0, 1.0)
+    # neutral: precision 1/2, recall 1 -> 2/3; positive: 0; negative absent from both: not counted.
     f1, accuracy = macro_f1_and_accuracy(["positive", "neutral"], ["neutral", "neutral"])
-    assert accuracy == 0.5 and f1 == pytest.approx((0 + 2 / 3 + 0) / 3)
+    assert accuracy == 0.5 and f1 == pytest.approx((0 + 2 / 3) / 2)
+    # A class only predicted (a false alarm) does count, as F1 = 0.
+    f1, _ = macro_f1_and_accuracy(["neutral", "neutral"], ["neutral", "negative"])
+    assert f1 == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_tweeteval_sentiment_dev(corpora: Path) -> None:

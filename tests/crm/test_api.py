@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.routes import segments as segments_routes
 from hub.models import Conversation, conversation_id_for
 from hub.settings import Settings
 from tests.crm.helpers import author, message
@@ -207,3 +209,58 @@ async def test_segments_dynamic_static_csv(app: FastAPI, client: httpx.AsyncClie
     assert (await client.get(f"/segments/{dynamic['id']}")).status_code == 404
     assert (await client.get(f"/segments/{dynamic['id']}/contacts")).status_code == 404
     assert (await client.get("/segments/seg_nope/export.csv")).status_code == 404
+
+
+async def test_csv_import_runs_off_the_event_loop(app: FastAPI, client: httpx.AsyncClient) -> None:
+    ids = _ingest(app)
+    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
+    real_import = app.state.crm.segments.import_csv
+    threads: list[str] = []
+
+    def spy(segment_id: str, text: str) -> object:
+        threads.append(threading.current_thread().name)
+        return real_import(segment_id, text)
+
+    app.state.crm.segments.import_csv = spy
+    imported = await client.post(
+        f"/segments/{static['id']}/import",
+        content=f"contact_id\n{ids['ann']}\n{ids['bob']}\nc_nobody\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    report = imported.json()
+    assert report["added"] == 2 and report["segment"]["member_count"] == 2
+    assert [u["line"] for u in report["unmatched"]] == [4]
+    # The database work ran in the threadpool, not on the thread running the event loop.
+    assert threads and threads[0] != threading.current_thread().name
+
+
+async def test_csv_import_over_the_cap_is_413_before_the_body_is_read(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segments_routes, "MAX_IMPORT_BYTES", 100)
+    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
+    url = f"/segments/{static['id']}/import"
+    sent: list[int] = []
+
+    async def body(chunks: int) -> AsyncIterator[bytes]:
+        for i in range(chunks):
+            sent.append(i)
+            yield b"email\n" + b"a" * 40 + b"@example.org\n"
+
+    # Declared too large: refused from the header, the body is never pulled.
+    declared = await client.post(url, content=body(50), headers={"content-length": str(50 * 59)})
+    assert declared.status_code == 413 and "100 bytes" in declared.json()["detail"]
+    assert sent == []
+    # No Content-Length (chunked): refused as soon as the stream passes the cap.
+    chunked = await client.post(url, content=body(50))
+    assert chunked.status_code == 413
+    assert len(sent) < 5
+    # A lying Content-Length does not get past the cap either.
+    sent.clear()
+    lying = await client.post(url, content=body(50), headers={"content-length": "10"})
+    assert lying.status_code in {400, 413}
+    bad = await client.post(url, content=b"email\n", headers={"content-length": "ten"})
+    assert bad.status_code == 400
+    at_cap = await client.post(url, content=b"email\n" + b"x" * 94)
+    assert at_cap.status_code == 200 and at_cap.json()["unmatched"][0]["line"] == 2

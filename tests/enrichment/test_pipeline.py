@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 import enrichment
 from enrichment import pipeline
 from enrichment.pipeline import Enricher
+from hub.errors import FatalError
 from hub.models import Enrichment
-from hub.settings import EnrichmentSettings
+from hub.settings import ENRICHMENT_STEPS, EnrichmentSettings, Settings
 
 from .conftest import FIXTURES, make_message
 
@@ -169,9 +172,44 @@ def test_a_failing_step_costs_only_its_fields(enricher: Enricher, monkeypatch: p
     assert out.enrichment.intent == "praise"
 
 
-def test_unknown_step_fails_at_construction() -> None:
+def test_unknown_step_fails_when_settings_load() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(enrichment={"steps": ["language", "horoscope"]})
+    message = str(caught.value)
+    assert "horoscope" in message
+    assert "known steps: language, keywords, sentiment, intent, entities" in message
+    with pytest.raises(ValidationError, match="more than once"):
+        EnrichmentSettings(steps=["language", "language"])
+
+
+def test_settings_and_pipeline_agree_on_the_step_names() -> None:
+    assert set(pipeline.STEPS) == set(ENRICHMENT_STEPS)
+    assert EnrichmentSettings().steps == list(ENRICHMENT_STEPS)
+
+
+def test_an_enricher_still_refuses_steps_that_skipped_validation() -> None:
+    # model_construct bypasses validators; the Enricher must not run a half-built pipeline.
+    unchecked = EnrichmentSettings.model_construct(steps=["language", "horoscope"])
     with pytest.raises(ValueError, match="unknown enrichment steps"):
-        Enricher(EnrichmentSettings(steps=["language", "horoscope"]))
+        Enricher(unchecked)
+
+
+def test_lingua_without_the_package_is_a_fatal_error_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "lingua", None)  # what find_spec sees when it is missing
+    with pytest.raises(FatalError) as caught:
+        enrichment.build_nlp(EnrichmentSettings(language_detector="lingua"))
+    assert 'pip install "parley[lingua]"' in str(caught.value)
+    # py3langid needs no extra.
+    assert enrichment.build_nlp(EnrichmentSettings(language_detector="py3langid")) is not None
+
+
+def test_the_lingua_extra_is_declared() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert extras["lingua"] == ["lingua-language-detector>=2.0"]
+    assert "lingua-language-detector>=2.0" in extras["dev"]
 
 
 def test_steps_are_configurable(enrichment_settings: EnrichmentSettings) -> None:

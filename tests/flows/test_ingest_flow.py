@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from crm import open_crm
@@ -106,3 +107,32 @@ def test_garbage_files_dead_letter_and_the_rest_still_flows(
     )
     assert report.created == 9
     assert report.dead_letters == 5 + 3
+
+
+def test_poison_inputs_become_dead_letters_and_the_run_goes_on(settings: Settings, tmp_path: Path) -> None:
+    def line(native_id: str, metadata: object) -> str:
+        payload = {"native_id": native_id, "text": f"message {native_id}", "metadata": metadata}
+        return json.dumps({"channel": "feeds", "kind": "parley.message", "payload": payload}) + "\n"
+
+    poison = tmp_path / "poison.jsonl"
+    poison.write_text(
+        line("bad-query", {"listen_query": "(refund"})
+        + line("refs-int", {"references": 5})
+        + line("subject-list", {"normalized_subject": ["x"]})
+        + "[" * 200_000
+        + "\n"
+        + line("kept", {"listen_query": "message"})
+        + line("filtered", {"listen_query": "kettle"})
+    )
+    report = ingest(settings, [poison])
+
+    assert report.dead_letters == 2  # the invalid listening query, the nesting bomb
+    assert report.filtered == 1
+    assert report.created == 3  # refs-int, subject-list, kept
+    crm = open_crm(settings)
+    try:
+        _, letters = crm.list_dead_letters(limit=10)
+    finally:
+        crm.close()
+    reasons = " | ".join(letter.reason for letter in letters)
+    assert "listening query" in reasons and "nested too deeply" in reasons

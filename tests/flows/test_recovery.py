@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from crm import open_crm
 from hub.settings import Settings
 from kb import open_kb
 
 THREADS = 1500
 PER_THREAD = 4
+AUTHORS = 97
 
 
 def _write_threads(path: Path) -> None:
@@ -28,7 +30,7 @@ def _write_threads(path: Path) -> None:
                     "native_id": native_id,
                     "text": f"message {r} in thread {t} about the #kettle from @brand, order {t * 7 + r}",
                     "created_at": f"2026-11-{1 + t % 20:02d}T10:{r:02d}:00Z",
-                    "author": {"native_id": f"user{t % 97}", "handle": f"user{t % 97}"},
+                    "author": {"native_id": f"user{t % AUTHORS}", "handle": f"user{t % AUTHORS}"},
                 }
                 if r:
                     payload["in_reply_to"] = f"{t}-{r - 1}"
@@ -91,3 +93,11 @@ def test_kill_during_ingest_then_restart(tmp_path: Path) -> None:
         assert {c.message_count for c in conversations} == {PER_THREAD}
     finally:
         kb.close()
+    crm = open_crm(settings)
+    try:
+        total, contacts = crm.search_contacts(None, limit=1000, offset=0)
+        assert total == AUTHORS
+        assert sum(sum(c.message_counts.values()) for c in contacts) == THREADS * PER_THREAD
+        assert crm.count_dead_letters() == 0
+    finally:
+        crm.close()

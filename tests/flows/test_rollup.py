@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flows.rollup import roll_up
-from hub.models import Conversation, ConversationStatus, Direction, Enrichment, Identity, Message
+from hub.models import ConversationStatus, Direction, Enrichment, Identity, Message
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def test_rollup_counts_times_participants_and_sentiment() -> None:
         msg(2, Direction.OUT, sentiment=0.9),
         msg(3, sentiment=0.2, lang="es"),
     ]
-    conv = roll_up("cnv_1", None, messages)
+    conv = roll_up("cnv_1", messages)
     assert conv.message_count == 3 and conv.inbound_count == 2
     assert conv.first_message_at == T0 + timedelta(minutes=1)
     assert conv.last_message_at == T0 + timedelta(minutes=3)
@@ -46,22 +46,13 @@ def test_rollup_counts_times_participants_and_sentiment() -> None:
     assert conv.subject == "message number 1"
 
 
-def test_rollup_is_idempotent_and_keeps_triage_state() -> None:
-    messages = [msg(1), msg(2)]
-    triaged = roll_up("cnv_1", None, messages).model_copy(
-        update={"status": ConversationStatus.PENDING, "assignee": "sam", "tags": ["vip"]}
-    )
-    again = roll_up("cnv_1", triaged, list(reversed(messages)))
-    assert again == triaged
-
-
-def test_new_inbound_message_reopens_a_resolved_conversation() -> None:
-    resolved = Conversation(id="cnv_1", channel="sms", status=ConversationStatus.RESOLVED, assignee="sam")
-    conv = roll_up("cnv_1", resolved, [msg(1), msg(2)], reopen=True)
-    assert conv.status == ConversationStatus.OPEN and conv.assignee == "sam"
-    assert roll_up("cnv_1", resolved, [msg(1)], reopen=False).status == ConversationStatus.RESOLVED
+def test_rollup_is_idempotent_and_leaves_triage_at_defaults() -> None:
+    messages = [msg(1), msg(2, Direction.OUT), msg(3)]
+    first = roll_up("cnv_1", messages)
+    assert roll_up("cnv_1", list(reversed(messages))) == first
+    assert first.status == ConversationStatus.OPEN and first.assignee is None and first.tags == []
 
 
 def test_rollup_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="no messages"):
-        roll_up("cnv_1", None, [])
+        roll_up("cnv_1", [])

@@ -39,7 +39,7 @@ def test_parent_arriving_after_its_replies_pulls_them_in_without_a_cycle(setting
         kb.upsert_messages([msg(2, "1")])
         from flows.rollup import roll_up
 
-        kb.upsert_conversations([roll_up(conv("1"), None, [msg(2, "1")])])
+        kb.save_rollups([roll_up(conv("1"), [msg(2, "1")])])
         # then 1 arrives (joining 0's conversation) together with 3, already relinked to 0's
         batch = [msg(1, "0"), msg(3, "0")]
         kb.upsert_messages(batch)
@@ -73,5 +73,42 @@ def test_any_arrival_order_converges_to_one_conversation(settings: Settings, ord
         conversations = list(kb.iter_conversations())
         assert [c.id for c in conversations] == [conv("0")]
         assert conversations[0].message_count == 4
+    finally:
+        kb.close()
+
+
+def test_a_folded_conversation_keeps_what_agents_decided(settings: Settings) -> None:
+    from bytewax.testing import run_main
+
+    from flows.imports import FileImportSource
+    from flows.ingest import build_flow
+
+    def envelope(n: int) -> str:
+        reply = f', "in_reply_to": "{n - 1}"' if n else ""
+        return (
+            '{"channel": "twitter", "kind": "parley.message", "account": "demo", "payload": '
+            f'{{"native_id": "{n}", "text": "message {n}", '
+            f'"created_at": "2026-11-20T10:0{n}:00Z"{reply}}}}}\n'
+        )
+
+    settings.enrichment.ner = False
+    early, late = settings.ensure_data_dir() / "early.jsonl", settings.data_dir / "late.jsonl"
+    early.write_text(envelope(2))  # a reply whose parent (1) has not arrived: conversation rooted at 1
+    late.write_text(envelope(0) + envelope(1))
+    run_main(build_flow(settings, [("import", FileImportSource([early]))]))
+    kb = open_kb(settings)
+    try:
+        kb.update_conversation(conv("1"), {"assignee": "sam", "tags": ["vip"], "priority": "high"})
+    finally:
+        kb.close()
+
+    run_main(build_flow(settings, [("import", FileImportSource([late]))]))
+
+    kb = open_kb(settings)
+    try:
+        assert [c.id for c in kb.iter_conversations()] == [conv("0")]
+        folded = kb.get_conversation(conv("0"))
+        assert folded is not None and folded.message_count == 3
+        assert (folded.assignee, folded.tags, folded.priority) == ("sam", ["vip"], "high")
     finally:
         kb.close()

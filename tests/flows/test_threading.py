@@ -102,3 +102,22 @@ def test_state_is_bounded() -> None:
         assign_conversation(state, msg(str(i)))
     assert len(state.links) == 1000
     assert "0" not in state.links and "1499" in state.links
+
+
+def test_newest_first_arrival_of_deep_threads_ends_in_the_roots() -> None:
+    state = ThreadState()
+    threads, depth = 300, 5
+    arrivals = [
+        msg(f"{t}-{d}", reply_to=f"{t}-{d - 1}" if d else None) for t in range(threads) for d in range(depth)
+    ]
+    for message in reversed(arrivals):
+        assign_conversation(state, message)
+    for t in range(threads):
+        homes = {state.resolve(state.links[f"{t}-{d}"]) for d in range(depth)}
+        assert homes == {conversation_id_for("twitter", "demo", f"{t}-0")}
+
+
+def test_metadata_of_the_wrong_type_is_ignored() -> None:
+    state = ThreadState()
+    odd = msg("1", metadata={"references": 5, "normalized_subject": ["x"]})
+    assert assign_conversation(state, odd) == conversation_id_for("twitter", "demo", "1")

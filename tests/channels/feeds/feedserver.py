@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 for the feed poller's tests (stdlib, one thread per request).
 
 Serves files (corpora and our fixtures) with ETag and Last-Modified and honours conditional
-requests for real, plus misbehaving endpoints: 429/503 with Retry-After, a 50 MB body (declared
+requests for real, plus misbehaving endpoints: 429/503 with Retry-After (sane, decades away,
+a far date, garbage), a redirect to the cloud metadata address, a 50 MB body (declared
 or streamed without a length; generated, never stored), a redirect loop, a slow response, an
 HTML page. Every request is recorded (path, status, headers) so tests assert on the traffic.
 """
@@ -71,6 +72,14 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(429, b"slow down", {"Retry-After": "120"})
             if path == "/unavailable":
                 return self._send(503, b"maintenance", {"Retry-After": formatdate(usegmt=True)})
+            if path == "/ratelimited/decades":
+                return self._send(429, b"go away", {"Retry-After": "999999999"})
+            if path == "/ratelimited/far-date":
+                return self._send(503, b"back in 2099", {"Retry-After": "Thu, 01 Jan 2099 00:00:00 GMT"})
+            if path == "/ratelimited/garbage":
+                return self._send(429, b"slow down", {"Retry-After": "-5"})
+            if path == "/to-metadata":  # a public feed redirecting into the cloud metadata service
+                return self._send(302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"})
             if path == "/gone":
                 return self._send(404, b"no such feed")
             if path in ("/loop/a", "/loop/b"):

@@ -14,6 +14,7 @@ from tests.channels.feeds.feedserver import FeedServer
 
 def test_post_and_comments_land_in_one_conversation(fixture_server: FeedServer, settings: Settings) -> None:
     settings.ensure_data_dir()
+    settings.feeds.allow_private_addresses = True  # the feed server listens on 127.0.0.1
     feeds = [
         FeedConfig(url=fixture_server.url("/fixtures/feed__wordpress_post.xml"), name="acme-blog"),
         FeedConfig(url=fixture_server.url("/fixtures/feed__wordpress_comments.xml"), name="acme-blog"),
@@ -44,6 +45,7 @@ def test_post_and_comments_land_in_one_conversation(fixture_server: FeedServer, 
 
 def test_discourse_topic_and_forum_feed_thread_together(feed_server: FeedServer, settings: Settings) -> None:
     settings.ensure_data_dir()
+    settings.feeds.allow_private_addresses = True  # the feed server listens on 127.0.0.1
     feeds = [
         FeedConfig(url=feed_server.url("/forums/discourse_criticalfallibilism/t_2144.rss"), name="cf"),
         FeedConfig(url=feed_server.url("/forums/discourse_criticalfallibilism/posts.rss"), name="cf"),

@@ -18,7 +18,8 @@ from hub.settings import FeedConfig, FeedSettings, Settings
 from tests.channels.feeds.conftest import FIXTURES, drain, settle
 from tests.channels.feeds.feedserver import FeedServer
 
-FAST = FeedSettings(timeout_s=0.5, backoff_base_s=30.0, backoff_max_s=3600.0)
+# the feed server listens on 127.0.0.1: internal addresses are allowed explicitly
+FAST = FeedSettings(timeout_s=0.5, backoff_base_s=30.0, backoff_max_s=3600.0, allow_private_addresses=True)
 
 
 def envelopes(items: Sequence[object]) -> list[Envelope]:
@@ -176,7 +177,7 @@ def test_feeds_added_to_the_registry_start_flowing(fixture_server: FeedServer, t
 
 
 def test_runs_in_a_dataflow_and_from_settings(fixture_server: FeedServer, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, demo=False)
+    settings = Settings(data_dir=tmp_path, demo=False, feeds=FeedSettings(allow_private_addresses=True))
     assert sources_from_settings(settings) == []  # nothing to poll: no idle poller
     FeedRegistry(tmp_path / "feeds.json").add(
         FeedConfig(url=fixture_server.url("/fixtures/feed__latin1.xml"))
