@@ -60,9 +60,7 @@ def make_engine(url: str) -> Engine:
         connect_args: dict[str, Any] = {}
         if parsed.get_driver_name() in {"psycopg", "psycopg2"}:
             connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-        return create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
-        )
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_TIMEOUT_S, "check_same_thread": False})

@@ -7,7 +7,8 @@ Two detectors sit behind one interface so the choice stays measured rather than 
   candidate languages and with normalised probabilities. It loads in under a second and runs
   tens of thousands of short texts a second on one core.
 * ``lingua``: more accurate on some very short inputs but loads its models for several
-  seconds per process and runs roughly ten times slower here.
+  seconds per process and runs roughly ten times slower here. It is an optional extra
+  (``pip install "parley[lingua]"``); ``build_nlp`` refuses it with a FatalError when missing.
 
 Short text is the hard part: "lol @bob 😂 #fail" carries no language evidence once the
 mention and hashtag are gone, and a detector asked anyway picks something exotic (Welsh,

@@ -259,6 +259,9 @@ def build_flow(
     sources = list(sources) if sources is not None else default_sources(settings)
     if not sources:
         raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
+    from enrichment import build_nlp
+
+    build_nlp(settings.enrichment)  # a misconfigured pipeline fails here, at start-up, not mid-flow
     flow = Dataflow("parley_ingest")
     streams = [op.input(step_id, flow, source) for step_id, source in sources]
     items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)

@@ -22,6 +22,7 @@ from hub.models import Conversation, Identity, Message
 __all__ = [
     "CONVERSATION_FIELDS",
     "MESSAGE_FIELDS",
+    "MULTI_VALUED_FIELDS",
     "conversation_field_values",
     "effective_language",
     "fold",
@@ -39,6 +40,8 @@ _STEMMER = snowballstemmer.stemmer("porter")
 
 #: fields of a message document (the query language's field operators)
 MESSAGE_FIELDS = ("author", "channel", "lang", "sentiment", "entity", "hashtag", "mention", "site", "intent")
+#: the message fields that hold many values per message (backends store them as terms)
+MULTI_VALUED_FIELDS = ("author", "entity", "hashtag", "mention", "site")
 #: fields that live on the message's conversation
 CONVERSATION_FIELDS = ("status", "assignee", "tag")
 

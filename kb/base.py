@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from hub.models import Conversation, ConversationStatus, Message
 
 __all__ = [
     "ROLLUP_FIELDS",
+    "TRIAGE_FIELDS",
     "DateHistogramBucket",
     "FacetBucket",
     "Hit",
@@ -25,6 +26,7 @@ __all__ = [
     "SearchRequest",
     "SearchResult",
     "UpsertResult",
+    "check_triage_changes",
     "merge_rollup",
 ]
 
@@ -33,7 +35,11 @@ DocT = TypeVar("DocT", Message, Conversation)
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Exact-match filters ANDed with the query. ``None`` means "any"."""
+    """Exact-match filters ANDed with the query. ``None`` means "any".
+
+    ``since`` (inclusive) and ``until`` (exclusive) without a timezone are UTC, as every
+    stored time is: never the server's local time.
+    """
 
     channels: Sequence[str] | None = None
     accounts: Sequence[str] | None = None
@@ -49,6 +55,12 @@ class SearchFilters:
     direction: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                object.__setattr__(self, name, moment.replace(tzinfo=UTC))  # frozen: set once, here
 
 
 @dataclass(frozen=True)
@@ -149,8 +161,9 @@ class KnowledgeBase(Protocol):
         inbound message times, message_count, inbound_count, sentiment_avg/min/last,
         languages), plus channel and account when the document is created. A missing document
         is created with default triage state. Status, assignee, queue, priority and tags of an
-        existing document are never changed, except that ids in ``reopen`` whose status is
-        pending or resolved become open (a customer wrote again). Atomic against concurrent
+        existing document are never changed, except that a pending or resolved conversation
+        becomes open when a customer wrote again: its id is in ``reopen``, or the rollup's
+        ``last_inbound_at`` is newer than the stored one (see :func:`merge_rollup`). Atomic against concurrent
         ``update_conversation`` calls from another thread or process: an agent's triage change
         is never overwritten by a rollup computed before it.
         """
@@ -189,17 +202,44 @@ ROLLUP_FIELDS = (
     "sentiment_last",
     "languages",
 )
+#: the conversation fields people and rules own (``update_conversation`` changes only these)
+TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
 _REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED})
+
+
+def check_triage_changes(changes: dict[str, Any]) -> None:
+    """``ValueError`` unless ``changes`` names only :data:`TRIAGE_FIELDS`."""
+    unknown = set(changes) - TRIAGE_FIELDS
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(TRIAGE_FIELDS)}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # stored conversations may hold naive times (UTC by convention); aware and naive never compare
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _new_inbound(stored: Conversation, rollup: Conversation) -> bool:
+    """Whether ``rollup`` counts an inbound message ``stored`` has not seen yet."""
+    before, after = _utc(stored.last_inbound_at), _utc(rollup.last_inbound_at)
+    return after is not None and (before is None or after > before)
 
 
 def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
     """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
 
-    Pure, so every backend applies the same rule inside its own atomic write.
+    A pending or resolved conversation reopens when the caller says a customer wrote again
+    (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
+    second rule makes a replay after a crash reopen too: the replayed messages are already
+    stored, so the caller sees none of them "created", but the rollup that was never saved
+    still carries the newer inbound time. Pure, so every backend applies the same rule
+    inside its own atomic write.
     """
     derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
     if stored is None:
         return Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
-    if reopen and stored.status in _REOPENABLE:
+    if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
         derived["status"] = ConversationStatus.OPEN
     return stored.model_copy(update=derived)

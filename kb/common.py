@@ -1,9 +1,10 @@
-"""Helpers every backend shares: opaque cursors, facet names, date-histogram buckets."""
+"""Helpers every backend shares: opaque cursors, facet names and sizes, page limits, histograms."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,13 +12,22 @@ from kb.base import DateHistogramBucket
 
 __all__ = [
     "CONVERSATION_FACETS",
+    "FACET_SIZE",
+    "MAX_LIMIT",
     "MESSAGE_FACETS",
     "CursorError",
     "bucket_start",
+    "check_facets",
     "decode_cursor",
     "encode_cursor",
     "fill_histogram",
+    "page_limit",
 ]
+
+#: buckets a facet returns at most
+FACET_SIZE = 20
+#: hits a page returns at most, whatever the request asks
+MAX_LIMIT = 1000
 
 #: facet names a message search accepts
 MESSAGE_FACETS = (
@@ -39,6 +49,18 @@ MESSAGE_FACETS = (
 )
 #: facet names a conversation search accepts
 CONVERSATION_FACETS = ("channel", "account", "status", "assignee", "queue", "priority", "tags", "languages")
+
+
+def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> None:
+    """``ValueError`` naming the first of ``names`` that is not ``allowed``."""
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}")
+
+
+def page_limit(limit: int) -> int:
+    """The page size to serve for a requested ``limit`` (0 to :data:`MAX_LIMIT`)."""
+    return max(0, min(limit, MAX_LIMIT))
 
 
 class CursorError(ValueError):

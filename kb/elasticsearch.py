@@ -16,17 +16,20 @@ concurrency: the write carries the ``_seq_no``/``_primary_term`` it read (``crea
 document) and is redone from a fresh read on a 409, so a rollup never overwrites an agent's
 triage change made after the rollup's read, and vice versa.
 
-Writes go through the bulk helpers with retry and backoff on 429/503; documents the cluster
-refuses are reported per id in ``UpsertResult.errors``. Client errors are translated in
-:func:`_errors` (connection/timeout/429 -> RetriableError, auth -> FatalError).
+Writes go through the bulk helpers with retry and backoff on 429 and 5xx. An outage is never
+a refusal: a bulk request that fails as a whole, or documents still answered 429/5xx after the
+retries, raise ``RetriableError`` (the rest of the batch is written; upserts are idempotent,
+so the caller retries the batch). Only documents the cluster refuses for what they are (a 4xx
+other than 429: a mapping error...) are reported per id in ``UpsertResult.errors``. Client
+errors are translated in :func:`_errors` (connection/timeout/408/429/5xx -> RetriableError,
+auth -> FatalError).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from elasticsearch import (
@@ -41,8 +44,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.analysis import author_text, conversation_field_values, message_field_values
-from kb.base import SearchRequest, SearchResult, UpsertResult, merge_rollup
+from kb.base import SearchRequest, SearchResult, UpsertResult, check_triage_changes, merge_rollup
+from kb.es_documents import conversation_source, conversation_state, message_source
 from kb.es_query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.es_search import search_conversations, search_messages
 
@@ -51,7 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ElasticsearchKB"]
 
-_TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+#: per-document bulk statuses the bulk helper retries with backoff before giving up
+_BULK_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 #: rounds of optimistic-concurrency retries before a write gives up (as retriable)
 CONFLICT_ATTEMPTS = 10
 _CONV_SCRIPT = """
@@ -78,7 +82,7 @@ def _errors(what: str) -> Iterator[None]:
     except ESConnectionError as exc:  # includes ConnectionTimeout
         raise RetriableError(f"Elasticsearch unreachable while {what}: {exc}") from exc
     except ApiError as exc:
-        if exc.meta.status in (429, 502, 503, 504):
+        if _passing(exc.meta.status):
             retry_after = exc.meta.headers.get("retry-after") if exc.meta.headers else None
             raise RetriableError(
                 f"Elasticsearch busy ({exc.meta.status}) while {what}",
@@ -87,79 +91,27 @@ def _errors(what: str) -> Iterator[None]:
         raise ParleyError(f"Elasticsearch rejected a request while {what}: {exc}") from exc
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _passing(status: int) -> bool:
+    """Whether an HTTP status from Elasticsearch says "later", not "never" (408, 429, 5xx)."""
+    return status in (408, 429) or status >= 500
 
 
-def _conv_state(conversation: Conversation | None) -> dict[str, Any]:
-    if conversation is None:
-        return {"status": None, "assignee": None, "assignee_f": None, "queue": None, "tag": []}
-    values = conversation_field_values(conversation)
-    return {
-        "status": str(conversation.status),
-        "assignee": conversation.assignee,
-        "assignee_f": values["assignee"][0] if values["assignee"] else None,
-        "queue": conversation.queue,
-        "tag": values["tag"],
-    }
-
-
-def message_source(message: Message, conversation: Conversation | None) -> dict[str, Any]:
-    """The indexed form of a message (with its conversation's triage state)."""
-    fields = message_field_values(message)
-    state = _conv_state(conversation)
-    return {
-        "id": message.id,
-        "conversation_id": message.conversation_id,
-        "channel": message.channel.lower(),
-        "account": message.account,
-        "direction": str(message.direction),
-        "author_id": message.author.id if message.author else None,
-        "language": fields["lang"][0],
-        "sentiment_label": message.enrichment.sentiment_label,
-        "sentiment": message.enrichment.sentiment,
-        "intent": fields["intent"][0],
-        "labels": message.flags,
-        "created_at": message.created_at.isoformat(),
-        "text": message.text,
-        "subject": message.subject,
-        "author": author_text(message),
-        **{f"f_{name}": fields[name] for name in ("author", "entity", "hashtag", "mention", "site")},
-        "conv_status": state["status"],
-        "conv_assignee": state["assignee"],
-        "conv_assignee_f": state["assignee_f"],
-        "conv_queue": state["queue"],
-        "conv_tag": state["tag"],
-        "doc": message.model_dump(mode="json"),
-    }
-
-
-def conversation_source(conversation: Conversation) -> dict[str, Any]:
-    values = conversation_field_values(conversation)
-    return {
-        "id": conversation.id,
-        "channel": conversation.channel.lower(),
-        "account": conversation.account,
-        "status": str(conversation.status),
-        "assignee": conversation.assignee,
-        "f_assignee": values["assignee"],
-        "queue": conversation.queue,
-        "priority": str(conversation.priority),
-        "tags": conversation.tags,
-        "f_tag": values["tag"],
-        "languages": [lang.lower() for lang in conversation.languages],
-        "subject": conversation.subject,
-        "first_message_at": conversation.first_message_at.isoformat()
-        if conversation.first_message_at
-        else None,
-        "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
-        "message_count": conversation.message_count,
-        "doc": conversation.model_dump(mode="json"),
-    }
+def _raise_passing(failed: dict[str, tuple[int, str]], what: str) -> None:
+    """``RetriableError`` if any document in ``failed`` was refused for a passing reason."""
+    passing = {doc_id: f"{status}: {why}" for doc_id, (status, why) in failed.items() if _passing(status)}
+    if passing:
+        sample = dict(list(passing.items())[:3])
+        raise RetriableError(
+            f"Elasticsearch could not take {len(passing)} documents while {what} ({sample}); retry the batch"
+        )
 
 
 class ElasticsearchKB:
     """``KnowledgeBase`` on Elasticsearch 8 (see the module docstring for the layout)."""
+
+    #: bulk helper retries of 429/5xx documents, and the first backoff (doubling each time)
+    bulk_max_retries = 5
+    bulk_initial_backoff_s = 0.5
 
     def __init__(self, client: Elasticsearch, *, index_prefix: str = "parley", refresh: bool = False) -> None:
         self.client = client
@@ -246,7 +198,13 @@ class ElasticsearchKB:
         return found
 
     def _bulk_actions(self, actions: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
-        """Run bulk ``actions`` (429/503 retried); returns id -> (status, reason) of failures."""
+        """Run bulk ``actions``; returns id -> (status, reason) of the documents that failed.
+
+        Documents answered 429/5xx are retried with backoff first. A request that fails as a
+        whole is retried likewise and then raises through :func:`_errors` (RetriableError for
+        an outage): reporting every document in it as failed would dead-letter a whole batch
+        because the cluster was briefly away.
+        """
         failed: dict[str, tuple[int, str]] = {}
         if not actions:
             return failed
@@ -255,12 +213,12 @@ class ElasticsearchKB:
                 self.client,
                 actions,
                 chunk_size=500,
-                max_retries=5,
-                initial_backoff=0.5,
+                max_retries=self.bulk_max_retries,
+                initial_backoff=self.bulk_initial_backoff_s,
                 max_backoff=30,
-                retry_on_status=(429, 503),
+                retry_on_status=_BULK_RETRY_STATUSES,
                 raise_on_error=False,
-                raise_on_exception=False,
+                raise_on_exception=True,
                 refresh=self._refresh,
             ):
                 if not ok:
@@ -270,13 +228,20 @@ class ElasticsearchKB:
                     failed[str(info.get("_id"))] = (int(info.get("status") or 0), reason)
         return failed
 
-    def _bulk(self, index: str, sources: dict[str, dict[str, Any]], result: UpsertResult) -> set[str]:
-        """Index ``sources``; per-document failures go to ``result.errors``; returns the failed ids."""
+    def _bulk(
+        self, index: str, sources: dict[str, dict[str, Any]], result: UpsertResult
+    ) -> dict[str, tuple[int, str]]:
+        """Index ``sources``; returns the failures, of which refusals go to ``result.errors``.
+
+        The caller finishes its bookkeeping for the written documents, then calls
+        :func:`_raise_passing` so documents that failed for a passing reason are retried.
+        """
         actions = [{"_op_type": "index", "_index": index, "_id": i, "_source": s} for i, s in sources.items()]
         failed = self._bulk_actions(actions)
         for doc_id, (status, reason) in failed.items():
-            result.errors[doc_id] = f"{status}: {reason}"
-        return set(failed)
+            if not _passing(status):
+                result.errors[doc_id] = f"{status}: {reason}"
+        return failed
 
     def _versioned(self, ids: Sequence[str]) -> dict[str, tuple[Conversation, int, int]]:
         """Stored conversations with the ``_seq_no`` and ``_primary_term`` they were read at."""
@@ -310,11 +275,13 @@ class ElasticsearchKB:
                 continue
             conversation = conversations.get(message.conversation_id or "")
             pending[mid] = message_source(message, conversation)
-        failed = self._bulk(self.messages_index, pending, result)
+        # set before writing: a bulk that fails half-way may still have written some of them
         self._unrefreshed = self._unrefreshed or (bool(pending) and not self._refresh)
+        failed = self._bulk(self.messages_index, pending, result)
         for mid in pending:
             if mid not in failed:
                 (result.updated if mid in existing else result.created).append(mid)
+        _raise_passing(failed, "indexing messages")
         return result
 
     def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult:
@@ -334,9 +301,10 @@ class ElasticsearchKB:
                 continue
             old = Conversation.model_validate(existing[cid]["doc"]) if cid in existing else None
             (result.updated if old is not None else result.created).append(cid)
-            if old is None or _conv_state(old) != _conv_state(latest[cid]):
+            if old is None or conversation_state(old) != conversation_state(latest[cid]):
                 restate[cid] = latest[cid]
         self._restate_messages(restate)
+        _raise_passing(failed, "indexing conversations")
         return result
 
     def _restate_messages(self, conversations: dict[str, Conversation | None]) -> None:
@@ -351,7 +319,7 @@ class ElasticsearchKB:
                     script={
                         "source": _CONV_SCRIPT,
                         "lang": "painless",
-                        "params": {"convs": {cid: _conv_state(conversations[cid]) for cid in chunk}},
+                        "params": {"convs": {cid: conversation_state(conversations[cid]) for cid in chunk}},
                     },
                     conflicts="proceed",
                     refresh=True,
@@ -363,51 +331,66 @@ class ElasticsearchKB:
 
         Each write is conditional on the version read (``create`` for a new document); ids
         that lost a race are merged again from a fresh read, up to :data:`CONFLICT_ATTEMPTS`
-        rounds (then ``RetriableError``). Refused documents raise ``ParleyError`` after the
-        rest are written.
+        rounds (then ``RetriableError``). Documents still answered 429/5xx raise
+        ``RetriableError`` and refused ones ``ParleyError``, after the rest are written.
         """
         latest = {c.id: c for c in conversations}
         reopened = set(reopen)
         pending = list(latest)
         restate: set[str] = set()
-        refused: dict[str, str] = {}
-        for _ in range(CONFLICT_ATTEMPTS):
-            if not pending:
-                break
-            stored = self._versioned(pending)
-            actions: list[dict[str, Any]] = []
-            for cid in pending:
-                old = stored.get(cid)
-                merged = merge_rollup(old[0] if old else None, latest[cid], reopen=cid in reopened)
-                action: dict[str, Any] = {"_index": self.conversations_index, "_id": cid}
-                if old is None:
-                    action["_op_type"] = "create"
-                else:
-                    if merged == old[0]:
-                        continue
-                    action.update(_op_type="index", if_seq_no=old[1], if_primary_term=old[2])
-                actions.append({**action, "_source": conversation_source(merged)})
-                if old is None or _conv_state(old[0]) != _conv_state(merged):
-                    restate.add(cid)
-            failed = self._bulk_actions(actions)
-            pending = [cid for cid, (status, _) in failed.items() if status == 409]
-            refused.update(
-                {cid: f"{status}: {why}" for cid, (status, why) in failed.items() if status != 409}
-            )
+        failed: dict[str, tuple[int, str]] = {}
+        try:
+            for _ in range(CONFLICT_ATTEMPTS):
+                if not pending:
+                    break
+                actions = self._rollup_actions(pending, latest, reopened, restate)
+                outcome = self._bulk_actions(actions)
+                pending = [cid for cid, (status, _) in outcome.items() if status == 409]
+                failed.update({cid: err for cid, err in outcome.items() if err[0] != 409})
+        except ParleyError:
+            # Conversations created before the failure need their state on their messages: a
+            # retried batch finds them unchanged and would not restate them.
+            with suppress(ParleyError):
+                self._restate_current(sorted(restate))
+            raise
         if restate:
             self._restate_current(sorted(restate))
+        _raise_passing(failed, "saving conversation rollups")
         if pending:
             raise RetriableError(
                 f"conversations {', '.join(pending[:5])} changed under every one of"
                 f" {CONFLICT_ATTEMPTS} rollup attempts; retry the batch"
             )
-        if refused:
+        if failed:
+            refused = {cid: f"{status}: {why}" for cid, (status, why) in failed.items()}
             raise ParleyError(f"Elasticsearch refused conversation rollups: {refused}")
 
+    def _rollup_actions(
+        self, ids: list[str], rollups: dict[str, Conversation], reopen: set[str], restate: set[str]
+    ) -> list[dict[str, Any]]:
+        """Conditional bulk writes merging ``rollups`` into the stored ``ids`` as read now.
+
+        Adds to ``restate`` the ids whose triage state the write sets (new documents, reopens).
+        """
+        stored = self._versioned(ids)
+        actions: list[dict[str, Any]] = []
+        for cid in ids:
+            old = stored.get(cid)
+            merged = merge_rollup(old[0] if old else None, rollups[cid], reopen=cid in reopen)
+            action: dict[str, Any] = {"_index": self.conversations_index, "_id": cid}
+            if old is None:
+                action["_op_type"] = "create"
+            else:
+                if merged == old[0]:
+                    continue
+                action.update(_op_type="index", if_seq_no=old[1], if_primary_term=old[2])
+            actions.append({**action, "_source": conversation_source(merged)})
+            if old is None or conversation_state(old[0]) != conversation_state(merged):
+                restate.add(cid)
+        return actions
+
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
-        unknown = set(changes) - _TRIAGE_FIELDS
-        if unknown:
-            raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(_TRIAGE_FIELDS)}")
+        check_triage_changes(changes)
         for _ in range(CONFLICT_ATTEMPTS):
             stored = self._versioned([conversation_id]).get(conversation_id)
             if stored is None:
@@ -427,7 +410,7 @@ class ElasticsearchKB:
                     )
                 except ConflictError:
                     continue  # a rollup or another agent wrote in between: apply to the fresh copy
-            if _conv_state(current) != _conv_state(updated):
+            if conversation_state(current) != conversation_state(updated):
                 self._restate_current([conversation_id])
             return updated
         raise RetriableError(

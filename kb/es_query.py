@@ -10,6 +10,7 @@ Nothing the user typed is ever passed to a Lucene query parser.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kb.analysis import stem
@@ -202,10 +203,24 @@ def _terms(field: str, values: Any, lower: bool = False) -> dict[str, Any]:
     return {"terms": {field: [str(v).lower() if lower else str(v) for v in values]}}
 
 
+def _filter_clauses(
+    terms: list[tuple[str, Sequence[str] | None, bool]], f: SearchFilters, date_field: str
+) -> list[dict[str, Any]]:
+    """A ``terms`` clause per (field, values, lowercase) with values, and the since/until range."""
+    clauses = [_terms(field, values, lower) for field, values, lower in terms if values is not None]
+    date_range: dict[str, str] = {}
+    if f.since is not None:
+        date_range["gte"] = f.since.isoformat()
+    if f.until is not None:
+        date_range["lt"] = f.until.isoformat()
+    if date_range:
+        clauses.append({"range": {date_field: date_range}})
+    return clauses
+
+
 def message_filters(f: SearchFilters) -> list[dict[str, Any]]:
     """Filter clauses on the messages index (conversation state via the denormalised conv_* fields)."""
-    clauses: list[dict[str, Any]] = []
-    for field, values, lower in (
+    terms = [
         ("channel", f.channels, True),
         ("account", f.accounts, False),
         ("language", f.languages, True),
@@ -217,25 +232,16 @@ def message_filters(f: SearchFilters) -> list[dict[str, Any]]:
         ("conv_assignee", f.assignees, False),
         ("conv_queue", f.queues, False),
         ("conv_tag", f.tags, True),
-    ):
-        if values is not None:
-            clauses.append(_terms(field, values, lower))
+    ]
+    clauses = _filter_clauses(terms, f, "created_at")
     if f.direction:
         clauses.append({"term": {"direction": f.direction}})
-    date_range: dict[str, str] = {}
-    if f.since is not None:
-        date_range["gte"] = f.since.isoformat()
-    if f.until is not None:
-        date_range["lt"] = f.until.isoformat()
-    if date_range:
-        clauses.append({"range": {"created_at": date_range}})
     return clauses
 
 
 def conversation_filters(f: SearchFilters) -> list[dict[str, Any]]:
     """Filter clauses on the conversations index."""
-    clauses: list[dict[str, Any]] = []
-    for field, values, lower in (
+    terms = [
         ("channel", f.channels, True),
         ("account", f.accounts, False),
         ("id", f.conversation_ids, False),
@@ -243,14 +249,5 @@ def conversation_filters(f: SearchFilters) -> list[dict[str, Any]]:
         ("assignee", f.assignees, False),
         ("queue", f.queues, False),
         ("f_tag", f.tags, True),
-    ):
-        if values is not None:
-            clauses.append(_terms(field, values, lower))
-    date_range: dict[str, str] = {}
-    if f.since is not None:
-        date_range["gte"] = f.since.isoformat()
-    if f.until is not None:
-        date_range["lt"] = f.until.isoformat()
-    if date_range:
-        clauses.append({"range": {"last_message_at": date_range}})
-    return clauses
+    ]
+    return _filter_clauses(terms, f, "last_message_at")

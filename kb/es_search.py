@@ -18,11 +18,14 @@ from hub.models import Conversation, Message
 from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
 from kb.common import (
     CONVERSATION_FACETS,
+    FACET_SIZE,
     MESSAGE_FACETS,
     CursorError,
+    check_facets,
     decode_cursor,
     encode_cursor,
     fill_histogram,
+    page_limit,
 )
 from kb.es_query import compile_node, conversation_filters, message_filters
 from kb.query import Node, parse_query
@@ -30,8 +33,6 @@ from kb.sqlite_sql import compile_message_query, fts_expression
 
 __all__ = ["MAX_CONVERSATION_MATCHES", "search_conversations", "search_messages"]
 
-FACET_SIZE = 20
-MAX_LIMIT = 1000
 MAX_WINDOW = 10_000
 MAX_CONVERSATION_MATCHES = 10_000
 
@@ -82,10 +83,9 @@ def _ranked(node: Node | None) -> bool:
 def _aggs(
     facets: Any, fields: dict[str, str], allowed: tuple[str, ...], histogram: str | None, date: str
 ) -> Any:
+    check_facets(facets, allowed)
     aggs: dict[str, Any] = {}
     for name in facets:
-        if name not in allowed:
-            raise ValueError(f"unknown facet {name!r}; choose from {', '.join(allowed)}")
         aggs[f"f_{name}"] = {
             "terms": {
                 "field": fields[name],
@@ -122,7 +122,7 @@ def _read_aggs(response: Any, facets: Any, histogram: str | None) -> tuple[dict[
 
 
 def _window(request: SearchRequest) -> tuple[int, int]:
-    limit = max(0, min(request.limit, MAX_LIMIT))
+    limit = page_limit(request.limit)
     if request.offset + limit > MAX_WINDOW:
         raise ValueError(f"offset paging stops at {MAX_WINDOW} hits; page with the cursor instead")
     return limit, max(0, request.offset)

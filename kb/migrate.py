@@ -17,13 +17,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from kb.base import KnowledgeBase, UpsertResult
 
 __all__ = ["MigrationReport", "migrate_kb"]
 
 T = TypeVar("T")
+_Phase = Literal["conversations", "messages"]
+_Upsert = Callable[[Sequence[Any]], UpsertResult]
+#: a phase's name, its source iterator (called with batch_size), target upsert, documents to skip
+_PhaseSpec = tuple[_Phase, Callable[..., Iterable[Any]], _Upsert, int]
 _VERSION = 1
 
 
@@ -74,24 +78,32 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _copy(
+def _copy_phase(
+    phase: _Phase,
     documents: Iterable[Any],
-    upsert: Callable[[Sequence[Any]], UpsertResult],
+    upsert: _Upsert,
     *,
     skip: int,
+    saved: dict[str, Any],
+    state_path: Path,
     batch_size: int,
     report: MigrationReport,
-    checkpoint: Callable[[int], None],
     progress: Callable[[int], None],
-) -> int:
+) -> tuple[int, dict[str, Any]]:
+    """Copy ``documents`` after the first ``skip``, checkpointing ``<phase>_done`` per batch.
+
+    ``saved`` is the checkpoint so far; returns how many were copied and the last checkpoint.
+    """
     done = skip
+    state = {**saved, "phase": phase, f"{phase}_done": done}
     for batch in _batches(islice(documents, skip, None), batch_size):
         result = upsert(batch)
         report.errors.update(result.errors)
         done += len(batch)
-        checkpoint(done)
+        state = {**saved, "phase": phase, f"{phase}_done": done}
+        _save_state(state_path, state)
         progress(len(batch))
-    return done - skip
+    return done - skip, state
 
 
 def migrate_kb(
@@ -125,39 +137,33 @@ def migrate_kb(
 
     if on_progress is not None:
         on_progress(done, total)
-    progress_state = {"phase": "conversations", **state}
-    if state.get("phase") != "messages":
-
-        def conversation_checkpoint(n: int) -> None:
-            _save_state(state_path, {**progress_state, "phase": "conversations", "conversations_done": n})
-
-        report.conversations_copied = _copy(
-            source.iter_conversations(batch_size=batch_size),
-            target.upsert_conversations,
-            skip=report.resumed_conversations,
+    # conversations first: a target that copies their state onto messages has it when they come
+    conversations: _PhaseSpec = (
+        "conversations",
+        source.iter_conversations,
+        target.upsert_conversations,
+        report.resumed_conversations,
+    )
+    messages: _PhaseSpec = ("messages", source.iter_messages, target.upsert_messages, report.resumed_messages)
+    phases = [messages] if state.get("phase") == "messages" else [conversations, messages]
+    saved: dict[str, Any] = state
+    copied: dict[_Phase, int] = {}
+    for phase, documents, upsert, skip in phases:
+        copied[phase], saved = _copy_phase(
+            phase,
+            documents(batch_size=batch_size),
+            upsert,
+            skip=skip,
+            saved=saved,
+            state_path=state_path,
             batch_size=batch_size,
             report=report,
-            checkpoint=conversation_checkpoint,
             progress=progress,
         )
-        conversations_done = report.resumed_conversations + report.conversations_copied
-        progress_state = {"phase": "messages", "conversations_done": conversations_done, "messages_done": 0}
-        _save_state(state_path, progress_state)
-
-    def message_checkpoint(n: int) -> None:
-        _save_state(state_path, {**progress_state, "phase": "messages", "messages_done": n})
-
-    report.messages_copied = _copy(
-        source.iter_messages(batch_size=batch_size),
-        target.upsert_messages,
-        skip=report.resumed_messages,
-        batch_size=batch_size,
-        report=report,
-        checkpoint=message_checkpoint,
-        progress=progress,
-    )
+    report.conversations_copied = copied.get("conversations", 0)
+    report.messages_copied = copied.get("messages", 0)
     _verify(target, report)
-    _save_state(state_path, {**progress_state, "phase": "done"})
+    _save_state(state_path, {**saved, "phase": "done"})
     return report
 
 

@@ -28,8 +28,15 @@ from typing import Any
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.analysis import author_text, conversation_field_values, message_field_values, stem, tokenize
-from kb.base import SearchRequest, SearchResult, UpsertResult, merge_rollup
+from kb.analysis import (
+    MULTI_VALUED_FIELDS,
+    author_text,
+    conversation_field_values,
+    message_field_values,
+    stem,
+    tokenize,
+)
+from kb.base import SearchRequest, SearchResult, UpsertResult, check_triage_changes, merge_rollup
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.sqlite_search import search_conversations, search_messages
@@ -110,8 +117,6 @@ _DOC_FROM = {
     "conversations": "t.doc FROM conversations t WHERE 1",
 }
 _SCHEMA_VERSION = 3
-_TERM_FIELDS = ("author", "entity", "hashtag", "mention", "site")
-_TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
 _CHUNK = 500
 
 
@@ -290,7 +295,7 @@ class SQLiteKB:
                 )
                 doc_rows.append((rowid, doc))
                 fts_rows.append((rowid, message.text, message.subject or "", author_text(message)))
-                term_rows += [(name, value, rowid) for name in _TERM_FIELDS for value in fields[name]]
+                term_rows += [(name, value, rowid) for name in MULTI_VALUED_FIELDS for value in fields[name]]
             if updates:
                 stale = [(u[-1],) for u in updates]
                 conn.executemany(_UPDATE_MESSAGE, updates)
@@ -399,9 +404,7 @@ class SQLiteKB:
         return deleted
 
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
-        unknown = set(changes) - _TRIAGE_FIELDS
-        if unknown:
-            raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(_TRIAGE_FIELDS)}")
+        check_triage_changes(changes)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT rowid, doc FROM conversations WHERE id = ?", (conversation_id,)

@@ -11,16 +11,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.models import Conversation, Message
-from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
-from kb.common import CONVERSATION_FACETS, MESSAGE_FACETS, decode_cursor, encode_cursor, fill_histogram
+from kb.base import DateHistogramBucket, FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
+from kb.common import (
+    CONVERSATION_FACETS,
+    FACET_SIZE,
+    MESSAGE_FACETS,
+    check_facets,
+    decode_cursor,
+    encode_cursor,
+    fill_histogram,
+    page_limit,
+)
 from kb.matcher import highlight
 from kb.query import Node, parse_query, positive_texts
 from kb.sqlite_sql import compile_message_query, conversation_filter_sql, fts_expression
 
-__all__ = ["FACET_SIZE", "MAX_LIMIT", "search_conversations", "search_messages"]
+__all__ = ["search_conversations", "search_messages"]
 
-FACET_SIZE = 20
-MAX_LIMIT = 1000
 #: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
 _BM25 = "message_fts.rank"
@@ -29,20 +36,6 @@ _BM25 = "message_fts.rank"
 _FTS_SOURCE = "message_fts CROSS JOIN messages m ON m.rowid = message_fts.rowid"
 _MATCHED_SOURCE = "temp.matched m"
 _SUBJECT_MATCH = "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?"
-_MATCHED_COLUMNS = ", ".join(
-    f"m.{c}"
-    for c in (
-        "created_ts",
-        "channel",
-        "account",
-        "language",
-        "sentiment_label",
-        "intent",
-        "direction",
-        "author_id",
-        "conversation_id",
-    )
-)
 _BUCKETS = {
     "hour": "strftime('%Y-%m-%dT%H:00:00', {ts}, 'unixepoch')",
     "day": "date({ts}, 'unixepoch')",
@@ -58,6 +51,8 @@ _MESSAGE_COLUMNS = {
     "direction": "m.direction",
     "authors": "m.author_id",
 }
+#: what a faceted search keeps of each match: its date, its conversation, every facet column
+_MATCHED_COLUMNS = ", ".join(["m.created_ts", "m.conversation_id", *_MESSAGE_COLUMNS.values()])
 _MESSAGE_TERMS = {"entities": "entity", "hashtags": "hashtag", "mentions": "mention", "sites": "site"}
 _CONVERSATION_COLUMNS = {"status": "status", "assignee": "assignee", "queue": "queue", "priority": "priority"}
 _SORT_KEYS = {
@@ -78,12 +73,6 @@ def _after(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[An
     return "(" + " OR ".join(ors) + ")", params
 
 
-def _check_facets(names: Any, allowed: tuple[str, ...]) -> None:
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        raise ValueError(f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}")
-
-
 def _page(
     conn: sqlite3.Connection,
     inner: str,
@@ -97,7 +86,7 @@ def _page(
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
     """
-    limit = max(0, min(request.limit, MAX_LIMIT))
+    limit = page_limit(request.limit)
     outer_where, outer_params, offset = "1", list[Any](), request.offset
     if request.cursor:
         outer_where, outer_params = _after(keys, decode_cursor(request.cursor, sort, length=len(keys)))
@@ -122,7 +111,13 @@ def _page(
     return [(r, docs[r], score, ts) for r, score, ts in rows], next_cursor
 
 
-def _histogram(conn: sqlite3.Connection, sql: str, params: list[Any], interval: str) -> Any:
+def _histogram(
+    conn: sqlite3.Connection, interval: str | None, ts: str, source: str, where: str, params: list[Any]
+) -> list[DateHistogramBucket]:
+    """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
+    if interval is None:
+        return []
+    sql = f"SELECT {_BUCKETS[interval].format(ts=ts)}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
         for bucket, count in conn.execute(sql, params)
@@ -137,7 +132,7 @@ def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
 
 def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Message]:
     node = parse_query(request.query)
-    _check_facets(request.facets, MESSAGE_FACETS)
+    check_facets(request.facets, MESSAGE_FACETS)
     compiled = compile_message_query(node, request.filters)
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
@@ -175,11 +170,7 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
             Hit(message.id, -float(raw_score) if raw_score else 0.0, message, _highlights(message, leaves))
         )
     facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in request.facets}
-    histogram = []
-    if request.histogram:
-        bucket = _BUCKETS[request.histogram].format(ts="m.created_ts")
-        sql = f"SELECT {bucket}, count(*) FROM {source} WHERE {where_sql} GROUP BY 1"
-        histogram = _histogram(conn, sql, params, request.histogram)
+    histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
     return SearchResult(int(total), hits, facets, histogram, next_cursor)
 
 
@@ -253,7 +244,7 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
 
 def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Conversation]:
     node: Node | None = parse_query(request.query)
-    _check_facets(request.facets, CONVERSATION_FACETS)
+    check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
     message_filters = _message_level(f)
     source, score, ranked = "conversations c", "0.0", False
@@ -316,9 +307,7 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
             col = f"c.{name}"
             sql = f"SELECT {col}, count(*) FROM {source} WHERE {where_sql} AND {col} IS NOT NULL {tail}"
         facets[name] = _buckets(conn.execute(sql, params).fetchall())
-    histogram = []
-    if request.histogram:
-        bucket = _BUCKETS[request.histogram].format(ts="c.last_ts")
-        sql = f"SELECT {bucket}, count(*) FROM {source} WHERE {where_sql} AND c.last_ts > 0 GROUP BY 1"
-        histogram = _histogram(conn, sql, params, request.histogram)
+    # conversations without messages have no date (last_ts 0): they belong in no bucket
+    dated = f"{where_sql} AND c.last_ts > 0"
+    histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params)
     return SearchResult(int(total), hits, facets, histogram, next_cursor)

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kb.analysis import MULTI_VALUED_FIELDS
 from kb.base import SearchFilters
 from kb.query import And, Field, Near, Node, Not, Or, Text
 
@@ -25,10 +26,6 @@ _COLUMN_FIELDS = {
     "sentiment": "m.sentiment_label",
     "intent": "m.intent",
 }
-#: fields stored in ``message_terms`` (multi-valued)
-_TERM_FIELDS = ("author", "entity", "hashtag", "mention", "site")
-#: fields stored in ``conversation_terms``
-_CONVERSATION_FIELDS = ("status", "assignee", "tag")
 
 
 @dataclass
@@ -105,7 +102,7 @@ def _predicate(node: Node) -> tuple[str, list[Any]]:
         if node.name in _COLUMN_FIELDS:
             return _value_match(_COLUMN_FIELDS[node.name], node)
         sql, params = _value_match("value", node)
-        if node.name in _TERM_FIELDS:
+        if node.name in MULTI_VALUED_FIELDS:  # stored in message_terms
             return f"m.rowid IN (SELECT mrow FROM message_terms WHERE field = ? AND {sql})", [
                 node.name,
                 *params,

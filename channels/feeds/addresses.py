@@ -125,20 +125,17 @@ class AddressPolicy:
 
     @classmethod
     def from_settings(cls, settings: FeedSettings, resolve: Resolver = resolve_host) -> AddressPolicy:
-        return cls(allow_private=settings.allow_private_addresses, timeout_s=settings.timeout_s, resolve=resolve)
+        return cls(
+            allow_private=settings.allow_private_addresses, timeout_s=settings.timeout_s, resolve=resolve
+        )
 
     def check_url(self, url: str | httpx.URL) -> httpx.URL:
         """``url`` parsed; raises ``RefusedFeedURL`` or ``UnresolvableHost``."""
-        parsed = parse_feed_url(str(url)) if isinstance(url, str) else url
+        parsed = parse_feed_url(str(url))  # redirects are checked too: no ftp:// or file://
         if self.allow_private:
             return parsed
         host = parsed.host
-        try:
-            addresses = [host] if _is_ip(host) else list(self.resolve(host, self.timeout_s))
-        except UnresolvableHost:
-            raise
-        except (OSError, UnicodeError) as exc:  # a resolver passed in may fail its own way
-            raise UnresolvableHost(f"could not resolve {host}: {exc}") from exc
+        addresses = [host] if _is_ip(host) else list(self.resolve(host, self.timeout_s))
         for address in addresses:
             self._refuse_internal(parsed, host, address, "resolves to")
         return parsed

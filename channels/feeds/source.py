@@ -14,8 +14,10 @@ touched on the dataflow's thread, so a snapshot is always consistent with what w
 Items are ``Envelope(channel="feeds", kind="feed", account=<feed account>, raw_ref=<url>,
 payload={"url", "content" (bytes), "content_type", "listen_query", "entry_ids"})`` carrying
 only entries not emitted before, or ``DeadLetter(stage="source")`` for a feed that is not a
-feed (HTML), too large, a redirect loop, a 4xx, or still failing after ``dead_letter_after``
-retries (timeouts, 429/503 with their Retry-After honoured). Other feeds keep flowing.
+feed (HTML), too large, a redirect loop, a 4xx, refused by the address policy (an internal
+address, checked on every request: DNS may have changed since the feed was added), or still
+failing after ``dead_letter_after`` retries (timeouts, 429/503 with their Retry-After
+honoured up to ``backoff_max_s``). Other feeds keep flowing.
 
 An entry is emitted once: edits to an entry already seen are not re-emitted (feeds rarely
 say reliably when an entry changed; the KB keeps the first version).
@@ -34,6 +36,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 
+from channels.feeds.addresses import AddressPolicy
 from channels.feeds.cursor import FeedCursor
 from channels.feeds.fetch import FetchResult, build_client, fetch_feed
 from channels.feeds.parse import CHANNEL, FEED_KIND, feed_entry_ids
@@ -66,7 +69,8 @@ class FeedSource(FixedPartitionedSource[FeedItem, dict[str, Any]]):
 
     ``once=True`` ends the source after one pass over every feed (batch runs and tests): each
     feed is fetched once, whatever its schedule, and a failure that would be retried later is
-    dead-lettered instead, since there is no later.
+    dead-lettered instead, since there is no later. ``address_policy`` decides which addresses
+    fetches may reach (default: the one ``settings`` describe; internal ones are refused).
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class FeedSource(FixedPartitionedSource[FeedItem, dict[str, Any]]):
         registry_path: Path | None = None,
         once: bool = False,
         clock: Callable[[], float] = time.time,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         self.feeds = list(feeds)
+        self.address_policy = address_policy
         self.settings = settings
         self.registry_path = registry_path
         self.once = once
@@ -107,7 +113,7 @@ class FeedPartition(StatefulSourcePartition[FeedItem, dict[str, Any]]):
         self._next_reload = 0.0
         self._attempted: set[str] = set()
         self._inflight: dict[str, Future[_Outcome]] = {}
-        self._client = build_client(self._settings)
+        self._client = build_client(self._settings, source.address_policy)
         self._pool = ThreadPoolExecutor(
             max_workers=self._settings.concurrency, thread_name_prefix="feed-poll"
         )

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from hub.settings import ElasticsearchSettings, Settings
 from kb.base import KnowledgeBase
 from kb.sqlite import SQLiteKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES
+from tests.kb.fake_es import FakeElasticsearch
+
+if TYPE_CHECKING:
+    from kb.elasticsearch import ElasticsearchKB
 
 BACKENDS = [
     "sqlite",
@@ -67,3 +73,41 @@ def loaded_kb(empty_kb: KnowledgeBase) -> KnowledgeBase:
     empty_kb.upsert_messages(MESSAGES)
     empty_kb.upsert_conversations(CONVERSATIONS)
     return empty_kb
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    """A wire-level Elasticsearch stand-in (see fake_es.py)."""
+    with FakeElasticsearch() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_kb(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticsearchKB]:
+    """``ElasticsearchKB`` on ``fake`` as production configures it, with millisecond bulk backoff."""
+    from kb.elasticsearch import ElasticsearchKB
+
+    settings = Settings(
+        data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t")
+    )
+    store = ElasticsearchKB.from_settings(settings)
+    store.bulk_initial_backoff_s = 0.001
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over an embedded KB holding the test documents (httpx ASGITransport)."""
+    from api.app import create_app
+
+    settings.ensure_data_dir()
+    kb = SQLiteKB(settings.kb_path)
+    kb.upsert_messages(MESSAGES)
+    kb.upsert_conversations(CONVERSATIONS)
+    kb.close()
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley") as c:
+        yield c
+    app.state.kb.close()
+    app.state.crm.close()

@@ -27,6 +27,11 @@ _CONFLICT = {
 class FakeElasticsearch:
     """Stores documents per index; ``reject`` ids fail with 400, ``throttle`` ids get one 429.
 
+    Outages: each bulk request first pops a status from ``bulk_failures`` and, if there was
+    one, fails as a whole with it (``[502] * 100``: the cluster is away for 100 requests).
+    ``item_failures[id]`` holds statuses that document gets, one per bulk attempt, before it
+    is written (``[500]``: one shard failure; ``[429] * 100``: rejected for good).
+
     ``before_write`` callbacks (one per conditional write, oldest first) run just before a
     write that carries ``if_seq_no``: a test stages a concurrent writer there (with
     :meth:`store`, not through HTTP: the fake's lock is held).
@@ -38,12 +43,16 @@ class FakeElasticsearch:
         self.requests: list[tuple[str, str, Any]] = []
         self.reject: set[str] = set()
         self.throttle: set[str] = set()
+        self.bulk_failures: list[int] = []
+        self.item_failures: dict[str, list[int]] = {}
+        self.bulk_requests = 0
         self.seq_nos: dict[tuple[str, str], int] = {}
         self.before_write: list[Callable[[], None]] = []
         self._seq = 0
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits for it, in every test's teardown
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -165,7 +174,17 @@ class FakeElasticsearch:
                 if after:
                     ordered = [(i, d) for i, d in ordered if i > after[-1]]
                 ordered = ordered[body.get("from", 0) : body.get("from", 0) + body.get("size", 10)]
-                hits = [{"_id": i, "_score": 1.0, "_source": d, "sort": [i]} for i, d in ordered]
+                # one sort value per sort clause, as Elasticsearch answers (search_after needs all)
+                keys = [next(iter(c)) if isinstance(c, dict) else c for c in body.get("sort") or ["id"]]
+                hits = [
+                    {
+                        "_id": i,
+                        "_score": 1.0,
+                        "_source": d,
+                        "sort": [1.0 if k == "_score" else i if k == "id" else d.get(k) for k in keys],
+                    }
+                    for i, d in ordered
+                ]
                 aggs: dict[str, Any] = {}
                 for name, spec in (body.get("aggs") or {}).items():
                     aggs[name] = {"buckets": []}
@@ -183,12 +202,21 @@ class FakeElasticsearch:
 
             def _bulk(self, raw: bytes) -> None:
                 lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+                fake.bulk_requests += 1
+                if fake.bulk_failures:
+                    status = fake.bulk_failures.pop(0)
+                    error = {"type": "outage", "reason": f"the cluster answered {status}"}
+                    return self._reply(status, {"error": error, "status": status})
                 fake.requests.append(("POST", "_bulk", lines))
                 items = []
                 for action, source in zip(lines[0::2], lines[1::2], strict=True):
                     op, meta = next(iter(action.items()))
                     doc_id = meta["_id"]
-                    if doc_id in fake.throttle:
+                    if fake.item_failures.get(doc_id):
+                        status = fake.item_failures[doc_id].pop(0)
+                        error = {"type": "unavailable", "reason": f"shard answered {status}"}
+                        items.append({op: {"_id": doc_id, "status": status, "error": error}})
+                    elif doc_id in fake.throttle:
                         fake.throttle.discard(doc_id)
                         items.append({op: {"_id": doc_id, "status": 429, "error": {"type": "es_rejected"}}})
                     elif doc_id in fake.reject:

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from api.app import create_app
-from hub.settings import Settings
-from kb.sqlite import SQLiteKB
-from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    settings.ensure_data_dir()
-    kb = SQLiteKB(settings.kb_path)
-    kb.upsert_messages(MESSAGES)
-    kb.upsert_conversations(CONVERSATIONS)
-    kb.close()
-    app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley") as c:
-        yield c
-    app.state.kb.close()
-    app.state.crm.close()
+from tests.kb.docs import MESSAGES, by_native
 
 
 async def test_search_returns_hits_highlights_facets_and_histogram(client: httpx.AsyncClient) -> None:

@@ -6,11 +6,14 @@ The same documents go in (``tests.kb.docs``); the same hits, facets and counts m
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from hub.models import Conversation, Message
-from kb.base import KnowledgeBase, SearchFilters, SearchRequest
+from kb.base import KnowledgeBase, SearchFilters, SearchRequest, merge_rollup
 from kb.query import QuerySyntaxError, compile_matcher
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
 
@@ -336,7 +339,8 @@ def _rollup(conversation_id: str, count: int, **extra: object) -> Conversation:
             "participants": ["author-1"],
             "first_message_at": base.first_message_at,
             "last_message_at": base.last_message_at,
-            "last_inbound_at": base.last_message_at,
+            # recomputed from the messages already stored: no inbound message is new
+            "last_inbound_at": base.last_inbound_at,
             "message_count": count,
             "inbound_count": count - 1,
             "sentiment_avg": -0.25,
@@ -418,3 +422,83 @@ def test_save_rollups_reopens_only_what_it_is_asked_to(loaded_kb: KnowledgeBase)
     reopened = loaded_kb.get_conversation("cnv_b")
     assert reopened is not None and reopened.status == "open" and reopened.queue == "travel"
     assert reopened.message_count == 4
+
+
+def test_save_rollups_reopens_on_a_newer_inbound_message_without_being_told(
+    loaded_kb: KnowledgeBase,
+) -> None:
+    # A crash after the messages were written but before their rollup was saved: the replay
+    # finds the messages unchanged, so the flow's reopen set is empty, yet the rollup counts
+    # an inbound message newer than the stored conversation has seen.
+    seen = datetime(2026, 11, 6, 9, tzinfo=UTC)
+    loaded_kb.save_rollups([_rollup(cid, 2, last_inbound_at=seen) for cid in ("cnv_a", "cnv_b", "cnv_c")])
+    assert {c.status for c in loaded_kb.get_conversations(["cnv_b", "cnv_c"]).values()} == {"open"}
+    loaded_kb.update_conversation("cnv_b", {"status": "pending"})
+    loaded_kb.update_conversation("cnv_c", {"status": "resolved"})
+
+    # the same inbound time again (a replay after the rollup was saved): triage stays
+    loaded_kb.save_rollups(
+        [_rollup("cnv_b", 2, last_inbound_at=seen), _rollup("cnv_c", 2, last_inbound_at=seen)]
+    )
+    kept = loaded_kb.get_conversations(["cnv_b", "cnv_c"])
+    assert (kept["cnv_b"].status, kept["cnv_c"].status) == ("pending", "resolved")
+    # an older one (an outbound reply rolled up from a stale read) does not reopen either
+    earlier = seen - timedelta(days=1)
+    loaded_kb.save_rollups([_rollup("cnv_c", 2, last_inbound_at=earlier)])
+    assert loaded_kb.get_conversation("cnv_c").status == "resolved"  # type: ignore[union-attr]
+
+    newer = seen + timedelta(minutes=5)
+    naive = newer.replace(tzinfo=None)  # stored times may be naive (UTC): still comparable
+    loaded_kb.save_rollups(
+        [_rollup("cnv_b", 3, last_inbound_at=newer), _rollup("cnv_c", 3, last_inbound_at=naive)], reopen=()
+    )
+    stored = loaded_kb.get_conversations(["cnv_a", "cnv_b", "cnv_c"])
+    assert {cid: c.status for cid, c in stored.items()} == {"cnv_a": "open", "cnv_b": "open", "cnv_c": "open"}
+    assert stored["cnv_b"].queue == "travel" and stored["cnv_c"].tags == ["press", "vip"]
+    assert stored["cnv_a"].assignee == "dana"
+    found = loaded_kb.search_messages(SearchRequest(query="status:open", filters=_in("cnv_b", "cnv_c")))
+    assert {h.id for h in found.hits} == by_native("e1", "e2", "f1", "f2")
+
+
+def test_merge_rollup_reopen_rule() -> None:
+    at = datetime(2026, 11, 6, 9, tzinfo=UTC)
+    stored = Conversation(id="c", channel="sms", status="resolved", assignee="kim", last_inbound_at=at)
+    same = Conversation(id="c", channel="sms", last_inbound_at=at, message_count=4)
+    assert merge_rollup(stored, same, reopen=False).status == "resolved"
+    assert merge_rollup(stored, same, reopen=True).status == "open"  # the caller's word still counts
+    later = same.model_copy(update={"last_inbound_at": at + timedelta(seconds=1)})
+    merged = merge_rollup(stored, later, reopen=False)
+    assert (merged.status, merged.assignee, merged.message_count) == ("open", "kim", 4)
+    never = stored.model_copy(update={"last_inbound_at": None, "status": "pending"})
+    assert merge_rollup(never, same, reopen=False).status == "open"  # the first inbound message
+    assert merge_rollup(never, never, reopen=False).status == "pending"  # still none
+    assert merge_rollup(None, later, reopen=False).status == "open"
+
+
+@pytest.fixture
+def tokyo_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The server's local timezone is nine hours ahead of UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_naive_since_and_until_are_utc(loaded_kb: KnowledgeBase, tokyo_server: None) -> None:
+    filters = SearchFilters(since=datetime(2026, 11, 2, 10), until=datetime(2026, 11, 2, 11, 30))
+    assert filters.since == datetime(2026, 11, 2, 10, tzinfo=UTC)
+    assert filters.until is not None and filters.until.tzinfo is UTC
+    aware = SearchFilters(since=datetime(2026, 11, 2, 10, tzinfo=UTC), until=filters.until)
+    assert filters == aware
+    # t1 (09:00 UTC) is before, t2 (11:00 UTC) inside; read as Tokyo time neither would be
+    found = loaded_kb.search_messages(SearchRequest(filters=filters))
+    assert {h.id for h in found.hits} == by_native("t2")
+    listed = loaded_kb.search_conversations(SearchRequest(filters=filters))
+    assert [h.id for h in listed.hits] == ["cnv_a"]  # last message at 11:00 UTC
+    # an aware time in another zone is kept as it is (the same instant)
+    tokyo = timezone(timedelta(hours=9))
+    shifted = SearchFilters(since=datetime(2026, 11, 2, 19, tzinfo=tokyo))
+    assert shifted.since is not None and shifted.since.utcoffset() == timedelta(hours=9)
+    later = {h.id for h in loaded_kb.search_messages(SearchRequest(filters=shifted)).hits}
+    assert by_native("t2") <= later and not by_native("t1") & later

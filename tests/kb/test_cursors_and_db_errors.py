@@ -11,18 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from api.app import create_app
 from hub.errors import FatalError, RetriableError
-from hub.settings import Settings
-from kb.base import SearchRequest
+from kb.base import KnowledgeBase, SearchRequest
 from kb.common import CursorError, decode_cursor, encode_cursor
+from kb.elasticsearch import ElasticsearchKB
 from kb.sqlite import SQLiteKB, _translate
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 
@@ -50,15 +48,6 @@ FORGED = {
 }
 
 
-@pytest.fixture
-def kb(tmp_path: Path) -> Iterator[SQLiteKB]:
-    store = SQLiteKB(tmp_path / "kb.sqlite3")
-    store.upsert_messages(MESSAGES)
-    store.upsert_conversations(CONVERSATIONS)
-    yield store
-    store.close()
-
-
 @pytest.mark.parametrize("cursor", list(FORGED.values()), ids=list(FORGED))
 def test_decode_cursor_refuses_forged_keys(cursor: str) -> None:
     with pytest.raises(CursorError):
@@ -74,25 +63,11 @@ def test_decode_cursor_round_trips_every_scalar_key() -> None:
 
 
 @pytest.mark.parametrize("cursor", list(FORGED.values()), ids=list(FORGED))
-def test_forged_cursor_is_a_value_error_in_both_searches(kb: SQLiteKB, cursor: str) -> None:
-    for search in (kb.search_messages, kb.search_conversations):
+def test_forged_cursor_is_a_value_error_in_both_searches(loaded_kb: KnowledgeBase, cursor: str) -> None:
+    for search in (loaded_kb.search_messages, loaded_kb.search_conversations):
         with pytest.raises(ValueError):
             search(SearchRequest(limit=2, cursor=cursor))
-    assert kb.search_messages(SearchRequest()).total == len(MESSAGES)  # the store is fine
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    settings.ensure_data_dir()
-    store = SQLiteKB(settings.kb_path)
-    store.upsert_messages(MESSAGES)
-    store.upsert_conversations(CONVERSATIONS)
-    store.close()
-    app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley") as c:
-        yield c
-    app.state.kb.close()
-    app.state.crm.close()
+    assert loaded_kb.search_messages(SearchRequest()).total == len(MESSAGES)  # the store is fine
 
 
 async def test_forged_cursor_is_400_not_503(client: httpx.AsyncClient) -> None:
@@ -119,11 +94,14 @@ def test_only_corruption_is_fatal() -> None:
         assert isinstance(translated, FatalError) and "restore it" in str(translated)
 
 
-def test_a_programming_error_surfaces_as_itself(kb: SQLiteKB) -> None:
+def test_a_programming_error_surfaces_as_itself(tmp_path: Path) -> None:
+    kb = SQLiteKB(tmp_path / "kb.sqlite3")
     with pytest.raises(sqlite3.ProgrammingError):
         kb._read("SELECT ?", [{"not": "bindable"}])
     with pytest.raises(sqlite3.IntegrityError), kb._write() as conn:
         conn.execute("INSERT INTO message_docs (rowid, doc) VALUES (NULL, NULL)")
+    assert kb.count_messages() == 0  # rolled back, and the store still works
+    kb.close()
 
 
 def test_a_file_that_is_not_a_database_is_fatal(tmp_path: Path) -> None:
@@ -146,3 +124,20 @@ def test_a_damaged_page_is_fatal(tmp_path: Path) -> None:
     with pytest.raises(FatalError, match="unreadable"):
         damaged = SQLiteKB(path)
         damaged.search_messages(SearchRequest(query="refund"))
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [*FORGED.values(), _forge(["newest", [-5]]), _forge(["newest", ["5"]])],
+    ids=[*FORGED, "negative offset", "offset as text"],
+)
+def test_forged_cursor_is_a_value_error_on_elasticsearch(fake_kb: ElasticsearchKB, cursor: str) -> None:
+    fake_kb.upsert_conversations(CONVERSATIONS)
+    fake_kb.upsert_messages(MESSAGES)
+    for search in (fake_kb.search_messages, fake_kb.search_conversations):
+        with pytest.raises(ValueError):
+            search(SearchRequest(limit=2, cursor=cursor))
+    listing = fake_kb.search_conversations(SearchRequest(limit=2))
+    assert listing.next_cursor is not None  # a genuine cursor still pages
+    page = fake_kb.search_conversations(SearchRequest(limit=2, cursor=listing.next_cursor))
+    assert len(page.hits) == 2

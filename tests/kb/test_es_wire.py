@@ -7,14 +7,11 @@ per-document errors, denormalised conversation state, unchanged detection, pagin
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from hub.errors import ParleyError, RetriableError
 from hub.models import Conversation
-from hub.settings import ElasticsearchSettings, Settings
 from kb.base import SearchRequest
 from kb.elasticsearch import CONFLICT_ATTEMPTS, ElasticsearchKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES
@@ -22,19 +19,8 @@ from tests.kb.fake_es import FakeElasticsearch
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeElasticsearch]:
-    with FakeElasticsearch() as server:
-        yield server
-
-
-@pytest.fixture
-def kb(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticsearchKB]:
-    settings = Settings(
-        data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t")
-    )
-    store = ElasticsearchKB.from_settings(settings)
-    yield store
-    store.close()
+def kb(fake_kb: ElasticsearchKB) -> ElasticsearchKB:
+    return fake_kb
 
 
 def test_indices_are_created_from_templates_with_the_analyzer(
@@ -110,7 +96,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
     kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
-    assert body["search_after"] == [result.hits[-1].id]
+    assert body["search_after"] == [1.0, result.hits[-1].id]
     assert [m.id for m in kb.iter_messages(batch_size=3)] == sorted(m.id for m in MESSAGES)
     assert kb.count_messages() == len(MESSAGES)
     assert kb.conversation_messages("cnv_a")  # parses the canned hits

@@ -1,24 +1,64 @@
-"""/feeds through the real app (httpx ASGI transport): list, add, validate, remove."""
+"""/feeds through the real app (httpx ASGI transport): list, add, validate, remove, URL policy.
+
+No test here sends a DNS query: ``.test`` hosts resolve through a fake resolver standing in for
+DNS (``address_policy`` overridden), and the default policy is exercised with IP literals and
+``localhost`` (the hosts file).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from api.app import create_app
+from api.routes.feeds import address_policy
+from channels.feeds.addresses import AddressPolicy, UnresolvableHost
 from channels.feeds.registry import FeedRegistry, feed_id, registry_path
 from hub.settings import FeedConfig, FeedSettings, Settings
+
+PUBLIC = "93.184.215.14"
+#: what the fake DNS answers; every other ``.test`` host is public, anything else unknown
+FAKE_DNS: dict[str, list[str]] = {
+    "intranet.acme.test": ["10.0.0.7"],
+    "split.acme.test": [PUBLIC, "fd00::7"],
+    "nowhere.acme.test": [],
+}
+
+
+def fake_resolve(host: str, timeout_s: float) -> Sequence[str]:
+    addresses = FAKE_DNS.get(host, [PUBLIC] if host.endswith(".test") else [])
+    if not addresses:
+        raise UnresolvableHost(f"could not resolve {host}: no such name")
+    return addresses
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, *, fake_dns: bool) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    if fake_dns:
+        app.dependency_overrides[address_policy] = lambda: AddressPolicy.from_settings(
+            settings.feeds, resolve=fake_resolve
+        )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
+    ) as http:
+        yield http
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     settings.feeds = FeedSettings(feeds=[FeedConfig(url="https://configured.test/rss", name="conf")])
-    app = create_app(settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
-    ) as http:
+    async with app_client(settings, fake_dns=True) as http:
+        yield http
+
+
+@pytest.fixture
+async def real_dns_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as deployed: default settings, the system resolver."""
+    async with app_client(settings, fake_dns=False) as http:
         yield http
 
 
@@ -79,3 +119,65 @@ async def test_schema_limits_are_422(client: httpx.AsyncClient) -> None:
         await client.post("/feeds", json={"url": "https://a.test/rss", "poll_interval_s": 1})
     ).status_code == 422
     assert (await client.post("/feeds", json={})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1:8080/feed", "loopback"),
+        ("http://localhost:9200/_search", "loopback"),  # a name: resolved (hosts file)
+        ("http://[::1]/rss", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[fe80::1]/rss", "link-local"),
+        ("http://10.1.2.3/rss", "private"),
+        ("http://172.16.5.4/rss", "private"),
+        ("https://192.168.0.1/rss", "private"),
+        ("http://[fd00::1]/rss", "private"),
+        ("http://[::ffff:127.0.0.1]/rss", "loopback"),  # IPv4-mapped IPv6
+        ("http://0.0.0.0:8000/", "unspecified"),
+        ("http://100.64.0.1/rss", "not globally routable"),  # carrier-grade NAT
+        ("http://2130706433/rss", "loopback"),  # 127.0.0.1 spelled as one number
+    ],
+)
+async def test_internal_urls_are_refused_by_default(
+    real_dns_client: httpx.AsyncClient, settings: Settings, url: str, kind: str
+) -> None:
+    response = await real_dns_client.post("/feeds", json={"url": url})
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert f"({kind} address)" in detail and "feeds.allow_private_addresses" in detail
+    assert FeedRegistry(registry_path(settings)).feeds() == []
+
+
+async def test_public_literal_is_accepted_by_default(real_dns_client: httpx.AsyncClient) -> None:
+    # only the add-time policy is checked: nothing is fetched here
+    response = await real_dns_client.post("/feeds", json={"url": f"http://{PUBLIC}/feed.xml"})
+    assert response.status_code == 201, response.text
+    assert response.json()["account"] == PUBLIC
+
+
+async def test_internal_urls_are_accepted_when_allowed(settings: Settings) -> None:
+    settings.feeds = FeedSettings(allow_private_addresses=True)
+    async with app_client(settings, fake_dns=False) as http:
+        for url in ("http://127.0.0.1:8080/feed", "http://10.1.2.3/rss"):
+            assert (await http.post("/feeds", json={"url": url})).status_code == 201
+        # the scheme is still checked
+        assert (await http.post("/feeds", json={"url": "file:///etc/passwd"})).status_code == 400
+    assert len(FeedRegistry(registry_path(settings)).feeds()) == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://intranet.acme.test/rss", "intranet.acme.test resolves to 10.0.0.7 (private address)"),
+        # one internal address among public ones is enough: the client may pick it
+        ("https://split.acme.test/rss", "split.acme.test resolves to fd00::7 (private address)"),
+        ("https://nowhere.acme.test/rss", "could not resolve nowhere.acme.test"),
+    ],
+)
+async def test_host_names_are_resolved_at_add_time(
+    client: httpx.AsyncClient, settings: Settings, url: str, expected: str
+) -> None:
+    response = await client.post("/feeds", json={"url": url})
+    assert response.status_code == 400 and expected in response.json()["detail"]
+    assert FeedRegistry(registry_path(settings)).feeds() == []

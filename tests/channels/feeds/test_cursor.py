@@ -68,3 +68,38 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_retry_after_never_exceeds_the_backoff_cap_even_for_slow_feeds() -> None:
+    cursor = FeedCursor(url="u")
+    weekly = 7 * 24 * 3600.0
+    assert cursor.failed(0.0, "429", interval_s=weekly, base_s=60, max_s=3600, retry_after=10**9) == 3600
+    assert cursor.next_poll_at == 3600.0
+
+
+@pytest.mark.parametrize("bad", [-5.0, float("nan")])
+def test_negative_or_nan_retry_after_falls_back_to_backoff(bad: float) -> None:
+    cursor = FeedCursor(url="u")
+    expected = backoff_delay(1, interval_s=900, base_s=60, max_s=3600)
+    assert cursor.failed(0.0, "503", interval_s=900, base_s=60, max_s=3600, retry_after=bad) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("999999999", 3600.0),  # 31 years
+        ("1" + "0" * 400, 3600.0),  # a float infinity
+        ("Thu, 01 Jan 2099 00:00:00 GMT", 3600.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+        ("  90 ", 90.0),
+        ("Mon, 23 Nov 2026 12:02:00 GMT", 120.0),
+        ("-5", None),
+        ("1.5", None),
+        ("²", None),  # a unicode digit: str.isdigit says yes, float() says no
+        ("Mon, 99 Foo 2026 25:61:00 GMT", None),
+        ("", None),
+    ],
+)
+def test_parse_retry_after_is_capped_and_ignores_garbage(header: str, expected: float | None) -> None:
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert parse_retry_after(header, max_s=3600.0, now=now) == expected

@@ -11,6 +11,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from channels import parse_envelope
+from channels.feeds.cursor import backoff_delay
 from channels.feeds.registry import FeedRegistry, feed_account
 from channels.feeds.source import FeedItem, FeedSource, sources_from_settings
 from hub.models import DeadLetter, Envelope
@@ -153,6 +154,31 @@ def test_retry_after_is_honoured_then_dead_lettered(fixture_server: FeedServer) 
         clock.now += 121
         (again,) = settle(part)  # still failing: the same dead letter (same id), not a new one
         assert isinstance(again, DeadLetter) and again.id == letter.id
+    finally:
+        part.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "interval", "expected_delay"),
+    [
+        # a daily feed, 31 years asked for: capped at backoff_max_s (1 h), not a day, not years
+        ("/ratelimited/decades", 86400.0, FAST.backoff_max_s),
+        ("/ratelimited/far-date", 86400.0, FAST.backoff_max_s),  # Retry-After: a date in 2099
+        # Retry-After: -5 is ignored: our own backoff applies (not below the feed's interval)
+        ("/ratelimited/garbage", 600.0, backoff_delay(1, interval_s=600, base_s=30.0, max_s=3600.0)),
+    ],
+)
+def test_retry_after_cannot_park_a_feed(
+    fixture_server: FeedServer, path: str, interval: float, expected_delay: float
+) -> None:
+    clock = FakeClock()
+    feed = FeedConfig(url=fixture_server.url(path), poll_interval_s=interval)
+    part = FeedSource([feed], FAST, clock=clock).build_part("s", "feeds", None)
+    try:
+        assert settle(part) == []
+        assert part.snapshot()["cursors"][feed.url]["next_poll_at"] == clock.now + expected_delay
+        clock.now += expected_delay
+        assert settle(part) == [] and len(fixture_server.statuses(path)) == 2  # polled again on time
     finally:
         part.close()
 
