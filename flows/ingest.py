@@ -41,6 +41,7 @@ from flows.threading import ThreadState, assign_conversation
 from hub.errors import FatalError, SkippableError, UnsupportedEvent
 from hub.models import DeadLetter, Direction, Envelope, Message, message_id
 from hub.settings import Settings
+from kb.base import KnowledgeBase
 
 __all__ = ["build_flow", "default_sources", "get_flow"]
 
@@ -202,15 +203,15 @@ class _ThreadStep:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._window = timedelta(days=settings.email.subject_window_days)
-        self._kb = None
+        self._kb: KnowledgeBase | None = None
 
     def _lookup(self, channel: str) -> Callable[[str], str | None]:
         def lookup(native_id: str) -> str | None:
             if self._kb is None:
                 from kb import open_kb
 
-                self._kb = open_kb(self._settings)  # type: ignore[assignment]
-            found = self._kb.get_message(message_id(channel, native_id))  # type: ignore[attr-defined]
+                self._kb = open_kb(self._settings)
+            found = self._kb.get_message(message_id(channel, native_id))
             return found.conversation_id if found is not None else None
 
         return lookup

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,7 +38,15 @@ log = logging.getLogger("parley")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PARLEY_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        console.print(f"[bold red]error:[/] invalid configuration: {problems}")
+        console.print("Fix the environment variable (or parley.toml) named above and run the command again.")
+        raise typer.Exit(code=2) from exc
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(message)s",
@@ -129,11 +138,22 @@ def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: b
                 settings.recovery_dir.mkdir(parents=True)
                 init_db_dir(settings.recovery_dir, 1)
             recovery_config = RecoveryConfig(str(settings.recovery_dir))
-        run_main(
-            flow,
-            epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
-            recovery_config=recovery_config,
-        )
+        try:
+            run_main(
+                flow,
+                epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
+                recovery_config=recovery_config,
+            )
+        except Exception as exc:  # Bytewax wraps the cause; the user needs it and a next step
+            log.debug("ingest flow stopped", exc_info=True)
+            cause: BaseException = exc
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            again = "it resumes where it stopped" if recovery else "stored messages are not written twice"
+            raise FatalError(
+                f"the ingest flow stopped: {type(cause).__name__}: {cause}. "
+                f"Fix the cause and run the same command again ({again})."
+            ) from exc
         progress.update(task, completed=total)
     kb = open_kb(settings)
     try:

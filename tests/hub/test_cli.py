@@ -89,3 +89,19 @@ def test_serve_refuses_a_busy_port_with_advice(env: dict[str, str]) -> None:
         result = CliRunner().invoke(app, ["serve", "--port", str(port)], env=env)
     assert result.exit_code == 1
     assert "--port" in result.output
+
+
+def test_invalid_configuration_names_the_variable(env: dict[str, str]) -> None:
+    bad = {**env, "PARLEY_FLOW__BATCH_SIZE": "lots"}
+    result = CliRunner().invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=bad)
+    assert result.exit_code == 2
+    assert "PARLEY_FLOW__BATCH_SIZE" in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_store_is_an_error_with_advice_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
+    data = Path(env["PARLEY_DATA_DIR"])
+    data.mkdir(parents=True)
+    (data / "kb.sqlite3").write_bytes(b"this is not a database" * 100)
+    result = CliRunner().invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env)
+    assert result.exit_code == 1
+    assert "error:" in result.output and "Traceback" not in result.output
