@@ -7,14 +7,19 @@ the same run measures:
   (b) the whole dataflow in-process: import → parse → dedupe → enrich → thread → KB + CRM
   (c) the same file replayed (everything already stored: dedupe and idempotent sinks)
 
-and prints messages per second and the ratios b/a and c/a. Run: python bench/ingest.py --n 5000
+and prints messages per second and the ratios b/a and c/a. With ``--processes`` it also runs
+the flow as 1 and as 2 ``python -m bytewax.run`` processes on fresh stores (model loading
+included on both sides) and prints the speed-up. Run: python bench/ingest.py --n 5000 --processes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,10 +103,37 @@ def run_flow(settings: Settings, path: Path) -> tuple[float, IngestReport]:
     return time.perf_counter() - started, report
 
 
+def run_processes(source: Path, data: Path, count: int, ner: bool) -> float:
+    """Wall time of the flow as ``count`` bytewax.run processes over ``source``."""
+    ports = []
+    for _ in range(count):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    env = {
+        **os.environ,
+        "PARLEY_DATA_DIR": str(data),
+        "PARLEY_DEMO": "false",
+        "PARLEY_IMPORT_PATHS": json.dumps([str(source)]),
+        "PARLEY_ENRICHMENT__NER": str(ner).lower(),
+        "PARLEY_ENRICHMENT__CACHE_SIZE": "0",
+        "PARLEY_LOG_LEVEL": "ERROR",
+    }
+    command = [sys.executable, "-m", "bytewax.run", "flows.ingest:get_flow()", "-a", addresses]
+    started = time.perf_counter()
+    workers = [subprocess.Popen([*command, "-i", str(i)], env=env) for i in range(count)]
+    for worker in workers:
+        if worker.wait() != 0:
+            raise SystemExit(f"a flow process failed (exit {worker.returncode})")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="messages to generate")
     parser.add_argument("--no-ner", action="store_true", help="disable spaCy NER in enrichment")
+    parser.add_argument("--processes", action="store_true", help="also compare 1 and 2 flow processes")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,6 +152,9 @@ def main() -> None:
 
         flow_time, report = run_flow(settings, source)
         replay_time, replay = run_flow(settings, source)
+        if args.processes:
+            one = run_processes(source, Path(tmp) / "one", 1, not args.no_ner)
+            two = run_processes(source, Path(tmp) / "two", 2, not args.no_ner)
 
     n = len(messages)
     print(f"messages: {n}  (NER {'off' if args.no_ner else 'on'})")
@@ -127,6 +162,10 @@ def main() -> None:
     print(f"(b) whole dataflow, fresh store {n / flow_time:9.1f} msgs/s  created {report.created}")
     print(f"(c) whole dataflow, replay      {n / replay_time:9.1f} msgs/s  duplicates {replay.duplicates}")
     print(f"ratio b/a = {baseline / flow_time:.2f}   ratio c/a = {baseline / replay_time:.2f}")
+    if args.processes:
+        print(f"(d) 1 bytewax.run process        {n / one:9.1f} msgs/s  (wall, incl. start-up)")
+        print(f"(e) 2 bytewax.run processes      {n / two:9.1f} msgs/s  (wall, incl. start-up)")
+        print(f"speed-up e/d = {one / two:.2f}")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ __all__ = ["build_flow", "default_sources", "get_flow"]
 
 log = logging.getLogger("parley.flow")
 
-#: keys the dedupe and enrich steps are spread over (processes take keys by hash)
-SHARDS = 8
+#: keys the dedupe and enrich steps are spread over; processes take keys by hash, and with
+#: few keys two processes got uneven shares of the enrichment work (1.14x vs 1.29x at 64)
+SHARDS = 64
 
 NamedSource = tuple[str, Source[ImportItem]]
 
