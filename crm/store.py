@@ -36,21 +36,8 @@ def open_crm(settings: Settings) -> CRMStore:
         settings.ensure_data_dir()
     engine = make_engine(settings.crm_url)
     migrate(engine)
-    return CRMStore(engine, _with_own_mailboxes(settings))
-
-
-def _with_own_mailboxes(settings: Settings) -> CRMSettings:
-    """The CRM settings plus the hub's own mailbox addresses, which must never merge people."""
-    mailboxes = [
-        address
-        for account in settings.email.accounts
-        for address in (account.from_address, account.username)
-        if "@" in address
-    ]
-    extra = [a for a in mailboxes if a not in settings.crm.own_addresses]
-    if not extra:
-        return settings.crm
-    return settings.crm.model_copy(update={"own_addresses": [*settings.crm.own_addresses, *extra]})
+    # the hub's own mailboxes must never merge people, configured or not
+    return CRMStore(engine, settings.crm.model_copy(update={"own_addresses": settings.own_addresses()}))
 
 
 def _like(text: str) -> str:

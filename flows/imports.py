@@ -121,19 +121,24 @@ def _read_whole(path: Path, what: str) -> bytes | DeadLetter:
     return raw
 
 
-def _eml_record(path: Path) -> Iterator[ImportItem]:
-    raw = _read_whole(path, ".eml file")
-    if isinstance(raw, DeadLetter):
-        yield raw
-        return
-    yield Envelope(
-        channel="email",
-        kind="rfc822",
-        account="import",
-        payload=raw,
-        raw_ref=f"file:{path}",
-        received_at=_arrival(path),
-    )
+def _whole_file_record(channel: str, kind: str, what: str) -> Callable[[Path], Iterator[ImportItem]]:
+    """A reader for files that are one record each (an .eml message, a feed document)."""
+
+    def read(path: Path) -> Iterator[ImportItem]:
+        raw = _read_whole(path, what)
+        if isinstance(raw, DeadLetter):
+            yield raw
+            return
+        yield Envelope(
+            channel=channel,
+            kind=kind,
+            account="import",
+            payload=raw,
+            raw_ref=f"file:{path}",
+            received_at=_arrival(path),
+        )
+
+    return read
 
 
 def _mbox_records(path: Path) -> Iterator[ImportItem]:
@@ -159,26 +164,11 @@ def _mbox_records(path: Path) -> Iterator[ImportItem]:
         box.close()
 
 
-def _feed_record(path: Path) -> Iterator[ImportItem]:
-    raw = _read_whole(path, "feed file")
-    if isinstance(raw, DeadLetter):
-        yield raw
-        return
-    yield Envelope(
-        channel="feeds",
-        kind="feed",
-        account="import",
-        payload=raw,
-        raw_ref=f"file:{path}",
-        received_at=_arrival(path),
-    )
-
-
 _READERS: dict[FileFormat, Callable[[Path], Iterator[ImportItem]]] = {
     "jsonl": _jsonl_records,
-    "eml": _eml_record,
+    "eml": _whole_file_record("email", "rfc822", ".eml file"),
     "mbox": _mbox_records,
-    "feed": _feed_record,
+    "feed": _whole_file_record("feeds", "feed", "feed file"),
 }
 
 

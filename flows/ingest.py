@@ -160,9 +160,8 @@ def _fingerprint(message: Message) -> str:
 
 @dataclass
 class DedupeState:
-    """Fingerprints of the messages a shard has passed on, newest last, bounded."""
+    """Fingerprints of the messages a shard has passed on, newest last (bounded by the step)."""
 
-    capacity: int = 200_000
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
 
@@ -170,7 +169,7 @@ def _dedupe(
     capacity: int, report: IngestReport | None
 ) -> Callable[[DedupeState | None, Message], tuple[DedupeState, Iterable[Message]]]:
     def step(state: DedupeState | None, message: Message) -> tuple[DedupeState, Iterable[Message]]:
-        state = state or DedupeState(capacity=capacity)
+        state = state or DedupeState()
         fingerprint = _fingerprint(message)
         if state.seen.get(message.id) == fingerprint:
             if report is not None:
@@ -178,7 +177,7 @@ def _dedupe(
             return state, ()
         state.seen[message.id] = fingerprint  # an edit (same id, new content) passes through
         state.seen.move_to_end(message.id)
-        while len(state.seen) > state.capacity:
+        while len(state.seen) > capacity:
             state.seen.popitem(last=False)
         return state, (message,)
 
@@ -218,7 +217,8 @@ class _ThreadStep:
         return lookup
 
     def __call__(self, state: ThreadState | None, message: Message) -> tuple[ThreadState, Message]:
-        state = state or ThreadState(capacity=self._settings.flow.state_capacity)
+        state = state or ThreadState()
+        state.capacity = self._settings.flow.state_capacity  # configuration, not restored state
         conversation_id = assign_conversation(
             state, message, lookup=self._lookup(message.channel), subject_window=self._window
         )
@@ -243,11 +243,11 @@ def channel_sources(settings: Settings) -> list[NamedSource]:
     return sources
 
 
-def default_sources(settings: Settings, *, on_emit: Callable[[int], None] | None = None) -> list[NamedSource]:
+def default_sources(settings: Settings) -> list[NamedSource]:
     """Sources for the configured channels plus a file import source for the import paths."""
     sources = channel_sources(settings)
     if settings.import_paths:
-        sources.append(("import", FileImportSource(list(settings.import_paths), on_emit=on_emit)))
+        sources.append(("import", FileImportSource(list(settings.import_paths))))
     return sources
 
 

@@ -59,11 +59,9 @@ def _settings() -> Settings:
 
 
 def _with_demo_fallback(settings: Settings) -> Settings:
-    """``settings`` as given, or, when nothing is configured to ingest and the demo is enabled,
-    the demo brand's settings importing the bundled demo dataset."""
-    from flows.ingest import channel_sources
-
-    if settings.import_paths or not settings.demo or channel_sources(settings):
+    """``settings`` as given, or, when no import path is configured and the demo is enabled,
+    the demo brand's settings importing the bundled demo dataset (for hubs with no channel)."""
+    if settings.import_paths or not settings.demo:
         return settings
     from hub.demo import DEMO_PATH, demo_settings
 
@@ -100,21 +98,22 @@ def _progress(total: int, label: str) -> Iterator[Progress]:
         yield progress
 
 
-def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: bool) -> dict[str, int]:
-    """Run the ingest flow in this process to completion, with a progress bar; return its report."""
+def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) -> dict[str, int]:
+    """Import ``paths`` through the ingest flow in this process, with a progress bar; return its
+    report."""
     from bytewax.recovery import RecoveryConfig, init_db_dir
     from bytewax.testing import run_main
 
     from flows.imports import FileImportSource
-    from flows.ingest import NamedSource, build_flow, default_sources
+    from flows.ingest import build_flow
     from flows.report import IngestReport
     from kb import open_kb
 
+    if not paths:
+        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     settings.ensure_data_dir()
     report = IngestReport()
-    if paths is None:
-        settings = _with_demo_fallback(settings)
-    total = sum(_count_records(p) for p in (paths if paths is not None else settings.import_paths))
+    total = sum(_count_records(p) for p in paths)
     kb = open_kb(settings)
     try:
         conversations_before = kb.count_conversations()
@@ -126,12 +125,9 @@ def _run_ingest(settings: Settings, paths: Sequence[Path] | None, *, recovery: b
         def advance(n: int) -> None:
             progress.advance(task, n)
 
-        sources: list[NamedSource]
-        if paths is not None:
-            sources = [("import", FileImportSource(list(paths), on_emit=advance))]
-        else:
-            sources = default_sources(settings, on_emit=advance)
-        flow = build_flow(settings, sources, report=report)
+        flow = build_flow(
+            settings, [("import", FileImportSource(list(paths), on_emit=advance))], report=report
+        )
         recovery_config = None
         if recovery:
             if not settings.recovery_dir.exists():
@@ -223,7 +219,8 @@ def run(
         if channel_sources(settings):  # configured accounts, or feeds added through the API
             _run_live(settings, host, port, serve)
             return
-        summary = _run_ingest(settings, None, recovery=True)
+        settings = _with_demo_fallback(settings)
+        summary = _run_ingest(settings, settings.import_paths, recovery=True)
         _print_summary(summary)
         if serve:
             _serve(settings, host, port)

@@ -352,14 +352,23 @@ class Settings(BaseSettings):
     def recovery_dir(self) -> Path:
         return self.data_dir / "recovery"
 
+    def own_addresses(self) -> list[str]:
+        """The hub's own email addresses and numbers: the configured ones plus every mailbox's
+        sending address and login. They never cause a contact merge."""
+        mailboxes = [
+            address
+            for mailbox in self.email.accounts
+            for address in (mailbox.from_address, mailbox.username)
+            if "@" in address
+        ]
+        return list(dict.fromkeys([*self.crm.own_addresses, *mailboxes]))
+
     def own_identities(self) -> frozenset[str]:
         """The hub's own addresses, numbers and handles (lower-cased, without ``@``).
 
-        A message whose author is one of these was sent by the brand: it is outbound, and
-        these identities never cause a contact merge.
+        A message whose author is one of these was sent by the brand: it is outbound.
         """
-        own = [*self.crm.own_addresses, *self.enrichment.handles]
-        own += [mailbox.from_address for mailbox in self.email.accounts if mailbox.from_address]
+        own = [*self.own_addresses(), *self.enrichment.handles]
         return frozenset(value.strip().lower().lstrip("@") for value in own if value.strip())
 
     def ensure_data_dir(self) -> Path:

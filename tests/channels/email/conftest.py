@@ -32,16 +32,14 @@ from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from hub.settings import MailboxSettings
+from tests.conftest import free_ports
 
 USER = "support@parley.test"
 PASSWORD = "s3cret-pw"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def find_dovecot() -> str | None:
@@ -218,7 +216,7 @@ def running_dovecot(binary: str) -> Iterator[Dovecot]:
     for sub in ("mail", "home"):
         os.chown(root / sub, uid, gid)
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
-    port, ssl_port = free_port(), free_port()
+    port, ssl_port = free_ports(2)
     _self_signed_cert(root)
     config = root / "dovecot.conf"
     config.write_text(
