@@ -7,6 +7,8 @@ place, with ``raise ... from exc``:
   back off and try again; nothing is lost.
 * :class:`SkippableError` - this one input can never succeed (malformed payload, unknown
   fields): it becomes a dead letter with the raw payload and the reason; the flow moves on.
+* :class:`InvalidInput` - a person's request cannot be answered as asked (a query that does
+  not parse, a cursor this search did not make): the API answers 400 with where and what.
 * :class:`FatalError` - the configuration or environment is wrong: stop with a message that
   says what to fix.
 """
@@ -42,6 +44,21 @@ class UnsupportedEvent(SkippableError):
 
     Harmless: counted and logged, not dead-lettered.
     """
+
+
+class InvalidInput(ParleyError):
+    """A request that can never succeed as asked; answered 400 with the documented shape.
+
+    ``position`` is the 0-based character offset of the problem in the input (when it has
+    one) and ``expected`` what would have been accepted there.
+    """
+
+    def __init__(
+        self, message: str, *, position: int | None = None, expected: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.position = position
+        self.expected = expected or []
 
 
 class FatalError(ParleyError):
