@@ -10,6 +10,7 @@ COPY flows flows
 COPY kb kb
 COPY crm crm
 COPY api api
+COPY cli cli
 RUN pip install --no-cache-dir .
 VOLUME /data
 EXPOSE 8000

@@ -23,7 +23,7 @@ from tests.flows.threads_workload import (
 
 def _parley_run(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run", "--no-serve"],
+        [sys.executable, "-m", "cli", "run", "--no-serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -6,7 +6,7 @@ a tiny file, ``auto_reply=True`` marks an out-of-office answer (``Auto-Submitted
 
 from __future__ import annotations
 
-from hub.demo._script import BRAND, Thread, t
+from tools.demo._script import BRAND, Thread, t
 
 __all__ = ["EMAIL_THREADS"]
 

@@ -1,7 +1,7 @@
 """The little language the demo scripts are written in: people, turns and threads.
 
 A :class:`Thread` is a conversation on one channel written as a list of :class:`Turn`; each
-turn names its speaker (a key of :data:`hub.demo._cast.PEOPLE`, or :data:`BRAND`) and the
+turn names its speaker (a key of :data:`tools.demo._cast.PEOPLE`, or :data:`BRAND`) and the
 turn it answers. The generator turns scripts into envelopes; scripts hold no ids or times.
 Stdlib only: the generator must run on a bare interpreter.
 """

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from channels import parse_envelope, parsers_for
-from hub.demo import DEMO_PATH, demo_envelopes
-from hub.demo.generate import render
+from cli.demo import DEMO_PATH, demo_envelopes
 from hub.models import Envelope, Message
+from tools.demo.generate import render
 
 CHANNELS = {"email", "twitter", "facebook", "feeds", "sms"}
 BRAND_EMAIL = "support@parley-coffee.example.com"
@@ -227,12 +227,12 @@ def test_times_fall_in_the_thirty_days_before_2026_11_20(
 
 def test_regenerating_is_byte_identical_under_any_hash_seed(tmp_path: Path) -> None:
     committed = DEMO_PATH.read_bytes()
-    assert render().encode("utf-8") == committed, "run `python -m hub.demo.generate` and commit"
+    assert render().encode("utf-8") == committed, "run `python -m tools.demo.generate` and commit"
     for seed in ("1", "4242"):
         out = tmp_path / f"demo-{seed}.jsonl"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "hub.demo.generate", "--output", str(out)],
+            [sys.executable, "-m", "tools.demo.generate", "--output", str(out)],
             cwd=REPO,
             env=env,
             check=True,

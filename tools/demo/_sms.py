@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.demo._script import BRAND, Thread, t
+from tools.demo._script import BRAND, Thread, t
 
 __all__ = ["SMS_THREADS"]
 

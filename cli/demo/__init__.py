@@ -3,7 +3,7 @@
 ``demo.jsonl`` holds a few hundred envelopes for the fictional brand "Parley Coffee" across
 email (RFC 822), Twitter/X, Facebook, feeds (blog comments, forum replies) and SMS: threads
 with brand replies, people who appear on two channels, mixed sentiment and languages, all
-dated in the 30 days before 2026-11-20. It is written by ``python -m hub.demo.generate``
+dated in the 30 days before 2026-11-20. It is written by ``python -m tools.demo.generate``
 (deterministic) and committed; this module only reads it.
 """
 
@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from hub.demo._cast import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE
+from cli.demo.brand import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE
 from hub.models import Envelope
 from hub.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Write the bundled demo dataset, ``hub/demo/demo.jsonl``: ``python -m hub.demo.generate``.
+"""Write the bundled demo dataset, ``cli/demo/demo.jsonl``: ``python -m tools.demo.generate``.
 
 Deterministic: a seeded ``random.Random`` decides every time and id, no set or hash order is
 involved, MIME boundaries are fixed, so regenerating gives byte-identical output under any
@@ -22,14 +22,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from hub.demo._cast import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE, PEOPLE
-from hub.demo._email import EMAIL_THREADS
-from hub.demo._facebook import FACEBOOK_THREADS
-from hub.demo._feeds import FEED_THREADS
-from hub.demo._rfc822 import Mail, render_mail
-from hub.demo._script import BRAND, Thread
-from hub.demo._sms import SMS_THREADS
-from hub.demo._twitter import TWITTER_THREADS
+from cli.demo import DEMO_PATH
+from tools.demo._cast import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE, PEOPLE
+from tools.demo._email import EMAIL_THREADS
+from tools.demo._facebook import FACEBOOK_THREADS
+from tools.demo._feeds import FEED_THREADS
+from tools.demo._rfc822 import Mail, render_mail
+from tools.demo._script import BRAND, Thread
+from tools.demo._sms import SMS_THREADS
+from tools.demo._twitter import TWITTER_THREADS
 
 __all__ = ["DEFAULT_SEED", "WINDOW_END", "WINDOW_START", "build_envelopes", "main", "render"]
 
@@ -361,7 +362,7 @@ def render(seed: int = DEFAULT_SEED) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("demo.jsonl"))
+    parser.add_argument("--output", type=Path, default=DEMO_PATH)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     text = render(args.seed)

@@ -1,4 +1,4 @@
-"""``parley``: the command line, and the one place that knows every package.
+"""``parley``: the command line (see the package docstring: the composition root).
 
 ``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
@@ -63,7 +63,7 @@ def _with_demo_fallback(settings: Settings) -> Settings:
     the demo brand's settings importing the bundled demo dataset (for hubs with no channel)."""
     if settings.import_paths or not settings.demo:
         return settings
-    from hub.demo import DEMO_PATH, demo_settings
+    from cli.demo import DEMO_PATH, demo_settings
 
     return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
 

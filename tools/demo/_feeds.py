@@ -7,7 +7,7 @@ and forum threads are what marketers listen to.
 
 from __future__ import annotations
 
-from hub.demo._script import BRAND, Thread, t
+from tools.demo._script import BRAND, Thread, t
 
 __all__ = ["FEED_THREADS"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli import app
+from cli.main import app
 
 FIXTURES = Path(__file__).parents[1] / "flows" / "fixtures"
 
@@ -45,7 +45,7 @@ def test_kb_export_writes_every_message_as_jsonl(env: dict[str, str]) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env).exit_code == 0
     result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "kb", "export"],
+        [sys.executable, "-m", "cli", "kb", "export"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

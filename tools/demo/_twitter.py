@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.demo._mentions import TWITTER_MENTIONS
-from hub.demo._script import BRAND, Thread, t
+from tools.demo._mentions import TWITTER_MENTIONS
+from tools.demo._script import BRAND, Thread, t
 
 __all__ = ["TWITTER_THREADS"]
 

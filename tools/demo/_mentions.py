@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.demo._script import Thread, t
+from tools.demo._script import Thread, t
 
 __all__ = ["TWITTER_MENTIONS"]
 

@@ -8,15 +8,10 @@ has contacts to merge.
 
 from __future__ import annotations
 
-from hub.demo._script import Person
+from cli.demo.brand import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, FB_PAGE
+from tools.demo._script import Person
 
 __all__ = ["BRAND_EMAIL", "BRAND_NAME", "BRAND_PHONE", "BRAND_TWITTER", "FB_PAGE", "PEOPLE"]
-
-BRAND_NAME = "Parley Coffee"
-BRAND_EMAIL = "support@parley-coffee.example.com"
-BRAND_PHONE = "+447700900100"
-BRAND_TWITTER = "ParleyCoffee"
-FB_PAGE = "parleycoffee"
 
 _PEOPLE = [
     # --- on two channels: same email (mail + Facebook / forum) or same phone (SMS + Twitter) ---
