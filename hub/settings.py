@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -296,6 +296,9 @@ class FeedSettings(BaseModel):
     allow_private_addresses: bool = False
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Parley hub."""
 
@@ -321,6 +324,9 @@ class Settings(BaseSettings):
     crm: CRMSettings = Field(default_factory=CRMSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
+    #: each channel's own settings table, by channel name, validated by the channel's
+    #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -370,6 +376,10 @@ class Settings(BaseSettings):
         """
         own = [*self.own_addresses(), *self.enrichment.handles]
         return frozenset(value.strip().lower().lstrip("@") for value in own if value.strip())
+
+    def channel_settings(self, name: str, model: type[M]) -> M:
+        """The ``channels.<name>`` table validated as ``model`` (its defaults when absent)."""
+        return model.model_validate(self.channels.get(name, {}))
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
