@@ -12,7 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import KBDep, query_error, split_multi
+from api.deps import KBDep, split_multi
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
@@ -88,10 +88,7 @@ def search(
         facets=tuple(split_multi([facets]) or ()),
         histogram=histogram,
     )
-    try:
-        result = kb.search_messages(request)
-    except ValueError as exc:  # a query syntax error, an unknown facet, a cursor from another search
-        raise query_error(exc) from exc
+    result = kb.search_messages(request)
     return SearchResponse(
         total=result.total,
         hits=[
