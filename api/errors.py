@@ -1,25 +1,23 @@
 """The API's one error edge: every exception a route lets out becomes an HTTP answer here.
 
 Routes do not translate errors; the stores raise the hub's error families and their own
-documented errors, and :func:`install_error_handlers` maps them, most specific class first:
+documented errors, and :func:`install_error_handlers` maps them (the nearest class in an
+exception's MRO wins):
 
-=================================================  ======  =========================================
-raised                                             status  body
-=================================================  ======  =========================================
-``hub.errors.InvalidInput`` (query syntax, cursor,  400     ``{"detail": {"message", "position",
-facet, paging)                                              "expected"}}``; ``position`` and
-                                                            ``expected`` only when the input has a
-                                                            place where it went wrong
-``crm.InvalidRequest``                              400     ``{"detail": "<message>"}``
-``crm.NotFound``, ``registry.UnknownFeed``          404     ``{"detail": "<message>"}``
-``crm.Conflict``, ``registry.FeedAlreadyPolled``,   409     ``{"detail": "<message>"}``
-``registry.FeedInSettings``
-``hub.errors.RetriableError``                       503     ``{"detail": "<message>"}`` and
-                                                            ``Retry-After`` (seconds)
-``hub.errors.FatalError``                           503     ``{"detail": "<what to fix>"}``
-anything else (a storage or decoding fault, e.g.    500     ``{"detail": "internal error; see the
-a corrupt stored document)                                  server log"}``, logged with the path
-=================================================  ======  =========================================
+* ``hub.errors.InvalidInput`` - a query, cursor, facet or page the user got wrong: 400,
+  ``{"detail": {"message": ..., "position": ..., "expected": [...]}}``, with ``position`` and
+  ``expected`` only when the input has a place where it went wrong.
+* ``crm.InvalidRequest`` 400; ``crm.NotFound`` and ``registry.UnknownFeed`` 404;
+  ``crm.Conflict``, ``registry.FeedAlreadyPolled`` and ``registry.FeedInSettings`` 409: all
+  ``{"detail": "<message>"}`` (:data:`STATUS_BY_ERROR`).
+* ``hub.errors.RetriableError`` - a passing condition: 503, ``{"detail": "<message>"}`` and
+  ``Retry-After`` in seconds.
+* ``hub.errors.FatalError`` - wrong configuration or environment: 503,
+  ``{"detail": "<what to fix>"}``.
+* anything else - a storage or decoding fault (a corrupt stored document's pydantic
+  ``ValidationError``, ``sqlite3.DatabaseError``), any other ``ParleyError``, a bug: 500,
+  ``{"detail": "internal error; see the server log"}``, logged with the method and path.
+  Never a 400: a ``ValueError`` is not by itself the user's mistake.
 
 FastAPI's own answers are untouched: ``HTTPException`` keeps its status and detail, and a
 request that fails validation is 422 with ``detail`` the documented list of errors.

@@ -2,6 +2,8 @@
 
 A query the user got wrong is a 400 whose detail says where and what was expected
 (``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too.
+The KB raises these as ``hub.errors.InvalidInput`` and the error edge (:mod:`api.errors`)
+answers them; anything else the KB raises is a fault of ours (500), never the user's query.
 """
 
 from __future__ import annotations
