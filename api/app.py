@@ -1,15 +1,17 @@
-"""The FastAPI application: includes routers, opens the stores once, closes them on shutdown."""
+"""The FastAPI application: includes routers, opens the stores once, closes them on shutdown.
+
+Errors map to HTTP in one place, :mod:`api.errors`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from api.errors import install_error_handlers
 from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
-from hub.errors import FatalError
 from hub.settings import Settings
 
 __all__ = ["create_app"]
@@ -37,10 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.kb = open_kb(settings)
     app.state.crm = open_crm(settings)
-
-    @app.exception_handler(FatalError)
-    async def fatal_error(request: Request, exc: FatalError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+    install_error_handlers(app)
 
     for module in (health, conversations, search, contacts, segments, dead_letters, feeds):
         app.include_router(module.router)

@@ -6,13 +6,12 @@ annotated dependencies, never by importing globals.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from hub.settings import Settings
 from kb.base import KnowledgeBase
-from kb.query import QuerySyntaxError
 
 if TYPE_CHECKING:
     from crm.store import CRMStore
@@ -38,14 +37,6 @@ def split_multi(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
-
-
-def query_error(exc: ValueError) -> HTTPException:
-    """A 400 for a search the user got wrong, saying where and what was expected."""
-    detail: dict[str, Any] = {"message": str(exc)}
-    if isinstance(exc, QuerySyntaxError):
-        detail |= {"position": exc.position, "expected": exc.expected}
-    return HTTPException(status_code=400, detail=detail)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,13 +1,19 @@
-"""Shared fixtures: an isolated Settings per test and the third-party corpora (optional)."""
+"""Shared fixtures: an isolated Settings per test, the CRM on SQLite and PostgreSQL, and the
+third-party corpora (optional)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
+from crm.engine import normalise_url
 from hub.settings import Settings
 
 #: variables that switch optional test backends on (or point at the corpora)
@@ -64,3 +70,33 @@ def free_ports(count: int) -> list[int]:
 def postgres_url() -> str | None:
     """The PostgreSQL URL the CRM tests also run against, when ``PARLEY_TEST_POSTGRES_URL`` is set."""
     return os.environ.get("PARLEY_TEST_POSTGRES_URL") or None
+
+
+def _postgres_settings(settings: Settings) -> Iterator[Settings]:
+    base = postgres_url()
+    if base is None:
+        pytest.skip("PARLEY_TEST_POSTGRES_URL is not set")
+    base = normalise_url(base)
+    schema = f"crm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield Settings(
+            data_dir=settings.data_dir, demo=False, database_url=url.render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def crm_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """Settings pointing the CRM at a fresh SQLite file or, when ``PARLEY_TEST_POSTGRES_URL`` is
+    set, a fresh PostgreSQL schema of its own (so parallel runs never collide)."""
+    if request.param == "sqlite":
+        yield settings
+    else:
+        yield from _postgres_settings(settings)

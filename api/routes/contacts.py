@@ -1,43 +1,26 @@
 """The /contacts resource: people across channels, their conversations, merges and splits.
 
-CRM errors map to HTTP in one place (:func:`crm_errors`): a missing contact is 404, a request
-that contradicts the current state (already merged) 409, one that can never succeed (merging a
-contact into itself) 400, and a write that kept conflicting with concurrent writers 503.
+The CRM store's errors are answered by the API's error edge (:mod:`api.errors`): a missing
+contact is 404, a request that contradicts the current state (already merged) 409, one that
+can never succeed (merging a contact into itself) 400, and a write that kept conflicting with
+concurrent writers 503.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CRMDep, KBDep
-from crm import Conflict, ContactView, InvalidRequest, MergeEventView, NotFound
-from hub.errors import RetriableError
+from crm import ContactView, MergeEventView, NotFound
 from hub.models import Conversation
 from kb.base import SearchFilters, SearchRequest
 
-__all__ = ["ContactPage", "crm_errors", "router"]
+__all__ = ["ContactPage", "router"]
 
 router = APIRouter(tags=["contacts"])
-
-
-@contextmanager
-def crm_errors() -> Iterator[None]:
-    """Translate the CRM store's errors into HTTP errors."""
-    try:
-        yield
-    except NotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
-    except Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
-    except InvalidRequest as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
-    except RetriableError as exc:
-        raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
 
 
 class ContactPage(BaseModel):
@@ -144,20 +127,18 @@ def update_contact(contact_id: str, update: ContactUpdate, crm: CRMDep) -> Conta
         raise HTTPException(
             status_code=422, detail="nothing to change: send display_name, tags or attributes"
         )
-    with crm_errors():
-        return crm.update_contact(
-            contact_id,
-            display_name=update.display_name,
-            tags=update.tags,
-            attributes=update.attributes,
-        )
+    return crm.update_contact(
+        contact_id,
+        display_name=update.display_name,
+        tags=update.tags,
+        attributes=update.attributes,
+    )
 
 
 @router.post("/contacts/{contact_id}/merge")
 def merge_contact(contact_id: str, body: MergeRequest, crm: CRMDep) -> MergeResult:
     """Merge ``other_id`` into this contact (recorded; undo with ``/unmerge``)."""
-    with crm_errors():
-        event = crm.merge(contact_id, body.other_id, actor=body.actor, reason=body.reason)
+    event = crm.merge(contact_id, body.other_id, actor=body.actor, reason=body.reason)
     return _result(crm, event)
 
 
@@ -165,18 +146,16 @@ def merge_contact(contact_id: str, body: MergeRequest, crm: CRMDep) -> MergeResu
 def unmerge_contact(contact_id: str, crm: CRMDep, body: UnmergeRequest | None = None) -> MergeResult:
     """Undo this contact's latest merge (or ``event_id``), restoring both contacts as they were."""
     body = body or UnmergeRequest()
-    with crm_errors():
-        if crm.get_contact(contact_id) is None:
-            raise NotFound(f"no contact {contact_id}")
-        event = crm.unmerge(contact_id, event_id=body.event_id, actor=body.actor)
+    if crm.get_contact(contact_id) is None:
+        raise NotFound(f"no contact {contact_id}")
+    event = crm.unmerge(contact_id, event_id=body.event_id, actor=body.actor)
     return _result(crm, event)
 
 
 @router.post("/contacts/{contact_id}/split")
 def split_contact(contact_id: str, body: SplitRequest, crm: CRMDep) -> MergeResult:
     """Move some identities out of this contact into a new one (``other`` in the result)."""
-    with crm_errors():
-        event = crm.split(contact_id, body.identity_ids, actor=body.actor, reason=body.reason or "")
+    event = crm.split(contact_id, body.identity_ids, actor=body.actor, reason=body.reason or "")
     return _result(crm, event)
 
 

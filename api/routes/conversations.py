@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.deps import KBDep, query_error, split_multi
+from api.deps import KBDep, split_multi
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -69,10 +69,7 @@ def list_conversations(
         sort=sort,  # type: ignore[arg-type]
         highlight=False,
     )
-    try:
-        result = kb.search_conversations(request)
-    except ValueError as exc:  # the user's query (QuerySyntaxError) or cursor, not our bug
-        raise query_error(exc) from exc
+    result = kb.search_conversations(request)
     return ConversationPage(
         total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
     )

@@ -1,9 +1,12 @@
 """The /feeds resource: list, add and remove polled feeds at runtime.
 
-HTTP translation only: the feed list, its checks (URL policy, duplicates) and its storage are
-``channels.feeds.registry``'s; this module maps its errors to statuses (400 bad URL or query,
-409 already polled or configured in settings, 404 unknown). The query is validated with the
-KB's query language here because channels do not depend on the KB.
+HTTP only: the feed list, its checks (URL policy, duplicates) and its storage are
+``channels.feeds.registry``'s, and the API's error edge (:mod:`api.errors`) answers its errors
+(409 already polled or configured in settings, 404 unknown). Two translations belong here: a
+refused or unresolvable URL is the request's fault (400), although to the poller an
+unresolvable host is a passing failure; and a query error says it is about the query, since
+the body carries a URL too. The query is validated with the KB's query language here because
+channels do not depend on the KB.
 
 Feeds added here are written to the runtime registry (``<data_dir>/feeds.json``), which the
 running poller re-reads, so they start flowing without a restart. Feeds configured in
@@ -21,8 +24,9 @@ from api.deps import SettingsDep
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
 from channels.feeds.registry import RegisteredFeed
+from hub.errors import InvalidInput
 from hub.settings import FeedConfig
-from kb.query import QuerySyntaxError, parse_query
+from kb.query import parse_query
 
 router = APIRouter(tags=["feeds"])
 
@@ -59,24 +63,20 @@ def add_feed(body: NewFeed, settings: SettingsDep, policy: AddressPolicyDep) -> 
     """Start polling a feed; 400 for a bad or internal URL or a bad query, 409 when already polled."""
     config = FeedConfig(url=body.url, name=body.name, query=body.query, poll_interval_s=body.poll_interval_s)
     try:
-        return registry.add_checked(settings, config, validate_query=parse_query, policy=policy)
+        return registry.add_checked(settings, config, validate_query=_validate_query, policy=policy)
     except (RefusedFeedURL, UnresolvableHost) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
-    except QuerySyntaxError as exc:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            detail={"message": f"invalid query: {exc}", "position": exc.position, "expected": exc.expected},
-        ) from exc
-    except registry.FeedAlreadyPolled as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+
+def _validate_query(query: str) -> None:
+    """Parse ``query``; its error (an ``InvalidInput``, answered 400) says it is the query's."""
+    try:
+        parse_query(query)
+    except InvalidInput as exc:
+        raise InvalidInput(f"invalid query: {exc}", position=exc.position, expected=exc.expected) from exc
 
 
 @router.delete("/feeds/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_feed(feed_id: str, settings: SettingsDep) -> None:
     """Stop polling a feed added through the API; 409 for feeds configured in settings."""
-    try:
-        registry.remove(settings, feed_id)
-    except registry.FeedInSettings as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    except registry.UnknownFeed as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    registry.remove(settings, feed_id)

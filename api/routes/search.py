@@ -2,6 +2,8 @@
 
 A query the user got wrong is a 400 whose detail says where and what was expected
 (``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too.
+The KB raises these as ``hub.errors.InvalidInput`` and the error edge (:mod:`api.errors`)
+answers them; anything else the KB raises is a fault of ours (500), never the user's query.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import KBDep, query_error, split_multi
+from api.deps import KBDep, split_multi
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
@@ -88,10 +90,7 @@ def search(
         facets=tuple(split_multi([facets]) or ()),
         histogram=histogram,
     )
-    try:
-        result = kb.search_messages(request)
-    except ValueError as exc:  # a query syntax error, an unknown facet, a cursor from another search
-        raise query_error(exc) from exc
+    result = kb.search_messages(request)
     return SearchResponse(
         total=result.total,
         hits=[

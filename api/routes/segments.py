@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CRMDep
-from api.routes.contacts import ContactPage, crm_errors
+from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
 
 __all__ = ["router"]
@@ -76,8 +76,7 @@ def list_segments(crm: CRMDep) -> list[SegmentView]:
 @router.post("/segments", status_code=201)
 def create_segment(body: SegmentCreate, crm: CRMDep) -> SegmentView:
     """A static segment (add members or import a CSV) or a dynamic one (criteria)."""
-    with crm_errors():
-        return crm.segments.create(body.name, body.kind, criteria=body.criteria, description=body.description)
+    return crm.segments.create(body.name, body.kind, criteria=body.criteria, description=body.description)
 
 
 @router.get("/segments/{segment_id}")
@@ -87,24 +86,21 @@ def get_segment(segment_id: str, crm: CRMDep) -> SegmentView:
 
 @router.patch("/segments/{segment_id}")
 def update_segment(segment_id: str, body: SegmentUpdate, crm: CRMDep) -> SegmentView:
-    with crm_errors():
-        return crm.segments.update(
-            segment_id, name=body.name, criteria=body.criteria, description=body.description
-        )
+    return crm.segments.update(
+        segment_id, name=body.name, criteria=body.criteria, description=body.description
+    )
 
 
 @router.delete("/segments/{segment_id}", status_code=204)
 def delete_segment(segment_id: str, crm: CRMDep) -> Response:
-    with crm_errors():
-        crm.segments.delete(segment_id)
+    crm.segments.delete(segment_id)
     return Response(status_code=204)
 
 
 @router.post("/segments/{segment_id}/refresh")
 def refresh_segment(segment_id: str, crm: CRMDep) -> SegmentView:
     """Re-evaluate a dynamic segment now and store its members and count."""
-    with crm_errors():
-        return crm.segments.refresh(segment_id)
+    return crm.segments.refresh(segment_id)
 
 
 @router.get("/segments/{segment_id}/contacts")
@@ -115,8 +111,7 @@ def segment_contacts(
     offset: int = Query(default=0, ge=0),
 ) -> ContactPage:
     """The segment's members as they are now, most recently active first."""
-    with crm_errors():
-        total, ids = crm.segments.member_ids(segment_id, limit=limit, offset=offset)
+    total, ids = crm.segments.member_ids(segment_id, limit=limit, offset=offset)
     found = crm.get_contacts(ids)
     return ContactPage(total=total, items=[found[i] for i in ids if i in found])
 
@@ -124,16 +119,14 @@ def segment_contacts(
 @router.post("/segments/{segment_id}/members")
 def add_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
     """Add contacts to a static segment."""
-    with crm_errors():
-        changed = crm.segments.add_members(segment_id, body.contact_ids)
+    changed = crm.segments.add_members(segment_id, body.contact_ids)
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
 @router.post("/segments/{segment_id}/members/remove")
 def remove_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
     """Remove contacts from a static segment."""
-    with crm_errors():
-        changed = crm.segments.remove_members(segment_id, body.contact_ids)
+    changed = crm.segments.remove_members(segment_id, body.contact_ids)
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
@@ -181,8 +174,7 @@ def _import_csv(crm: CRMStore, segment_id: str, body: bytes) -> ImportResult:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HTTPException(status_code=400, detail=f"CSV is not UTF-8: {exc}") from exc
-    with crm_errors():
-        report = crm.segments.import_csv(segment_id, text)
+    report = crm.segments.import_csv(segment_id, text)
     return ImportResult(
         added=report.added,
         already=report.already,

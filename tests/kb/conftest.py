@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from hub.settings import ElasticsearchSettings, Settings
@@ -94,20 +93,3 @@ def fake_kb(fake: FakeElasticsearch, tmp_path: Path) -> Iterator[ElasticsearchKB
     store.bulk_initial_backoff_s = 0.001
     yield store
     store.close()
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app over an embedded KB holding the test documents (httpx ASGITransport)."""
-    from api.app import create_app
-
-    settings.ensure_data_dir()
-    kb = SQLiteKB(settings.kb_path)
-    kb.upsert_messages(MESSAGES)
-    kb.upsert_conversations(CONVERSATIONS)
-    kb.close()
-    app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley") as c:
-        yield c
-    app.state.kb.close()
-    app.state.crm.close()

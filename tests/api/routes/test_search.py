@@ -1,13 +1,52 @@
-"""GET /search over the embedded KB, through the real app factory (httpx ASGITransport)."""
+"""GET /search through the real app factory: hits, highlights, facets, histogram, filters, and
+the user's mistakes (query, facet, cursor) answered 400 while a damaged store is a 500."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from api.errors import INTERNAL_ERROR
 from tests.kb.docs import MESSAGES, by_native
+from tests.kb.test_cursors_and_db_errors import FORGED, _forge
+
+#: queries the language refuses; each answer says where
+BAD_QUERIES = [
+    '"unbalanced',
+    "(refund",
+    "refund)",
+    "refund OR",
+    "NOT",
+    "a NEAR/2 b NEAR/3 c",
+    "x" * 10_000,
+    "(" * 100,
+    "refund " * 400,
+    "(kettle",
+    "kettle AND",
+    "kettle NEAR/3",
+    "x " * 5_000,
+]
+
+#: other engines' syntax and attacks: searched as plain text, never passed through
+METACHARACTER_QUERIES = [
+    'NEAR(refund late, 3) "*" ^ AND:',  # FTS5 syntax
+    "refund^2 ~1 {a TO b} [c TO d] \\ / ! ? && || title:x",  # Lucene syntax
+    "'; DROP TABLE messages; --",
+    "*",
+    "-",
+    "\x00\x01",
+    "refund " * 250,
+    "kettle^2 OR {x}",
+    "col:umn*",
+    "a\\b",
+]
 
 
+@pytest.mark.usefixtures("kb_documents")
 async def test_search_returns_hits_highlights_facets_and_histogram(client: httpx.AsyncClient) -> None:
     response = await client.get(
         "/search",
@@ -37,6 +76,7 @@ async def test_search_returns_hits_highlights_facets_and_histogram(client: httpx
     assert len(ids) == len(set(ids)) == 6 and rest["next_cursor"] is None
 
 
+@pytest.mark.usefixtures("kb_documents")
 async def test_search_filters(client: httpx.AsyncClient) -> None:
     params = {"channel": "email,facebook", "sentiment": "negative", "since": "2026-11-03T00:00:00Z"}
     body = (await client.get("/search", params=params)).json()
@@ -51,48 +91,62 @@ async def test_search_filters(client: httpx.AsyncClient) -> None:
     assert [h["message"]["native_id"] for h in body["hits"]] == ["t1", "t2"]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        '"unbalanced',
-        "(refund",
-        "refund)",
-        "refund OR",
-        "NOT",
-        "a NEAR/2 b NEAR/3 c",
-        "x" * 10_000,
-        "(" * 100,
-        "refund " * 400,
-    ],
-)
+@pytest.mark.usefixtures("threads")
+async def test_search_finds_ingested_messages_and_their_conversation(client: httpx.AsyncClient) -> None:
+    hits = (await client.get("/search", params={"q": "order"})).json()
+    assert hits["total"] >= 1
+    message = hits["hits"][0]["message"]
+    assert "order" in message["text"].lower()
+    detail = (await client.get(f"/conversations/{message['conversation_id']}")).json()
+    assert detail["messages"]
+
+
+@pytest.mark.usefixtures("kb_documents")
+@pytest.mark.parametrize("query", BAD_QUERIES)
 async def test_bad_queries_are_400_with_the_position(client: httpx.AsyncClient, query: str) -> None:
     response = await client.get("/search", params={"q": query})
-    assert response.status_code == 400
+    assert response.status_code == 400, (query[:20], response.text[:200])
     detail = response.json()["detail"]
-    assert "position" in detail["message"]
+    assert detail["message"] and "position" in detail["message"]
     assert isinstance(detail["position"], int) and 0 <= detail["position"] <= len(query)
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        'NEAR(refund late, 3) "*" ^ AND:',  # FTS5 syntax
-        "refund^2 ~1 {a TO b} [c TO d] \\ / ! ? && || title:x",  # Lucene syntax
-        "'; DROP TABLE messages; --",
-        "*",
-        "-",
-        "\x00\x01",
-        "refund " * 250,
-    ],
-)
+@pytest.mark.usefixtures("kb_documents")
+@pytest.mark.parametrize("query", METACHARACTER_QUERIES)
 async def test_metacharacters_are_searched_as_text(client: httpx.AsyncClient, query: str) -> None:
     response = await client.get("/search", params={"q": query})
     assert response.status_code == 200, response.text
     assert (await client.get("/search")).json()["total"] == len(MESSAGES)  # nothing was harmed
 
 
+@pytest.mark.usefixtures("kb_documents")
 async def test_bad_facets_cursor_and_paging_are_400_or_422(client: httpx.AsyncClient) -> None:
     assert (await client.get("/search", params={"facets": "channel,nope"})).status_code == 400
     assert (await client.get("/search", params={"cursor": "not-a-cursor"})).status_code == 400
     assert (await client.get("/search", params={"limit": 5000})).status_code == 422
     assert (await client.get("/search", params={"histogram": "year"})).status_code == 422
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_forged_cursor_is_400_not_503(client: httpx.AsyncClient) -> None:
+    for name, cursor in FORGED.items():
+        response = await client.get("/search", params={"cursor": cursor})
+        assert response.status_code == 400, (name, response.text)
+        assert "restore" not in response.text
+    # a dict smuggled into the relevance sort's key, as the reviewer did
+    ranked = _forge(["relevance", [{"$gt": ""}, 1]])
+    response = await client.get("/search", params={"q": "refund", "cursor": ranked})
+    assert response.status_code == 400 and "cursor" in response.json()["detail"]["message"]
+    assert (await client.get("/search", params={"q": "refund"})).status_code == 200
+
+
+@pytest.mark.usefixtures("kb_documents")
+@pytest.mark.parametrize("stored", ["not json", '{"id": "msg_x"}'], ids=["not JSON", "not a message"])
+async def test_a_corrupt_stored_message_is_500_not_a_bad_query(
+    client: httpx.AsyncClient, app: FastAPI, stored: str
+) -> None:
+    with closing(sqlite3.connect(app.state.settings.kb_path)) as db, db:
+        db.execute("UPDATE message_docs SET doc = ?", (stored,))
+    response = await client.get("/search", params={"q": "refund"})
+    assert response.status_code == 500, response.text
+    assert response.json() == {"detail": INTERNAL_ERROR}

@@ -1,19 +1,19 @@
 """/feeds through the real app (httpx ASGI transport): list, add, validate, remove, URL policy.
 
-No test here sends a DNS query: ``.test`` hosts resolve through a fake resolver standing in for
-DNS (``address_policy`` overridden), and the default policy is exercised with IP literals and
-``localhost`` (the hosts file).
+No test here sends a DNS query: with ``fake_dns``, ``.test`` hosts resolve through a fake
+resolver standing in for DNS (``address_policy`` overridden); without it, the deployed policy
+is exercised with IP literals and ``localhost`` (the hosts file). One feed is configured in
+settings unless a test parametrizes ``feed_settings`` (``DEPLOYED``: the defaults).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from api.app import create_app
 from api.routes.feeds import address_policy
 from channels.feeds.addresses import AddressPolicy, UnresolvableHost
 from channels.feeds.registry import FeedRegistry, feed_id, registry_path
@@ -35,33 +35,31 @@ def fake_resolve(host: str, timeout_s: float) -> Sequence[str]:
     return addresses
 
 
-@asynccontextmanager
-async def app_client(settings: Settings, *, fake_dns: bool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    if fake_dns:
-        app.dependency_overrides[address_policy] = lambda: AddressPolicy.from_settings(
-            settings.feeds, resolve=fake_resolve
-        )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
-    ) as http:
-        yield http
+#: the app as deployed: default feed settings, the system resolver
+DEPLOYED = pytest.mark.parametrize("feed_settings", [FeedSettings()], ids=["deployed"])
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    settings.feeds = FeedSettings(feeds=[FeedConfig(url="https://configured.test/rss", name="conf")])
-    async with app_client(settings, fake_dns=True) as http:
-        yield http
+def feed_settings() -> FeedSettings:
+    """The app's feed settings: one feed configured (a test parametrizes this to change them)."""
+    return FeedSettings(feeds=[FeedConfig(url="https://configured.test/rss", name="conf")])
 
 
 @pytest.fixture
-async def real_dns_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app as deployed: default settings, the system resolver."""
-    async with app_client(settings, fake_dns=False) as http:
-        yield http
+def api_settings(settings: Settings, feed_settings: FeedSettings) -> Settings:
+    settings.feeds = feed_settings
+    return settings
 
 
+@pytest.fixture
+def fake_dns(app: FastAPI, api_settings: Settings) -> None:
+    """``.test`` hosts resolve through :func:`fake_resolve`; without it the system resolver does."""
+    app.dependency_overrides[address_policy] = lambda: AddressPolicy.from_settings(
+        api_settings.feeds, resolve=fake_resolve
+    )
+
+
+@pytest.mark.usefixtures("fake_dns")
 async def test_add_list_remove(client: httpx.AsyncClient, settings: Settings) -> None:
     listed = (await client.get("/feeds")).json()["items"]
     assert [(f["url"], f["origin"], f["account"]) for f in listed] == [
@@ -90,6 +88,7 @@ async def test_add_list_remove(client: httpx.AsyncClient, settings: Settings) ->
     assert (await client.delete(f"/feeds/{feed['id']}")).status_code == 404
 
 
+@pytest.mark.usefixtures("fake_dns")
 async def test_bad_query_is_400_with_position(client: httpx.AsyncClient, settings: Settings) -> None:
     response = await client.post("/feeds", json={"url": "https://a.test/rss", "query": "acme AND ("})
     assert response.status_code == 400
@@ -98,12 +97,14 @@ async def test_bad_query_is_400_with_position(client: httpx.AsyncClient, setting
     assert FeedRegistry(registry_path(settings)).feeds() == []
 
 
+@pytest.mark.usefixtures("fake_dns")
 @pytest.mark.parametrize("url", ["ftp://a.test/rss", "not a url", "file:///etc/passwd", "http://"])
 async def test_bad_url_is_400(client: httpx.AsyncClient, url: str) -> None:
     response = await client.post("/feeds", json={"url": url})
     assert response.status_code == 400 and "http(s)" in response.json()["detail"]
 
 
+@pytest.mark.usefixtures("fake_dns")
 async def test_duplicates_and_settings_feeds_conflict(client: httpx.AsyncClient) -> None:
     assert (await client.post("/feeds", json={"url": "https://a.test/rss"})).status_code == 201
     again = await client.post("/feeds", json={"url": "https://a.test/rss", "name": "other"})
@@ -114,6 +115,7 @@ async def test_duplicates_and_settings_feeds_conflict(client: httpx.AsyncClient)
     assert removed.status_code == 409 and "configured in settings" in removed.json()["detail"]
 
 
+@pytest.mark.usefixtures("fake_dns")
 async def test_schema_limits_are_422(client: httpx.AsyncClient) -> None:
     assert (
         await client.post("/feeds", json={"url": "https://a.test/rss", "poll_interval_s": 1})
@@ -121,6 +123,7 @@ async def test_schema_limits_are_422(client: httpx.AsyncClient) -> None:
     assert (await client.post("/feeds", json={})).status_code == 422
 
 
+@DEPLOYED
 @pytest.mark.parametrize(
     ("url", "kind"),
     [
@@ -140,32 +143,33 @@ async def test_schema_limits_are_422(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_internal_urls_are_refused_by_default(
-    real_dns_client: httpx.AsyncClient, settings: Settings, url: str, kind: str
+    client: httpx.AsyncClient, settings: Settings, url: str, kind: str
 ) -> None:
-    response = await real_dns_client.post("/feeds", json={"url": url})
+    response = await client.post("/feeds", json={"url": url})
     assert response.status_code == 400, response.text
     detail = response.json()["detail"]
     assert f"({kind} address)" in detail and "feeds.allow_private_addresses" in detail
     assert FeedRegistry(registry_path(settings)).feeds() == []
 
 
-async def test_public_literal_is_accepted_by_default(real_dns_client: httpx.AsyncClient) -> None:
+@DEPLOYED
+async def test_public_literal_is_accepted_by_default(client: httpx.AsyncClient) -> None:
     # only the add-time policy is checked: nothing is fetched here
-    response = await real_dns_client.post("/feeds", json={"url": f"http://{PUBLIC}/feed.xml"})
+    response = await client.post("/feeds", json={"url": f"http://{PUBLIC}/feed.xml"})
     assert response.status_code == 201, response.text
     assert response.json()["account"] == PUBLIC
 
 
-async def test_internal_urls_are_accepted_when_allowed(settings: Settings) -> None:
-    settings.feeds = FeedSettings(allow_private_addresses=True)
-    async with app_client(settings, fake_dns=False) as http:
-        for url in ("http://127.0.0.1:8080/feed", "http://10.1.2.3/rss"):
-            assert (await http.post("/feeds", json={"url": url})).status_code == 201
-        # the scheme is still checked
-        assert (await http.post("/feeds", json={"url": "file:///etc/passwd"})).status_code == 400
+@pytest.mark.parametrize("feed_settings", [FeedSettings(allow_private_addresses=True)], ids=["allowed"])
+async def test_internal_urls_are_accepted_when_allowed(client: httpx.AsyncClient, settings: Settings) -> None:
+    for url in ("http://127.0.0.1:8080/feed", "http://10.1.2.3/rss"):
+        assert (await client.post("/feeds", json={"url": url})).status_code == 201
+    # the scheme is still checked
+    assert (await client.post("/feeds", json={"url": "file:///etc/passwd"})).status_code == 400
     assert len(FeedRegistry(registry_path(settings)).feeds()) == 2
 
 
+@pytest.mark.usefixtures("fake_dns")
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

@@ -1,0 +1,147 @@
+"""The API's one error edge: every exception a route lets out becomes an HTTP answer here.
+
+Routes do not translate errors; the stores raise the hub's error families and their own
+documented errors, and :func:`install_error_handlers` maps them (the nearest class in an
+exception's MRO wins):
+
+* ``hub.errors.InvalidInput`` - a query, cursor, facet or page the user got wrong: 400,
+  ``{"detail": {"message": ..., "position": ..., "expected": [...]}}``, with ``position`` and
+  ``expected`` only when the input has a place where it went wrong.
+* ``crm.InvalidRequest`` 400; ``crm.NotFound`` and ``registry.UnknownFeed`` 404;
+  ``crm.Conflict``, ``registry.FeedAlreadyPolled`` and ``registry.FeedInSettings`` 409: all
+  ``{"detail": "<message>"}`` (:data:`STATUS_BY_ERROR`).
+* ``hub.errors.RetriableError`` - a passing condition: 503, ``{"detail": "<message>"}`` and
+  ``Retry-After`` in seconds.
+* ``hub.errors.FatalError`` - wrong configuration or environment: 503,
+  ``{"detail": "<what to fix>"}``.
+* anything else - a storage or decoding fault (a corrupt stored document's pydantic
+  ``ValidationError``, ``sqlite3.DatabaseError``), any other ``ParleyError``, a bug: 500,
+  ``{"detail": "internal error; see the server log"}``, logged with the method and path.
+  Never a 400: a ``ValueError`` is not by itself the user's mistake.
+
+FastAPI's own answers are untouched: ``HTTPException`` keeps its status and detail, and a
+request that fails validation is 422 with ``detail`` the documented list of errors.
+
+The 500 is answered by a middleware rather than an ``Exception`` handler because Starlette
+re-raises after running that handler: the server would log every fault twice and test clients
+would see an exception instead of the answer the client gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, UnknownFeed
+from crm.errors import Conflict, InvalidRequest, NotFound
+from hub.errors import FatalError, InvalidInput, RetriableError
+
+__all__ = ["INTERNAL_ERROR", "STATUS_BY_ERROR", "install_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+#: the whole body of a 500: the reason is in the server log, not in the answer
+INTERNAL_ERROR = "internal error; see the server log"
+
+#: errors answered with their message as ``detail``, by status
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    InvalidRequest: 400,
+    NotFound: 404,
+    UnknownFeed: 404,
+    Conflict: 409,
+    FeedAlreadyPolled: 409,
+    FeedInSettings: 409,
+}
+
+#: the Retry-After a RetriableError gets when it does not say how long to wait
+DEFAULT_RETRY_AFTER_S = 1
+
+E = TypeVar("E", bound=Exception)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every exception handler of the API on ``app`` (call once, in the factory)."""
+    _handle(app, InvalidInput, _invalid_input)
+    for error, status in STATUS_BY_ERROR.items():
+        _handle(app, error, _answer_with_message(status))
+    _handle(app, RetriableError, _retriable)
+    _handle(app, FatalError, _fatal)
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
+def _handle(app: FastAPI, error: type[E], handler: Callable[[Request, E], Awaitable[Response]]) -> None:
+    """``app.add_exception_handler``, checking that ``handler`` takes what ``error`` raises.
+
+    Starlette types every handler as taking any ``Exception``; it calls one only with an
+    instance of the class it was registered for (the nearest in the exception's MRO).
+    """
+    app.add_exception_handler(error, handler)  # type: ignore[arg-type]
+
+
+async def _invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+    detail: dict[str, Any] = {"message": str(exc)}
+    if exc.position is not None:
+        detail |= {"position": exc.position, "expected": exc.expected}
+    elif exc.expected:
+        detail["expected"] = exc.expected
+    return JSONResponse(status_code=400, content={"detail": detail})
+
+
+def _answer_with_message(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    return handler
+
+
+async def _retriable(request: Request, exc: RetriableError) -> JSONResponse:
+    # A passing condition (a locked database, an unreachable Elasticsearch): the client may
+    # retry, after as long as the other side asked when it did.
+    logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    wait = DEFAULT_RETRY_AFTER_S if exc.retry_after is None else max(1, math.ceil(exc.retry_after))
+    return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": str(wait)})
+
+
+async def _fatal(request: Request, exc: FatalError) -> JSONResponse:
+    # The message says what to fix in the configuration or environment; the operator needs
+    # it in the log as much as the client needs it in the answer.
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+class UnexpectedErrorMiddleware:
+    """Answers any exception no handler claimed with a generic 500 and logs it with the path.
+
+    Nothing of the exception reaches the client: it may name files, queries or stored data.
+    When the response had already started (a streamed export failing half way) there is no
+    status left to send, so the exception propagates and the server drops the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception:
+            logger.exception("%s %s failed", scope["method"], scope["path"])
+            if started:
+                raise
+            response = JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR})
+            await response(scope, receive, send)

@@ -1,0 +1,23 @@
+"""The app factory: stores created on first use, every router's paths documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from api.app import create_app
+from hub.settings import Settings
+
+
+async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/health", "/conversations", "/conversations/{conversation_id}", "/search", "/dead-letters"):
+        assert path in paths
+
+
+def test_app_factory_creates_stores_on_first_use(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "fresh", demo=False)
+    create_app(settings)
+    assert settings.kb_path.exists()
