@@ -129,7 +129,7 @@ def _parse_dead_letter(item: Envelope, reason: str) -> DeadLetter:
 
 @lru_cache(maxsize=256)
 def _matcher(query: str) -> Callable[[Message], bool]:
-    from kb.query import compile_matcher
+    from kb.matcher import compile_matcher
 
     return compile_matcher(query)
 

@@ -17,11 +17,13 @@ case; ``and``/``or`` in lower case are ordinary words. Text is analysed like the
 nothing (``+++``) is dropped. A query that cannot be parsed raises :class:`QuerySyntaxError`
 naming the position and what was expected; nothing the user typed is ever passed to a backend
 as its own syntax - backends compile this AST and quote every token.
+
+This module is the language only (grammar, AST, parser) and imports nothing that evaluates it:
+``kb.matcher`` evaluates the AST in memory, the backends compile it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -42,7 +44,6 @@ __all__ = [
     "Or",
     "QuerySyntaxError",
     "Text",
-    "compile_matcher",
     "parse_query",
     "positive_texts",
 ]
@@ -325,14 +326,3 @@ def positive_texts(node: Node | None) -> list[Text]:
     if isinstance(node, Near):
         return list(node.operands)
     return [t for child in node.children for t in positive_texts(child)]
-
-
-def compile_matcher(query: str) -> Callable[..., bool]:
-    """A predicate ``matcher(message, conversation=None) -> bool`` evaluating ``query`` in memory.
-
-    It agrees with the backends' search. Conversation fields (status, assignee, tag) are
-    false when no conversation is given. Raises :class:`QuerySyntaxError` like the backends.
-    """
-    from kb.matcher import build_matcher
-
-    return build_matcher(parse_query(query))

@@ -14,7 +14,8 @@ import pytest
 
 from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest, merge_rollup
-from kb.query import QuerySyntaxError, compile_matcher
+from kb.matcher import compile_matcher
+from kb.query import QuerySyntaxError
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
 
 ALL = tuple(m.native_id for m in MESSAGES)
