@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from hub.errors import InvalidInput
 from hub.settings import Settings
 from kb.base import KnowledgeBase
 from kb.query import QuerySyntaxError
@@ -40,7 +41,7 @@ def split_multi(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
 
 
-def query_error(exc: ValueError) -> HTTPException:
+def query_error(exc: InvalidInput) -> HTTPException:
     """A 400 for a search the user got wrong, saying where and what was expected."""
     detail: dict[str, Any] = {"message": str(exc)}
     if isinstance(exc, QuerySyntaxError):

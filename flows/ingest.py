@@ -38,7 +38,7 @@ from flows.imports import FileImportSource, ImportItem
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink, kb_sink
 from flows.threading import ThreadState, assign_conversation
-from hub.errors import FatalError, SkippableError, UnsupportedEvent
+from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEvent
 from hub.models import DeadLetter, Direction, Envelope, Message, message_id
 from hub.settings import Settings
 from kb.base import KnowledgeBase
@@ -103,7 +103,7 @@ def parse_item(
     for message in messages:
         try:
             keep = matches_listening_query(message)
-        except ValueError as exc:  # the feed's query does not parse: say so, keep the item
+        except InvalidInput as exc:  # the feed's query does not parse: say so, keep the item
             out.append(_parse_dead_letter(item, f"listening query of this feed is invalid: {exc}"))
             continue
         if not keep:
@@ -137,7 +137,7 @@ def _matcher(query: str) -> Callable[[Message], bool]:
 def matches_listening_query(message: Message) -> bool:
     """Feed items carry their feed's listening query; True when it matches (or there is none).
 
-    Raises ``ValueError`` (``QuerySyntaxError``) when the query itself does not parse.
+    Raises ``InvalidInput`` (``QuerySyntaxError``) when the query itself does not parse.
     """
     query = message.metadata.get("listen_query")
     if not query:

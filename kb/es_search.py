@@ -14,6 +14,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from hub.errors import InvalidInput
 from hub.models import Conversation, Message
 from kb.base import FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
 from kb.common import (
@@ -124,7 +125,7 @@ def _read_aggs(response: Any, facets: Any, histogram: str | None) -> tuple[dict[
 def _window(request: SearchRequest) -> tuple[int, int]:
     limit = page_limit(request.limit)
     if request.offset + limit > MAX_WINDOW:
-        raise ValueError(f"offset paging stops at {MAX_WINDOW} hits; page with the cursor instead")
+        raise InvalidInput(f"offset paging stops at {MAX_WINDOW} hits; page with the cursor instead")
     return limit, max(0, request.offset)
 
 

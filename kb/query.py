@@ -30,6 +30,7 @@ from typing import Any, TypeAlias
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from hub.errors import InvalidInput
 from kb.analysis import CONVERSATION_FIELDS, MESSAGE_FIELDS, normalise_field_value, tokenize
 
 __all__ = [
@@ -57,13 +58,17 @@ _FIELD_ALIASES = {"language": "lang"}
 _FIELDS = (*MESSAGE_FIELDS, *CONVERSATION_FIELDS, "language")
 
 
-class QuerySyntaxError(ValueError):
-    """A query that cannot be parsed: ``position`` is the 0-based character offset."""
+class QuerySyntaxError(InvalidInput):
+    """A query that cannot be parsed: ``position`` is the 0-based character offset.
+
+    Invalid input (answered 400), deliberately not a ``ValueError``: a corrupt stored document
+    raises pydantic's ``ValidationError``, a ``ValueError``, and must never read as "bad query".
+    """
+
+    position: int
 
     def __init__(self, message: str, *, position: int, expected: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.position = position
-        self.expected = expected or []
+        super().__init__(message, position=position, expected=expected)
 
 
 @dataclass(frozen=True)

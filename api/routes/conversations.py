@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import KBDep, query_error, split_multi
+from hub.errors import InvalidInput
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -71,7 +72,7 @@ def list_conversations(
     )
     try:
         result = kb.search_conversations(request)
-    except ValueError as exc:  # the user's query (QuerySyntaxError) or cursor, not our bug
+    except InvalidInput as exc:  # the user's query (QuerySyntaxError) or cursor, not our bug
         raise query_error(exc) from exc
     return ConversationPage(
         total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor

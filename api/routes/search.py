@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import KBDep, query_error, split_multi
+from hub.errors import InvalidInput
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
@@ -90,7 +91,7 @@ def search(
     )
     try:
         result = kb.search_messages(request)
-    except ValueError as exc:  # a query syntax error, an unknown facet, a cursor from another search
+    except InvalidInput as exc:  # a query syntax error, an unknown facet, a cursor from another search
         raise query_error(exc) from exc
     return SearchResponse(
         total=result.total,

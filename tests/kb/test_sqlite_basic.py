@@ -12,6 +12,7 @@ import pytest
 
 from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest
+from kb.common import CursorError
 from kb.query import QuerySyntaxError
 from kb.sqlite import SQLiteKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
@@ -152,11 +153,11 @@ def test_relevance_cursor_paging(kb: SQLiteKB) -> None:
     assert everything.total == 6 and rest.next_cursor is None
 
 
-def test_bad_cursor_is_a_value_error(kb: SQLiteKB) -> None:
-    with pytest.raises(ValueError):
+def test_bad_cursor_is_a_cursor_error(kb: SQLiteKB) -> None:
+    with pytest.raises(CursorError):
         kb.search_messages(SearchRequest(cursor="garbage!!"))
     other = kb.search_messages(SearchRequest(limit=1)).next_cursor
-    with pytest.raises(ValueError):
+    with pytest.raises(CursorError):
         kb.search_messages(SearchRequest(query="refund", cursor=other))
 
 
