@@ -22,7 +22,8 @@ from hub.errors import FatalError, InvalidInput, RetriableError
 from kb.base import KnowledgeBase, SearchRequest
 from kb.common import CursorError, decode_cursor, encode_cursor
 from kb.elasticsearch import ElasticsearchKB
-from kb.sqlite import SQLiteKB, _translate
+from kb.sqlite import SQLiteKB
+from kb.sqlite.store import _translate
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 
 

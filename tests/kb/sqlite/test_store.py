@@ -279,7 +279,7 @@ store.close()
 
 def test_two_processes_write_the_same_file(tmp_path: Path) -> None:
     path = tmp_path / "kb.sqlite3"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # the repository: tests/kb/sqlite/ is three down
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], cwd=root)
         for name in ("flow", "api")

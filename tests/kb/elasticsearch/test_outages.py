@@ -14,9 +14,10 @@ import pytest
 from flows.sinks import with_retries
 from hub.errors import ParleyError, RetriableError
 from hub.models import Conversation
-from kb.elasticsearch import ElasticsearchKB, _errors
+from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.store import _errors
 from tests.kb.docs import CONVERSATIONS, MESSAGES
-from tests.kb.fake_es import FakeElasticsearch
+from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
 #: more failed bulk requests than one upsert makes (client retries x helper retries)
 AWAY = 1000

@@ -13,9 +13,10 @@ import pytest
 from hub.errors import ParleyError, RetriableError
 from hub.models import Conversation
 from kb.base import SearchRequest
-from kb.elasticsearch import CONFLICT_ATTEMPTS, ElasticsearchKB
+from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.store import CONFLICT_ATTEMPTS
 from tests.kb.docs import CONVERSATIONS, MESSAGES
-from tests.kb.fake_es import FakeElasticsearch
+from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
 
 @pytest.fixture

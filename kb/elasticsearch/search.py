@@ -28,9 +28,9 @@ from kb.common import (
     fill_histogram,
     page_limit,
 )
-from kb.es_query import compile_node, conversation_filters, message_filters
+from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
 from kb.query import Node, parse_query
-from kb.sqlite_sql import compile_message_query, fts_expression
+from kb.sqlite.query import compile_message_query, fts_expression
 
 __all__ = ["MAX_CONVERSATION_MATCHES", "search_conversations", "search_messages"]
 

@@ -24,11 +24,11 @@ from kb.common import (
 )
 from kb.matcher import highlight
 from kb.query import Node, parse_query, positive_texts
-from kb.sqlite_sql import compile_message_query, conversation_filter_sql, fts_expression
+from kb.sqlite.query import compile_message_query, conversation_filter_sql, fts_expression
 
 __all__ = ["search_conversations", "search_messages"]
 
-#: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite); unlike
+#: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite.store); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
 _BM25 = "message_fts.rank"
 #: CROSS JOIN pins FTS5 as the outer loop: otherwise SQLite may drive from a filter's index and
