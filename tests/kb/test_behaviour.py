@@ -237,6 +237,10 @@ def test_conversation_search_matches_retitled_subjects(loaded_kb: KnowledgeBase)
     loaded_kb.upsert_conversations([CONVERSATIONS[4].model_copy(update={"subject": "Warranty claim"})])
     found = loaded_kb.search_conversations(SearchRequest(query="warranty OR lisbon"))
     assert [h.id for h in found.hits] == ["cnv_b", "cnv_e"]  # message matches rank first
+    # every backend highlights conversation subjects, with the same highlighter
+    assert found.hits[1].highlights == {"subject": ["<mark>Warranty</mark> claim"]}
+    quiet = loaded_kb.search_conversations(SearchRequest(query="warranty", highlight=False))
+    assert [h.highlights for h in quiet.hits] == [{}]
     assert loaded_kb.search_conversations(SearchRequest(query="warranty channel:sms")).total == 0
     assert loaded_kb.search_messages(SearchRequest(query="warranty")).total == 0
 

@@ -15,6 +15,8 @@ from hub.models import Conversation
 from kb.base import SearchRequest
 from kb.elasticsearch import ElasticsearchKB
 from kb.elasticsearch.store import CONFLICT_ATTEMPTS
+from kb.query import parse_query
+from kb.search_rules import message_highlights
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
@@ -92,7 +94,11 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
     assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
-    assert body["highlight"]["pre_tags"] == ["<mark>"]
+    # highlights come from the highlighter both backends share, not from Elasticsearch
+    assert "highlight" not in body
+    query = parse_query('refund -"money back"')
+    assert [h.highlights for h in result.hits] == [message_highlights(h.document, query) for h in result.hits]
+    assert any("<mark>Refund" in " ".join(h.highlights.get("text", [])) for h in result.hits)
     assert result.total == len(MESSAGES) and len(result.hits) == 3 and result.next_cursor
     assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
     kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
