@@ -17,11 +17,11 @@ from typing import TypeVar
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from flows.report import IngestReport
-from flows.rollup import roll_up
 from hub.errors import RetriableError
 from hub.models import Conversation, DeadLetter, Direction, Message, Priority, conversation_id_for
 from hub.settings import Settings
 from kb.base import KnowledgeBase
+from kb.conversations import roll_up
 
 __all__ = ["StoreSink", "crm_sink", "dead_letter_sink", "kb_sink"]
 

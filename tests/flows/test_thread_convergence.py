@@ -37,7 +37,7 @@ def test_parent_arriving_after_its_replies_pulls_them_in_without_a_cycle(setting
         # 2 came before its parent 1, so it was put in a conversation rooted at 1
         kb.upsert_messages([msg(2, "2")])
         kb.upsert_messages([msg(2, "1")])
-        from flows.rollup import roll_up
+        from kb.conversations import roll_up
 
         kb.save_rollups([roll_up(conv("1"), [msg(2, "1")])])
         # then 1 arrives (joining 0's conversation) together with 3, already relinked to 0's

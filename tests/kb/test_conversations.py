@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.rollup import roll_up
 from hub.models import ConversationStatus, Direction, Enrichment, Identity, Message
+from kb.conversations import roll_up
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
