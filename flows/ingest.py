@@ -8,7 +8,8 @@
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
       → thread        keyed by channel+account → conversation id (ThreadState)
-      → sinks         crm (authors → contacts) · kb (messages, conversation rollups)
+      → kb            messages, threads folded, conversation rollups; refused → dead letters
+      → sinks         crm (authors → contacts)
     dead letters      → dead-letter sink (CRM store)
 
 Run it in-process with ``parley run`` / ``parley ingest``, or as processes with
@@ -35,8 +36,9 @@ from bytewax.inputs import Source
 
 from channels import CHANNELS, parse_envelope
 from flows.imports import FileImportSource, ImportItem
+from flows.kb_writer import KBWriteStep
 from flows.report import IngestReport
-from flows.sinks import crm_sink, dead_letter_sink, kb_sink
+from flows.sinks import crm_sink, dead_letter_sink
 from flows.threading import ThreadState, assign_conversation
 from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEvent
 from hub.models import DeadLetter, Direction, Envelope, Message, message_id
@@ -285,8 +287,10 @@ def build_flow(
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 
     op.output("crm", threaded, crm_sink(settings))
-    op.output("kb", threaded, kb_sink(settings, report))
-    op.output("dead_letters", dead_letters, dead_letter_sink(settings, report))
+    # a step, not a sink: what the knowledge base refuses joins the dead letters
+    refused = op.flat_map_batch("kb", threaded, KBWriteStep(settings, report))
+    all_dead_letters = op.merge("all_dead_letters", dead_letters, refused)
+    op.output("dead_letters", all_dead_letters, dead_letter_sink(settings, report))
     return flow
 
 

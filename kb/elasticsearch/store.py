@@ -44,7 +44,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.base import SearchRequest, SearchResult, UpsertResult, check_triage_changes, merge_rollup
+from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.conversations import check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
 from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.elasticsearch.search import search_conversations, search_messages
