@@ -10,7 +10,7 @@ import functools
 
 import pytest
 
-from hub.errors import ParleyError, RetriableError
+from hub.errors import InvalidInput, ParleyError, RetriableError
 from hub.models import Conversation
 from kb.base import SearchRequest
 from kb.elasticsearch import ElasticsearchKB
@@ -107,6 +107,12 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert [m.id for m in kb.iter_messages(batch_size=3)] == sorted(m.id for m in MESSAGES)
     assert kb.count_messages() == len(MESSAGES)
     assert kb.conversation_messages("cnv_a")  # parses the canned hits
+
+
+def test_offset_paging_past_the_window_is_invalid_input(kb: ElasticsearchKB) -> None:
+    for search in (kb.search_messages, kb.search_conversations):
+        with pytest.raises(InvalidInput, match="page with the cursor"):
+            search(SearchRequest(offset=10_000, limit=1))
 
 
 def test_conversation_search_by_relevance(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
