@@ -214,7 +214,7 @@ def search_conversations(
     filters = conversation_filters(conversation_level(f))
     if scores is not None:
         matched: dict[str, Any] = {"ids": {"values": list(scores)}}
-        if matches_subjects(node, f) and node is not None:
+        if node is not None and matches_subjects(node, f):
             # subject matches score 0: they rank after conversations with matching messages
             subject = compile_node(node, fields=("subject",))
             matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}

@@ -29,6 +29,7 @@ from kb.common import (
 from kb.query import Node, parse_query
 from kb.search_rules import (
     conversation_highlights,
+    conversation_level,
     effective_sort,
     has_message_level_filters,
     matches_subjects,
@@ -236,11 +237,11 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
     check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
     source, score = "conversations c", "0.0"
-    where, params = conversation_filter_sql(f)  # it reads only the conversation-level filters
+    where, params = conversation_filter_sql(conversation_level(f))
     if node is not None or has_message_level_filters(f):
         _collect_conversation_hits(conn, node, message_level(f))
         source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
-        if matches_subjects(node, f) and node is not None:
+        if node is not None and matches_subjects(node, f):
             # subject matches rank after conversations with matching messages (score 0)
             source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
             score = "coalesce(h.score, 0.0)"
