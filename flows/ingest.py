@@ -8,7 +8,8 @@
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
       → thread        keyed by channel+account → conversation id (ThreadState)
-      → sinks         crm (authors → contacts) · kb (messages, conversation rollups)
+      → kb            messages, threads folded, conversation rollups; refused → dead letters
+      → sinks         crm (authors → contacts)
     dead letters      → dead-letter sink (CRM store)
 
 Run it in-process with ``parley run`` / ``parley ingest``, or as processes with
@@ -35,10 +36,11 @@ from bytewax.inputs import Source
 
 from channels import CHANNELS, parse_envelope
 from flows.imports import FileImportSource, ImportItem
+from flows.kb_writer import KBWriteStep
 from flows.report import IngestReport
-from flows.sinks import crm_sink, dead_letter_sink, kb_sink
+from flows.sinks import crm_sink, dead_letter_sink
 from flows.threading import ThreadState, assign_conversation
-from hub.errors import FatalError, SkippableError, UnsupportedEvent
+from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEvent
 from hub.models import DeadLetter, Direction, Envelope, Message, message_id
 from hub.settings import Settings
 from kb.base import KnowledgeBase
@@ -103,7 +105,7 @@ def parse_item(
     for message in messages:
         try:
             keep = matches_listening_query(message)
-        except ValueError as exc:  # the feed's query does not parse: say so, keep the item
+        except InvalidInput as exc:  # the feed's query does not parse: say so, keep the item
             out.append(_parse_dead_letter(item, f"listening query of this feed is invalid: {exc}"))
             continue
         if not keep:
@@ -129,7 +131,7 @@ def _parse_dead_letter(item: Envelope, reason: str) -> DeadLetter:
 
 @lru_cache(maxsize=256)
 def _matcher(query: str) -> Callable[[Message], bool]:
-    from kb.query import compile_matcher
+    from kb.matcher import compile_matcher
 
     return compile_matcher(query)
 
@@ -137,7 +139,7 @@ def _matcher(query: str) -> Callable[[Message], bool]:
 def matches_listening_query(message: Message) -> bool:
     """Feed items carry their feed's listening query; True when it matches (or there is none).
 
-    Raises ``ValueError`` (``QuerySyntaxError``) when the query itself does not parse.
+    Raises ``InvalidInput`` (``QuerySyntaxError``) when the query itself does not parse.
     """
     query = message.metadata.get("listen_query")
     if not query:
@@ -285,8 +287,10 @@ def build_flow(
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 
     op.output("crm", threaded, crm_sink(settings))
-    op.output("kb", threaded, kb_sink(settings, report))
-    op.output("dead_letters", dead_letters, dead_letter_sink(settings, report))
+    # a step, not a sink: what the knowledge base refuses joins the dead letters
+    refused = op.flat_map_batch("kb", threaded, KBWriteStep(settings, report))
+    all_dead_letters = op.merge("all_dead_letters", dead_letters, refused)
+    op.output("dead_letters", all_dead_letters, dead_letter_sink(settings, report))
     return flow
 
 

@@ -129,8 +129,8 @@ def assign_conversation(
     subject and author inside ``subject_window``); else the message roots a new conversation.
     Bounces and auto-replies join a known conversation or none (``None``): they never open one.
     When a parent arrives after replies that were put in a conversation rooted at it, the
-    state's links move to the parent's conversation; the knowledge-base sink moves the stored
-    documents (``flows.sinks``), which also covers replays after a crash.
+    state's links move to the parent's conversation; the flow's knowledge-base step moves the
+    stored documents (``kb.conversations``), which also covers replays after a crash.
     """
     channel, account = message.channel, message.account
     if message.native_id in state.links:

@@ -1,4 +1,10 @@
-"""The knowledge base: message and conversation documents, the query language, backends."""
+"""The knowledge base: message and conversation documents, the query language, backends.
+
+``kb.base`` is the ``KnowledgeBase`` protocol and its value types; ``kb.search_rules`` and
+``kb.conversations`` state once what searches mean and how conversations are kept; the
+backends live in ``kb.sqlite`` (embedded, the default) and ``kb.elasticsearch``.
+:func:`open_kb` is the entry point and picks the configured one.
+"""
 
 from __future__ import annotations
 

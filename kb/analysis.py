@@ -3,7 +3,7 @@
 The embedded backend indexes with FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer
 and the Elasticsearch backend with an analyzer built to behave the same (letters and digits,
 lowercase, ASCII folding, Porter stemming). This module reproduces that analysis in Python so
-that ``kb.query.compile_matcher`` and the highlighter agree with both backends, and it is the
+that ``kb.matcher.compile_matcher`` and the highlighter agree with both backends, and it is the
 one place that says which normalised values a message or conversation exposes to the field
 operators of the query language (``author:``, ``hashtag:``, ``site:``...).
 """

@@ -4,6 +4,11 @@ A backend stores two kinds of documents: messages (``hub.models.Message``, with 
 enrichment and ``conversation_id``) and conversations (``hub.models.Conversation``, triage
 state plus rollups). Upserts are idempotent by id, so at-least-once replays write nothing
 twice; ``upsert_messages`` reports which ids were new so callers roll conversations up once.
+
+Beside the protocol: what a search means is stated once in ``kb.search_rules`` (which filters
+apply where, the default sort, subject matches, highlights), and the conversation rules
+(roll-ups, reopening, folding, triage carry-over) in ``kb.conversations``; every backend
+follows both, and ``tests/kb/test_behaviour.py`` runs the same suite against each.
 """
 
 from __future__ import annotations
@@ -13,11 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from hub.models import Conversation, ConversationStatus, Message
+from hub.models import Conversation, Message
 
 __all__ = [
-    "ROLLUP_FIELDS",
-    "TRIAGE_FIELDS",
     "DateHistogramBucket",
     "FacetBucket",
     "Hit",
@@ -26,8 +29,6 @@ __all__ = [
     "SearchRequest",
     "SearchResult",
     "UpsertResult",
-    "check_triage_changes",
-    "merge_rollup",
 ]
 
 DocT = TypeVar("DocT", Message, Conversation)
@@ -149,7 +150,7 @@ class KnowledgeBase(Protocol):
         ...
 
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
-        """Change triage state (status, assignee, queue, priority, tags); None if missing.
+        """Change triage state (``kb.conversations.TRIAGE_FIELDS``); None if missing.
 
         Atomic against concurrent ``save_rollups``: neither loses the other's fields."""
         ...
@@ -157,23 +158,23 @@ class KnowledgeBase(Protocol):
     def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
         """Write only the flow-owned derived fields of each conversation.
 
-        Those are :data:`ROLLUP_FIELDS` (subject, snippet, participants, first/last/last
+        Those are ``kb.conversations.ROLLUP_FIELDS`` (subject, snippet, participants, first/last/last
         inbound message times, message_count, inbound_count, sentiment_avg/min/last,
         languages), plus channel and account when the document is created. A missing document
         is created with default triage state. Status, assignee, queue, priority and tags of an
         existing document are never changed, except that a pending or resolved conversation
         becomes open when a customer wrote again: its id is in ``reopen``, or the rollup's
-        ``last_inbound_at`` is newer than the stored one (see :func:`merge_rollup`). Atomic against concurrent
-        ``update_conversation`` calls from another thread or process: an agent's triage change
-        is never overwritten by a rollup computed before it.
+        ``last_inbound_at`` is newer than the stored one (``kb.conversations.merge_rollup``).
+        Atomic against concurrent ``update_conversation`` calls from another thread or process:
+        an agent's triage change is never overwritten by a rollup computed before it.
         """
         ...
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]: ...
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
-        """Conversations whose messages match ``request.query`` (or all), with filters on
-        conversation fields (channel, status, assignee, queue, tags)."""
+        """Conversations whose messages match ``request.query`` (or all); which filters apply
+        to the messages and which to the conversation is ``kb.search_rules``."""
         ...
 
     def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]: ...
@@ -185,61 +186,3 @@ class KnowledgeBase(Protocol):
     def count_conversations(self) -> int: ...
 
     def close(self) -> None: ...
-
-
-#: the conversation fields the ingest flow derives from messages (``save_rollups`` writes these)
-ROLLUP_FIELDS = (
-    "subject",
-    "snippet",
-    "participants",
-    "first_message_at",
-    "last_message_at",
-    "last_inbound_at",
-    "message_count",
-    "inbound_count",
-    "sentiment_avg",
-    "sentiment_min",
-    "sentiment_last",
-    "languages",
-)
-#: the conversation fields people and rules own (``update_conversation`` changes only these)
-TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
-_REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED})
-
-
-def check_triage_changes(changes: dict[str, Any]) -> None:
-    """``ValueError`` unless ``changes`` names only :data:`TRIAGE_FIELDS`."""
-    unknown = set(changes) - TRIAGE_FIELDS
-    if unknown:
-        raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(TRIAGE_FIELDS)}")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # stored conversations may hold naive times (UTC by convention); aware and naive never compare
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _new_inbound(stored: Conversation, rollup: Conversation) -> bool:
-    """Whether ``rollup`` counts an inbound message ``stored`` has not seen yet."""
-    before, after = _utc(stored.last_inbound_at), _utc(rollup.last_inbound_at)
-    return after is not None and (before is None or after > before)
-
-
-def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
-    """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
-
-    A pending or resolved conversation reopens when the caller says a customer wrote again
-    (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
-    second rule makes a replay after a crash reopen too: the replayed messages are already
-    stored, so the caller sees none of them "created", but the rollup that was never saved
-    still carries the newer inbound time. Pure, so every backend applies the same rule
-    inside its own atomic write.
-    """
-    derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
-    if stored is None:
-        return Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
-    if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
-        derived["status"] = ConversationStatus.OPEN
-    return stored.model_copy(update=derived)

@@ -53,10 +53,12 @@ CONVERSATION_FACETS = ("channel", "account", "status", "assignee", "queue", "pri
 
 
 def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> None:
-    """:class:`~hub.errors.InvalidInput` naming the first of ``names`` that is not ``allowed``."""
+    """``InvalidInput`` naming the first of ``names`` that is not ``allowed``."""
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise InvalidInput(f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}")
+        raise InvalidInput(
+            f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}", expected=list(allowed)
+        )
 
 
 def page_limit(limit: int) -> int:
@@ -64,10 +66,10 @@ def page_limit(limit: int) -> int:
     return max(0, min(limit, MAX_LIMIT))
 
 
-class CursorError(InvalidInput, ValueError):
+class CursorError(InvalidInput):
     """A cursor that this search did not produce (tampered, or from another sort).
 
-    The user's mistake, answered 400; still a ``ValueError``, as it always was.
+    Invalid input (answered 400), not a ``ValueError``, for the reason ``QuerySyntaxError`` gives.
     """
 
 
@@ -98,7 +100,7 @@ def encode_cursor(sort: str, key: list[Any]) -> str:
 def decode_cursor(cursor: str, sort: str, *, length: int | None = None) -> list[Any]:
     """The sort key ``encode_cursor`` packed into ``cursor`` for ``sort``.
 
-    Raises :class:`CursorError` (an ``InvalidInput``: the API answers 400) unless the cursor is
+    Raises :class:`CursorError` (``InvalidInput``: the API answers 400) unless the cursor is
     a ``[sort, key]`` pair whose key is a list of ``length`` (when given) strings, 64-bit
     integers, finite floats or nulls: a crafted cursor never reaches a query as anything else.
     """

@@ -16,9 +16,17 @@ from itertools import pairwise
 
 from hub.models import Conversation, Message
 from kb.analysis import author_text, conversation_field_values, fold, message_field_values, stem, tokenize
-from kb.query import And, Field, Near, Node, Not, Or, Text
+from kb.query import And, Field, Near, Node, Not, Or, Text, parse_query
 
-__all__ = ["AnalysedColumns", "analyse_message", "build_matcher", "highlight", "near_in_column"]
+__all__ = [
+    "AnalysedColumns",
+    "Matcher",
+    "analyse_message",
+    "build_matcher",
+    "compile_matcher",
+    "highlight",
+    "near_in_column",
+]
 
 _TOKEN_SPANS = re.compile(r"[^\W_]+")
 
@@ -89,6 +97,15 @@ def build_matcher(node: Node | None) -> Matcher:
         return _evaluate(node, columns, fields)
 
     return match
+
+
+def compile_matcher(query: str) -> Matcher:
+    """A predicate ``matcher(message, conversation=None) -> bool`` evaluating ``query`` in memory.
+
+    It agrees with the backends' search. Conversation fields (status, assignee, tag) are
+    false when no conversation is given. Raises ``kb.query.QuerySyntaxError`` like the backends.
+    """
+    return build_matcher(parse_query(query))
 
 
 def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:

@@ -17,11 +17,13 @@ case; ``and``/``or`` in lower case are ordinary words. Text is analysed like the
 nothing (``+++``) is dropped. A query that cannot be parsed raises :class:`QuerySyntaxError`
 naming the position and what was expected; nothing the user typed is ever passed to a backend
 as its own syntax - backends compile this AST and quote every token.
+
+This module is the language only (grammar, AST, parser) and imports nothing that evaluates it:
+``kb.matcher`` evaluates the AST in memory, the backends compile it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -43,7 +45,6 @@ __all__ = [
     "Or",
     "QuerySyntaxError",
     "Text",
-    "compile_matcher",
     "parse_query",
     "positive_texts",
 ]
@@ -57,11 +58,11 @@ _FIELD_ALIASES = {"language": "lang"}
 _FIELDS = (*MESSAGE_FIELDS, *CONVERSATION_FIELDS, "language")
 
 
-class QuerySyntaxError(InvalidInput, ValueError):
+class QuerySyntaxError(InvalidInput):
     """A query that cannot be parsed: ``position`` is the 0-based character offset.
 
-    An :class:`~hub.errors.InvalidInput` (the API answers 400 with where and what); still a
-    ``ValueError``, as it always was, for callers that catch that.
+    Invalid input (answered 400), deliberately not a ``ValueError``: a corrupt stored document
+    raises pydantic's ``ValidationError``, a ``ValueError``, and must never read as "bad query".
     """
 
     position: int
@@ -330,14 +331,3 @@ def positive_texts(node: Node | None) -> list[Text]:
     if isinstance(node, Near):
         return list(node.operands)
     return [t for child in node.children for t in positive_texts(child)]
-
-
-def compile_matcher(query: str) -> Callable[..., bool]:
-    """A predicate ``matcher(message, conversation=None) -> bool`` evaluating ``query`` in memory.
-
-    It agrees with the backends' search. Conversation fields (status, assignee, tag) are
-    false when no conversation is given. Raises :class:`QuerySyntaxError` like the backends.
-    """
-    from kb.matcher import build_matcher
-
-    return build_matcher(parse_query(query))

@@ -1,51 +1,21 @@
-"""The KB sink keeps threads whole against what is stored, whatever the arrival order."""
+"""The ingest flow keeps threads whole against what is stored, whatever the arrival order.
+
+The folding rules themselves (``kb.conversations``) are tested in tests/kb/test_conversations.py.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from itertools import permutations
 
 import pytest
 
-from flows.sinks import thread_moves
-from hub.models import Message, conversation_id_for
+from hub.models import conversation_id_for
 from hub.settings import Settings
 from kb import open_kb
-
-T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def conv(native_id: str) -> str:
     return conversation_id_for("twitter", "demo", native_id)
-
-
-def msg(n: int, conversation_of: str) -> Message:
-    return Message(
-        channel="twitter",
-        account="demo",
-        native_id=str(n),
-        text=f"m{n}",
-        reply_to=str(n - 1) if n else None,
-        conversation_id=conv(conversation_of),
-        created_at=T0 + timedelta(minutes=n),
-    )
-
-
-def test_parent_arriving_after_its_replies_pulls_them_in_without_a_cycle(settings: Settings) -> None:
-    kb = open_kb(settings)
-    try:
-        # 2 came before its parent 1, so it was put in a conversation rooted at 1
-        kb.upsert_messages([msg(2, "2")])
-        kb.upsert_messages([msg(2, "1")])
-        from flows.rollup import roll_up
-
-        kb.save_rollups([roll_up(conv("1"), [msg(2, "1")])])
-        # then 1 arrives (joining 0's conversation) together with 3, already relinked to 0's
-        batch = [msg(1, "0"), msg(3, "0")]
-        kb.upsert_messages(batch)
-        assert thread_moves(kb, batch) == {conv("1"): conv("0")}
-    finally:
-        kb.close()
 
 
 @pytest.mark.parametrize("order", list(permutations(range(4))))

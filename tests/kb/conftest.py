@@ -14,7 +14,7 @@ from hub.settings import ElasticsearchSettings, Settings
 from kb.base import KnowledgeBase
 from kb.sqlite import SQLiteKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES
-from tests.kb.fake_es import FakeElasticsearch
+from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
 if TYPE_CHECKING:
     from kb.elasticsearch import ElasticsearchKB
@@ -76,7 +76,7 @@ def loaded_kb(empty_kb: KnowledgeBase) -> KnowledgeBase:
 
 @pytest.fixture
 def fake() -> Iterator[FakeElasticsearch]:
-    """A wire-level Elasticsearch stand-in (see fake_es.py)."""
+    """A wire-level Elasticsearch stand-in (see elasticsearch/fake_es.py)."""
     with FakeElasticsearch() as server:
         yield server
 

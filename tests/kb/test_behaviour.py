@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from hub.models import Conversation, Message
-from kb.base import KnowledgeBase, SearchFilters, SearchRequest, merge_rollup
-from kb.query import QuerySyntaxError, compile_matcher
+from kb.base import KnowledgeBase, SearchFilters, SearchRequest
+from kb.matcher import compile_matcher
+from kb.query import QuerySyntaxError
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
 
 ALL = tuple(m.native_id for m in MESSAGES)
@@ -236,6 +237,10 @@ def test_conversation_search_matches_retitled_subjects(loaded_kb: KnowledgeBase)
     loaded_kb.upsert_conversations([CONVERSATIONS[4].model_copy(update={"subject": "Warranty claim"})])
     found = loaded_kb.search_conversations(SearchRequest(query="warranty OR lisbon"))
     assert [h.id for h in found.hits] == ["cnv_b", "cnv_e"]  # message matches rank first
+    # every backend highlights conversation subjects, with the same highlighter
+    assert found.hits[1].highlights == {"subject": ["<mark>Warranty</mark> claim"]}
+    quiet = loaded_kb.search_conversations(SearchRequest(query="warranty", highlight=False))
+    assert [h.highlights for h in quiet.hits] == [{}]
     assert loaded_kb.search_conversations(SearchRequest(query="warranty channel:sms")).total == 0
     assert loaded_kb.search_messages(SearchRequest(query="warranty")).total == 0
 
@@ -458,21 +463,6 @@ def test_save_rollups_reopens_on_a_newer_inbound_message_without_being_told(
     assert stored["cnv_a"].assignee == "dana"
     found = loaded_kb.search_messages(SearchRequest(query="status:open", filters=_in("cnv_b", "cnv_c")))
     assert {h.id for h in found.hits} == by_native("e1", "e2", "f1", "f2")
-
-
-def test_merge_rollup_reopen_rule() -> None:
-    at = datetime(2026, 11, 6, 9, tzinfo=UTC)
-    stored = Conversation(id="c", channel="sms", status="resolved", assignee="kim", last_inbound_at=at)
-    same = Conversation(id="c", channel="sms", last_inbound_at=at, message_count=4)
-    assert merge_rollup(stored, same, reopen=False).status == "resolved"
-    assert merge_rollup(stored, same, reopen=True).status == "open"  # the caller's word still counts
-    later = same.model_copy(update={"last_inbound_at": at + timedelta(seconds=1)})
-    merged = merge_rollup(stored, later, reopen=False)
-    assert (merged.status, merged.assignee, merged.message_count) == ("open", "kim", 4)
-    never = stored.model_copy(update={"last_inbound_at": None, "status": "pending"})
-    assert merge_rollup(never, same, reopen=False).status == "open"  # the first inbound message
-    assert merge_rollup(never, never, reopen=False).status == "pending"  # still none
-    assert merge_rollup(None, later, reopen=False).status == "open"
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 A cursor is opaque base64 JSON the client hands back; a forged one must never reach SQL as
 a dict or list (sqlite3 raises ProgrammingError on such a binding, which used to be reported
 as a corrupt knowledge base). Conversely, SQLite errors that are not corruption must surface
-as what they are, not as a FatalError telling the user to restore a healthy file. The API's
-400 for a forged cursor is tested with the /search route (tests/api/routes/test_search.py).
+as what they are, not as a FatalError telling the user to restore a healthy file.
 """
 
 from __future__ import annotations
@@ -16,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from hub.errors import FatalError, RetriableError
+from hub.errors import FatalError, InvalidInput, RetriableError
 from kb.base import KnowledgeBase, SearchRequest
 from kb.common import CursorError, decode_cursor, encode_cursor
 from kb.elasticsearch import ElasticsearchKB
-from kb.sqlite import SQLiteKB, _translate
+from kb.sqlite import SQLiteKB
+from kb.sqlite.store import _translate
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 
 
@@ -63,11 +64,30 @@ def test_decode_cursor_round_trips_every_scalar_key() -> None:
 
 
 @pytest.mark.parametrize("cursor", list(FORGED.values()), ids=list(FORGED))
-def test_forged_cursor_is_a_value_error_in_both_searches(loaded_kb: KnowledgeBase, cursor: str) -> None:
+def test_forged_cursor_is_invalid_input_in_both_searches(loaded_kb: KnowledgeBase, cursor: str) -> None:
     for search in (loaded_kb.search_messages, loaded_kb.search_conversations):
-        with pytest.raises(ValueError):
+        with pytest.raises(CursorError):
             search(SearchRequest(limit=2, cursor=cursor))
     assert loaded_kb.search_messages(SearchRequest()).total == len(MESSAGES)  # the store is fine
+
+
+def test_unknown_facet_is_invalid_input_naming_the_choices(loaded_kb: KnowledgeBase) -> None:
+    for search in (loaded_kb.search_messages, loaded_kb.search_conversations):
+        with pytest.raises(InvalidInput, match="unknown facet 'nope'") as raised:
+            search(SearchRequest(facets=["nope"]))
+        assert "channel" in raised.value.expected
+
+
+def test_a_corrupt_stored_document_is_not_invalid_input(tmp_path: Path) -> None:
+    kb = SQLiteKB(tmp_path / "kb.sqlite3")
+    kb.upsert_messages(MESSAGES)
+    with kb._write() as conn:
+        conn.execute("UPDATE message_docs SET doc = ? WHERE rowid = 1", ('{"channel": 5}',))
+    # pydantic's ValidationError is a ValueError: it must not pass for the user's mistake
+    with pytest.raises(ValidationError) as raised:
+        kb.search_messages(SearchRequest(limit=50))
+    assert not isinstance(raised.value, InvalidInput)
+    kb.close()
 
 
 def test_only_corruption_is_fatal() -> None:
@@ -119,11 +139,11 @@ def test_a_damaged_page_is_fatal(tmp_path: Path) -> None:
     [*FORGED.values(), _forge(["newest", [-5]]), _forge(["newest", ["5"]])],
     ids=[*FORGED, "negative offset", "offset as text"],
 )
-def test_forged_cursor_is_a_value_error_on_elasticsearch(fake_kb: ElasticsearchKB, cursor: str) -> None:
+def test_forged_cursor_is_invalid_input_on_elasticsearch(fake_kb: ElasticsearchKB, cursor: str) -> None:
     fake_kb.upsert_conversations(CONVERSATIONS)
     fake_kb.upsert_messages(MESSAGES)
     for search in (fake_kb.search_messages, fake_kb.search_conversations):
-        with pytest.raises(ValueError):
+        with pytest.raises(CursorError):
             search(SearchRequest(limit=2, cursor=cursor))
     listing = fake_kb.search_conversations(SearchRequest(limit=2))
     assert listing.next_cursor is not None  # a genuine cursor still pages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hub.errors import InvalidInput
 from kb.analysis import normalise_field_value, site_suffixes, tokenize
 from kb.matcher import highlight
 from kb.query import (
@@ -85,7 +86,9 @@ def test_syntax_errors_name_position_and_expectation(
     assert info.value.position == position
     assert f"position {position + 1}" in str(info.value)
     assert expected_fragment in str(info.value)
-    assert isinstance(info.value, ValueError)
+    # the hub's invalid-input family (answered 400), never a ValueError: a corrupt stored
+    # document (pydantic's ValidationError is a ValueError) must not read as a bad query
+    assert isinstance(info.value, InvalidInput) and not isinstance(info.value, ValueError)
 
 
 def test_limits_are_syntax_errors_not_crashes() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest
+from kb.common import CursorError
 from kb.query import QuerySyntaxError
 from kb.sqlite import SQLiteKB
 from tests.kb.docs import CONVERSATIONS, MESSAGES, by_native
@@ -152,11 +153,11 @@ def test_relevance_cursor_paging(kb: SQLiteKB) -> None:
     assert everything.total == 6 and rest.next_cursor is None
 
 
-def test_bad_cursor_is_a_value_error(kb: SQLiteKB) -> None:
-    with pytest.raises(ValueError):
+def test_bad_cursor_is_a_cursor_error(kb: SQLiteKB) -> None:
+    with pytest.raises(CursorError):
         kb.search_messages(SearchRequest(cursor="garbage!!"))
     other = kb.search_messages(SearchRequest(limit=1)).next_cursor
-    with pytest.raises(ValueError):
+    with pytest.raises(CursorError):
         kb.search_messages(SearchRequest(query="refund", cursor=other))
 
 
@@ -278,7 +279,7 @@ store.close()
 
 def test_two_processes_write_the_same_file(tmp_path: Path) -> None:
     path = tmp_path / "kb.sqlite3"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # the repository: tests/kb/sqlite/ is three down
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], cwd=root)
         for name in ("flow", "api")

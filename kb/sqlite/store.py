@@ -36,10 +36,11 @@ from kb.analysis import (
     stem,
     tokenize,
 )
-from kb.base import SearchRequest, SearchResult, UpsertResult, check_triage_changes, merge_rollup
+from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.conversations import check_triage_changes, merge_rollup
 from kb.matcher import near_in_column
 from kb.query import Near, Text
-from kb.sqlite_search import search_conversations, search_messages
+from kb.sqlite.search import search_conversations, search_messages
 
 __all__ = ["SQLiteKB"]
 

@@ -240,7 +240,8 @@ def message_filters(f: SearchFilters) -> list[dict[str, Any]]:
 
 
 def conversation_filters(f: SearchFilters) -> list[dict[str, Any]]:
-    """Filter clauses on the conversations index."""
+    """Filter clauses on the conversations index for the conversation-level filters
+    (``kb.search_rules.CONVERSATION_LEVEL_FILTERS``); dates test ``last_message_at``."""
     terms = [
         ("channel", f.channels, True),
         ("account", f.accounts, False),

@@ -1,9 +1,9 @@
 """An Elasticsearch outage is a RetriableError, never a batch of refused documents.
 
-The ingest flow's KB sink dead-letters what ``UpsertResult.errors`` names as refused. A bulk
+The ingest flow's KB step dead-letters what ``UpsertResult.errors`` names as refused. A bulk
 request failing as a whole (502 from a proxy, 503 while a node restarts, 429 after the
 helper's retries) or documents answered 429/5xx are passing conditions: they must raise
-``RetriableError`` so the sink retries the batch, and only 4xx refusals (mapping errors)
+``RetriableError`` so the flow retries the batch, and only 4xx refusals (mapping errors)
 become per-document errors. Run against the wire-level stand-in in fake_es.py.
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from flows.sinks import with_retries
+from flows.kb_writer import WRITE_ATTEMPTS
+from hub.backoff import retry
 from hub.errors import ParleyError, RetriableError
 from hub.models import Conversation
-from kb.elasticsearch import ElasticsearchKB, _errors
+from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.store import _errors
 from tests.kb.docs import CONVERSATIONS, MESSAGES
-from tests.kb.fake_es import FakeElasticsearch
+from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
 #: more failed bulk requests than one upsert makes (client retries x helper retries)
 AWAY = 1000
@@ -50,12 +52,12 @@ def test_a_short_outage_is_ridden_out_inside_one_upsert(
     assert fake.bulk_failures == [] and fake.bulk_requests == 4
 
 
-def test_the_sinks_retry_policy_gets_the_batch_through_a_longer_outage(
+def test_the_flows_retry_policy_gets_the_batch_through_a_longer_outage(
     fake_kb: ElasticsearchKB, fake: FakeElasticsearch
 ) -> None:
     fake.bulk_failures = [502] * 30  # longer than one upsert's own retries
-    result = with_retries("kb upsert", lambda: fake_kb.upsert_messages(MESSAGES))
-    assert result.errors == {}  # so the sink dead-letters nothing
+    result = retry("kb upsert", lambda: fake_kb.upsert_messages(MESSAGES), attempts=WRITE_ATTEMPTS)
+    assert result.errors == {}  # so the flow dead-letters nothing
     assert _stored(fake, "t-messages") == {m.id for m in MESSAGES}
 
 

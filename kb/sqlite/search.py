@@ -2,6 +2,10 @@
 
 Every statement is built from a fixed SQL skeleton; user input only ever travels as bound
 parameters (FTS5 expressions are compiled from the AST with every token quoted).
+
+What a search means (which filters apply where, the default sort, subject matches,
+highlights) is stated in ``kb.search_rules``, shared with the Elasticsearch backend; this
+module only says how SQLite runs it.
 """
 
 from __future__ import annotations
@@ -22,13 +26,21 @@ from kb.common import (
     fill_histogram,
     page_limit,
 )
-from kb.matcher import highlight
-from kb.query import Node, parse_query, positive_texts
-from kb.sqlite_sql import compile_message_query, conversation_filter_sql, fts_expression
+from kb.query import Node, parse_query
+from kb.search_rules import (
+    conversation_highlights,
+    conversation_level,
+    effective_sort,
+    has_message_level_filters,
+    matches_subjects,
+    message_highlights,
+    message_level,
+)
+from kb.sqlite.query import compile_message_query, conversation_filter_sql, fts_expression
 
 __all__ = ["search_conversations", "search_messages"]
 
-#: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite); unlike
+#: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite.store); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
 _BM25 = "message_fts.rank"
 #: CROSS JOIN pins FTS5 as the outer loop: otherwise SQLite may drive from a filter's index and
@@ -140,7 +152,7 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
     else:
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
     where_sql = " AND ".join(where) or "1"
-    sort = request.sort if (request.sort != "relevance" or compiled.fts) else "newest"
+    sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
     if request.facets or request.histogram:
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
@@ -162,25 +174,14 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
         ]
     else:
         total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
-    leaves = positive_texts(node) if request.highlight else []
     hits = []
     for _, doc, raw_score, _ts in rows:
         message = Message.model_validate_json(doc)
-        hits.append(
-            Hit(message.id, -float(raw_score) if raw_score else 0.0, message, _highlights(message, leaves))
-        )
+        marks = message_highlights(message, node) if request.highlight else {}
+        hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
     facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in request.facets}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
     return SearchResult(int(total), hits, facets, histogram, next_cursor)
-
-
-def _highlights(message: Message, leaves: list[Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, text in (("text", message.text), ("subject", message.subject or "")):
-        fragments = highlight(text, leaves)
-        if fragments:
-            out[name] = fragments
-    return out
 
 
 def _message_facet(
@@ -209,19 +210,9 @@ def _message_facet(
     return _buckets(conn.execute(sql, params).fetchall())
 
 
-def _message_level(filters: SearchFilters) -> SearchFilters:
-    """The filters a conversation search applies to its messages."""
-    return SearchFilters(
-        languages=filters.languages,
-        sentiment_labels=filters.sentiment_labels,
-        intents=filters.intents,
-        author_ids=filters.author_ids,
-        direction=filters.direction,
-    )
-
-
-def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filters: SearchFilters) -> bool:
-    """Fill temp.conversation_hits (cid, best score) from the matching messages; True if ranked.
+def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filters: SearchFilters) -> None:
+    """Fill temp.conversation_hits (cid, best score) from the messages matching ``node`` and
+    the message-level ``filters``.
 
     Page, count and facets all need this grouping, so it is computed once per search.
     """
@@ -239,61 +230,34 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
     conn.execute("DROP TABLE IF EXISTS temp.conversation_hits")
     conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", params)
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
-    return compiled.fts is not None
 
 
 def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Conversation]:
     node: Node | None = parse_query(request.query)
     check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
-    message_filters = _message_level(f)
-    source, score, ranked = "conversations c", "0.0", False
-    where, where_params = conversation_filter_sql(f)
-    if node is not None or message_filters != SearchFilters():
-        ranked = _collect_conversation_hits(conn, node, message_filters)
+    source, score = "conversations c", "0.0"
+    where, params = conversation_filter_sql(conversation_level(f))
+    if node is not None or has_message_level_filters(f):
+        _collect_conversation_hits(conn, node, message_level(f))
         source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
-        subject = fts_expression(node) if node is not None and message_filters == SearchFilters() else None
-        if subject is not None:
-            # A pure text query also finds conversations by their own subject (an agent may have
-            # retitled one); those rank after conversations with matching messages.
+        if node is not None and matches_subjects(node, f):
+            # subject matches rank after conversations with matching messages (score 0)
             source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
             score = "coalesce(h.score, 0.0)"
             where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
-            where_params.insert(0, subject)
-    for column, values in (
-        ("c.channel", f.channels),
-        ("c.account", f.accounts),
-        ("c.id", f.conversation_ids),
-    ):
-        if values is not None:
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            where_params += [str(v).lower() if column == "c.channel" else str(v) for v in values]
-    if f.since is not None:
-        where.append("c.last_ts >= ?")
-        where_params.append(f.since.timestamp())
-    if f.until is not None:
-        where.append("c.last_ts < ?")
-        where_params.append(f.until.timestamp())
-    params = where_params
+            params.insert(0, fts_expression(node))
     where_sql = " AND ".join(where) or "1"
-    sort = request.sort if (request.sort != "relevance" or ranked) else "newest"
+    sort = effective_sort(request.sort, node)
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
     inner_sql = f"SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
     rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversations")
     total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
-    leaves = positive_texts(node) if request.highlight else []
     hits = []
     for _, doc, raw_score, _ts in rows:
         conversation = Conversation.model_validate_json(doc)
-        marks = highlight(conversation.subject or "", leaves)
-        hits.append(
-            Hit(
-                conversation.id,
-                -float(raw_score) if raw_score else 0.0,
-                conversation,
-                {"subject": marks} if marks else {},
-            )
-        )
+        marks = conversation_highlights(conversation, node) if request.highlight else {}
+        hits.append(Hit(conversation.id, -float(raw_score) if raw_score else 0.0, conversation, marks))
     facets = {}
     for name in request.facets:
         tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"

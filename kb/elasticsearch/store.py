@@ -1,6 +1,6 @@
 """The Elasticsearch 8 knowledge base: one index for messages, one for conversations.
 
-Index templates carry explicit mappings (``kb.es_query``): analysed text with the same
+Index templates carry explicit mappings (``kb.elasticsearch.query``): analysed text with the same
 tokenisation, folding and Porter stemming as the embedded backend, keyword fields for every
 filter and facet, dates. Documents keep their full pydantic JSON under ``doc`` (not indexed).
 
@@ -44,10 +44,11 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.base import SearchRequest, SearchResult, UpsertResult, check_triage_changes, merge_rollup
-from kb.es_documents import conversation_source, conversation_state, message_source
-from kb.es_query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
-from kb.es_search import search_conversations, search_messages
+from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.conversations import check_triage_changes, merge_rollup
+from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
+from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
+from kb.elasticsearch.search import search_conversations, search_messages
 
 if TYPE_CHECKING:
     from hub.settings import Settings

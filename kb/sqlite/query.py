@@ -15,6 +15,7 @@ from typing import Any
 from kb.analysis import MULTI_VALUED_FIELDS
 from kb.base import SearchFilters
 from kb.query import And, Field, Near, Node, Not, Or, Text
+from kb.search_rules import is_word_query
 
 __all__ = ["CompiledQuery", "compile_message_query", "conversation_filter_sql", "fts_expression"]
 
@@ -50,28 +51,26 @@ def _leaf(text: Text) -> str:
 
 
 def fts_expression(node: Node) -> str | None:
-    """The FTS5 expression for ``node``, or None when FTS5 alone cannot express it."""
+    """The FTS5 expression for ``node``, or None unless it is a word query.
+
+    Which queries are word queries is a search rule (``kb.search_rules.is_word_query``): it
+    also decides the default sort and subject matching, for both backends.
+    """
+    return _fts(node) if is_word_query(node) else None
+
+
+def _fts(node: Node) -> str:
     if isinstance(node, Text):
         return _leaf(node)
     if isinstance(node, Near):
-        if node.ordered:
-            return None
-        return f"NEAR({' '.join(_leaf(op) for op in node.operands)}, {node.distance})"
+        return _unordered(node)
     if isinstance(node, Or):
-        parts = [fts_expression(c) for c in node.children]
-        return None if any(p is None for p in parts) else "(" + " OR ".join(p for p in parts if p) + ")"
-    if isinstance(node, And):
-        positives = [c for c in node.children if not isinstance(c, Not)]
-        negatives = [c.child for c in node.children if isinstance(c, Not)]
-        pos = [fts_expression(c) for c in positives]
-        neg = [fts_expression(c) for c in negatives]
-        if not positives or any(p is None for p in pos + neg):
-            return None
-        expr = "(" + " AND ".join(p for p in pos if p) + ")"
-        if neg:
-            expr = f"({expr} NOT ({' OR '.join(n for n in neg if n)}))"
-        return expr
-    return None
+        return "(" + " OR ".join(_fts(c) for c in node.children) + ")"
+    assert isinstance(node, And)
+    positives = [_fts(c) for c in node.children if not isinstance(c, Not)]
+    negatives = [_fts(c.child) for c in node.children if isinstance(c, Not)]
+    expr = "(" + " AND ".join(positives) + ")"
+    return f"({expr} NOT ({' OR '.join(negatives)}))" if negatives else expr
 
 
 def _near_spec(node: Near) -> str:
@@ -213,7 +212,8 @@ def _message_filters(compiled: CompiledQuery, f: SearchFilters) -> None:
         compiled.add("m.created_ts >= ?", [f.since.timestamp()])
     if f.until is not None:
         compiled.add("m.created_ts < ?", [f.until.timestamp()])
-    conv_sql, conv_params = conversation_filter_sql(f, alias="c")
+    # the conversation-state filters (kb.search_rules) test the message's conversation
+    conv_sql, conv_params = conversation_state_sql(f)
     if conv_sql:
         compiled.add(
             f"m.conversation_id IN (SELECT c.id FROM conversations c WHERE {' AND '.join(conv_sql)})",
@@ -221,17 +221,40 @@ def _message_filters(compiled: CompiledQuery, f: SearchFilters) -> None:
         )
 
 
-def conversation_filter_sql(f: SearchFilters, alias: str = "c") -> tuple[list[str], list[Any]]:
-    """Predicates on conversations ``alias`` for the conversation-level filters."""
+def conversation_state_sql(f: SearchFilters) -> tuple[list[str], list[Any]]:
+    """Predicates on conversations ``c`` for the conversation-state filters (status, assignee,
+    queue, tags)."""
     where: list[str] = []
     params: list[Any] = []
     for column, values in (("status", f.statuses), ("assignee", f.assignees), ("queue", f.queues)):
         if values is not None:
-            sql, p = _in(f"{alias}.{column}", values)
+            sql, p = _in(f"c.{column}", values)
             where.append(sql)
             params += p
     if f.tags is not None:
         sql, p = _in("value", f.tags, lower=True)
-        where.append(f"{alias}.rowid IN (SELECT crow FROM conversation_terms WHERE field = 'tag' AND {sql})")
+        where.append(f"c.rowid IN (SELECT crow FROM conversation_terms WHERE field = 'tag' AND {sql})")
         params += p
+    return where, params
+
+
+def conversation_filter_sql(f: SearchFilters) -> tuple[list[str], list[Any]]:
+    """Predicates on conversations ``c`` for the conversation-level filters of a conversation
+    search (``kb.search_rules.CONVERSATION_LEVEL_FILTERS``); dates test ``last_message_at``."""
+    where, params = conversation_state_sql(f)
+    for column, values, lower in (
+        ("c.channel", f.channels, True),
+        ("c.account", f.accounts, False),
+        ("c.id", f.conversation_ids, False),
+    ):
+        if values is not None:
+            sql, p = _in(column, values, lower)
+            where.append(sql)
+            params += p
+    if f.since is not None:
+        where.append("c.last_ts >= ?")
+        params.append(f.since.timestamp())
+    if f.until is not None:
+        where.append("c.last_ts < ?")
+        params.append(f.until.timestamp())
     return where, params

@@ -16,8 +16,8 @@ from hub.errors import FatalError, RetriableError
 from hub.settings import ElasticsearchSettings, Settings
 from kb.base import SearchFilters
 from kb.elasticsearch import ElasticsearchKB
-from kb.es_documents import conversation_source, message_source
-from kb.es_query import CONVERSATION_MAPPINGS, MESSAGE_MAPPINGS, compile_node, message_filters
+from kb.elasticsearch.documents import conversation_source, message_source
+from kb.elasticsearch.query import CONVERSATION_MAPPINGS, MESSAGE_MAPPINGS, compile_node, message_filters
 from kb.query import parse_query
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 from tests.kb.test_behaviour import CASES

@@ -5,6 +5,12 @@ first ranks conversations by their best matching message (a ``terms`` aggregatio
 ``conversation_id`` ordered by max score, capped at :data:`MAX_CONVERSATION_MATCHES`), then
 filters, counts and facets those conversations in the conversations index; its cursor is an
 opaque offset.
+
+What a search means - which filters apply to messages or conversations, when relevance falls
+back to newest, when subjects match, which fields are highlighted and how - is stated in
+``kb.search_rules``, shared with the embedded backend; this module only says how Elasticsearch
+runs it. Highlights come from the shared highlighter over the returned documents, so both
+backends mark the same words in the same fragments.
 """
 
 from __future__ import annotations
@@ -28,9 +34,17 @@ from kb.common import (
     fill_histogram,
     page_limit,
 )
-from kb.es_query import compile_node, conversation_filters, message_filters
+from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
 from kb.query import Node, parse_query
-from kb.sqlite_sql import compile_message_query, fts_expression
+from kb.search_rules import (
+    conversation_highlights,
+    conversation_level,
+    effective_sort,
+    has_message_level_filters,
+    matches_subjects,
+    message_highlights,
+    message_level,
+)
 
 __all__ = ["MAX_CONVERSATION_MATCHES", "search_conversations", "search_messages"]
 
@@ -64,21 +78,6 @@ _CONVERSATION_FACET_FIELDS = {
     "tags": "f_tag",
     "languages": "languages",
 }
-_HIGHLIGHT = {
-    "encoder": "html",
-    "pre_tags": ["<mark>"],
-    "post_tags": ["</mark>"],
-    "fields": {
-        "text": {"fragment_size": 160, "number_of_fragments": 3},
-        "subject": {"number_of_fragments": 0},
-    },
-}
-
-
-def _ranked(node: Node | None) -> bool:
-    # The same rule as the embedded backend: rank by relevance when a positive text part
-    # stands at the top of the query; otherwise newest first.
-    return node is not None and compile_message_query(node, SearchFilters()).fts is not None
 
 
 def _aggs(
@@ -132,7 +131,7 @@ def _window(request: SearchRequest) -> tuple[int, int]:
 def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -> SearchResult[Message]:
     node = parse_query(request.query)
     limit, offset = _window(request)
-    sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
+    sort_name = effective_sort(request.sort, node)
     sort = {
         "relevance": [{"_score": "desc"}, {"id": "asc"}],
         "newest": [{"created_at": "desc"}, {"id": "desc"}],
@@ -155,23 +154,19 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
         body["search_after"] = decode_cursor(request.cursor, sort_name, length=len(sort))
     elif offset:
         body["from_"] = offset
-    if request.highlight and node is not None:
-        body["highlight"] = _HIGHLIGHT
     response = client.search(index=index, **body)
     raw_hits = response["hits"]["hits"]
     next_cursor = None
     if limit and len(raw_hits) > limit:
         raw_hits = raw_hits[:limit]
         next_cursor = encode_cursor(sort_name, list(raw_hits[-1]["sort"]))
-    hits = [
-        Hit(
-            hit["_id"],
-            float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0,
-            Message.model_validate(hit["_source"]["doc"]),
-            {k: list(v) for k, v in hit.get("highlight", {}).items()},
-        )
-        for hit in raw_hits
-    ]
+    hits = []
+    for hit in raw_hits:
+        message = Message.model_validate(hit["_source"]["doc"])
+        # the one highlighter both backends use (kb.search_rules), not Elasticsearch's own
+        marks = message_highlights(message, node) if request.highlight else {}
+        score = float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0
+        hits.append(Hit(hit["_id"], score, message, marks))
     facets, histogram = _read_aggs(response, request.facets, request.histogram)
     return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
 
@@ -179,20 +174,14 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
 def _matching_conversations(
     client: Elasticsearch, index: str, node: Node | None, filters: SearchFilters
 ) -> dict[str, float]:
-    """conversation id -> best score of its matching messages."""
-    message_level = SearchFilters(
-        languages=filters.languages,
-        sentiment_labels=filters.sentiment_labels,
-        intents=filters.intents,
-        author_ids=filters.author_ids,
-        direction=filters.direction,
-    )
+    """conversation id -> best score of its messages matching ``node`` and ``filters`` (the
+    message-level part of a conversation search's filters)."""
     response = client.search(
         index=index,
         query={
             "bool": {
                 "must": [compile_node(node)] if node is not None else [{"match_all": {}}],
-                "filter": message_filters(message_level),
+                "filter": message_filters(filters),
             }
         },
         size=0,
@@ -220,19 +209,17 @@ def search_conversations(
     limit, offset = _window(request)
     f = request.filters
     scores: dict[str, float] | None = None
-    message_level = (f.languages, f.sentiment_labels, f.intents, f.author_ids, f.direction)
-    if node is not None or any(v is not None for v in message_level):
-        scores = _matching_conversations(client, messages_index, node, f)
-    filters = conversation_filters(f)
+    if node is not None or has_message_level_filters(f):
+        scores = _matching_conversations(client, messages_index, node, message_level(f))
+    filters = conversation_filters(conversation_level(f))
     if scores is not None:
         matched: dict[str, Any] = {"ids": {"values": list(scores)}}
-        pure_text = node is not None and fts_expression(node) is not None
-        if pure_text and node is not None and not any(v is not None for v in message_level):
-            # the same rule as the embedded backend: a pure text query also matches subjects
+        if node is not None and matches_subjects(node, f):
+            # subject matches score 0: they rank after conversations with matching messages
             subject = compile_node(node, fields=("subject",))
             matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
         filters.append(matched)
-    sort_name = request.sort if (request.sort != "relevance" or _ranked(node)) else "newest"
+    sort_name = effective_sort(request.sort, node)
     if request.cursor:
         (offset,) = decode_cursor(request.cursor, sort_name, length=1)
         if not isinstance(offset, int) or offset < 0:
@@ -265,13 +252,11 @@ def search_conversations(
         docs = client.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
         raw = [{"_id": d["_id"], "_source": d["_source"]} for d in docs if d.get("found")]
     next_cursor = encode_cursor(sort_name, [offset + limit]) if limit and len(raw) > limit else None
-    hits = [
-        Hit(
-            h["_id"],
-            (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0,
-            Conversation.model_validate(h["_source"]["doc"]),
-        )
-        for h in raw[:limit]
-    ]
+    hits = []
+    for h in raw[:limit]:
+        conversation = Conversation.model_validate(h["_source"]["doc"])
+        marks = conversation_highlights(conversation, node) if request.highlight else {}
+        score = (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0
+        hits.append(Hit(h["_id"], score, conversation, marks))
     facets, histogram = _read_aggs(response, request.facets, request.histogram)
     return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)

@@ -10,12 +10,15 @@ import functools
 
 import pytest
 
-from hub.errors import ParleyError, RetriableError
+from hub.errors import InvalidInput, ParleyError, RetriableError
 from hub.models import Conversation
 from kb.base import SearchRequest
-from kb.elasticsearch import CONFLICT_ATTEMPTS, ElasticsearchKB
+from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.store import CONFLICT_ATTEMPTS
+from kb.query import parse_query
+from kb.search_rules import message_highlights
 from tests.kb.docs import CONVERSATIONS, MESSAGES
-from tests.kb.fake_es import FakeElasticsearch
+from tests.kb.elasticsearch.fake_es import FakeElasticsearch
 
 
 @pytest.fixture
@@ -91,7 +94,11 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
     assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
-    assert body["highlight"]["pre_tags"] == ["<mark>"]
+    # highlights come from the highlighter both backends share, not from Elasticsearch
+    assert "highlight" not in body
+    query = parse_query('refund -"money back"')
+    assert [h.highlights for h in result.hits] == [message_highlights(h.document, query) for h in result.hits]
+    assert any("<mark>Refund" in " ".join(h.highlights.get("text", [])) for h in result.hits)
     assert result.total == len(MESSAGES) and len(result.hits) == 3 and result.next_cursor
     assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
     kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
@@ -100,6 +107,12 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert [m.id for m in kb.iter_messages(batch_size=3)] == sorted(m.id for m in MESSAGES)
     assert kb.count_messages() == len(MESSAGES)
     assert kb.conversation_messages("cnv_a")  # parses the canned hits
+
+
+def test_offset_paging_past_the_window_is_invalid_input(kb: ElasticsearchKB) -> None:
+    for search in (kb.search_messages, kb.search_conversations):
+        with pytest.raises(InvalidInput, match="page with the cursor"):
+            search(SearchRequest(offset=10_000, limit=1))
 
 
 def test_conversation_search_by_relevance(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:

@@ -1,0 +1,295 @@
+"""Conversation rules: roll-ups, reopening, folding threads, and carrying triage over.
+
+A conversation document has two owners. The ingest flow derives :data:`ROLLUP_FIELDS` from
+the conversation's messages (:func:`roll_up`); people and routing rules own
+:data:`TRIAGE_FIELDS`. Backends merge a roll-up into the stored document with
+:func:`merge_rollup` inside their own atomic write, so neither owner loses the other's fields,
+and a pending or resolved conversation reopens when a customer writes again.
+
+:class:`ConversationKeeper` applies a batch of threaded messages to a knowledge base: it
+writes them, folds conversations so every reply sits with its parent (:func:`thread_moves`),
+carries what people decided about a folded conversation over to the one it joined
+(:func:`carried_triage`), and saves fresh roll-ups. Every step is recomputed from what is
+stored, so applying a batch again (at-least-once delivery, crash replays) changes nothing more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from hub.backoff import retry
+from hub.errors import RetriableError
+from hub.models import Conversation, ConversationStatus, Direction, Message, Priority, conversation_id_for
+from kb.base import KnowledgeBase, UpsertResult
+
+__all__ = [
+    "ROLLUP_FIELDS",
+    "TRIAGE_FIELDS",
+    "AppliedBatch",
+    "ConversationKeeper",
+    "carried_triage",
+    "check_triage_changes",
+    "merge_rollup",
+    "roll_up",
+    "thread_moves",
+]
+
+T = TypeVar("T")
+
+#: the conversation fields the ingest flow derives from messages (``save_rollups`` writes these)
+ROLLUP_FIELDS = (
+    "subject",
+    "snippet",
+    "participants",
+    "first_message_at",
+    "last_message_at",
+    "last_inbound_at",
+    "message_count",
+    "inbound_count",
+    "sentiment_avg",
+    "sentiment_min",
+    "sentiment_last",
+    "languages",
+)
+#: the conversation fields people and rules own (``update_conversation`` changes only these)
+TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+_REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED})
+_PRIORITY_ORDER = list(Priority)
+SNIPPET_CHARS = 200
+#: messages read per conversation to roll it up, and per round when folding one into another
+ROLLUP_MESSAGE_LIMIT = 5000
+
+
+def check_triage_changes(changes: dict[str, Any]) -> None:
+    """``ValueError`` unless ``changes`` names only :data:`TRIAGE_FIELDS`."""
+    unknown = set(changes) - TRIAGE_FIELDS
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(TRIAGE_FIELDS)}")
+
+
+def _subject(messages: Sequence[Message]) -> str | None:
+    for message in messages:
+        if message.subject:
+            return message.subject
+    first_line = messages[0].text.strip().splitlines()[0] if messages[0].text.strip() else ""
+    return first_line[:80] or None
+
+
+def roll_up(conversation_id: str, messages: Sequence[Message]) -> Conversation:
+    """The derived fields of a conversation from all its messages (triage state at defaults).
+
+    Recomputed from every message, so it is idempotent: a replayed batch yields the same
+    roll-up. The knowledge base merges it into the stored document (:func:`merge_rollup`).
+    """
+    ordered = sorted(messages, key=lambda m: (m.created_at, m.id))
+    if not ordered:
+        raise ValueError(f"conversation {conversation_id} has no messages to roll up")
+    inbound = [m for m in ordered if m.direction == Direction.IN]
+    participants: list[str] = []
+    languages: list[str] = []
+    for message in ordered:
+        if message.author is not None and message.author.id not in participants:
+            participants.append(message.author.id)
+        if message.language and message.language != "und" and message.language not in languages:
+            languages.append(message.language)
+    scored = [m.enrichment.sentiment for m in inbound if m.enrichment.done] or [0.0]
+    latest = ordered[-1]
+    snippet_source = inbound[-1] if inbound else latest
+    return Conversation(
+        id=conversation_id,
+        channel=latest.channel,
+        account=latest.account,
+        subject=_subject(ordered),
+        snippet=" ".join(snippet_source.text.split())[:SNIPPET_CHARS],
+        participants=participants,
+        first_message_at=ordered[0].created_at,
+        last_message_at=latest.created_at,
+        last_inbound_at=inbound[-1].created_at if inbound else None,
+        message_count=len(ordered),
+        inbound_count=len(inbound),
+        sentiment_avg=round(sum(scored) / len(scored), 4),
+        sentiment_min=min(scored),
+        sentiment_last=scored[-1],
+        languages=languages,
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # stored conversations may hold naive times (UTC by convention); aware and naive never compare
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _new_inbound(stored: Conversation, rollup: Conversation) -> bool:
+    """Whether ``rollup`` counts an inbound message ``stored`` has not seen yet."""
+    before, after = _utc(stored.last_inbound_at), _utc(rollup.last_inbound_at)
+    return after is not None and (before is None or after > before)
+
+
+def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
+    """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
+
+    A pending or resolved conversation reopens when the caller says a customer wrote again
+    (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
+    second rule makes a replay after a crash reopen too: the replayed messages are already
+    stored, so the caller sees none of them "created", but the rollup that was never saved
+    still carries the newer inbound time. Pure, so every backend applies the same rule
+    inside its own atomic write.
+    """
+    derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
+    if stored is None:
+        return Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
+    if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
+        derived["status"] = ConversationStatus.OPEN
+    return stored.model_copy(update=derived)
+
+
+def thread_moves(kb: KnowledgeBase, messages: Sequence[Message]) -> dict[str, str]:
+    """Conversations to fold into others so every stored reply sits with its parent.
+
+    Checked against what is stored, so threads converge whatever order messages arrive in and
+    across crash replays. First, a message whose early replies were put in a conversation
+    rooted at it (``conversation_id_for`` its own native id) pulls that conversation into its
+    own. Then a reply whose parent is stored in another conversation (after those moves) moves
+    to the parent's. Returns source conversation id -> final target, never a cycle.
+    """
+    moves: dict[str, str] = {}
+
+    def final(conversation_id: str) -> str:
+        while conversation_id in moves:
+            conversation_id = moves[conversation_id]
+        return conversation_id
+
+    def fold(source: str, into: str) -> None:
+        source, into = final(source), final(into)
+        if source != into:
+            moves[source] = into
+
+    rooted_elsewhere = {
+        conversation_id_for(m.channel, m.account, m.native_id): m.conversation_id
+        for m in messages
+        if m.conversation_id and m.conversation_id != conversation_id_for(m.channel, m.account, m.native_id)
+    }
+    for placeholder in kb.get_conversations(sorted(rooted_elsewhere)):
+        fold(placeholder, str(rooted_elsewhere[placeholder]))
+
+    replies = [m for m in messages if m.reply_to_id and m.conversation_id]
+    parents = kb.get_messages(sorted({str(m.reply_to_id) for m in replies}))
+    for message in replies:
+        parent = parents.get(str(message.reply_to_id))
+        if parent is not None and parent.conversation_id:
+            fold(str(message.conversation_id), parent.conversation_id)
+    return {source: final(source) for source in moves}
+
+
+def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]:
+    """The triage changes that keep what people decided about ``folded`` once it joins ``target``.
+
+    An assignee or queue fills an empty one, tags are united, the higher priority wins; what
+    ``target`` already has is never overwritten.
+    """
+    changes: dict[str, Any] = {}
+    if folded.assignee and not target.assignee:
+        changes["assignee"] = folded.assignee
+    if folded.queue and not target.queue:
+        changes["queue"] = folded.queue
+    if set(folded.tags) - set(target.tags):
+        changes["tags"] = sorted(set(target.tags) | set(folded.tags))
+    if _PRIORITY_ORDER.index(folded.priority) > _PRIORITY_ORDER.index(target.priority):
+        changes["priority"] = folded.priority
+    return changes
+
+
+@dataclass(frozen=True)
+class AppliedBatch:
+    """What :meth:`ConversationKeeper.apply` did with one batch of messages."""
+
+    #: the message upsert; ``errors`` names the documents the knowledge base refused
+    written: UpsertResult
+    #: conversations folded away: source id -> the conversation it joined
+    folded: dict[str, str] = field(default_factory=dict)
+    #: conversations whose roll-ups were saved
+    rolled_up: list[str] = field(default_factory=list)
+    #: conversations asked to reopen because a new inbound message arrived
+    reopened: set[str] = field(default_factory=set)
+
+
+class ConversationKeeper:
+    """Keeps a knowledge base's conversations whole and current as threaded messages arrive.
+
+    Idempotent per batch (see the module docstring). Writes that fail with ``RetriableError``
+    are retried with the hub's backoff, ``attempts`` times in all, before the error is raised.
+    """
+
+    def __init__(
+        self, kb: KnowledgeBase, *, attempts: int = 1, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._kb = kb
+        self._attempts = attempts
+        self._sleep = sleep
+
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
+        return retry(what, call, attempts=self._attempts, sleep=self._sleep)
+
+    def apply(self, messages: Sequence[Message]) -> AppliedBatch:
+        """Write ``messages``, fold their threads together, roll their conversations up.
+
+        A conversation reopens when one of its inbound messages is new here; one folded into
+        another carries its triage state over (after the roll-up, which creates the target
+        when it did not exist yet).
+        """
+        batch = list(messages)
+        written = self._retry("kb upsert", lambda: self._kb.upsert_messages(batch))
+        created = set(written.created)
+        reopen = {
+            m.conversation_id
+            for m in batch
+            if m.conversation_id and m.id in created and m.direction == Direction.IN
+        }
+        touched = {m.conversation_id for m in batch if m.conversation_id}
+        moves = thread_moves(self._kb, batch)
+        folded = self._kb.get_conversations(sorted(moves))  # their triage state, before the fold
+        for source, into in moves.items():
+            self._move_messages(source, into)
+            touched.discard(source)
+            touched.add(into)
+        reopen = {moves.get(cid, cid) for cid in reopen}  # a new message reopens where it now sits
+        rolled_up = self._save_rollups(sorted(touched), reopen)
+        for source, conversation in folded.items():
+            self._carry_triage(conversation, moves[source])
+        return AppliedBatch(written, moves, rolled_up, reopen)
+
+    def _move_messages(self, source: str, into: str) -> None:
+        previous: set[str] = set()
+        while batch := self._kb.conversation_messages(source, limit=ROLLUP_MESSAGE_LIMIT):
+            ids = {m.id for m in batch}
+            if ids == previous:  # the store did not take the move: stop rather than spin
+                raise RetriableError(f"could not move messages of {source} into {into}")
+            previous = ids
+            moved = [m.model_copy(update={"conversation_id": into}) for m in batch]
+            self._retry("kb thread merge", partial(self._kb.upsert_messages, moved))
+        self._kb.delete_conversations([source])
+
+    def _save_rollups(self, conversation_ids: list[str], reopen: set[str]) -> list[str]:
+        # Only the derived fields are computed here; the KB merges them into the stored
+        # document atomically, so an agent's triage change made meanwhile is kept.
+        rolled = []
+        for conversation_id in conversation_ids:
+            messages = self._kb.conversation_messages(conversation_id, limit=ROLLUP_MESSAGE_LIMIT)
+            if messages:
+                rolled.append(roll_up(conversation_id, messages))
+        if rolled:
+            self._retry("kb conversations rollup", lambda: self._kb.save_rollups(rolled, reopen=reopen))
+        return [c.id for c in rolled]
+
+    def _carry_triage(self, folded: Conversation, into: str) -> None:
+        target = self._kb.get_conversation(into)
+        changes = carried_triage(folded, target) if target is not None else {}
+        if changes:
+            self._retry("kb triage carry-over", lambda: self._kb.update_conversation(into, changes))

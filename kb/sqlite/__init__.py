@@ -1,0 +1,9 @@
+"""The embedded knowledge base backend: one SQLite file with FTS5 (see ``kb.sqlite.store``).
+
+``store`` holds ``SQLiteKB`` (schema, writes, reads), ``query`` compiles the query AST and
+filters into SQL, ``search`` runs searches (hits, totals, facets, histograms).
+"""
+
+from kb.sqlite.store import SQLiteKB
+
+__all__ = ["SQLiteKB"]

@@ -1,0 +1,72 @@
+"""The flow's KB step: what the knowledge base refuses travels on as dead letters, once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import kb as kb_package
+from crm import open_crm
+from flows.kb_writer import KBWriteStep
+from flows.report import IngestReport
+from hub.models import Message, message_id
+from hub.settings import Settings
+from kb import open_kb
+from kb.base import KnowledgeBase, UpsertResult
+from kb.sqlite import SQLiteKB
+from tests.flows.conftest import ingest
+
+SPANISH = message_id("facebook", "fb_1")
+
+
+class RefusingKB(SQLiteKB):
+    """Refuses one document the way Elasticsearch refuses a mapping error; writes the rest."""
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        result = super().upsert_messages([m for m in messages if m.id != SPANISH])
+        result.errors.update({m.id: "400: mapper_parsing_exception" for m in messages if m.id == SPANISH})
+        return result
+
+
+@pytest.fixture
+def refusing(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every knowledge base the flow opens refuses the Spanish Facebook post."""
+
+    def open_refusing(s: Settings) -> KnowledgeBase:
+        s.ensure_data_dir()
+        return RefusingKB(s.kb_path)
+
+    monkeypatch.setattr(kb_package, "open_kb", open_refusing)
+
+
+def test_the_step_turns_refusals_into_dead_letters(settings: Settings, refusing: None) -> None:
+    report = IngestReport()
+    step = KBWriteStep(settings, report)
+    kept = Message(channel="facebook", account="page", native_id="fb_2", text="hola")
+    refused = Message(channel="facebook", account="page", native_id="fb_1", text="¡Me encanta!")
+    letters = step([kept, refused])
+    assert [(d.stage, d.channel) for d in letters] == [("kb", "facebook")]
+    assert "mapper_parsing_exception" in letters[0].reason
+    assert Message.model_validate_json(letters[0].raw) == refused  # the document, to retry later
+    assert report.created == 1
+    assert step([kept]) == [] and report.duplicates == 1
+
+
+def test_refused_documents_reach_the_dead_letter_store_through_the_flow(
+    settings: Settings, threads_file: Path, refusing: None
+) -> None:
+    report = ingest(settings, [threads_file])
+    assert report.created == 8 and report.dead_letters == 5 + 1
+    replay = ingest(settings, [threads_file])  # at least once: the same refusal is one letter
+    assert replay.created == 0
+    kb, crm = open_kb(settings), open_crm(settings)
+    try:
+        assert kb.count_messages() == 8 and kb.get_message(SPANISH) is None
+        total, letters = crm.list_dead_letters(limit=100, stage="kb")
+        assert total == 1 and Message.model_validate_json(letters[0].raw).id == SPANISH
+        assert crm.list_dead_letters(limit=100)[0] == 5 + 1
+    finally:
+        kb.close()
+        crm.close()

@@ -1,0 +1,220 @@
+"""Conversation rules: roll-ups, reopening, folding threads, triage carry-over, and the keeper
+that applies them to a knowledge base batch by batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.errors import RetriableError
+from hub.models import (
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Enrichment,
+    Identity,
+    Message,
+    Priority,
+    conversation_id_for,
+)
+from kb.base import UpsertResult
+from kb.conversations import ConversationKeeper, carried_triage, merge_rollup, roll_up, thread_moves
+from kb.sqlite import SQLiteKB
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def msg(n: int, direction: Direction = Direction.IN, sentiment: float = 0.0, lang: str = "en") -> Message:
+    author = Identity(channel="sms", native_id="brand" if direction == Direction.OUT else "+447700900123")
+    return Message(
+        channel="sms",
+        native_id=f"m{n}",
+        text=f"message number {n}",
+        direction=direction,
+        author=author,
+        language=lang,
+        created_at=T0 + timedelta(minutes=n),
+        enrichment=Enrichment(sentiment=sentiment, done=True),
+    )
+
+
+def test_rollup_counts_times_participants_and_sentiment() -> None:
+    messages = [
+        msg(1, sentiment=-0.8),
+        msg(2, Direction.OUT, sentiment=0.9),
+        msg(3, sentiment=0.2, lang="es"),
+    ]
+    conv = roll_up("cnv_1", messages)
+    assert conv.message_count == 3 and conv.inbound_count == 2
+    assert conv.first_message_at == T0 + timedelta(minutes=1)
+    assert conv.last_message_at == T0 + timedelta(minutes=3)
+    assert conv.last_inbound_at == T0 + timedelta(minutes=3)
+    assert len(conv.participants) == 2
+    # only the customer's messages count towards the conversation's sentiment
+    assert conv.sentiment_avg == pytest.approx(-0.3)
+    assert conv.sentiment_min == -0.8 and conv.sentiment_last == 0.2
+    assert conv.languages == ["en", "es"]
+    assert conv.snippet == "message number 3"
+    assert conv.subject == "message number 1"
+
+
+def test_rollup_is_idempotent_and_leaves_triage_at_defaults() -> None:
+    messages = [msg(1), msg(2, Direction.OUT), msg(3)]
+    first = roll_up("cnv_1", messages)
+    assert roll_up("cnv_1", list(reversed(messages))) == first
+    assert first.status == ConversationStatus.OPEN and first.assignee is None and first.tags == []
+
+
+def test_rollup_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no messages"):
+        roll_up("cnv_1", [])
+
+
+def test_merge_rollup_reopen_rule() -> None:
+    at = datetime(2026, 11, 6, 9, tzinfo=UTC)
+    stored = Conversation(id="c", channel="sms", status="resolved", assignee="kim", last_inbound_at=at)
+    same = Conversation(id="c", channel="sms", last_inbound_at=at, message_count=4)
+    assert merge_rollup(stored, same, reopen=False).status == "resolved"
+    assert merge_rollup(stored, same, reopen=True).status == "open"  # the caller's word still counts
+    later = same.model_copy(update={"last_inbound_at": at + timedelta(seconds=1)})
+    merged = merge_rollup(stored, later, reopen=False)
+    assert (merged.status, merged.assignee, merged.message_count) == ("open", "kim", 4)
+    never = stored.model_copy(update={"last_inbound_at": None, "status": "pending"})
+    assert merge_rollup(never, same, reopen=False).status == "open"  # the first inbound message
+    assert merge_rollup(never, never, reopen=False).status == "pending"  # still none
+    assert merge_rollup(None, later, reopen=False).status == "open"
+
+
+def test_carried_triage_fills_gaps_unites_tags_and_keeps_the_higher_priority() -> None:
+    folded = Conversation(id="a", channel="sms", assignee="sam", queue="vip", tags=["vip"], priority="high")
+    target = Conversation(id="b", channel="sms", assignee="kim", tags=["press"])
+    assert carried_triage(folded, target) == {"queue": "vip", "tags": ["press", "vip"], "priority": "high"}
+    assert carried_triage(target, folded) == {"tags": ["press", "vip"]}  # nothing is overwritten
+    assert carried_triage(folded, folded) == {}
+
+
+def conv(native_id: str) -> str:
+    return conversation_id_for("twitter", "demo", native_id)
+
+
+def tweet(n: int, conversation_of: str, direction: Direction = Direction.IN) -> Message:
+    """Tweet ``n``, a reply to ``n - 1``, threaded into the conversation rooted at ``conversation_of``."""
+    return Message(
+        channel="twitter",
+        account="demo",
+        native_id=str(n),
+        text=f"m{n}",
+        direction=direction,
+        reply_to=str(n - 1) if n else None,
+        conversation_id=conv(conversation_of),
+        created_at=T0 + timedelta(minutes=n),
+    )
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> Iterator[SQLiteKB]:
+    store = SQLiteKB(tmp_path / "kb.sqlite3")
+    yield store
+    store.close()
+
+
+def test_parent_arriving_after_its_replies_pulls_them_in_without_a_cycle(kb: SQLiteKB) -> None:
+    # 2 came before its parent 1, so it was put in a conversation rooted at 1
+    kb.upsert_messages([tweet(2, "2")])
+    kb.upsert_messages([tweet(2, "1")])
+    kb.save_rollups([roll_up(conv("1"), [tweet(2, "1")])])
+    # then 1 arrives (joining 0's conversation) together with 3, already relinked to 0's
+    batch = [tweet(1, "0"), tweet(3, "0")]
+    kb.upsert_messages(batch)
+    assert thread_moves(kb, batch) == {conv("1"): conv("0")}
+
+
+def test_the_keeper_writes_rolls_up_and_applies_a_replay_as_nothing_new(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    batch = [tweet(0, "0"), tweet(1, "0", Direction.OUT)]
+    applied = keeper.apply(batch)
+    assert sorted(applied.written.created) == sorted(m.id for m in batch)
+    assert applied.rolled_up == [conv("0")] and applied.reopened == {conv("0")} and applied.folded == {}
+    stored = kb.get_conversation(conv("0"))
+    assert stored is not None and (stored.message_count, stored.inbound_count) == (2, 1)
+
+    replay = keeper.apply(batch)
+    assert sorted(replay.written.unchanged) == sorted(m.id for m in batch) and not replay.written.created
+    assert replay.reopened == set() and kb.get_conversation(conv("0")) == stored
+
+
+def test_the_keeper_reopens_on_a_new_inbound_message_only(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    keeper.apply([tweet(0, "0")])
+    kb.update_conversation(conv("0"), {"status": "resolved"})
+    keeper.apply([tweet(1, "0", Direction.OUT)])  # the brand answering does not reopen it
+    resolved = kb.get_conversation(conv("0"))
+    assert resolved is not None and resolved.status == ConversationStatus.RESOLVED
+    applied = keeper.apply([tweet(2, "0")])
+    reopened = kb.get_conversation(conv("0"))
+    assert applied.reopened == {conv("0")}
+    assert reopened is not None and reopened.status == ConversationStatus.OPEN and reopened.message_count == 3
+
+
+def test_the_keeper_folds_early_replies_in_and_keeps_what_agents_decided(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    keeper.apply([tweet(2, "1")])  # its parent (1) has not arrived: a conversation rooted at 1
+    kb.update_conversation(conv("1"), {"assignee": "sam", "tags": ["vip"], "priority": "high"})
+
+    applied = keeper.apply([tweet(0, "0"), tweet(1, "0")])
+
+    assert applied.folded == {conv("1"): conv("0")} and applied.rolled_up == [conv("0")]
+    assert [c.id for c in kb.iter_conversations()] == [conv("0")]
+    folded = kb.get_conversation(conv("0"))
+    assert folded is not None and folded.message_count == 3
+    assert (folded.assignee, folded.tags, folded.priority) == ("sam", ["vip"], Priority.HIGH)
+
+
+class _RefusingKB(SQLiteKB):
+    """Refuses some documents the way Elasticsearch refuses a mapping error; writes the rest."""
+
+    refuse: frozenset[str] = frozenset()
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        result = super().upsert_messages([m for m in messages if m.id not in self.refuse])
+        result.errors.update({m.id: "400: mapper_parsing_exception" for m in messages if m.id in self.refuse})
+        return result
+
+
+def test_the_keeper_reports_refused_documents_and_keeps_the_rest(tmp_path: Path) -> None:
+    kb = _RefusingKB(tmp_path / "kb.sqlite3")
+    kb.refuse = frozenset({tweet(1, "0").id})
+    applied = ConversationKeeper(kb).apply([tweet(0, "0"), tweet(1, "0")])
+    assert applied.written.errors == {tweet(1, "0").id: "400: mapper_parsing_exception"}
+    assert applied.written.created == [tweet(0, "0").id]
+    stored = kb.get_conversation(conv("0"))
+    assert stored is not None and stored.message_count == 1
+    kb.close()
+
+
+class _FlakyKB(SQLiteKB):
+    """Busy for the first ``busy`` message upserts."""
+
+    busy = 0
+
+    def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        if self.busy:
+            self.busy -= 1
+            raise RetriableError("busy", retry_after=0.5)
+        return super().upsert_messages(messages)
+
+
+def test_the_keeper_retries_passing_failures_with_the_hubs_backoff(tmp_path: Path) -> None:
+    kb = _FlakyKB(tmp_path / "kb.sqlite3")
+    waits: list[float] = []
+    kb.busy = 1
+    with pytest.raises(RetriableError):
+        ConversationKeeper(kb, sleep=waits.append).apply([tweet(0, "0")])  # one attempt: no retry
+    assert waits == [] and kb.count_messages() == 0
+    kb.busy = 2
+    applied = ConversationKeeper(kb, attempts=3, sleep=waits.append).apply([tweet(0, "0")])
+    assert applied.written.created == [tweet(0, "0").id] and waits == [0.5, 0.5]  # Retry-After honoured
+    kb.close()
