@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
+from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments, webhooks
 from hub.errors import FatalError
 from hub.settings import Settings
 
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def fatal_error(request: Request, exc: FatalError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
-    for module in (health, conversations, search, contacts, segments, dead_letters, feeds):
+    for module in (health, conversations, search, contacts, segments, dead_letters, feeds, webhooks):
         app.include_router(module.router)
     return app
