@@ -34,15 +34,15 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from crm.engine import write
+from crm.engine import MIGRATION_LOCK, write
 from crm.schema import inbox
 from hub.errors import MalformedPayload, RetriableError
 from hub.models import DeadLetter, Envelope, utcnow
 
 __all__ = ["InboxEntry", "InboxTable", "decode_envelope", "encode_envelope"]
 
-#: an arbitrary constant: the advisory lock key PostgreSQL inbox writers serialise on
-INBOX_LOCK = 0x5041524C + 1
+#: the advisory lock key PostgreSQL inbox writers serialise on (any key but the migrators')
+INBOX_LOCK = MIGRATION_LOCK + 1
 
 
 @dataclass(frozen=True)
