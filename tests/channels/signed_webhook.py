@@ -94,7 +94,7 @@ HOOKTEST: Channel[HooktestSettings] = Channel(
 
 def register(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put ``hooktest`` in ``channels.CHANNELS`` for one test (the dict every module shares)."""
-    monkeypatch.setitem(channels.CHANNELS, NAME, HOOKTEST)  # type: ignore[arg-type]
+    monkeypatch.setitem(channels.CHANNELS, NAME, HOOKTEST)
 
 
 def configured(settings: Settings, secret: str = SECRET) -> Settings:
