@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
+from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments, webhooks
 from hub.settings import Settings
 
 __all__ = ["create_app"]
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.crm = open_crm(settings)
     install_error_handlers(app)
 
-    for module in (health, conversations, search, contacts, segments, dead_letters, feeds):
+    for module in (health, conversations, search, contacts, segments, dead_letters, feeds, webhooks):
         app.include_router(module.router)
     return app

@@ -214,9 +214,11 @@ def run(
     settings = _settings()
     host, port = host or settings.api.host, port or settings.api.port
     try:
+        from flows.inbox import inbox_sources
         from flows.ingest import channel_sources
 
-        if channel_sources(settings):  # configured accounts, or feeds added through the API
+        # configured accounts, feeds added through the API, or webhooks filling the inbox
+        if channel_sources(settings) or inbox_sources(settings):
             _run_live(settings, host, port, serve)
             return
         settings = _with_demo_fallback(settings)

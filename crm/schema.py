@@ -9,7 +9,9 @@ Invariants the store keeps:
   that key is what guarantees "one contact per address" even under concurrent writers;
 * ``processed_messages`` remembers which messages were counted, so replays count nothing twice;
 * contact rollups are derived from the identities' own statistics and recomputed whenever a
-  contact's identities change, which is what makes an unmerge exact.
+  contact's identities change, which is what makes an unmerge exact;
+* ``inbox`` ids only grow, in commit order, and are never reused (SQLite AUTOINCREMENT; on
+  PostgreSQL writers take an advisory lock), so a reader's "after id N" cursor misses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -38,6 +41,7 @@ __all__ = [
     "contacts",
     "dead_letters",
     "identities",
+    "inbox",
     "merge_blocks",
     "merge_events",
     "metadata",
@@ -207,4 +211,24 @@ dead_letters = Table(
     Column("kind", Text),
     Column("raw_ref", Text),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+#: an integer primary key that is the rowid on SQLite (so AUTOINCREMENT applies) and 64-bit elsewhere
+InboxId = BigInteger().with_variant(Integer(), "sqlite")
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", InboxId, primary_key=True, autoincrement=True),
+    Column("channel", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    #: the envelope as JSON text (crm.inbox encodes it): text, not a JSON column, so every
+    #: backend stores exactly the bytes written (bytes payloads as base64, NaN, \u0000 escapes)
+    Column("envelope", Text, nullable=False),
+    #: when the inbox source last handed this row to the flow; NULL = not read yet (never pruned)
+    Column("read_at", UTCDateTime(), index=True),
+    # without AUTOINCREMENT SQLite reuses the highest id once it is deleted, which a reader's
+    # cursor would skip
+    sqlite_autoincrement=True,
 )

@@ -10,6 +10,7 @@ invalid). The schema is created or migrated when the store is opened.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
+from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
 from crm.resolve import upsert_authors
@@ -24,7 +26,7 @@ from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
-from hub.models import DeadLetter, Message, utcnow
+from hub.models import DeadLetter, Envelope, Message, utcnow
 from hub.settings import CRMSettings, Settings
 
 __all__ = ["CRMStore", "open_crm"]
@@ -55,6 +57,7 @@ class CRMStore:
         self.resolver = Resolver(self.settings)
         self.segments = SegmentStore(engine, self._writer, self.resolver)
         self._dead_letters = DeadLetterTable(engine, self._writer)
+        self._inbox = InboxTable(engine, self._writer)
 
     @property
     def backend(self) -> str:
@@ -245,3 +248,36 @@ class CRMStore:
 
     def count_dead_letters(self) -> int:
         return self._dead_letters.count()
+
+    # --- inbox (webhook envelopes waiting for the flow; contract in crm.inbox) -----------
+
+    def add_inbox(self, envelopes: Sequence[Envelope]) -> list[int]:
+        """Store ``envelopes`` in one transaction, committed before this returns; their ids,
+        in order. Ids only grow in commit order and are never reused. Raises
+        ``MalformedPayload`` (nothing stored) when a payload is neither JSON nor bytes."""
+        return self._inbox.add(envelopes)
+
+    def read_inbox(self, after_id: int, limit: int) -> list[InboxEntry]:
+        """Up to ``limit`` rows with ids above ``after_id``, oldest first; marks nothing."""
+        return self._inbox.read(after_id, limit)
+
+    def mark_inbox_read(self, after_id: int, through_id: int) -> None:
+        """Record that rows ``after_id < id <= through_id`` were handed to the flow just now."""
+        self._inbox.mark_read(after_id, through_id)
+
+    def inbox_read_through(self) -> int:
+        """The highest id ever marked read (0 when none): where a reader without a cursor starts."""
+        return self._inbox.read_through()
+
+    def first_unread_inbox(self) -> int | None:
+        """The lowest id never marked read, or ``None`` when every row has been read."""
+        return self._inbox.first_unread()
+
+    def count_inbox(self, *, unread: bool = False) -> int:
+        """Rows in the inbox (only those never read, with ``unread``)."""
+        return self._inbox.count(unread=unread)
+
+    def prune_inbox(self, through_id: int, read_before: datetime) -> int:
+        """Delete rows up to ``through_id`` last read before ``read_before``; unread rows stay.
+        Returns how many were deleted."""
+        return self._inbox.prune(through_id, read_before)

@@ -2,7 +2,7 @@
 
 ::
 
-    sources (channel pollers, file import) ── Envelope | DeadLetter
+    sources (channel pollers, webhook inbox, file import) ── Envelope | DeadLetter
       → parse         channels.parse_envelope; failures become dead letters; feed items
                       must match their feed's listening query
       → dedupe        keyed by shard of message id; drops exact replays
@@ -36,6 +36,7 @@ from bytewax.inputs import Source
 
 from channels import CHANNELS, parse_envelope
 from flows.imports import FileImportSource, ImportItem
+from flows.inbox import inbox_sources
 from flows.kb_writer import KBWriteStep
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink
@@ -246,8 +247,9 @@ def channel_sources(settings: Settings) -> list[NamedSource]:
 
 
 def default_sources(settings: Settings) -> list[NamedSource]:
-    """Sources for the configured channels plus a file import source for the import paths."""
-    sources = channel_sources(settings)
+    """Sources for the configured channels, the webhook inbox (when it has work) and a file
+    import source for the import paths."""
+    sources = channel_sources(settings) + inbox_sources(settings)
     if settings.import_paths:
         sources.append(("import", FileImportSource(list(settings.import_paths))))
     return sources

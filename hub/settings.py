@@ -35,6 +35,7 @@ __all__ = [
     "KBSettings",
     "MailboxSettings",
     "Settings",
+    "WebhookSettings",
 ]
 
 
@@ -296,6 +297,19 @@ class FeedSettings(BaseModel):
     allow_private_addresses: bool = False
 
 
+class WebhookSettings(BaseModel):
+    """The generic webhook route (``/webhooks/{channel}/{account}``) and the inbox behind it."""
+
+    #: request bodies larger than this are refused with 413 before anything is verified
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: how often the inbox source looks for new rows when the last look found none
+    inbox_poll_s: float = Field(default=0.5, gt=0)
+    #: rows the inbox source reads per batch
+    inbox_read_batch: int = Field(default=256, ge=1)
+    #: inbox rows are deleted this long after the flow last read them (never before)
+    inbox_retention_days: float = Field(default=7.0, gt=0)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -324,6 +338,7 @@ class Settings(BaseSettings):
     crm: CRMSettings = Field(default_factory=CRMSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
     #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
