@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
+from channels import configure
 from hub.errors import FatalError
 from hub.settings import Settings
 
@@ -20,7 +21,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from crm import open_crm
     from kb import open_kb
 
-    settings = settings or Settings()
+    # every channel's settings checked, its accounts among the brand's identities (idempotent)
+    settings = configure(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -15,9 +15,11 @@ import pytest
 
 from api.app import create_app
 from api.routes.feeds import address_policy
+from channels.feeds import FEEDS
 from channels.feeds.addresses import AddressPolicy, UnresolvableHost
 from channels.feeds.registry import FeedRegistry, feed_id, registry_path
-from hub.settings import FeedConfig, FeedSettings, Settings
+from channels.feeds.settings import FeedConfig
+from hub.settings import Settings
 
 PUBLIC = "93.184.215.14"
 #: what the fake DNS answers; every other ``.test`` host is public, anything else unknown
@@ -40,7 +42,7 @@ async def app_client(settings: Settings, *, fake_dns: bool) -> AsyncIterator[htt
     app = create_app(settings)
     if fake_dns:
         app.dependency_overrides[address_policy] = lambda: AddressPolicy.from_settings(
-            settings.feeds, resolve=fake_resolve
+            FEEDS.settings_of(settings), resolve=fake_resolve
         )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
@@ -50,7 +52,7 @@ async def app_client(settings: Settings, *, fake_dns: bool) -> AsyncIterator[htt
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    settings.feeds = FeedSettings(feeds=[FeedConfig(url="https://configured.test/rss", name="conf")])
+    settings.channels["feeds"] = {"feeds": [{"url": "https://configured.test/rss", "name": "conf"}]}
     async with app_client(settings, fake_dns=True) as http:
         yield http
 
@@ -157,7 +159,7 @@ async def test_public_literal_is_accepted_by_default(real_dns_client: httpx.Asyn
 
 
 async def test_internal_urls_are_accepted_when_allowed(settings: Settings) -> None:
-    settings.feeds = FeedSettings(allow_private_addresses=True)
+    settings.channels["feeds"] = {"allow_private_addresses": True}
     async with app_client(settings, fake_dns=False) as http:
         for url in ("http://127.0.0.1:8080/feed", "http://10.1.2.3/rss"):
             assert (await http.post("/feeds", json={"url": url})).status_code == 201
