@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments, webhooks
+from channels import configure
 from hub.settings import Settings
 
 __all__ = ["create_app"]
@@ -22,7 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from crm import open_crm
     from kb import open_kb
 
-    settings = settings or Settings()
+    # every channel's settings checked, its accounts among the brand's identities (idempotent)
+    settings = configure(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

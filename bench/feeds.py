@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import feedparser
 
 from channels.feeds.parse import feed_entry_ids, parse_feed
+from channels.feeds.settings import FeedConfig, FeedSettings
 from channels.feeds.source import FeedSource
 from hub.models import Envelope
-from hub.settings import FeedConfig, FeedSettings
 
 WORDS = [
     "acme",

@@ -145,9 +145,9 @@ def main() -> None:
         settings.enrichment.cache_size = 0
 
         messages = [m for r in iter_records(source) if isinstance(r, Envelope) for m in parse_envelope(r)]
-        enrich(messages[:50], settings.enrichment)  # load models outside the timings
+        enrich(messages[:50], settings.enrichment, settings.brand)  # load models outside the timings
         started = time.perf_counter()
-        enrich(messages, settings.enrichment)
+        enrich(messages, settings.enrichment, settings.brand)
         baseline = time.perf_counter() - started
 
         flow_time, report = run_flow(settings, source)

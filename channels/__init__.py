@@ -1,59 +1,81 @@
-"""Channels: one package per channel, each laid out alike.
+"""Channels: one package per channel, each exporting one frozen ``Channel`` descriptor.
 
-``channels/<name>/parse.py`` holds ``PARSERS``, a dict of pure parsers by envelope kind
-(envelope -> list[Message]); ``source.py`` a Bytewax source whose resume state is the
-channel's cursor; ``replier.py`` a ``send(reply) -> Delivery``; ``webhook.py`` where the channel
-pushes. Channels are registered here, in one explicit dict; nothing registers itself on
-import. Adding a channel is adding one package and one entry below.
+Files look alike across channels: ``parse.py`` (``PARSERS`` by envelope kind), ``source.py``
+(``sources(settings)``: Bytewax sources whose resume state is the channel's cursor),
+``importers.py`` (file formats), ``webhook.py`` where the platform pushes, ``replier.py``
+(``replier_for(settings, account)``), ``settings.py`` (the channel's name and settings model).
+``CHANNELS`` below is the one explicit list; nothing registers itself on import. Adding a
+channel is adding one package and one entry below; ``flows/``, ``api/`` and the CLI reach
+channels only through it.
+
+Envelopes of kind ``parley.message`` (already normalised) are accepted for any channel name,
+including channels with no package here (twitter, facebook, sms in the demo).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
+from typing import Any
 
-from channels.base import Parser
+from channels.base import Channel
+from channels.email import EMAIL
+from channels.feeds import FEEDS
 from channels.normalised import NORMALISED_KIND, parse_normalised
-from hub.errors import MalformedPayload
+from hub.errors import FatalError, MalformedPayload
 from hub.models import Envelope, Message
+from hub.settings import Settings
 
-__all__ = ["CHANNELS", "parse_envelope", "parsers_for"]
+__all__ = ["CHANNELS", "configure", "parse_envelope"]
 
-#: channel name -> its package. Envelopes of kind ``parley.message`` are accepted for any
-#: channel name (they are already normalised); every other kind needs a channel below.
-CHANNELS: dict[str, str] = {
-    "email": "channels.email",
-    "feeds": "channels.feeds",
+#: channel name -> its descriptor
+CHANNELS: dict[str, Channel[Any]] = {
+    EMAIL.name: EMAIL,
+    FEEDS.name: FEEDS,
 }
 
 
-def parsers_for(channel: str) -> Mapping[str, Parser]:
-    """The parsers of ``channel`` by envelope kind (imports the channel's ``parse`` module)."""
-    package = CHANNELS.get(channel)
-    if package is None:
-        return {}
-    module = importlib.import_module(f"{package}.parse")
-    parsers: Mapping[str, Parser] = module.PARSERS
-    return parsers
-
-
 def parse_envelope(envelope: Envelope) -> list[Message]:
-    """Turn one envelope into messages with the parser its channel registered for its kind.
+    """Turn one envelope into messages with the parser its channel declares for its kind.
 
     Raises ``MalformedPayload`` (dead-letter it) or ``UnsupportedEvent`` (count and skip).
     """
     if envelope.kind == NORMALISED_KIND:
         return parse_normalised(envelope)
-    parser = parsers_for(envelope.channel).get(envelope.kind)
+    channel = CHANNELS.get(envelope.channel)
+    parser = channel.parsers.get(envelope.kind) if channel is not None else None
     if parser is None:
-        known = sorted(parsers_for(envelope.channel))
+        known = (
+            f"known kinds: {', '.join(sorted(channel.parsers))}"
+            if channel is not None
+            else f"known channels: {', '.join(sorted(CHANNELS))}"
+        )
         raise MalformedPayload(
-            f"no parser for channel {envelope.channel!r} kind {envelope.kind!r}"
-            + (
-                f"; known kinds: {', '.join(known)}"
-                if known
-                else f"; known channels: {', '.join(sorted(CHANNELS))}"
-            )
-            + f"; or send kind {NORMALISED_KIND!r}"
+            f"no parser for channel {envelope.channel!r} kind {envelope.kind!r}; {known}; "
+            f"or send kind {NORMALISED_KIND!r}"
         )
     return parser(envelope)
+
+
+def configure(settings: Settings) -> Settings:
+    """``settings`` checked against every channel and completed with the channels' accounts.
+
+    Entry points call it once on the root settings they read (calling it again changes
+    nothing). Every channel's table is validated by its descriptor, and a table no channel
+    owns is refused, so a misspelt setting stops the start with a message naming it (a
+    ``FatalError``). Each table is replaced by its validated form (defaults filled in,
+    secrets as ``SecretStr``). Each channel's own identities (a mailbox's address) are added to
+    ``brand.identities``, the one definition the flow, the CRM and enrichment read.
+    """
+    unknown = sorted(set(settings.channels) - set(CHANNELS))
+    if unknown:
+        spelt = ", ".join(
+            f"{name!r} (PARLEY_{name.upper()}__..., [{name}] in parley.toml)" for name in unknown
+        )
+        raise FatalError(f"settings for unknown channel(s) {spelt}; channels: {', '.join(CHANNELS)}")
+    contributed: dict[str, list[str]] = {}
+    for name, channel in CHANNELS.items():
+        if name in settings.channels:
+            settings = channel.with_settings(settings, channel.settings_of(settings))
+        own = channel.own_identities(settings) if channel.own_identities is not None else []
+        if own:
+            contributed[name] = own
+    return settings.with_identities(contributed)

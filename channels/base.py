@@ -11,13 +11,19 @@ A channel is a package ``channels/<name>/`` whose ``__init__`` exports one froze
 * ``webhook`` verifies a platform's push request, answers its challenge, and turns the body
   into envelopes (or ``None`` when the channel only polls);
 * ``replier(settings, account)`` sends replies for one account (or ``None``: read-only);
-* ``threading`` says how messages of this channel thread beyond reply links.
+* ``threading(settings)`` says how messages of this channel thread beyond reply links;
+* ``own_identities(settings)`` names the brand's identities its configured accounts use.
+
+Every callable takes the root ``Settings``; the channel reads its own table with
+``settings_of`` (``Settings.channel_settings``), so the root knows no channel's fields.
+Messages carry the channel's thread hints as typed fields (``Message.references``,
+``subject_key``, ``listen_query``), never as ``metadata`` keys another package reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Channel",
     "FileImporter",
+    "ImportFile",
     "ImportItem",
     "NamedSource",
     "Parser",
@@ -44,6 +51,8 @@ __all__ = [
     "WebhookRefused",
     "WebhookRequest",
     "WebhookResponse",
+    "no_subject_fallback",
+    "whole_file_importer",
 ]
 
 #: A pure function from one envelope to the messages in it. Raises
@@ -69,21 +78,85 @@ class Replier(Protocol):
 
 
 @dataclass(frozen=True)
+class ImportFile:
+    """One file handed to an importer by the import source (``flows.imports``).
+
+    ``arrival`` (the file's mtime) is the ``received_at`` of every record, so a re-import
+    gives the same documents; ``max_bytes`` is the import source's cap on a file read whole.
+    """
+
+    path: Path
+    arrival: datetime
+    max_bytes: int
+
+    def ref(self, where: str = "") -> str:
+        """The ``raw_ref`` of a record ``where`` in this file (``:<line>``, ``#<index>``)."""
+        return f"file:{self.path}{where}"
+
+    def dead_letter(self, reason: str, raw: bytes | str = b"", where: str = "") -> DeadLetter:
+        """A record of this file that cannot be read (stage ``import``), with its raw bytes."""
+        text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+        return DeadLetter(stage="import", reason=reason, raw=text, raw_ref=self.ref(where))
+
+    def envelope(self, channel: str, kind: str, payload: Any, where: str = "") -> Envelope:
+        """An envelope of account ``import`` for a record ``where`` in this file."""
+        return Envelope(
+            channel=channel,
+            kind=kind,
+            account="import",
+            payload=payload,
+            raw_ref=self.ref(where),
+            received_at=self.arrival,
+        )
+
+    def read_whole(self, what: str) -> bytes | DeadLetter:
+        """The file's bytes, or a dead letter when it is over ``max_bytes`` or empty."""
+        size = self.path.stat().st_size
+        if size > self.max_bytes:
+            with self.path.open("rb") as fh:
+                head = fh.read(4096)
+            return self.dead_letter(f"{what} of {size} bytes is over the {self.max_bytes}-byte limit", head)
+        raw = self.path.read_bytes()
+        if not raw.strip():
+            return self.dead_letter(f"empty {what}", raw)
+        return raw
+
+
+@dataclass(frozen=True)
 class FileImporter:
     """Reads one file format into envelopes (``parley ingest``, ``PARLEY_IMPORT_PATHS``).
 
     ``suffixes`` (lower-case, with the dot) claim a file by name; otherwise ``sniff`` is asked
-    with the file's first bytes. ``read(path, arrival)`` yields the file's records in order
-    (each a new envelope, or a dead letter for a record that cannot be read), with
-    ``arrival`` as their ``received_at`` so a re-import gives the same documents.
-    ``count(path)`` is a cheap estimate of the records, for progress bars.
+    with the file's first bytes (up to 8 KiB). ``read(file)`` yields the file's records in
+    order (each a new envelope, or a dead letter for a record that cannot be read); it may
+    raise ``OSError`` (the import source dead-letters the file). ``count(path)`` is a cheap
+    estimate of the records, for progress bars (``None``: one record per file).
     """
 
     name: str
-    read: Callable[[Path, datetime], Iterator[ImportItem]]
+    read: Callable[[ImportFile], Iterator[ImportItem]]
     suffixes: frozenset[str] = frozenset()
     sniff: Callable[[bytes], bool] | None = None
     count: Callable[[Path], int] | None = None
+
+
+def whole_file_importer(
+    name: str,
+    *,
+    channel: str,
+    kind: str,
+    what: str,
+    suffixes: frozenset[str],
+    sniff: Callable[[bytes], bool] | None = None,
+) -> FileImporter:
+    """An importer for files that are one record each (an ``.eml`` message, a feed document):
+    the file's bytes become the payload of one ``channel``/``kind`` envelope."""
+
+    def read(file: ImportFile) -> Iterator[ImportItem]:
+        raw = file.read_whole(what)
+        yield raw if isinstance(raw, DeadLetter) else file.envelope(channel, kind, raw)
+
+    return FileImporter(name=name, read=read, suffixes=suffixes, sniff=sniff)
 
 
 @dataclass(frozen=True)
@@ -130,18 +203,28 @@ class Webhook(Protocol):
 
 @dataclass(frozen=True)
 class ThreadingRules:
-    """How a channel's messages thread beyond ``reply_to`` / ``thread_key`` links.
+    """How a channel's messages thread beyond ``reply_to`` / ``thread_key`` / ``references``.
 
-    ``subject_window``: messages with the same normalised subject from the same author within
+    ``subject_window``: messages with the same ``subject_key`` from the same author within
     this window join one conversation (email); ``None`` turns the subject fallback off.
     """
 
     subject_window: timedelta | None = None
 
 
+def no_subject_fallback(settings: Settings) -> ThreadingRules:
+    """The threading rules of a channel that threads by reply links only."""
+    return ThreadingRules()
+
+
 @dataclass(frozen=True)
 class Channel(Generic[S]):
-    """Everything the hub knows about one channel; exported by ``channels/<name>/__init__``."""
+    """Everything the hub knows about one channel; exported by ``channels/<name>/__init__``.
+
+    ``name`` is the ``Envelope.channel`` / ``Message.channel`` value and the key of the
+    channel's settings table. Optional parts are ``None`` (no poller, no webhook, read-only,
+    no accounts of the brand's own).
+    """
 
     name: str
     settings_model: type[S]
@@ -150,8 +233,17 @@ class Channel(Generic[S]):
     importers: tuple[FileImporter, ...] = ()
     webhook: Webhook | None = None
     replier: Callable[[Settings, str], Replier] | None = None
-    threading: ThreadingRules = field(default_factory=ThreadingRules)
+    threading: Callable[[Settings], ThreadingRules] = no_subject_fallback
+    own_identities: Callable[[Settings], list[str]] | None = None
 
     def settings_of(self, settings: Settings) -> S:
-        """This channel's settings out of the root settings' ``channels`` table, validated."""
+        """This channel's settings out of the root settings' ``channels`` table, validated.
+
+        Raises ``FatalError`` naming the variable to fix when they do not validate.
+        """
         return settings.channel_settings(self.name, self.settings_model)
+
+    def with_settings(self, settings: Settings, channel_settings: S) -> Settings:
+        """A copy of ``settings`` whose table for this channel is ``channel_settings``."""
+        tables = {**settings.channels, self.name: channel_settings.model_dump()}
+        return settings.model_copy(update={"channels": tables})

@@ -4,11 +4,17 @@ Payload shape (only ``native_id`` and ``text`` are required)::
 
     {"native_id": "123", "text": "...", "language": "en", "created_at": "2026-11-20T10:00:00Z",
      "in_reply_to": "122", "subject": "...", "direction": "in", "thread_key": "...",
+     "references": ["120", "121"], "subject_key": "...", "listen_query": "...",
      "url": "...", "html": "...", "attachments": [...], "metadata": {...},
      "author": {"native_id": "42", "handle": "ann", "display_name": "Ann",
                 "email": "ann@example.org", "phone": "+447700900123"}}
 
 Unknown fields are rejected (dead letter naming them): a typo must not silently lose data.
+``references``, ``subject_key`` and ``listen_query`` are the message's typed hints (see
+``hub.models.Message``). Files written before they existed carry them in ``metadata`` as
+``references``, ``normalized_subject`` and ``listen_query``: those are moved into the typed
+fields when the typed field is absent and the value has the right type; otherwise they stay in
+``metadata``, where nothing reads them.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ class _MessagePayload(BaseModel):
     created_at: datetime | None = None
     in_reply_to: str | None = None
     thread_key: str | None = None
+    references: list[str] | None = None
+    subject_key: str | None = None
+    listen_query: str | None = None
     subject: str | None = None
     direction: Direction = Direction.IN
     html: str | None = None
@@ -63,6 +72,30 @@ def _describe(exc: ValidationError) -> str:
     return f"invalid {where}: {first['msg']}"
 
 
+#: typed field <- the ``metadata`` key earlier files carry it in
+_LEGACY_HINTS = {
+    "references": "references",
+    "subject_key": "normalized_subject",
+    "listen_query": "listen_query",
+}
+
+
+def _hint_is_valid(field: str, value: Any) -> bool:
+    if field == "references":
+        return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+    return isinstance(value, str) and bool(value)
+
+
+def _hints(payload: _MessagePayload) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the typed hints by field, the metadata left), legacy metadata hints moved over."""
+    metadata = dict(payload.metadata)
+    hints: dict[str, Any] = {field: getattr(payload, field) for field in _LEGACY_HINTS}
+    for field, key in _LEGACY_HINTS.items():
+        if hints[field] is None and key in metadata and _hint_is_valid(field, metadata[key]):
+            hints[field] = metadata.pop(key)
+    return hints, metadata
+
+
 def parse_normalised(envelope: Envelope) -> list[Message]:
     """Validate a ``parley.message`` payload and return it as one ``Message``."""
     if not isinstance(envelope.payload, dict):
@@ -73,6 +106,7 @@ def parse_normalised(envelope: Envelope) -> list[Message]:
         payload = _MessagePayload.model_validate(envelope.payload)
     except ValidationError as exc:
         raise MalformedPayload(_describe(exc)) from exc
+    hints, metadata = _hints(payload)
     author = None
     if payload.author is not None:
         author = Identity(channel=envelope.channel, **payload.author.model_dump())
@@ -92,7 +126,10 @@ def parse_normalised(envelope: Envelope) -> list[Message]:
             reply_to=payload.in_reply_to,
             url=payload.url,
             attachments=payload.attachments,
-            metadata=payload.metadata,
+            references=hints["references"] or [],
+            subject_key=hints["subject_key"],
+            listen_query=hints["listen_query"],
+            metadata=metadata,
             raw_ref=envelope.raw_ref,
         )
     ]

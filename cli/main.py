@@ -28,6 +28,7 @@ from rich.table import Table
 
 from hub.errors import FatalError
 from hub.settings import Settings
+from hub.settings_sources import describe_setting
 
 app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge base maintenance.", no_args_is_help=True)
@@ -38,11 +39,17 @@ log = logging.getLogger("parley")
 
 
 def _settings() -> Settings:
+    """The root settings, every channel's table validated and the channels' accounts added to
+    the brand's identities (``channels.configure``); exits naming the setting to fix."""
+    from channels import configure
+
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"PARLEY_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        settings = configure(Settings())
+    except (ValidationError, FatalError) as exc:
+        problems = (
+            "; ".join(describe_setting(e["loc"], e["msg"]) for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else str(exc)
         )
         console.print(f"[bold red]error:[/] invalid configuration: {problems}")
         console.print("Fix the environment variable (or parley.toml) named above and run the command again.")
@@ -69,19 +76,21 @@ def _with_demo_fallback(settings: Settings) -> Settings:
 
 
 def _count_records(path: Path) -> int:
-    """A cheap estimate of how many records ``path`` holds, for the progress bar."""
-    from flows.imports import detect_format
+    """A cheap estimate of how many records ``path`` holds, for the progress bar (the count of
+    the importer that reads it; one for formats of one record per file)."""
+    from flows.imports import importer_for
 
     if path.is_dir():
         return sum(_count_records(p) for p in sorted(path.rglob("*")) if p.is_file())
     if not path.is_file():
         return 1
-    fmt = detect_format(path)
-    if fmt not in {"jsonl", "mbox"}:
+    importer = importer_for(path)
+    if importer is None or importer.count is None:
         return 1
-    prefix = b"From " if fmt == "mbox" else b""
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip() and line.startswith(prefix)) or 1
+    try:
+        return importer.count(path) or 1
+    except OSError:  # the import itself dead-letters an unreadable file; the bar just guesses
+        return 1
 
 
 @contextmanager

@@ -8,6 +8,7 @@ and numbers are kept but never merged on; invalid ones are kept as raw handles w
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,14 +89,18 @@ def normalise_phone(raw: str, *, default_region: str, strict: bool = False) -> N
 
 
 class Resolver:
-    """Applies the CRM settings: normalises and says whether a value may be merged on."""
+    """Applies the CRM settings: normalises and says whether a value may be merged on.
 
-    def __init__(self, settings: CRMSettings) -> None:
+    ``own_addresses`` are the brand's own email addresses and phone numbers
+    (``Settings.own_addresses()``): never merged on.
+    """
+
+    def __init__(self, settings: CRMSettings, own_addresses: Sequence[str] = ()) -> None:
         self._settings = settings
         self._roles = {part.lower() for part in settings.role_local_parts}
         own_emails: set[str] = set()
         own_phones: set[str] = set()
-        for item in settings.own_addresses:
+        for item in own_addresses:
             if "@" in item:
                 own_emails.add(normalise_email(item, fold_plus_tags=settings.fold_plus_tags).value)
             else:

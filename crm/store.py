@@ -38,8 +38,8 @@ def open_crm(settings: Settings) -> CRMStore:
         settings.ensure_data_dir()
     engine = make_engine(settings.crm_url)
     migrate(engine)
-    # the hub's own mailboxes must never merge people, configured or not
-    return CRMStore(engine, settings.crm.model_copy(update={"own_addresses": settings.own_addresses()}))
+    # the brand's own addresses and numbers (its mailboxes among them) must never merge people
+    return CRMStore(engine, settings.crm, own_addresses=settings.own_addresses())
 
 
 def _like(text: str) -> str:
@@ -50,11 +50,13 @@ def _like(text: str) -> str:
 class CRMStore:
     """Contacts and identities, merges, segments and dead letters in one relational database."""
 
-    def __init__(self, engine: Engine, settings: CRMSettings | None = None) -> None:
+    def __init__(
+        self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
+    ) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
         self.settings = settings or CRMSettings()
-        self.resolver = Resolver(self.settings)
+        self.resolver = Resolver(self.settings, own_addresses)
         self.segments = SegmentStore(engine, self._writer, self.resolver)
         self._dead_letters = DeadLetterTable(engine, self._writer)
         self._inbox = InboxTable(engine, self._writer)

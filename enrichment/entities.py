@@ -8,10 +8,11 @@ Social-text fixes:
 
 * ``#`` is removed from the tokenizer's prefixes so ``#BlackFriday`` stays one token and is
   never split into a "#" CARDINAL plus a PERSON;
-* an ``entity_ruler`` placed *before* ``ner`` tags configured brands (case-insensitive) and the
-  brand's handles (``@handle``) with ``EnrichmentSettings.brand_label`` (default ``ORG``, so
-  brands facet together with other organisations; the ruler's ``id`` ``brand`` tells them
-  apart in code); ``ner`` then respects those spans;
+* an ``entity_ruler`` placed *before* ``ner`` tags the brand's names (case-insensitive) and
+  handles (``@handle``), both from the root settings' ``brand`` (``BrandSettings``), with
+  ``EnrichmentSettings.brand_label`` (default ``ORG``, so brands facet together with other
+  organisations; the ruler's ``id`` ``brand`` tells them apart in code); ``ner`` then
+  respects those spans;
 * URLs, hashtags, mentions, cashtags and emoji are cut out of the text the model reads (offsets are
   mapped back): they are never entities themselves, and fewer tokens make NER faster;
 * statistical entities are kept only when their label is in ``entity_labels`` and they are
@@ -37,7 +38,7 @@ import regex
 from enrichment.keywords import stop_words
 from hub.errors import FatalError
 from hub.models import Entity
-from hub.settings import EnrichmentSettings
+from hub.settings import BrandSettings, EnrichmentSettings
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -58,8 +59,10 @@ _WHITESPACE_RUN = regex.compile(r"\s{2,}")
 _WORD = regex.compile(r"[\p{L}\p{M}][\p{L}\p{M}'’]+")
 
 
-def load_spacy(settings: EnrichmentSettings) -> Language:
-    """The spaCy pipeline for entities: NER only, hashtag-safe tokenizer, brand ruler."""
+def load_spacy(settings: EnrichmentSettings, brand: BrandSettings | None = None) -> Language:
+    """The spaCy pipeline for entities: NER only, hashtag-safe tokenizer, and a ruler tagging
+    the ``brand``'s names and handles (``settings.brand_label``)."""
+    brand = brand or BrandSettings()
     import spacy
     from spacy.util import compile_prefix_regex
 
@@ -73,10 +76,10 @@ def load_spacy(settings: EnrichmentSettings) -> Language:
     prefixes = [p for p in nlp.Defaults.prefixes or () if p not in {"#", r"\#"}]
     nlp.tokenizer.prefix_search = compile_prefix_regex(prefixes).search  # type: ignore[union-attr]
     patterns: list[dict[str, object]] = []
-    for brand in settings.brands:
-        if brand.strip():
-            patterns.append({"label": settings.brand_label, "pattern": brand, "id": BRAND_ID})
-    for handle in settings.handles:
+    for name in brand.names:
+        if name.strip():
+            patterns.append({"label": settings.brand_label, "pattern": name, "id": BRAND_ID})
+    for handle in brand.handles():
         name = handle.strip().lstrip("@")
         if name:
             patterns.append({"label": settings.brand_label, "pattern": f"@{name}", "id": BRAND_ID})
@@ -93,13 +96,16 @@ def load_spacy(settings: EnrichmentSettings) -> Language:
 class EntityRecognizer:
     """Runs the NER pipeline over a batch of texts and keeps the entities worth storing."""
 
-    def __init__(self, nlp: Language, settings: EnrichmentSettings) -> None:
+    def __init__(
+        self, nlp: Language, settings: EnrichmentSettings, brand: BrandSettings | None = None
+    ) -> None:
+        brand = brand or BrandSettings()
         self.nlp = nlp
         self.labels = set(settings.entity_labels) | {settings.brand_label}
         self.brand_label = settings.brand_label
         self.batch_size = settings.ner_batch_size
-        self._handles = {h.strip().lstrip("@").lower() for h in settings.handles if h.strip().lstrip("@")}
-        terms = [b for b in settings.brands if b.strip()] + sorted(self._handles)
+        self._handles = {h.strip().lstrip("@").lower() for h in brand.handles() if h.strip().lstrip("@")}
+        terms = [name for name in brand.names if name.strip()] + sorted(self._handles)
         self._brand_re = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
 
     def worth_running(self, masked_text: str) -> bool:

@@ -37,7 +37,7 @@ from enrichment.language import UNDETERMINED, LanguageDetector, build_detector, 
 from enrichment.sentiment import SentimentScorer
 from enrichment.text import clean, core_text, looks_like_html, mask_spans, mask_tags
 from hub.models import Enrichment, Message
-from hub.settings import ENRICHMENT_STEPS, EnrichmentSettings
+from hub.settings import ENRICHMENT_STEPS, BrandSettings, EnrichmentSettings
 
 __all__ = ["STEPS", "Enricher", "Work"]
 
@@ -159,11 +159,13 @@ class Enricher:
     cheap; unknown step names fail at construction, not mid-stream.
     """
 
-    def __init__(self, settings: EnrichmentSettings) -> None:
+    def __init__(self, settings: EnrichmentSettings, brand: BrandSettings | None = None) -> None:
         unknown = [name for name in settings.steps if name not in STEPS]
         if unknown:
             raise ValueError(f"unknown enrichment steps {unknown}; known: {sorted(STEPS)}")
         self.settings = settings
+        #: whose names and handles the entity ruler tags as the brand
+        self.brand = brand or BrandSettings()
         self.steps = [(name, STEPS[name]) for name in settings.steps]
         self.cache: LRUCache[tuple[str, str], Enrichment] = LRUCache(settings.cache_size)
         #: counters for benches and metrics (texts sent to NER, skipped and why)
@@ -197,7 +199,9 @@ class Enricher:
     @property
     def entities(self) -> EntityRecognizer:
         if self._entities is None:
-            self._entities = EntityRecognizer(load_spacy(self.settings), self.settings)
+            self._entities = EntityRecognizer(
+                load_spacy(self.settings, self.brand), self.settings, self.brand
+            )
         return self._entities
 
     def warm_up(self) -> None:

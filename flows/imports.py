@@ -1,69 +1,138 @@
-"""The file import source: JSONL envelopes, .eml files and folders, mbox files, feed files.
+"""The file import source: JSONL envelopes, plus every file format a channel declares.
 
 Every path given becomes one partition; its resume state is the number of records already
-emitted, so a restarted run with recovery continues where it stopped. Records become
-``Envelope`` items for the same parsers live channels use; anything that cannot be read
-becomes a ``DeadLetter`` item (stage ``import``) carrying the raw bytes and the reason.
+emitted, so a restarted run with recovery continues where it stopped. A file is read by the
+importer that claims it (``importer_for``): by suffix first, then by sniffing its first bytes,
+asking the generic JSONL-envelopes importer and then each channel's importers
+(``channels.CHANNELS``: ``.eml``, mbox, feed files...). Records become ``Envelope`` items for
+the same parsers live channels use; anything that cannot be read (binary content, a format no
+importer claims, a record an importer refuses, a file over the size cap) becomes a
+``DeadLetter`` item (stage ``import``) carrying the raw bytes and the reason.
 """
 
 from __future__ import annotations
 
 import json
-import mailbox
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from pydantic import ValidationError
 
-from hub.models import DeadLetter, Envelope
+from channels import CHANNELS
+from channels.base import FileImporter, ImportFile, ImportItem
+from hub.models import Envelope
 
-__all__ = ["FileImportSource", "ImportItem", "detect_format", "iter_records"]
+__all__ = [
+    "JSONL_ENVELOPES",
+    "FileImportSource",
+    "ImportItem",
+    "detect_format",
+    "importer_for",
+    "iter_records",
+]
 
-ImportItem = Envelope | DeadLetter
-FileFormat = Literal["jsonl", "eml", "mbox", "feed", "binary", "unknown"]
-
-_FEED_SUFFIXES = {".xml", ".rss", ".atom", ".rdf", ".feed"}
-_MAIL_HEADERS = (b"received:", b"from:", b"message-id:", b"return-path:", b"delivered-to:", b"subject:")
 _SNIFF_BYTES = 8192
 #: a JSONL line longer than this is refused rather than parsed into memory-hungry objects
 MAX_LINE_BYTES = 5 * 1024 * 1024
-#: an .eml or feed file larger than this is refused (they are read whole)
+#: a file read whole (an .eml message, a feed document) larger than this is refused
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
-def detect_format(path: Path) -> FileFormat:
-    """Decide how to read ``path`` from its name, falling back to its first bytes."""
-    suffix = path.suffix.lower()
+def _jsonl_records(file: ImportFile) -> Iterator[ImportItem]:
+    arrived = file.arrival.isoformat()
+    path = file.path
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f":{lineno}"
+            if len(line) > MAX_LINE_BYTES:
+                yield file.dead_letter(f"line {lineno} is over {MAX_LINE_BYTES} bytes", line[:4096], where)
+                continue
+            try:
+                data = json.loads(line)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting bombs
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                yield file.dead_letter(f"line {lineno} is not JSON: {reason}", line[:65536], where)
+                continue
+            if not isinstance(data, dict):
+                yield file.dead_letter(f"line {lineno} is not a JSON object envelope", line, where)
+                continue
+            data.setdefault("raw_ref", file.ref(where))
+            data.setdefault("received_at", arrived)
+            try:
+                yield Envelope.model_validate(data)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'envelope'}: {e['msg']}" for e in exc.errors()
+                )
+                yield file.dead_letter(f"line {lineno} is not an envelope: {problems}", line, where)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+#: envelopes of any channel, one JSON object per line (what ``parley kb export`` and other
+#: systems write); not a channel's format, so it lives here
+JSONL_ENVELOPES = FileImporter(
+    name="jsonl",
+    read=_jsonl_records,
+    suffixes=frozenset({".jsonl", ".ndjson", ".json"}),
+    sniff=lambda head: head.lstrip().startswith(b"{"),
+    count=_count_lines,
+)
+
+
+def _importers() -> tuple[FileImporter, ...]:
+    return (JSONL_ENVELOPES, *(importer for channel in CHANNELS.values() for importer in channel.importers))
+
+
+def _head(path: Path) -> bytes | None:
     try:
         with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+            return fh.read(_SNIFF_BYTES)
     except OSError:
+        return None
+
+
+def _is_binary(head: bytes) -> bool:
+    # NUL bytes mean binary, except in UTF-16/32 text (which starts with its byte-order mark)
+    return b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"))
+
+
+def _claim(path: Path, head: bytes) -> FileImporter | None:
+    importers = _importers()
+    suffix = path.suffix.lower()
+    by_name = next((importer for importer in importers if suffix in importer.suffixes), None)
+    if by_name is not None:
+        return by_name
+    return next((i for i in importers if i.sniff is not None and i.sniff(head)), None)
+
+
+def importer_for(path: Path) -> FileImporter | None:
+    """The importer that reads ``path`` (by suffix, then by content), or ``None`` when the file
+    is unreadable, binary, or of a format no importer claims."""
+    head = _head(path)
+    if head is None or _is_binary(head):
+        return None
+    return _claim(path, head)
+
+
+def detect_format(path: Path) -> str:
+    """How ``path`` would be read: the claiming importer's name (``jsonl``, ``eml``, ``mbox``,
+    ``feed``...), else ``binary`` or ``unknown``."""
+    head = _head(path)
+    if head is None:
         return "unknown"
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+    if _is_binary(head):
         return "binary"
-    if suffix in {".jsonl", ".ndjson", ".json"}:
-        return "jsonl"
-    if suffix == ".eml":
-        return "eml"
-    if suffix == ".mbox":
-        return "mbox"
-    if suffix in _FEED_SUFFIXES:
-        return "feed"
-    stripped = head.lstrip()
-    lowered = stripped[:512].lower()
-    if stripped.startswith(b"{"):
-        return "jsonl"
-    if head.startswith(b"From "):
-        return "mbox"
-    if lowered.startswith(b"<?xml") or b"<rss" in lowered or b"<feed" in lowered or b"<rdf" in lowered:
-        return "feed"
-    if lowered.startswith(_MAIL_HEADERS):
-        return "eml"
-    return "unknown"
+    importer = _claim(path, head)
+    return importer.name if importer is not None else "unknown"
 
 
 def _arrival(path: Path) -> datetime:
@@ -74,123 +143,28 @@ def _arrival(path: Path) -> datetime:
         return datetime.now(UTC)
 
 
-def _dead(path: Path, reason: str, raw: bytes | str, where: str = "") -> DeadLetter:
-    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
-    return DeadLetter(stage="import", reason=reason, raw=text, raw_ref=f"file:{path}{where}")
-
-
-def _jsonl_records(path: Path) -> Iterator[ImportItem]:
-    arrived = _arrival(path).isoformat()
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f":{lineno}"
-            if len(line) > MAX_LINE_BYTES:
-                yield _dead(path, f"line {lineno} is over {MAX_LINE_BYTES} bytes", line[:4096], where)
-                continue
-            try:
-                data = json.loads(line)
-            except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting bombs
-                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-                yield _dead(path, f"line {lineno} is not JSON: {reason}", line[:65536], where)
-                continue
-            if not isinstance(data, dict):
-                yield _dead(path, f"line {lineno} is not a JSON object envelope", line, where)
-                continue
-            data.setdefault("raw_ref", f"file:{path}{where}")
-            data.setdefault("received_at", arrived)
-            try:
-                yield Envelope.model_validate(data)
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'envelope'}: {e['msg']}" for e in exc.errors()
-                )
-                yield _dead(path, f"line {lineno} is not an envelope: {problems}", line, where)
-
-
-def _read_whole(path: Path, what: str) -> bytes | DeadLetter:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-        return _dead(path, f"{what} of {size} bytes is over the {MAX_FILE_BYTES}-byte limit", head)
-    raw = path.read_bytes()
-    if not raw.strip():
-        return _dead(path, f"empty {what}", raw)
-    return raw
-
-
-def _whole_file_record(channel: str, kind: str, what: str) -> Callable[[Path], Iterator[ImportItem]]:
-    """A reader for files that are one record each (an .eml message, a feed document)."""
-
-    def read(path: Path) -> Iterator[ImportItem]:
-        raw = _read_whole(path, what)
-        if isinstance(raw, DeadLetter):
-            yield raw
-            return
-        yield Envelope(
-            channel=channel,
-            kind=kind,
-            account="import",
-            payload=raw,
-            raw_ref=f"file:{path}",
-            received_at=_arrival(path),
-        )
-
-    return read
-
-
-def _mbox_records(path: Path) -> Iterator[ImportItem]:
-    arrived = _arrival(path)
-    box = mailbox.mbox(path, create=False)
-    try:
-        for index, key in enumerate(box.iterkeys()):
-            where = f"#{index}"
-            try:
-                raw = box.get_bytes(key)
-            except (OSError, KeyError, ValueError) as exc:
-                yield _dead(path, f"mbox message {index} unreadable: {exc}", b"", where)
-                continue
-            yield Envelope(
-                channel="email",
-                kind="rfc822",
-                account="import",
-                payload=raw,
-                raw_ref=f"file:{path}{where}",
-                received_at=arrived,
-            )
-    finally:
-        box.close()
-
-
-_READERS: dict[FileFormat, Callable[[Path], Iterator[ImportItem]]] = {
-    "jsonl": _jsonl_records,
-    "eml": _whole_file_record("email", "rfc822", ".eml file"),
-    "mbox": _mbox_records,
-    "feed": _whole_file_record("feeds", "feed", "feed file"),
-}
-
-
 def _file_records(path: Path) -> Iterator[ImportItem]:
-    fmt = detect_format(path)
-    reader = _READERS.get(fmt)
-    if reader is None:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
+    file = ImportFile(path=path, arrival=_arrival(path), max_bytes=MAX_FILE_BYTES)
+    head = _head(path)
+    if head is None:
+        yield file.dead_letter("cannot read file")
+        return
+    importer = None if _is_binary(head) else _claim(path, head)
+    if importer is None:
+        formats = ", ".join(sorted({s for i in _importers() for s in i.suffixes}))
         reason = (
-            "binary content: not JSONL, mail or a feed"
-            if fmt == "binary"
-            else "unrecognised file type: expected .jsonl envelopes, .eml, .mbox or an RSS/Atom feed"
+            "binary content: not JSONL envelopes or any channel's file format"
+            if _is_binary(head)
+            else f"unrecognised file type: expected JSONL envelopes or a channel's format ({formats})"
         )
-        yield _dead(path, reason, head)
+        yield file.dead_letter(reason, head[:4096])
         return
     try:
-        yield from reader(path)
+        yield from importer.read(file)
     except OSError as exc:
-        yield _dead(path, f"cannot read file: {exc}", b"")
-    except Exception as exc:  # a reader bug must not stop the import of the other files
-        yield _dead(path, f"cannot read file ({type(exc).__name__}): {exc}", b"")
+        yield file.dead_letter(f"cannot read file: {exc}", b"")
+    except Exception as exc:  # an importer bug must not stop the import of the other files
+        yield file.dead_letter(f"cannot read file ({type(exc).__name__}): {exc}", b"")
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -209,7 +183,8 @@ def iter_records(path: Path) -> Generator[ImportItem, None, None]:
     elif path.is_file():
         yield from _file_records(path)
     else:
-        yield _dead(path, "no such file or folder", b"")
+        missing = ImportFile(path=path, arrival=datetime.now(UTC), max_bytes=MAX_FILE_BYTES)
+        yield missing.dead_letter("no such file or folder")
 
 
 class _ImportPartition(StatefulSourcePartition[ImportItem, int]):

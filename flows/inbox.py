@@ -149,11 +149,10 @@ def _start(crm: CRMStore, resume_state: int | None) -> int:
 
 def webhook_channels(settings: Settings) -> list[str]:
     """Channels with a webhook whose settings are configured (``[channels.<name>]``)."""
-    # getattr: a registry entry that is not (yet) a Channel descriptor simply has no webhook
     return sorted(
         name
         for name, descriptor in CHANNELS.items()
-        if getattr(descriptor, "webhook", None) is not None and name in settings.channels
+        if descriptor.webhook is not None and name in settings.channels
     )
 
 

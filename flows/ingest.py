@@ -3,11 +3,12 @@
 ::
 
     sources (channel pollers, webhook inbox, file import) ── Envelope | DeadLetter
-      → parse         channels.parse_envelope; failures become dead letters; feed items
-                      must match their feed's listening query
+      → parse         channels.parse_envelope; failures become dead letters; messages
+                      with a listen_query (feed items) must match it
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
-      → thread        keyed by channel+account → conversation id (ThreadState)
+      → thread        keyed by channel+account → conversation id (ThreadState), with each
+                      channel's threading rules (CHANNELS[c].threading)
       → kb            messages, threads folded, conversation rollups; refused → dead letters
       → sinks         crm (authors → contacts)
     dead letters      → dead-letter sink (CRM store)
@@ -20,7 +21,6 @@ Parallelism is by processes, never ``-w`` threads (the GIL makes threads slower 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,9 +32,9 @@ from typing import TypeGuard
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
-from bytewax.inputs import Source
 
-from channels import CHANNELS, parse_envelope
+from channels import CHANNELS, configure, parse_envelope
+from channels.base import NamedSource
 from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
 from flows.kb_writer import KBWriteStep
@@ -53,8 +53,6 @@ log = logging.getLogger("parley.flow")
 #: keys the dedupe and enrich steps are spread over; processes take keys by hash, and with
 #: few keys two processes got uneven shares of the enrichment work (1.14x vs 1.29x at 64)
 SHARDS = 64
-
-NamedSource = tuple[str, Source[ImportItem]]
 
 
 def _raw_text(envelope: Envelope) -> str:
@@ -81,8 +79,9 @@ def parse_item(
 ) -> list[Message | DeadLetter]:
     """One source item → its messages, or a dead letter saying why it could not be read.
 
-    Messages whose author is one of the hub's ``own`` identities are outbound; feed items that
-    do not match their feed's listening query are dropped (counted as ``filtered``).
+    Messages whose author is one of the hub's ``own`` identities are outbound; messages that do
+    not match their ``listen_query`` (a feed's listening query) are dropped (counted as
+    ``filtered``).
     """
     if report is not None:
         report.read += 1
@@ -138,14 +137,13 @@ def _matcher(query: str) -> Callable[[Message], bool]:
 
 
 def matches_listening_query(message: Message) -> bool:
-    """Feed items carry their feed's listening query; True when it matches (or there is none).
+    """True when ``message`` matches its ``listen_query`` (a feed's listening query), or has none.
 
     Raises ``InvalidInput`` (``QuerySyntaxError``) when the query itself does not parse.
     """
-    query = message.metadata.get("listen_query")
-    if not query:
+    if not message.listen_query:
         return True
-    return _matcher(str(query))(message)
+    return _matcher(message.listen_query)(message)
 
 
 def _is_message(item: Message | DeadLetter) -> TypeGuard[Message]:
@@ -192,7 +190,7 @@ def _enrich_batch(settings: Settings) -> Callable[[list[Message]], list[Message]
         from enrichment import enrich
 
         try:
-            return list(enrich(batch, settings.enrichment))
+            return list(enrich(batch, settings.enrichment, settings.brand))
         except Exception:  # enrichment is best effort; the messages must still be stored
             log.exception("enrichment failed for a batch of %d; storing them unenriched", len(batch))
             return batch
@@ -201,11 +199,17 @@ def _enrich_batch(settings: Settings) -> Callable[[list[Message]], list[Message]
 
 
 class _ThreadStep:
-    """The thread step's mapper; opens the knowledge base lazily for parent lookups."""
+    """The thread step's mapper; opens the knowledge base lazily for parent lookups.
+
+    Each channel's subject window comes from its descriptor's threading rules; channels with
+    no package (``parley.message`` envelopes of any name) thread by reply links only.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._window = timedelta(days=settings.email.subject_window_days)
+        self._windows: dict[str, timedelta | None] = {
+            name: channel.threading(settings).subject_window for name, channel in CHANNELS.items()
+        }
         self._kb: KnowledgeBase | None = None
 
     def _lookup(self, channel: str) -> Callable[[str], str | None]:
@@ -223,27 +227,22 @@ class _ThreadStep:
         state = state or ThreadState()
         state.capacity = self._settings.flow.state_capacity  # configuration, not restored state
         conversation_id = assign_conversation(
-            state, message, lookup=self._lookup(message.channel), subject_window=self._window
+            state,
+            message,
+            lookup=self._lookup(message.channel),
+            subject_window=self._windows.get(message.channel),
         )
         return state, message.model_copy(update={"conversation_id": conversation_id})
 
 
 def channel_sources(settings: Settings) -> list[NamedSource]:
-    """A source for every configured channel account (each channel's ``sources_from_settings``)."""
-    sources: list[NamedSource] = []
-    for package in CHANNELS.values():
-        try:
-            module = importlib.import_module(f"{package}.source")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{package}.source":  # the channel exists but a dependency is missing
-                raise FatalError(
-                    f"channel {package} cannot load: {exc}; reinstall Parley (make setup)"
-                ) from exc
-            continue
-        factory = getattr(module, "sources_from_settings", None)
-        if factory is not None:
-            sources.extend(factory(settings))
-    return sources
+    """A source for every configured channel account (each descriptor's ``sources``)."""
+    return [
+        named
+        for channel in CHANNELS.values()
+        if channel.sources is not None
+        for named in channel.sources(settings)
+    ]
 
 
 def default_sources(settings: Settings) -> list[NamedSource]:
@@ -261,13 +260,20 @@ def build_flow(
     *,
     report: IngestReport | None = None,
 ) -> Dataflow:
-    """The ingest dataflow over ``sources`` (default: ``default_sources(settings)``)."""
+    """The ingest dataflow over ``sources`` (default: ``default_sources(settings)``).
+
+    ``settings`` pass through ``channels.configure`` first (idempotent), so every step sees
+    the brand's identities with the channels' own accounts.
+    """
+    settings = configure(settings)
     sources = list(sources) if sources is not None else default_sources(settings)
     if not sources:
         raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     from enrichment import build_nlp
 
-    build_nlp(settings.enrichment)  # a misconfigured pipeline fails here, at start-up, not mid-flow
+    build_nlp(
+        settings.enrichment, settings.brand
+    )  # a misconfigured pipeline fails here, at start-up, not mid-flow
     flow = Dataflow("parley_ingest")
     streams = [op.input(step_id, flow, source) for step_id, source in sources]
     items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)

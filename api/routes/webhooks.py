@@ -67,10 +67,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def webhook_of(channel: str) -> Webhook | None:
     """The webhook of ``channel``'s descriptor, or ``None`` (unknown channel, or it only polls)."""
-    # getattr, not attribute access: a registry entry that is not (yet) a Channel descriptor
-    # simply has no webhook
-    webhook: Webhook | None = getattr(CHANNELS.get(channel), "webhook", None)
-    return webhook
+    descriptor = CHANNELS.get(channel)
+    return descriptor.webhook if descriptor is not None else None
 
 
 @router.get(PATH, responses=RESPONSES)

@@ -1,8 +1,9 @@
 """The email channel: ``rfc822`` messages read over IMAP, replies sent over SMTP.
 
-``parse`` turns raw mail into hub messages (``PARSERS["rfc822"]``), ``source`` polls IMAP
-mailboxes as a Bytewax source (one partition per mailbox folder; cursor UIDVALIDITY + last
-UID), ``replier`` sends threaded replies with SMTP. Helpers: ``headers`` (ids, addresses,
+``EMAIL`` is its descriptor. ``parse`` turns raw mail into hub messages (``PARSERS["rfc822"]``),
+``source`` polls IMAP mailboxes as a Bytewax source (one partition per mailbox folder; cursor
+UIDVALIDITY + last UID), ``importers`` read ``.eml`` and mbox files, ``replier`` sends threaded
+replies with SMTP, ``settings`` holds the mailboxes. Helpers: ``headers`` (ids, addresses,
 dates, subjects), ``body`` (MIME walk, charsets, HTML to text, attachments), ``quotes``
 (quoted replies and signatures), ``classify`` (bounces, auto-replies), ``imap`` (the one
 place that speaks IMAP).
@@ -20,5 +21,28 @@ Configure mailboxes in ``parley.toml``::
     from_address = "support@example.org"
     from_name = "Example Support"
 
-or as JSON in ``PARLEY_EMAIL__ACCOUNTS``.
+or as JSON in ``PARLEY_EMAIL__ACCOUNTS`` (``[channels.email]`` and
+``PARLEY_CHANNELS__EMAIL__ACCOUNTS`` are the same table spelt out).
 """
+
+from __future__ import annotations
+
+from channels.base import Channel
+from channels.email.importers import IMPORTERS
+from channels.email.parse import PARSERS
+from channels.email.replier import replier_for
+from channels.email.settings import CHANNEL, EmailSettings, own_identities, threading_rules
+from channels.email.source import sources
+
+__all__ = ["EMAIL"]
+
+EMAIL: Channel[EmailSettings] = Channel(
+    name=CHANNEL,
+    settings_model=EmailSettings,
+    parsers=PARSERS,
+    sources=sources,
+    importers=IMPORTERS,
+    replier=replier_for,
+    threading=threading_rules,
+    own_identities=own_identities,
+)

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import aioimaplib
 
 from channels.email.imap_wire import FetchedMail, parse_fetch_lines, quote_mailbox
+from channels.email.settings import MailboxSettings
 from hub.errors import FatalError, RetriableError
-from hub.settings import MailboxSettings
 
 __all__ = ["FetchTimedOut", "FolderMissing", "IMAPFolderReader", "LoginRefused", "folder_status"]
 

@@ -11,9 +11,11 @@ forms, shops) gets ``auto_generated`` only, since it often carries a real custom
 When In-Reply-To is missing, the last References id is the parent; self-references (mail
 loops) are dropped. ``created_at`` is the Date header unless missing or more than a day in the
 future (then the arrival time; the header is kept in ``metadata["date_header"]``).
-``metadata`` carries ``references``, ``normalized_subject`` (for the threader's subject
-fallback), ``reply_to_addresses`` when Reply-To differs from From, ``original_message_id`` for
-bounces, ``list_id`` and MIME ``defects`` when any. Spam-filter verdicts add the ``spam`` flag.
+The thread hints are typed: ``references`` (the References ids, oldest first) and
+``subject_key`` (the normalised subject, for the thread step's subject fallback).
+``metadata`` carries ``reply_to_addresses`` when Reply-To differs from From (the replier reads
+it), ``original_message_id`` for bounces, ``list_id`` and MIME ``defects`` when any.
+Spam-filter verdicts add the ``spam`` flag.
 
 Empty, non-mail or unparseable input raises ``MalformedPayload`` with the reason.
 """
@@ -41,14 +43,16 @@ from channels.email.headers import (
     parse_date,
 )
 from channels.email.quotes import strip_quotes
+from channels.email.settings import CHANNEL
 from hub.errors import MalformedPayload
 from hub.models import Direction, Envelope, Identity, Message
 
-__all__ = ["CHANNEL", "PARSERS", "parse_mail_bytes", "parse_rfc822", "raw_bytes"]
+__all__ = ["CHANNEL", "PARSERS", "RFC822", "parse_mail_bytes", "parse_rfc822", "raw_bytes"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "email"
+#: the envelope kind of one raw mail message (IMAP, .eml and mbox files, JSONL envelopes)
+RFC822 = "rfc822"
 #: flags of machine-generated mail that must attach to, never open, a conversation
 MACHINE_FLAGS = frozenset({"bounce", "auto_reply", "receipt", "complaint"})
 #: a Date header further ahead of the arrival time than this is not believed
@@ -167,10 +171,7 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
 
     flags = classify(msg, senders[0][1] if senders else None, subject)
     reply_to, thread_key, references = _threading(msg, native_id)
-    metadata: dict[str, Any] = {
-        "references": references,
-        "normalized_subject": normalize_subject(subject),
-    }
+    metadata: dict[str, Any] = {}
     if message_id_header is None:
         metadata["missing_message_id"] = True
     if MACHINE_FLAGS.intersection(flags):
@@ -206,6 +207,8 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
         created_at=_created_at(msg, envelope, metadata),
         thread_key=thread_key,
         reply_to=reply_to,
+        references=references,
+        subject_key=normalize_subject(subject) or None,
         attachments=parts.attachments,
         flags=flags,
         raw_ref=envelope.raw_ref,
@@ -213,4 +216,4 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
     )
 
 
-PARSERS: dict[str, Parser] = {"rfc822": parse_rfc822}
+PARSERS: dict[str, Parser] = {RFC822: parse_rfc822}

@@ -25,11 +25,12 @@ from html import escape
 import aiosmtplib
 
 from channels.email.headers import normalize_subject
+from channels.email.settings import CHANNEL, MailboxSettings, email_settings
 from hub.errors import FatalError, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
-from hub.settings import MailboxSettings, Settings
+from hub.settings import Settings
 
-__all__ = ["EmailReplier", "build_reply", "check_smtp", "repliers_from_settings"]
+__all__ = ["EmailReplier", "build_reply", "check_smtp", "replier_for"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _reply_subject(reply: Reply) -> str:
 def _references(parent: Message | None) -> list[str]:
     if parent is None or parent.native_id.startswith("sha:"):
         return []  # a hashed id is ours, not a Message-ID the customer's client knows
-    refs = [r for r in parent.metadata.get("references", []) if isinstance(r, str)]
+    refs = list(parent.references)
     if not refs and parent.thread_key and parent.thread_key != parent.native_id:
         refs = [parent.thread_key]
     refs = [r for r in refs if r != parent.native_id] + [parent.native_id]
@@ -87,7 +88,7 @@ def _default_recipients(parent: Message | None) -> list[Identity]:
     if answer_to:
         return [
             Identity(
-                channel="email",
+                channel=CHANNEL,
                 native_id=str(a["email"]).lower(),
                 email=a["email"],
                 display_name=a.get("display_name"),
@@ -132,14 +133,14 @@ def build_reply(reply: Reply, mailbox: MailboxSettings) -> tuple[EmailMessage, M
         mime.add_alternative(html, subtype="html")
 
     sender = Identity(
-        channel="email",
+        channel=CHANNEL,
         native_id=from_address.lower(),
         email=from_address,
         display_name=mailbox.from_name or None,
     )
     root = (parent.thread_key or parent.native_id) if parent is not None else None
     outbound = Message(
-        channel="email",
+        channel=CHANNEL,
         account=reply.account if reply.account != "default" else mailbox.name,
         native_id=native_id,
         direction=Direction.OUT,
@@ -153,9 +154,9 @@ def build_reply(reply: Reply, mailbox: MailboxSettings) -> tuple[EmailMessage, M
         reply_to=parent.native_id if parent is not None else None,
         thread_key=root,
         conversation_id=reply.conversation_id,
+        references=references,
+        subject_key=normalize_subject(subject) or None,
         metadata={
-            "references": references,
-            "normalized_subject": normalize_subject(subject),
             "reply_id": reply.id,
             **({"agent": reply.author} if reply.author else {}),
         },
@@ -254,6 +255,15 @@ async def check_smtp(mailbox: MailboxSettings) -> str:
     return f"ok: {where} ({mailbox.smtp_tls}{', authenticated' if credentials else ''})"
 
 
-def repliers_from_settings(settings: Settings) -> dict[str, EmailReplier]:
-    """One replier per configured mailbox, by mailbox name (= ``Reply.account``)."""
-    return {mailbox.name: EmailReplier(mailbox) for mailbox in settings.email.accounts}
+def replier_for(settings: Settings, account: str) -> EmailReplier:
+    """The replier of the mailbox named ``account`` (= ``Reply.account``).
+
+    Raises ``SkippableError`` when no mailbox has that name (a conversation imported from a
+    file has account ``import``): that reply cannot be sent, others can.
+    """
+    mailboxes = {mailbox.name: mailbox for mailbox in email_settings(settings).accounts}
+    mailbox = mailboxes.get(account)
+    if mailbox is None:
+        configured = ", ".join(sorted(mailboxes)) or "none"
+        raise SkippableError(f"no mailbox named {account!r} to reply from (configured: {configured})")
+    return EmailReplier(mailbox)

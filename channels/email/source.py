@@ -21,21 +21,24 @@ import asyncio
 import contextlib
 import logging
 import queue
-import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from channels.base import NamedSource
 from channels.email.batching import FetchBatchPolicy
 from channels.email.imap import FetchTimedOut, IMAPFolderReader
+from channels.email.parse import RFC822
+from channels.email.settings import CHANNEL, MailboxSettings, email_settings
+from hub.backoff import backoff_delay
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import DeadLetter, Envelope
-from hub.settings import MailboxSettings, Settings
+from hub.settings import Settings
 
-__all__ = ["EmailItem", "IMAPSource", "sources_from_settings"]
+__all__ = ["EmailItem", "IMAPSource", "sources"]
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +177,8 @@ class _FolderWorker(threading.Thread):
                     item = self._dead_letter(f"IMAP server returned no body for UID {mail.uid}", ref)
                 else:
                     item = Envelope(
-                        channel="email",
-                        kind="rfc822",
+                        channel=CHANNEL,
+                        kind=RFC822,
                         account=self.mailbox.name,
                         payload=mail.raw,
                         raw_ref=ref,
@@ -221,17 +224,18 @@ class _FolderWorker(threading.Thread):
             self._put(_Fetched(self.uidvalidity, None, self._dead_letter(reason, ref)))
 
     def _dead_letter(self, reason: str, ref: str) -> DeadLetter:
-        return DeadLetter(stage=STAGE, reason=reason, raw="", channel="email", kind="rfc822", raw_ref=ref)
+        return DeadLetter(stage=STAGE, reason=reason, raw="", channel=CHANNEL, kind=RFC822, raw_ref=ref)
 
     def _backoff(self, failures: int, *, fatal: bool) -> float:
         mb = self.mailbox
         # Fatal problems (wrong password) need a person: retry slowly, at the cap.
-        delay = (
-            mb.reconnect_max_s
-            if fatal
-            else min(mb.reconnect_initial_s * 2 ** (failures - 1), mb.reconnect_max_s)
+        return backoff_delay(
+            failures,
+            base_s=mb.reconnect_initial_s,
+            max_s=mb.reconnect_max_s,
+            floor_s=mb.reconnect_max_s if fatal else 0.0,
+            jitter=True,
         )
-        return delay * random.uniform(0.5, 1.0)
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop_event is not None
@@ -332,8 +336,10 @@ class IMAPSource(FixedPartitionedSource[EmailItem, dict[str, int] | None]):
         return _FolderPartition(mailbox, folder, resume_state, once=self._once, batch_size=self._batch_size)
 
 
-def sources_from_settings(settings: Settings) -> list[tuple[str, Source[Any]]]:
-    """(step id, source) for the ingest flow: one IMAP source over every configured mailbox."""
-    if not settings.email.accounts:
+def sources(settings: Settings) -> list[NamedSource]:
+    """(step id, source) for the ingest flow: one IMAP source over every configured mailbox
+    (none when no mailbox is configured)."""
+    mailboxes = email_settings(settings).accounts
+    if not mailboxes:
         return []
-    return [("email_imap", IMAPSource(list(settings.email.accounts)))]
+    return [("email_imap", IMAPSource(list(mailboxes)))]

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from channels.feeds.settings import FeedSettings
 from hub.errors import RetriableError, SkippableError
-from hub.settings import FeedSettings
 
 __all__ = [
     "AddressPolicy",

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FeedCursor", "backoff_delay"]
+from hub.backoff import backoff_delay
+
+__all__ = ["FeedCursor"]
 
 
 @dataclass
@@ -72,7 +74,9 @@ class FeedCursor:
         self.failures += 1
         self.last_error = reason
         self.last_status = status
-        delay = backoff_delay(self.failures, interval_s=interval_s, base_s=base_s, max_s=max_s)
+        # never sooner than the feed's own interval would poll it anyway when that is longer
+        # than the first backoff steps (a daily feed is not retried every minute for a week)
+        delay = backoff_delay(self.failures, base_s=base_s, max_s=max_s, floor_s=interval_s)
         if retry_after is not None and retry_after >= 0 and not math.isnan(retry_after):
             # the server said when: never earlier than that, but never later than our own
             # backoff cap either (a server must not be able to park a feed for years)
@@ -104,13 +108,3 @@ class FeedCursor:
             last_error=state.get("last_error"),
             last_status=state.get("last_status"),
         )
-
-
-def backoff_delay(failures: int, *, interval_s: float, base_s: float, max_s: float) -> float:
-    """Exponential backoff: ``base_s`` doubled per consecutive failure, capped at ``max_s``.
-
-    Never sooner than the feed's own interval would poll it anyway when that is longer than
-    the first backoff steps (a daily feed is not retried every minute for a week).
-    """
-    exponent = min(max(failures - 1, 0), 30)
-    return min(max(base_s * (2**exponent), min(interval_s, max_s)), max_s)

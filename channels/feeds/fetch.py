@@ -20,8 +20,8 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from channels.feeds.addresses import AddressPolicy
+from channels.feeds.settings import FeedSettings
 from hub.errors import RetriableError, SkippableError
-from hub.settings import FeedSettings
 
 __all__ = ["FetchResult", "build_client", "fetch_feed", "parse_retry_after"]
 

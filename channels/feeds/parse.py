@@ -9,7 +9,8 @@ feedparser does the reading (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, RDF, CDF, any decla
 sniffed encoding; JSON Feed 1/1.1 through ``jsonfeed``); an ill-formed ("bozo") document
 keeps the entries it could read and says what was wrong in ``metadata["feed_warning"]``. A
 document with no entries that is ill-formed or not a feed at all (an HTML page) raises
-``MalformedPayload`` with the reason.
+``MalformedPayload`` with the reason. The payload's ``listen_query`` becomes every message's
+typed ``listen_query`` (the parse step keeps only the messages that match it).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import Any
 
 from channels.base import Parser
 from channels.feeds.document import FeedDocument, read_entries
+from channels.feeds.settings import CHANNEL
 from channels.feeds.text import html_to_text, looks_like_html
 from channels.feeds.threading import EntryKeys, entry_keys, host_of
 from hub.models import Envelope, Identity, Message
 
 __all__ = ["CHANNEL", "FEED_KIND", "PARSERS", "feed_entry_ids", "parse_feed"]
 
-CHANNEL = "feeds"
+#: the envelope kind of one feed document (the poller's dict payload, or a file's bytes)
 FEED_KIND = "feed"
 
 
@@ -62,8 +64,6 @@ def parse_feed(envelope: Envelope) -> list[Message]:
         "feed_url": feed_url,
         "feed_version": parsed.get("version") or None,
     }
-    if doc.listen_query:
-        base_metadata["listen_query"] = doc.listen_query
     if problem is not None:
         base_metadata["feed_warning"] = problem
     fallback_author = _author(feed, feed_host)
@@ -71,9 +71,9 @@ def parse_feed(envelope: Envelope) -> list[Message]:
     for entry in entries:
         keys = entry_keys(entry, feed_host=feed_host)
         if doc.entry_ids is None or keys.native_id in doc.entry_ids:
-            messages.append(
-                _message(envelope, entry, keys, (feed_host, feed_link), base_metadata, fallback_author)
-            )
+            message = _message(envelope, entry, keys, (feed_host, feed_link), base_metadata, fallback_author)
+            message.listen_query = doc.listen_query or None
+            messages.append(message)
     return messages
 
 

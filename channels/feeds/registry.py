@@ -28,10 +28,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from channels.feeds.addresses import AddressPolicy
+from channels.feeds.settings import FeedConfig, feed_settings
 from channels.feeds.threading import host_of
 from hub.errors import FatalError, ParleyError
 from hub.models import utcnow
-from hub.settings import FeedConfig, Settings
+from hub.settings import Settings
 
 __all__ = [
     "FeedAlreadyPolled",
@@ -41,6 +42,7 @@ __all__ = [
     "RegisteredFeed",
     "UnknownFeed",
     "add_checked",
+    "address_policy",
     "feed_account",
     "feed_id",
     "list_all",
@@ -54,6 +56,11 @@ REGISTRY_FILE = "feeds.json"
 def registry_path(settings: Settings) -> Path:
     """Where the runtime feed registry of this hub lives."""
     return settings.data_dir / REGISTRY_FILE
+
+
+def address_policy(settings: Settings) -> AddressPolicy:
+    """Which addresses this hub's feeds may reach (``feeds.allow_private_addresses``)."""
+    return AddressPolicy.from_settings(feed_settings(settings))
 
 
 def feed_id(url: str) -> str:
@@ -210,7 +217,7 @@ class UnknownFeed(FeedRegistryError):
 
 def list_all(settings: Settings) -> list[RegisteredFeed]:
     """Every polled feed: those configured in settings first, then those added at runtime."""
-    configured = [RegisteredFeed.of(config, "settings") for config in settings.feeds.feeds]
+    configured = [RegisteredFeed.of(config, "settings") for config in feed_settings(settings).feeds]
     known = {feed.id for feed in configured}
     added = [feed for feed in FeedRegistry(registry_path(settings)).feeds() if feed.id not in known]
     return configured + added
@@ -230,7 +237,7 @@ def add_checked(
     (stripped; blank is none) must satisfy ``validate_query``; the URL must not be polled yet.
     """
     url = config.url.strip()
-    (policy or AddressPolicy.from_settings(settings.feeds)).check_url(url)
+    (policy or address_policy(settings)).check_url(url)
     query = config.query.strip() if config.query else None
     if query and validate_query is not None:
         validate_query(query)
@@ -247,7 +254,7 @@ def add_checked(
 
 def remove(settings: Settings, id_: str) -> None:
     """Stop polling feed ``id_`` added at runtime; feeds in settings are changed there."""
-    if any(feed_id(config.url) == id_ for config in settings.feeds.feeds):
+    if any(feed_id(config.url) == id_ for config in feed_settings(settings).feeds):
         raise FeedInSettings(id_)
     if not FeedRegistry(registry_path(settings)).remove(id_):
         raise UnknownFeed(id_)

@@ -34,18 +34,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from channels.base import NamedSource
 from channels.feeds.addresses import AddressPolicy
 from channels.feeds.cursor import FeedCursor
 from channels.feeds.fetch import FetchResult, build_client, fetch_feed
-from channels.feeds.parse import CHANNEL, FEED_KIND, feed_entry_ids
+from channels.feeds.parse import FEED_KIND, feed_entry_ids
 from channels.feeds.registry import FeedRegistry, feed_account, registry_path
+from channels.feeds.settings import CHANNEL, FeedConfig, FeedSettings, feed_settings
 from hub.errors import MalformedPayload, ParleyError, RetriableError
 from hub.models import DeadLetter, Envelope
-from hub.settings import FeedConfig, FeedSettings, Settings
+from hub.settings import Settings
 
-__all__ = ["FeedItem", "FeedSource", "sources_from_settings"]
+__all__ = ["FeedItem", "FeedSource", "sources"]
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +298,7 @@ def _payload(config: FeedConfig, result: FetchResult, entry_ids: list[str] | Non
     return payload
 
 
-def sources_from_settings(settings: Settings) -> list[tuple[str, Source[Any]]]:
+def sources(settings: Settings) -> list[NamedSource]:
     """The feed poller for the ingest flow: configured feeds plus the runtime registry.
 
     No source when no feed is configured or registered yet, so a hub without feeds (the demo,
@@ -304,6 +306,7 @@ def sources_from_settings(settings: Settings) -> list[tuple[str, Source[Any]]]:
     removed through the API are picked up without a restart.
     """
     path = registry_path(settings)
-    if not settings.feeds.feeds and not FeedRegistry(path).feeds():
+    feeds = feed_settings(settings)
+    if not feeds.feeds and not FeedRegistry(path).feeds():
         return []
-    return [("feeds_in", FeedSource(settings.feeds.feeds, settings.feeds, registry_path=path))]
+    return [("feeds_in", FeedSource(feeds.feeds, feeds, registry_path=path))]

@@ -17,27 +17,27 @@ from cli.demo.brand import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, 
 from hub.models import Envelope
 from hub.settings import Settings
 
-__all__ = ["DEMO_OWN_IDENTITIES", "DEMO_PATH", "demo_envelopes", "demo_settings"]
+__all__ = ["DEMO_IDENTITIES", "DEMO_PATH", "demo_envelopes", "demo_settings"]
 
 #: The JSONL file, one envelope per line (shipped as package data).
 DEMO_PATH: Path = Path(__file__).resolve().with_name("demo.jsonl")
 
-#: The demo brand's own addresses, number and handles: its messages are outbound replies.
-DEMO_OWN_IDENTITIES = [BRAND_EMAIL, BRAND_PHONE, BRAND_TWITTER, FB_PAGE]
+
+#: The demo brand's own identities by channel (``BrandSettings.identities``): messages they
+#: author are outbound replies.
+DEMO_IDENTITIES: dict[str, list[str]] = {
+    "email": [BRAND_EMAIL],
+    "sms": [BRAND_PHONE],
+    "twitter": [BRAND_TWITTER],
+    "facebook": [FB_PAGE],
+}
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """``settings`` plus the demo brand's identity (own addresses, handles, brand name)."""
-    crm = settings.crm.model_copy(
-        update={"own_addresses": [*settings.crm.own_addresses, BRAND_EMAIL, BRAND_PHONE]}
-    )
-    enrichment = settings.enrichment.model_copy(
-        update={
-            "brands": [*settings.enrichment.brands, BRAND_NAME],
-            "handles": [*settings.enrichment.handles, BRAND_TWITTER, FB_PAGE],
-        }
-    )
-    return settings.model_copy(update={"crm": crm, "enrichment": enrichment})
+    """``settings`` plus the demo brand: its name and its own address, number and handles."""
+    settings = settings.with_identities(DEMO_IDENTITIES)
+    names = list(dict.fromkeys([*settings.brand.names, BRAND_NAME]))
+    return settings.model_copy(update={"brand": settings.brand.model_copy(update={"names": names})})
 
 
 def demo_envelopes(path: Path = DEMO_PATH) -> Iterator[Envelope]:

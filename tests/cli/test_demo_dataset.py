@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from channels import parse_envelope, parsers_for
+from channels import CHANNELS as CHANNELS_BY_NAME
+from channels import parse_envelope
 from cli.demo import DEMO_PATH, demo_envelopes
 from hub.models import Envelope, Message
 from tools.demo.generate import render
@@ -118,8 +119,8 @@ def test_email_variants_are_present(mails: list[EmailMessage]) -> None:
 
 
 def test_emails_parse_with_the_email_channel(envelopes: list[Envelope]) -> None:
-    parser = dict(parsers_for("email")).get("rfc822")
-    assert parser is not None, "channels.email must register an rfc822 parser"
+    parser = CHANNELS_BY_NAME["email"].parsers.get("rfc822")
+    assert parser is not None, "channels.email must declare an rfc822 parser"
     messages = [m for e in envelopes if e.kind == "rfc822" for m in parser(e)]
     assert len(messages) == sum(e.kind == "rfc822" for e in envelopes)
     native = {m.native_id for m in messages}

@@ -98,6 +98,22 @@ def test_invalid_configuration_names_the_variable(env: dict[str, str]) -> None:
     assert "PARLEY_FLOW__BATCH_SIZE" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("PARLEY_EMAIL__ACCOUNTS", '[{"name": "support", "imap_prot": 993}]', "PARLEY_EMAIL__ACCOUNTS"),
+        ("PARLEY_EMAIL__SUBJECT_WINDOW_DAYS", "fortnight", "PARLEY_EMAIL__SUBJECT_WINDOW_DAYS"),
+        ("PARLEY_EMIAL__ACCOUNTS", "[]", "PARLEY_EMIAL__"),
+    ],
+)
+def test_invalid_channel_settings_name_the_variable(
+    env: dict[str, str], variable: str, value: str, named: str
+) -> None:
+    result = CliRunner().invoke(app, ["dead-letters"], env={**env, variable: value})
+    assert result.exit_code == 2, result.output
+    assert named in result.output and "Traceback" not in result.output
+
+
 def test_a_damaged_store_is_an_error_with_advice_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
     data = Path(env["PARLEY_DATA_DIR"])
     data.mkdir(parents=True)

@@ -65,7 +65,7 @@ def test_every_message_parses_or_dead_letters_with_reason(email_corpus: Path) ->
     parsed = [o for o in outcomes.values() if isinstance(o, Message)]
     for message in parsed:
         assert message.native_id and message.channel == "email"
-        assert isinstance(message.metadata["references"], list)
+        assert isinstance(message.references, list) and all(message.references)
         assert message.thread_key is None or message.thread_key != message.native_id
         message.model_dump_json()  # serialisable: no lone surrogates anywhere
 

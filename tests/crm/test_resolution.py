@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from channels import configure
+from channels.email import EMAIL
+from channels.email.settings import EmailSettings, MailboxSettings
 from crm import CRMStore, open_crm
 from crm.normalise import Resolver, normalise_email, normalise_phone
-from hub.settings import CRMSettings, EmailSettings, MailboxSettings, Settings
+from hub.settings import BrandSettings, CRMSettings, Settings
 from tests.crm.helpers import author, message
 
 
@@ -68,7 +71,7 @@ def test_invalid_phones_keep_the_raw_text_and_a_reason(raw: str) -> None:
 
 
 def test_role_and_own_addresses_are_never_merge_keys() -> None:
-    resolver = Resolver(CRMSettings(own_addresses=["Hello.Parley@brand.example", "+44 7911 000111"]))
+    resolver = Resolver(CRMSettings(), own_addresses=["Hello.Parley@brand.example", "+44 7911 000111"])
     assert resolver.email("Support@Shop.example").note == "role address: never merged on"
     assert resolver.email("no-reply+bounce@shop.example").note == "role address: never merged on"
     assert resolver.email("hello.parley@BRAND.example").note == "the hub's own address: never merged on"
@@ -90,9 +93,8 @@ def test_people_sharing_a_role_address_stay_apart(store: CRMStore) -> None:
 
 
 def test_the_hubs_own_addresses_and_numbers_never_merge(crm_settings: Settings) -> None:
-    settings = crm_settings.model_copy(
-        update={"crm": CRMSettings(own_addresses=["care@brand.example", "+447911000111"])}
-    )
+    brand = BrandSettings(identities={"email": ["care@brand.example"], "sms": ["+447911000111"]})
+    settings = crm_settings.model_copy(update={"brand": brand})
     crm = open_crm(settings)
     try:
         people = [
@@ -110,7 +112,8 @@ def test_the_hubs_mailboxes_are_its_own_addresses(crm_settings: Settings) -> Non
     mailbox = MailboxSettings(
         name="care", username="inbox-7@brand.example", from_address="Care.Team@brand.example"
     )
-    settings = crm_settings.model_copy(update={"email": EmailSettings(accounts=[mailbox])})
+    # the composition root adds every channel's own accounts to the brand's identities
+    settings = configure(EMAIL.with_settings(crm_settings, EmailSettings(accounts=[mailbox])))
     crm = open_crm(settings)
     try:
         people = [

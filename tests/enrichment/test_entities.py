@@ -44,7 +44,8 @@ def test_brand_ruler_tags_brands_and_handles_case_insensitively(enricher: Enrich
 
 def test_brand_label_is_configurable(enricher: Enricher) -> None:
     settings = enricher.settings.model_copy(update={"brand_label": "BRAND", "cache_size": 0})
-    found = Enricher(settings).enrich([make_message("Parley rocks", native_id="b")])[0].enrichment.entities
+    found = Enricher(settings, enricher.brand).enrich([make_message("Parley rocks", native_id="b")])
+    found = found[0].enrichment.entities
     assert [(e.text, e.label) for e in found] == [("Parley", "BRAND")]
 
 

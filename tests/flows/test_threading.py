@@ -75,24 +75,36 @@ def test_unknown_parent_is_looked_up_in_the_knowledge_base() -> None:
 
 def test_email_subject_fallback_inside_the_window_only() -> None:
     state = ThreadState()
-    meta = {"normalized_subject": "broken kettle"}
-    first = assign_conversation(state, msg("a@x", channel="email", author=ANN, metadata=meta))
-    follow = assign_conversation(state, msg("b@x", channel="email", author=ANN, metadata=meta, minutes=60))
+    window = timedelta(days=14)  # the email channel's default (CHANNELS["email"].threading)
+    key = "broken kettle"
+    first = assign_conversation(
+        state, msg("a@x", channel="email", author=ANN, subject_key=key), subject_window=window
+    )
+    follow = assign_conversation(
+        state, msg("b@x", channel="email", author=ANN, subject_key=key, minutes=60), subject_window=window
+    )
     much_later = assign_conversation(
         state,
-        msg("c@x", channel="email", author=ANN, metadata=meta, minutes=60 * 24 * 30),
-        subject_window=timedelta(days=14),
+        msg("c@x", channel="email", author=ANN, subject_key=key, minutes=60 * 24 * 30),
+        subject_window=window,
     )
     assert first == follow
     assert much_later != first
 
 
+def test_no_subject_fallback_without_a_window() -> None:
+    state = ThreadState()
+    first = assign_conversation(state, msg("a", author=ANN, subject_key="broken kettle"))
+    again = assign_conversation(state, msg("b", author=ANN, subject_key="broken kettle", minutes=1))
+    assert first != again and not state.subjects
+
+
 def test_bounces_never_open_a_conversation() -> None:
     state = ThreadState()
-    bounce = msg("bounce@x", channel="email", flags=["bounce"], metadata={"references": ["nowhere@x"]})
+    bounce = msg("bounce@x", channel="email", flags=["bounce"], references=["nowhere@x"])
     assert assign_conversation(state, bounce) is None
     root = assign_conversation(state, msg("orig@x", channel="email"))
-    auto = msg("auto@x", channel="email", flags=["auto_reply"], metadata={"references": ["orig@x"]})
+    auto = msg("auto@x", channel="email", flags=["auto_reply"], references=["orig@x"])
     assert assign_conversation(state, auto) == root
 
 
@@ -121,3 +133,12 @@ def test_metadata_of_the_wrong_type_is_ignored() -> None:
     state = ThreadState()
     odd = msg("1", metadata={"references": 5, "normalized_subject": ["x"]})
     assert assign_conversation(state, odd) == conversation_id_for("twitter", "demo", "1")
+
+
+def test_metadata_is_never_a_thread_hint() -> None:
+    # only the typed fields thread; a metadata key of the same name is just metadata
+    state = ThreadState()
+    root = assign_conversation(state, msg("1"))
+    lookalike = msg("2", metadata={"references": ["1"], "normalized_subject": "x"})
+    assert assign_conversation(state, lookalike, subject_window=timedelta(days=14)) != root
+    assert assign_conversation(state, msg("3", references=["1"])) == root

@@ -15,9 +15,11 @@ import pytest
 from fastapi import FastAPI
 
 from api.routes.feeds import address_policy
+from channels.feeds import FEEDS
 from channels.feeds.addresses import AddressPolicy, UnresolvableHost
 from channels.feeds.registry import FeedRegistry, feed_id, registry_path
-from hub.settings import FeedConfig, FeedSettings, Settings
+from channels.feeds.settings import FeedConfig, FeedSettings
+from hub.settings import Settings
 
 PUBLIC = "93.184.215.14"
 #: what the fake DNS answers; every other ``.test`` host is public, anything else unknown
@@ -47,15 +49,14 @@ def feed_settings() -> FeedSettings:
 
 @pytest.fixture
 def api_settings(settings: Settings, feed_settings: FeedSettings) -> Settings:
-    settings.feeds = feed_settings
-    return settings
+    return FEEDS.with_settings(settings, feed_settings)
 
 
 @pytest.fixture
 def fake_dns(app: FastAPI, api_settings: Settings) -> None:
     """``.test`` hosts resolve through :func:`fake_resolve`; without it the system resolver does."""
     app.dependency_overrides[address_policy] = lambda: AddressPolicy.from_settings(
-        api_settings.feeds, resolve=fake_resolve
+        FEEDS.settings_of(api_settings), resolve=fake_resolve
     )
 
 

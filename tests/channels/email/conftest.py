@@ -31,7 +31,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
-from hub.settings import MailboxSettings
+from channels.email.settings import MailboxSettings
 from tests.conftest import free_ports
 
 USER = "support@parley.test"

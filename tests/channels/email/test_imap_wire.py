@@ -60,9 +60,9 @@ def test_a_message_the_server_will_not_hand_over_is_dead_lettered_and_passed() -
     import queue
 
     from channels.email.imap_wire import FetchedMail
+    from channels.email.settings import MailboxSettings
     from channels.email.source import _FolderWorker
     from hub.models import DeadLetter, Envelope
-    from hub.settings import MailboxSettings
 
     class ExpungingReader:
         where = "test"

@@ -53,8 +53,9 @@ def test_plain_message_fields() -> None:
     assert "kettle on 2 November" in msg.text
     assert msg.created_at == datetime(2026, 11, 16, 8, 15, tzinfo=UTC)
     assert msg.reply_to is None and msg.thread_key is None
-    assert msg.metadata["references"] == []
-    assert msg.metadata["normalized_subject"] == "my order #1234 has not arrived"
+    assert msg.references == []
+    assert msg.subject_key == "my order #1234 has not arrived"
+    assert "references" not in msg.metadata and "normalized_subject" not in msg.metadata
     assert msg.flags == []
     assert msg.raw_ref == "file:message__plain.eml"
 
@@ -63,8 +64,8 @@ def test_reply_threading_and_quote_stripping() -> None:
     msg = parse("message__reply_quoted.eml")
     assert msg.reply_to == "reply-1234-a2@parley.test"
     assert msg.thread_key == "order-1234-q1@example.org"  # the root: first References id
-    assert msg.metadata["references"] == ["order-1234-q1@example.org", "reply-1234-a2@parley.test"]
-    assert msg.metadata["normalized_subject"] == "my order #1234 has not arrived"
+    assert msg.references == ["order-1234-q1@example.org", "reply-1234-a2@parley.test"]
+    assert msg.subject_key == "my order #1234 has not arrived"
     assert msg.text == "It arrived this morning, thank you!"
     assert msg.body is not None and "your parcel is on its way" in msg.body and "Example Org" in msg.body
     assert [r.native_id for r in msg.recipients] == ["support@parley.test", "bob@example.org"]
@@ -158,7 +159,7 @@ def test_broken_mime_keeps_text_and_records_defect() -> None:
 def test_self_referencing_loop_is_not_its_own_parent() -> None:
     msg = parse("message__self_reference_loop.eml")
     assert msg.reply_to is None and msg.thread_key is None
-    assert msg.metadata["references"] == []
+    assert msg.references == []
 
 
 def test_missing_date_falls_back_to_received_at() -> None:

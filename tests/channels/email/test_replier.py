@@ -13,9 +13,9 @@ from aiosmtpd.smtp import AuthResult
 
 from channels.email.parse import parse_rfc822
 from channels.email.replier import EmailReplier, build_reply
+from channels.email.settings import MailboxSettings
 from hub.errors import FatalError, RetriableError, SkippableError
 from hub.models import Direction, Envelope, Identity, Message, Reply
-from hub.settings import MailboxSettings
 from tests.channels.email.conftest import SMTPServer, free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"

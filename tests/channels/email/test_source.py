@@ -17,9 +17,11 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, run_main
 
-from channels.email.source import IMAPSource, sources_from_settings
+from channels import CHANNELS
+from channels.email.settings import EmailSettings
+from channels.email.source import IMAPSource
 from hub.models import DeadLetter, Envelope
-from hub.settings import EmailSettings, Settings
+from hub.settings import Settings
 from tests.channels.email.conftest import Dovecot, free_port
 
 pytestmark = pytest.mark.dovecot
@@ -136,7 +138,7 @@ def test_missing_folder_is_dead_lettered(dovecot: Dovecot) -> None:
 
 
 def test_unreachable_server_retries_with_backoff_then_dead_letters() -> None:
-    from hub.settings import MailboxSettings
+    from channels.email.settings import MailboxSettings
 
     mailbox = MailboxSettings(
         imap_host="127.0.0.1", imap_port=free_port(), imap_tls="none", reconnect_initial_s=0.01, timeout_s=2
@@ -178,11 +180,12 @@ def test_runs_in_a_bytewax_flow(dovecot: Dovecot, folder: str) -> None:
 
 
 def test_sources_from_settings(dovecot: Dovecot) -> None:
-    assert sources_from_settings(Settings(demo=False)) == []
-    settings = Settings(
-        demo=False, email=EmailSettings(accounts=[dovecot.mailbox(folders=["INBOX", "Archive"])])
-    )
-    ((step_id, source),) = sources_from_settings(settings)
+    email = CHANNELS["email"]
+    assert email.sources is not None
+    assert email.sources(Settings(demo=False)) == []
+    mailboxes = EmailSettings(accounts=[dovecot.mailbox(folders=["INBOX", "Archive"])])
+    settings = email.with_settings(Settings(demo=False), mailboxes)
+    ((step_id, source),) = email.sources(settings)
     assert step_id == "email_imap" and isinstance(source, IMAPSource)
     assert source.list_parts() == ["support/INBOX", "support/Archive"]
 

@@ -12,10 +12,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from channels.email.replier import EmailReplier
+from channels.email.settings import MailboxSettings
 from channels.email.source import IMAPSource
 from hub.errors import FatalError
 from hub.models import DeadLetter, Envelope, Reply
-from hub.settings import MailboxSettings
 from tests.channels.email.conftest import Dovecot, SMTPCollector, free_port
 from tests.channels.email.test_replier import customer_message
 from tests.channels.email.test_source import build, drain, mail

@@ -24,9 +24,9 @@ from channels.feeds.addresses import (
     resolve_host,
 )
 from channels.feeds.fetch import build_client, fetch_feed
+from channels.feeds.settings import FeedConfig, FeedSettings
 from channels.feeds.source import FeedSource
 from hub.models import DeadLetter, Envelope
-from hub.settings import FeedConfig, FeedSettings
 from tests.channels.feeds.conftest import drain
 from tests.channels.feeds.feedserver import FeedServer
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from channels.feeds.cursor import FeedCursor, backoff_delay
+from channels.feeds.cursor import FeedCursor
 from channels.feeds.fetch import parse_retry_after
+from hub.backoff import backoff_delay
 
 
 def test_new_ids_keep_feed_order_and_drop_repeats() -> None:
@@ -48,7 +49,10 @@ def test_state_round_trip() -> None:
 def test_backoff_doubles_from_base_never_below_interval_capped(
     failures: int, interval: float, expected: float
 ) -> None:
-    assert backoff_delay(failures, interval_s=interval, base_s=60, max_s=3600) == expected
+    # the feed's interval is the floor of the shared backoff rule (hub.backoff)
+    assert backoff_delay(failures, base_s=60, max_s=3600, floor_s=interval) == expected
+    cursor = FeedCursor(url="u", failures=failures - 1)
+    assert cursor.failed(0.0, "503", interval_s=interval, base_s=60, max_s=3600) == expected
 
 
 def test_failed_honours_retry_after_over_backoff() -> None:
@@ -80,7 +84,7 @@ def test_retry_after_never_exceeds_the_backoff_cap_even_for_slow_feeds() -> None
 @pytest.mark.parametrize("bad", [-5.0, float("nan")])
 def test_negative_or_nan_retry_after_falls_back_to_backoff(bad: float) -> None:
     cursor = FeedCursor(url="u")
-    expected = backoff_delay(1, interval_s=900, base_s=60, max_s=3600)
+    expected = backoff_delay(1, base_s=60, max_s=3600, floor_s=900)
     assert cursor.failed(0.0, "503", interval_s=900, base_s=60, max_s=3600, retry_after=bad) == expected
 
 

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from bytewax.testing import run_main
 
+from channels.feeds.settings import FeedConfig, FeedSettings
 from channels.feeds.source import FeedSource
 from flows.ingest import build_flow
 from hub.models import message_id
-from hub.settings import FeedConfig, Settings
+from hub.settings import Settings
 from kb import open_kb
 from tests.channels.feeds.feedserver import FeedServer
 
 
 def test_post_and_comments_land_in_one_conversation(fixture_server: FeedServer, settings: Settings) -> None:
     settings.ensure_data_dir()
-    settings.feeds.allow_private_addresses = True  # the feed server listens on 127.0.0.1
+    polite = FeedSettings(allow_private_addresses=True)  # the feed server listens on 127.0.0.1
     feeds = [
         FeedConfig(url=fixture_server.url("/fixtures/feed__wordpress_post.xml"), name="acme-blog"),
         FeedConfig(url=fixture_server.url("/fixtures/feed__wordpress_comments.xml"), name="acme-blog"),
         # a listening query: only the reddit items that mention syncing are kept
         FeedConfig(url=fixture_server.url("/fixtures/feed__reddit_comments_atom.xml"), query='"fix ships"'),
     ]
-    source = FeedSource(feeds, settings.feeds, once=True)
+    source = FeedSource(feeds, polite, once=True)
     run_main(build_flow(settings, sources=[("feeds", source)]))
 
     kb = open_kb(settings)
@@ -45,12 +46,12 @@ def test_post_and_comments_land_in_one_conversation(fixture_server: FeedServer, 
 
 def test_discourse_topic_and_forum_feed_thread_together(feed_server: FeedServer, settings: Settings) -> None:
     settings.ensure_data_dir()
-    settings.feeds.allow_private_addresses = True  # the feed server listens on 127.0.0.1
+    polite = FeedSettings(allow_private_addresses=True)  # the feed server listens on 127.0.0.1
     feeds = [
         FeedConfig(url=feed_server.url("/forums/discourse_criticalfallibilism/t_2144.rss"), name="cf"),
         FeedConfig(url=feed_server.url("/forums/discourse_criticalfallibilism/posts.rss"), name="cf"),
     ]
-    run_main(build_flow(settings, sources=[("feeds", FeedSource(feeds, settings.feeds, once=True))]))
+    run_main(build_flow(settings, sources=[("feeds", FeedSource(feeds, polite, once=True))]))
     kb = open_kb(settings)
     try:
         root_id = message_id("feeds", "discourse:discuss.criticalfallibilism.com/t/2144/31")

@@ -49,7 +49,7 @@ def test_rss_item_fields() -> None:
     assert post.metadata["site"] == "blog.acme.test"
     assert post.metadata["feed_title"] == "Acme Engineering Blog"
     assert post.metadata["feed_url"] == "https://blog.acme.test/feed/"
-    assert post.metadata["listen_query"] == "parley"
+    assert post.listen_query == "parley" and "listen_query" not in post.metadata
     assert post.metadata["tags"] == ["Support"]
     assert post.metadata["comments_feed"] == "https://blog.acme.test/2026/11/why-parley/feed/"
     assert "feed_warning" not in post.metadata and "date_missing" not in post.metadata

@@ -10,12 +10,13 @@ import pytest
 from channels.feeds import registry
 from channels.feeds.addresses import RefusedFeedURL
 from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, UnknownFeed, feed_id
-from hub.settings import FeedConfig, FeedSettings, Settings
+from channels.feeds.settings import FeedConfig
+from hub.settings import Settings
 
 
 @pytest.fixture
 def hub(settings: Settings) -> Settings:
-    settings.feeds = FeedSettings(feeds=[FeedConfig(url="http://93.184.215.14/configured.xml", name="conf")])
+    settings.channels["feeds"] = {"feeds": [{"url": "http://93.184.215.14/configured.xml", "name": "conf"}]}
     return settings
 
 

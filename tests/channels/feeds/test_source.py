@@ -11,11 +11,13 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from channels import parse_envelope
-from channels.feeds.cursor import backoff_delay
+from channels.feeds import FEEDS
 from channels.feeds.registry import FeedRegistry, feed_account
-from channels.feeds.source import FeedItem, FeedSource, sources_from_settings
+from channels.feeds.settings import FeedConfig, FeedSettings
+from channels.feeds.source import FeedItem, FeedSource
+from hub.backoff import backoff_delay
 from hub.models import DeadLetter, Envelope
-from hub.settings import FeedConfig, FeedSettings, Settings
+from hub.settings import Settings
 from tests.channels.feeds.conftest import FIXTURES, drain, settle
 from tests.channels.feeds.feedserver import FeedServer
 
@@ -165,7 +167,7 @@ def test_retry_after_is_honoured_then_dead_lettered(fixture_server: FeedServer) 
         ("/ratelimited/decades", 86400.0, FAST.backoff_max_s),
         ("/ratelimited/far-date", 86400.0, FAST.backoff_max_s),  # Retry-After: a date in 2099
         # Retry-After: -5 is ignored: our own backoff applies (not below the feed's interval)
-        ("/ratelimited/garbage", 600.0, backoff_delay(1, interval_s=600, base_s=30.0, max_s=3600.0)),
+        ("/ratelimited/garbage", 600.0, backoff_delay(1, base_s=30.0, max_s=3600.0, floor_s=600)),
     ],
 )
 def test_retry_after_cannot_park_a_feed(
@@ -203,12 +205,13 @@ def test_feeds_added_to_the_registry_start_flowing(fixture_server: FeedServer, t
 
 
 def test_runs_in_a_dataflow_and_from_settings(fixture_server: FeedServer, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, demo=False, feeds=FeedSettings(allow_private_addresses=True))
-    assert sources_from_settings(settings) == []  # nothing to poll: no idle poller
+    settings = Settings(data_dir=tmp_path, demo=False, channels={"feeds": {"allow_private_addresses": True}})
+    assert FEEDS.sources is not None
+    assert FEEDS.sources(settings) == []  # nothing to poll: no idle poller
     FeedRegistry(tmp_path / "feeds.json").add(
         FeedConfig(url=fixture_server.url("/fixtures/feed__latin1.xml"))
     )
-    ((step_id, source),) = sources_from_settings(settings)
+    ((step_id, source),) = FEEDS.sources(settings)
     assert isinstance(source, FeedSource) and source.registry_path == tmp_path / "feeds.json"
     source.once = True
     flow = Dataflow("feeds_test")
