@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from api.errors import INTERNAL_ERROR
 from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, RegisteredFeed, UnknownFeed
+from channels.feeds.settings import FeedConfig
 from crm import Conflict, InvalidRequest, NotFound
 from hub.errors import FatalError, InvalidInput, ParleyError, RetriableError
 from hub.models import Message
-from hub.settings import FeedConfig
 
 
 def _validation_error() -> ValidationError:
