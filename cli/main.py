@@ -7,16 +7,18 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -240,7 +242,14 @@ def run(
 
 
 def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
-    """Live channels: the flow runs in its own process (resumable), the API in this one."""
+    """Live channels: the flow runs in its own process (resumable), the API in this one.
+
+    SIGTERM stops both the way Ctrl-C does (a service manager or ``docker stop`` sends it): it
+    becomes ``SystemExit`` in this process, and the ``finally`` stops the flow process before
+    this one exits (status 143). The flow runs in its own process group, so a signal for this
+    process's group reaches it once, from here; on Linux it also gets SIGTERM should this
+    process die without cleaning up (SIGKILL).
+    """
     from bytewax.recovery import init_db_dir
 
     settings.ensure_data_dir()
@@ -259,20 +268,73 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
         "-b",
         "0",
     ]
-    flow_process = subprocess.Popen(command, env=os.environ.copy())
-    console.print(f"ingest flow running (pid {flow_process.pid})")
+    # Installed before the flow starts, so no SIGTERM can end this process with the flow
+    # running. Uvicorn takes SIGTERM over while it serves, shuts down gracefully, then
+    # raises the signal again: this handler sees it then.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        if serve:
-            _serve(settings, host, port)
-        else:
-            flow_process.wait()
+        flow_process = subprocess.Popen(
+            command, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
+        )
+        console.print(f"ingest flow running (pid {flow_process.pid})")
+        try:
+            if serve:
+                _serve(settings, host, port)
+            else:
+                flow_process.wait()
+        finally:
+            _stop_flow(flow_process)
     finally:
-        if flow_process.poll() is None:
-            flow_process.send_signal(signal.SIGINT)
-            try:
-                flow_process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                flow_process.kill()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_flow(flow_process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the flow's process group (Bytewax stops cleanly on it); SIGKILL when it has not
+    stopped after 15 s, or at once when this process is interrupted again while it waits."""
+    if flow_process.poll() is not None:
+        return
+    try:
+        os.killpg(flow_process.pid, signal.SIGINT)
+        flow_process.wait(timeout=15)
+    except ProcessLookupError:
+        pass  # it exited meanwhile
+    except subprocess.TimeoutExpired:
+        _kill_flow(flow_process)
+    except BaseException:  # a second Ctrl-C or SIGTERM: no more waiting
+        _kill_flow(flow_process)
+        raise
+
+
+def _kill_flow(flow_process: subprocess.Popen[bytes]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(flow_process.pid, signal.SIGKILL)
+    flow_process.wait()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _flow_dies_with(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the flow process when its parent dies, or None.
+
+    The parent dying without its ``finally`` (SIGKILL, OOM killer) would otherwise leave the flow
+    running under PID 1. SIGTERM, not SIGINT: nobody is left to escalate if it lingers, and the
+    flow's recovery snapshots make a hard stop safe.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: the child only calls it
+
+    def die_with_parent() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before the request took effect
+            os._exit(1)
+
+    return die_with_parent
 
 
 @app.command()

@@ -269,14 +269,31 @@ class Conversation(BaseModel):
     languages: list[str] = Field(default_factory=list)
 
 
-#: raw payloads kept in a dead letter are cut at this many characters (a note says so)
+#: raw payloads kept in a dead letter are cut to at most this many characters (a note says so)
 DEAD_LETTER_RAW_CHARS = 256 * 1024
+#: reasons too: an exception message can quote its whole input (8 MB from one line was seen)
+DEAD_LETTER_REASON_CHARS = 4 * 1024
+
+
+def _cut(text: str, limit: int, separator: str) -> str:
+    """``text`` if it fits in ``limit`` characters, else its start and a note of its length.
+
+    The note counts towards the limit, so a cut text fits and passes through unchanged when a
+    stored dead letter is validated again (read back from the store), keeping the true length.
+    """
+    if len(text) <= limit:
+        return text
+    note = f"{separator}[... cut: {len(text)} characters in all]"
+    return text[: limit - len(note)] + note
 
 
 class DeadLetter(BaseModel):
     """Input that could not be processed, kept with its raw payload and the reason.
 
-    ``raw`` longer than ``DEAD_LETTER_RAW_CHARS`` is cut, with a note of the original length.
+    ``raw`` longer than ``DEAD_LETTER_RAW_CHARS`` and ``reason`` longer than
+    ``DEAD_LETTER_REASON_CHARS`` are cut to that size, ending in a note of the original length.
+    The id derives from the cut values, so it can be derived again from what is stored, and the
+    same input failing the same way again gets the same id.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -293,13 +310,17 @@ class DeadLetter(BaseModel):
     @field_validator("raw")
     @classmethod
     def _cap_raw(cls, raw: str) -> str:
-        if len(raw) <= DEAD_LETTER_RAW_CHARS:
-            return raw
-        return raw[:DEAD_LETTER_RAW_CHARS] + f"\n[... cut: {len(raw)} characters in all]"
+        return _cut(raw, DEAD_LETTER_RAW_CHARS, "\n")
+
+    @field_validator("reason")
+    @classmethod
+    def _cap_reason(cls, reason: str) -> str:
+        return _cut(reason, DEAD_LETTER_REASON_CHARS, " ")
 
     @model_validator(mode="after")
     def _derive_id(self) -> DeadLetter:
         # The same bad input failing for the same reason is one dead letter, not one per replay.
+        # Field validators ran first: this hashes the cut reason, never megabytes of it.
         if not self.id:
             object.__setattr__(
                 self,

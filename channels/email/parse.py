@@ -16,6 +16,8 @@ The thread hints are typed: ``references`` (the References ids, oldest first) an
 ``metadata`` carries ``reply_to_addresses`` when Reply-To differs from From (the replier reads
 it), ``original_message_id`` for bounces, ``list_id`` and MIME ``defects`` when any.
 Spam-filter verdicts add the ``spam`` flag.
+``recipients`` are the first ``headers.MAX_ADDRESSES`` To/Cc addresses; when there were more,
+``metadata["recipient_count"]`` is how many entries the headers hold (the rest are not parsed).
 
 Empty, non-mail or unparseable input raises ``MalformedPayload`` with the reason.
 """
@@ -35,6 +37,7 @@ from channels.base import Parser
 from channels.email.body import extract_body
 from channels.email.classify import classify, original_message_id
 from channels.email.headers import (
+    address_list,
     addresses,
     first_msg_id,
     header_text,
@@ -163,7 +166,8 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
     native_id = first_msg_id(message_id_header) or f"sha:{hashlib.sha256(raw).hexdigest()[:40]}"
     senders = addresses(msg, "From") or addresses(msg, "Sender", "Return-Path")
     author = _identity(*senders[0]) if senders else None
-    recipients = [_identity(d, a) for d, a in addresses(msg, "To", "Cc")]
+    to_and_cc = address_list(msg, "To", "Cc")
+    recipients = [_identity(d, a) for d, a in to_and_cc.pairs]
     subject = header_text(msg, "Subject")
 
     parts = extract_body(msg)
@@ -174,6 +178,8 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
     metadata: dict[str, Any] = {}
     if message_id_header is None:
         metadata["missing_message_id"] = True
+    if to_and_cc.capped:
+        metadata["recipient_count"] = to_and_cc.total
     if MACHINE_FLAGS.intersection(flags):
         original = original_message_id(parts.enclosed)
         if original and original != native_id:

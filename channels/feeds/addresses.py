@@ -8,8 +8,10 @@ whose host resolves to an address that is not globally routable, unless
 
 The policy is applied twice: when a feed is added (so the user gets a 400 at once) and on
 every request the poller sends, redirects included, because DNS answers change after a feed
-was added. The poller also checks the address it actually connected to, which closes the
-window between our lookup and the HTTP client's own (DNS rebinding).
+was added. At fetch time the host is resolved once per request and the poller connects to the
+addresses that passed (``VettedTransport``), never resolving again: with DNS rebinding a second
+lookup could answer an internal address after the first passed, and the request would reach it.
+Through a proxy (the proxy resolves and connects) only the URL check applies.
 
 ``RefusedFeedURL`` (skippable: the same URL will be refused again) and ``UnresolvableHost``
 (retriable: DNS failures pass) are the only errors raised here.
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 
+import httpcore
 import httpx
 
 from channels.feeds.settings import FeedSettings
@@ -33,6 +38,7 @@ __all__ = [
     "RefusedFeedURL",
     "Resolver",
     "UnresolvableHost",
+    "VettedTransport",
     "internal_address_kind",
     "parse_feed_url",
     "resolve_host",
@@ -132,42 +138,57 @@ class AddressPolicy:
     def check_url(self, url: str | httpx.URL) -> httpx.URL:
         """``url`` parsed; raises ``RefusedFeedURL`` or ``UnresolvableHost``."""
         parsed = parse_feed_url(str(url))  # redirects are checked too: no ftp:// or file://
-        if self.allow_private:
-            return parsed
-        host = parsed.host
-        addresses = [host] if _is_ip(host) else list(self.resolve(host, self.timeout_s))
-        for address in addresses:
-            self._refuse_internal(parsed, host, address, "resolves to")
+        if not self.allow_private:
+            self.vetted_addresses(parsed)
         return parsed
 
-    def check_peer(self, url: httpx.URL, peer: str) -> None:
-        """Refuse a response from an internal ``peer`` (the address actually connected to)."""
-        if not self.allow_private:
-            self._refuse_internal(url, url.host, peer, "connected to")
+    def vetted_addresses(self, url: str | httpx.URL) -> list[str]:
+        """Every address ``url``'s host resolves to, each one allowed; connect to these only.
+
+        Raises ``RefusedFeedURL`` when any answer is internal (a host with one internal address
+        is refused whole) and ``UnresolvableHost`` when there is none.
+        """
+        parsed = parse_feed_url(str(url))
+        host = parsed.host
+        # The ASCII form is the name the HTTP client would connect to (IDNA 2008 for IDNs).
+        name = parsed.raw_host.decode("ascii")
+        addresses = [host] if _is_ip(host) else list(self.resolve(name, self.timeout_s))
+        for address in addresses:
+            self._refuse_internal(parsed, host, address, "resolves to")
+        return addresses
+
+    def address_kind(self, address: str) -> str | None:
+        """Why this policy will not reach ``address`` ("loopback"...), or ``None``: the one
+        judgement every check goes through (tests let a local server stand in for a public host)."""
+        if self.allow_private:
+            return None
+        try:
+            return internal_address_kind(address)
+        except ValueError:
+            return "not an IP address"
+
+    def transport(self) -> httpx.BaseTransport | None:
+        """The transport a client fetching feeds must use, or ``None`` for httpx's own.
+
+        ``None`` when nothing is refused (internal addresses allowed) or when a proxy is
+        configured: the proxy resolves and connects, so only ``event_hooks`` can check the URL.
+        """
+        if self.allow_private or _proxies_configured():
+            return None
+        return VettedTransport(self)
 
     def event_hooks(self) -> dict[str, list[Callable[..., object]]]:
-        """httpx event hooks enforcing the policy on every request and response (redirects too)."""
-        if self.allow_private:
+        """httpx event hooks checking every request's URL (redirects too) when ``transport`` is
+        ``None`` because of a proxy; the vetted transport checks requests itself."""
+        if self.allow_private or not _proxies_configured():
             return {}
-        hooks: dict[str, list[Callable[..., object]]] = {"request": [self._on_request]}
-        if not _proxies_configured():  # through a proxy the peer is the proxy, not the feed
-            hooks["response"] = [self._on_response]
-        return hooks
+        return {"request": [self._on_request]}
 
     def _on_request(self, request: httpx.Request) -> None:
         self.check_url(request.url)
 
-    def _on_response(self, response: httpx.Response) -> None:
-        stream = response.extensions.get("network_stream")
-        server = stream.get_extra_info("server_addr") if stream is not None else None
-        if server:
-            self.check_peer(response.request.url, str(server[0]))
-
     def _refuse_internal(self, url: httpx.URL, host: str, address: str, verb: str) -> None:
-        try:
-            kind = internal_address_kind(address)
-        except ValueError:
-            kind = "not an IP address"
+        kind = self.address_kind(address)
         if kind is None:
             return
         target = host if host == address else f"{host} {verb} {address}"
@@ -175,6 +196,87 @@ class AddressPolicy:
             f"refused {url}: {target} ({kind} address); feeds may only reach public "
             "addresses unless feeds.allow_private_addresses is set"
         )
+
+
+# The addresses vetted for the request being sent in this thread, as (host, addresses): set by
+# VettedTransport around each request and read by _VettedBackend when the connection pool opens
+# a connection for it (httpcore connects in the thread that sends the request).
+_VETTED: ContextVar[tuple[str, tuple[str, ...]] | None] = ContextVar("feeds_vetted", default=None)
+
+
+class VettedTransport(httpx.HTTPTransport):
+    """An httpx transport connecting only to addresses its policy vetted for the request.
+
+    Each request (each redirect hop too) resolves its host once through the policy, which
+    refuses it unless every answer is allowed; a new connection goes to one of those addresses
+    and the name is not resolved again. The URL keeps its host name, so the Host header, TLS
+    SNI and certificate verification are for the real name. A kept-alive connection is reused
+    as it is: it was made to a vetted address.
+    """
+
+    def __init__(self, policy: AddressPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
+        ssl_context = httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=ssl_context)
+        # httpx offers no public way to choose the pool's network backend: the pool it built is
+        # replaced by an equal one (httpx's default limits) that connects through ours.
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("httpx.HTTPTransport changed: VettedTransport cannot pin addresses")
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_VettedBackend(),
+        )
+        self._policy = policy
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        addresses = self._policy.vetted_addresses(request.url)
+        token = _VETTED.set((request.url.raw_host.decode("ascii"), tuple(addresses)))
+        try:
+            return super().handle_request(request)
+        finally:
+            _VETTED.reset(token)
+
+
+class _VettedBackend(httpcore.NetworkBackend):
+    """Opens TCP connections to the vetted addresses of the request being sent, in order."""
+
+    def __init__(self) -> None:
+        self._system = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        vetted = _VETTED.get()
+        if vetted is None or vetted[0] != host:
+            # Fail closed: a connection nobody vetted is never opened.
+            raise httpcore.ConnectError(f"no vetted address to connect to {host}")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in vetted[1]:  # like socket.create_connection: each answer in turn
+            try:
+                return self._system.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address to connect to {host}")
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("feeds are fetched over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self._system.sleep(seconds)
 
 
 def _is_ip(host: str) -> bool:

@@ -47,9 +47,10 @@ class FetchResult:
 def build_client(settings: FeedSettings, policy: AddressPolicy | None = None) -> httpx.Client:
     """The shared client: timeouts on connect/read/write/pool, redirects capped, our UA.
 
-    Every request it sends (redirects included) and every peer it reaches is checked against
-    ``policy`` (by default the one ``settings`` describe), so internal addresses are refused
-    at fetch time too, whatever the feed's DNS says by then.
+    Every request it sends (redirects included) is checked against ``policy`` (by default the
+    one ``settings`` describe), and connects only to addresses the policy vetted for it
+    (``VettedTransport``), so internal addresses are refused at fetch time too, whatever the
+    feed's DNS says by then and however often it changes its answer.
     """
     policy = policy or AddressPolicy.from_settings(settings)
     return httpx.Client(
@@ -57,6 +58,7 @@ def build_client(settings: FeedSettings, policy: AddressPolicy | None = None) ->
         follow_redirects=True,
         max_redirects=settings.max_redirects,
         headers={"User-Agent": settings.user_agent, "Accept": _ACCEPT},
+        transport=policy.transport(),
         event_hooks=policy.event_hooks(),
     )
 

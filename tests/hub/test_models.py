@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.models import DEAD_LETTER_RAW_CHARS, DeadLetter, Identity, Message, identity_id, message_id
+from hub.models import (
+    DEAD_LETTER_RAW_CHARS,
+    DEAD_LETTER_REASON_CHARS,
+    DeadLetter,
+    Identity,
+    Message,
+    identity_id,
+    message_id,
+)
 
 
 def test_ids_derive_from_channel_and_native_id() -> None:
@@ -28,3 +36,33 @@ def test_dead_letter_raw_is_capped_with_a_note_and_ids_are_stable() -> None:
         stage="import", reason="too big", raw="x" * (DEAD_LETTER_RAW_CHARS + 10), raw_ref="f:1"
     )
     assert letter.id == again.id
+
+
+def test_dead_letter_reason_is_capped_with_a_note_and_ids_stay_stable() -> None:
+    # One line once produced an 8 MB reason (an exception quoting its whole input).
+    reason = "cannot parse: " + "y" * 8_000_000
+    letter = DeadLetter(stage="parse", reason=reason, raw="{}", raw_ref="f.jsonl:7")
+    assert len(letter.reason) <= DEAD_LETTER_REASON_CHARS
+    assert letter.reason.startswith("cannot parse: yyy")
+    assert letter.reason.endswith(f"[... cut: {len(reason)} characters in all]")
+    # A replay of the same input failing the same way is the same dead letter...
+    assert DeadLetter(stage="parse", reason=reason, raw="{}", raw_ref="f.jsonl:7").id == letter.id
+    # ...and the id can be derived again from what is stored (the cut reason).
+    assert DeadLetter(stage="parse", reason=letter.reason, raw="{}", raw_ref="f.jsonl:7").id == letter.id
+    other = DeadLetter(
+        stage="parse", reason="cannot parse: " + "z" * 8_000_000, raw="{}", raw_ref="f.jsonl:7"
+    )
+    assert other.id != letter.id
+    short = DeadLetter(stage="parse", reason="x" * DEAD_LETTER_REASON_CHARS, raw="{}")
+    assert short.reason == "x" * DEAD_LETTER_REASON_CHARS
+
+
+def test_cut_dead_letters_read_back_unchanged() -> None:
+    # The store rebuilds dead letters from rows: validating a cut letter again must not cut it
+    # again (which used to replace the note's true length with the stored length).
+    letter = DeadLetter(stage="import", reason="r" * 10_000, raw="x" * (DEAD_LETTER_RAW_CHARS * 2))
+    again = DeadLetter(**letter.model_dump())
+    assert again == letter
+    assert len(letter.raw) <= DEAD_LETTER_RAW_CHARS
+    assert again.raw.endswith(f"{DEAD_LETTER_RAW_CHARS * 2} characters in all]")
+    assert again.reason.endswith("10000 characters in all]")

@@ -131,12 +131,12 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(roots: dict[str, Path]) -> Iterator[FeedServer]:
-    """Run a ``FeedServer`` on a free port for the duration of the block."""
+def serve(roots: dict[str, Path], *, host: str = "127.0.0.1", port: int = 0) -> Iterator[FeedServer]:
+    """Run a ``FeedServer`` on ``host`` and ``port`` (a free one by default) during the block."""
     state = FeedServer(roots=roots)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd = ThreadingHTTPServer((host, port), _handler(state))
     httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    state.base_url = f"http://{host}:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
