@@ -1,5 +1,6 @@
 """The relational store: contacts and identities, merges, segments, dead letters and the
-workflow tables (queues, agents, rules, inbox, outbox, tokens).
+webhook inbox (``crm.inbox``). The team's tables (agents, rules, SLA, outbox, events) join it
+as they are built; each arrives with its Alembic migration.
 
 Open it with :func:`open_crm`; everything else goes through the returned :class:`CRMStore`.
 """
