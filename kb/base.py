@@ -70,7 +70,8 @@ class SearchRequest:
 
     Paging is by ``offset`` or, for deep pages, by the opaque ``cursor`` a previous result
     returned. ``facets`` names fields to count (channel, language, sentiment_label, intent,
-    tags, entities, hashtags, mentions, status, assignee, queue); ``histogram`` asks for a date
+    tags, entities, hashtags, mentions, status, assignee, queue; each is computed once, however
+    often it is named); ``histogram`` asks for a date
     histogram of ``created_at`` (messages) / ``last_message_at`` (conversations) at that interval.
     """
 

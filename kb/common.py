@@ -52,13 +52,20 @@ MESSAGE_FACETS = (
 CONVERSATION_FACETS = ("channel", "account", "status", "assignee", "queue", "priority", "tags", "languages")
 
 
-def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> None:
-    """``InvalidInput`` naming the first of ``names`` that is not ``allowed``."""
-    unknown = [n for n in names if n not in allowed]
+def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The facets to compute for ``names``: each once, in the order first asked.
+
+    ``InvalidInput`` names the first of ``names`` that is not ``allowed``. Each facet is one
+    aggregation over every match, so asking for one twice is never worth doing twice: a
+    search computes at most ``len(allowed)`` facets however many names it is given.
+    """
+    unique = tuple(dict.fromkeys(names))
+    unknown = [n for n in unique if n not in allowed]
     if unknown:
         raise InvalidInput(
             f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}", expected=list(allowed)
         )
+    return unique
 
 
 def page_limit(limit: int) -> int:

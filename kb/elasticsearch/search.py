@@ -35,7 +35,8 @@ from kb.common import (
     page_limit,
 )
 from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
-from kb.query import Node, parse_query
+from kb.limits import SearchLimits, parse_search_query
+from kb.query import Node
 from kb.search_rules import (
     conversation_highlights,
     conversation_level,
@@ -80,10 +81,7 @@ _CONVERSATION_FACET_FIELDS = {
 }
 
 
-def _aggs(
-    facets: Any, fields: dict[str, str], allowed: tuple[str, ...], histogram: str | None, date: str
-) -> Any:
-    check_facets(facets, allowed)
+def _aggs(facets: tuple[str, ...], fields: dict[str, str], histogram: str | None, date: str) -> Any:
     aggs: dict[str, Any] = {}
     for name in facets:
         aggs[f"f_{name}"] = {
@@ -128,8 +126,11 @@ def _window(request: SearchRequest) -> tuple[int, int]:
     return limit, max(0, request.offset)
 
 
-def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -> SearchResult[Message]:
-    node = parse_query(request.query)
+def search_messages(
+    client: Elasticsearch, index: str, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Message]:
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, MESSAGE_FACETS)
     limit, offset = _window(request)
     sort_name = effective_sort(request.sort, node)
     sort = {
@@ -148,7 +149,7 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
         "size": limit + 1 if limit else 0,
         "track_total_hits": True,
         "source": {"includes": ["doc"]},
-        "aggs": _aggs(request.facets, _MESSAGE_FACET_FIELDS, MESSAGE_FACETS, request.histogram, "created_at"),
+        "aggs": _aggs(facet_names, _MESSAGE_FACET_FIELDS, request.histogram, "created_at"),
     }
     if request.cursor:
         body["search_after"] = decode_cursor(request.cursor, sort_name, length=len(sort))
@@ -167,7 +168,7 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
         marks = message_highlights(message, node) if request.highlight else {}
         score = float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(hit["_id"], score, message, marks))
-    facets, histogram = _read_aggs(response, request.facets, request.histogram)
+    facets, histogram = _read_aggs(response, facet_names, request.histogram)
     return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
 
 
@@ -203,9 +204,10 @@ def _matching_conversations(
 
 
 def search_conversations(
-    client: Elasticsearch, messages_index: str, index: str, request: SearchRequest
+    client: Elasticsearch, messages_index: str, index: str, request: SearchRequest, limits: SearchLimits
 ) -> SearchResult[Conversation]:
-    node = parse_query(request.query)
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, CONVERSATION_FACETS)
     limit, offset = _window(request)
     f = request.filters
     scores: dict[str, float] | None = None
@@ -237,13 +239,7 @@ def search_conversations(
         from_=0 if by_score else offset,
         track_total_hits=True,
         source={"includes": ["id"] if by_score else ["doc"]},
-        aggs=_aggs(
-            request.facets,
-            _CONVERSATION_FACET_FIELDS,
-            CONVERSATION_FACETS,
-            request.histogram,
-            "last_message_at",
-        ),
+        aggs=_aggs(facet_names, _CONVERSATION_FACET_FIELDS, request.histogram, "last_message_at"),
     )
     raw = response["hits"]["hits"]
     if by_score and scores is not None:
@@ -258,5 +254,5 @@ def search_conversations(
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         score = (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(h["_id"], score, conversation, marks))
-    facets, histogram = _read_aggs(response, request.facets, request.histogram)
+    facets, histogram = _read_aggs(response, facet_names, request.histogram)
     return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)

@@ -49,6 +49,7 @@ from kb.conversations import check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
 from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.elasticsearch.search import search_conversations, search_messages
+from kb.limits import SearchLimits
 
 if TYPE_CHECKING:
     from hub.settings import Settings
@@ -114,8 +115,17 @@ class ElasticsearchKB:
     bulk_max_retries = 5
     bulk_initial_backoff_s = 0.5
 
-    def __init__(self, client: Elasticsearch, *, index_prefix: str = "parley", refresh: bool = False) -> None:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        index_prefix: str = "parley",
+        refresh: bool = False,
+        limits: SearchLimits | None = None,
+    ) -> None:
         self.client = client
+        #: the query budget and deadline every search keeps (``kb.limits``)
+        self.limits = limits or SearchLimits()
         self.prefix = index_prefix
         self.messages_index = f"{index_prefix}-messages"
         self.conversations_index = f"{index_prefix}-conversations"
@@ -152,7 +162,8 @@ class ElasticsearchKB:
             client = Elasticsearch(url, **kwargs)
         except ValueError as exc:
             raise FatalError(f"cannot use the Elasticsearch settings ({url}): {exc}") from exc
-        return cls(client, index_prefix=es.index_prefix, refresh=refresh)
+        limits = SearchLimits.from_settings(settings)
+        return cls(client, index_prefix=es.index_prefix, refresh=refresh, limits=limits)
 
     # -- indices -------------------------------------------------------------------------------
 
@@ -480,11 +491,13 @@ class ElasticsearchKB:
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
         with _errors("searching messages"):
-            return search_messages(self.client, self.messages_index, request)
+            return search_messages(self.client, self.messages_index, request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
         with _errors("searching conversations"):
-            return search_conversations(self.client, self.messages_index, self.conversations_index, request)
+            return search_conversations(
+                self.client, self.messages_index, self.conversations_index, request, self.limits
+            )
 
     def _iter_sources(self, index: str, batch_size: int) -> Iterator[dict[str, Any]]:
         after: list[Any] | None = None

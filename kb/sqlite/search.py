@@ -26,7 +26,8 @@ from kb.common import (
     fill_histogram,
     page_limit,
 )
-from kb.query import Node, parse_query
+from kb.limits import SearchLimits, parse_search_query
+from kb.query import Node
 from kb.search_rules import (
     conversation_highlights,
     conversation_level,
@@ -142,9 +143,11 @@ def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
     return [FacetBucket(str(value), int(count)) for value, count in rows]
 
 
-def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Message]:
-    node = parse_query(request.query)
-    check_facets(request.facets, MESSAGE_FACETS)
+def search_messages(
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Message]:
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, MESSAGE_FACETS)
     compiled = compile_message_query(node, request.filters)
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
@@ -154,7 +157,7 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
     where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
-    if request.facets or request.histogram:
+    if facet_names or request.histogram:
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
         # a per-connection temp table holding the faceted columns, and work from there.
         conn.execute("DROP TABLE IF EXISTS temp.matched")
@@ -179,7 +182,7 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
         message = Message.model_validate_json(doc)
         marks = message_highlights(message, node) if request.highlight else {}
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
-    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in request.facets}
+    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
     return SearchResult(int(total), hits, facets, histogram, next_cursor)
 
@@ -232,9 +235,11 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
 
 
-def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Conversation]:
-    node: Node | None = parse_query(request.query)
-    check_facets(request.facets, CONVERSATION_FACETS)
+def search_conversations(
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Conversation]:
+    node: Node | None = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
     source, score = "conversations c", "0.0"
     where, params = conversation_filter_sql(conversation_level(f))
@@ -259,7 +264,7 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         hits.append(Hit(conversation.id, -float(raw_score) if raw_score else 0.0, conversation, marks))
     facets = {}
-    for name in request.facets:
+    for name in facet_names:
         tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
         if name in ("tags", "languages"):
             field = "tag" if name == "tags" else "lang"

@@ -38,6 +38,7 @@ from kb.analysis import (
 )
 from kb.base import SearchRequest, SearchResult, UpsertResult
 from kb.conversations import check_triage_changes, merge_rollup
+from kb.limits import SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.sqlite.search import search_conversations, search_messages
@@ -188,8 +189,10 @@ def _translated(path: Path) -> Iterator[None]:
 class SQLiteKB:
     """``KnowledgeBase`` over one SQLite file (see the module docstring for guarantees)."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 30.0, limits: SearchLimits | None = None) -> None:
         self.path = Path(path)
+        #: the query budget and deadline every search keeps (``kb.limits``)
+        self.limits = limits or SearchLimits()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
         self._local = threading.local()
@@ -451,11 +454,11 @@ class SQLiteKB:
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
         with _translated(self.path):
-            return search_messages(self._conn(), request)
+            return search_messages(self._conn(), request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
         with _translated(self.path):
-            return search_conversations(self._conn(), request)
+            return search_conversations(self._conn(), request, self.limits)
 
     def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
         last = 0

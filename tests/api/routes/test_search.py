@@ -120,6 +120,34 @@ async def test_metacharacters_are_searched_as_text(client: httpx.AsyncClient, qu
 
 
 @pytest.mark.usefixtures("kb_documents")
+async def test_near_beyond_its_maximum_is_400_at_the_near(client: httpx.AsyncClient) -> None:
+    response = await client.get("/search", params={"q": "delay NEAR/999999 flight"})
+    assert response.status_code == 400, response.text  # it used to search "near 999999"
+    detail = response.json()["detail"]
+    assert detail["position"] == len("delay ") and "NEAR/50" in detail["message"]
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_a_query_over_the_budget_is_400_before_it_runs(client: httpx.AsyncClient) -> None:
+    operands = " NEAR/999f ".join(f"w{i}" for i in range(250))  # 300 of them ran 59 s on 20k messages
+    response = await client.get("/search", params={"q": operands})
+    assert response.status_code == 400 and response.json()["detail"]["position"] == 3
+    expensive = "refund OR " + " NEAR/50f ".join(f"w{i}" for i in range(200))
+    for path in ("/search", "/conversations"):
+        response = await client.get(path, params={"q": expensive})
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        assert "too expensive" in detail["message"] and detail["position"] == len("refund OR ")
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_repeated_facets_are_computed_once(client: httpx.AsyncClient) -> None:
+    response = await client.get("/search", params={"facets": ",".join(["authors"] * 3000 + ["channel"])})
+    assert response.status_code == 200
+    assert list(response.json()["facets"]) == ["authors", "channel"]
+
+
+@pytest.mark.usefixtures("kb_documents")
 async def test_bad_facets_cursor_and_paging_are_400_or_422(client: httpx.AsyncClient) -> None:
     assert (await client.get("/search", params={"facets": "channel,nope"})).status_code == 400
     assert (await client.get("/search", params={"cursor": "not-a-cursor"})).status_code == 400
