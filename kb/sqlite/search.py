@@ -154,6 +154,8 @@ def search_messages(
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
     else:
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
+    # the named row sets of a deep query (kb.sqlite.query) open every statement that filters
+    with_sql, params = compiled.with_sql, [*compiled.with_params, *params]
     where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
@@ -161,13 +163,14 @@ def search_messages(
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
         # a per-connection temp table holding the faceted columns, and work from there.
         conn.execute("DROP TABLE IF EXISTS temp.matched")
+        columns = f"m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
         conn.execute(
-            f"CREATE TEMP TABLE matched AS SELECT m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
-            f" FROM {source} WHERE {where_sql}",
-            params,
+            f"CREATE TEMP TABLE matched AS {with_sql}SELECT {columns} FROM {source} WHERE {where_sql}", params
         )
-        source, score, where_sql, params, rowid = _MATCHED_SOURCE, "m.score", "1", [], "m.r"
-    inner = f"SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
+        source, score, where_sql, params, rowid, with_sql = _MATCHED_SOURCE, "m.score", "1", [], "m.r", ""
+    inner = (
+        f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
+    )
     rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message_docs")
     if source == _MATCHED_SOURCE:
         total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
@@ -176,7 +179,9 @@ def search_messages(
             0
         ]
     else:
-        total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
+        total = conn.execute(f"{with_sql}SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[
+            0
+        ]
     hits = []
     for _, doc, raw_score, _ts in rows:
         message = Message.model_validate_json(doc)
@@ -227,11 +232,11 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
     # bm25 cannot sit inside an aggregate: score each message, then keep the best per thread.
     inner = (
-        f"SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
+        f"{compiled.with_sql}SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
         f" FROM {source} WHERE {' AND '.join(where) or '1'}) GROUP BY cid"
     )
     conn.execute("DROP TABLE IF EXISTS temp.conversation_hits")
-    conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", params)
+    conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", [*compiled.with_params, *params])
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
 
 

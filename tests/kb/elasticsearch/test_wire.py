@@ -7,6 +7,7 @@ per-document errors, denormalised conversation state, unchanged detection, pagin
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from kb.query import parse_query
 from kb.search_rules import message_highlights
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 from tests.kb.elasticsearch.fake_es import FakeElasticsearch
+from tests.kb.test_deep_queries import DEEPEST
 
 
 @pytest.fixture
@@ -214,3 +216,26 @@ def test_update_conversation_applies_changes_to_the_fresh_copy_on_conflict(
     assert len(puts) == 2
     update = [b for m, p, b in fake.requests if p.endswith("_update_by_query")][-1]
     assert update["script"]["params"]["convs"]["cnv_a"]["assignee"] == "zoe"
+
+
+def _bool_depth(tree: Any) -> int:
+    """How many ``bool`` queries nest in a request body (Elasticsearch refuses more than 20)."""
+    if isinstance(tree, list):
+        return max((_bool_depth(item) for item in tree), default=0)
+    if not isinstance(tree, dict):
+        return 0
+    return max((_bool_depth(v) + (key == "bool") for key, v in tree.items()), default=0)
+
+
+@pytest.mark.parametrize("query", list(DEEPEST.values()), ids=list(DEEPEST))
+def test_the_deepest_queries_stay_within_elasticsearchs_bool_depth(
+    kb: ElasticsearchKB, fake: FakeElasticsearch, query: str
+) -> None:
+    kb.upsert_conversations(CONVERSATIONS)
+    kb.upsert_messages(MESSAGES)
+    before = len(fake.requests)
+    kb.search_messages(SearchRequest(query=query))
+    kb.search_conversations(SearchRequest(query=query, sort="relevance"))
+    searches = [body for _, path, body in fake.requests[before:] if path.endswith("_search")]
+    assert len(searches) == 3
+    assert max(_bool_depth(body) for body in searches) <= 20  # indices.query.bool.max_nested_depth
