@@ -34,8 +34,9 @@ from kb.common import (
     fill_histogram,
     page_limit,
 )
+from kb.elasticsearch.deadline import TimedRequests
 from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
-from kb.limits import SearchLimits, parse_search_query
+from kb.limits import Deadline, SearchLimits, parse_search_query
 from kb.query import Node
 from kb.search_rules import (
     conversation_highlights,
@@ -131,6 +132,7 @@ def search_messages(
 ) -> SearchResult[Message]:
     node = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, MESSAGE_FACETS)
+    timed = TimedRequests(client, Deadline(limits.deadline_s))
     limit, offset = _window(request)
     sort_name = effective_sort(request.sort, node)
     sort = {
@@ -155,7 +157,7 @@ def search_messages(
         body["search_after"] = decode_cursor(request.cursor, sort_name, length=len(sort))
     elif offset:
         body["from_"] = offset
-    response = client.search(index=index, **body)
+    response = timed.search(index=index, **body)
     raw_hits = response["hits"]["hits"]
     next_cursor = None
     if limit and len(raw_hits) > limit:
@@ -173,11 +175,11 @@ def search_messages(
 
 
 def _matching_conversations(
-    client: Elasticsearch, index: str, node: Node | None, filters: SearchFilters
+    timed: TimedRequests, index: str, node: Node | None, filters: SearchFilters
 ) -> dict[str, float]:
     """conversation id -> best score of its messages matching ``node`` and ``filters`` (the
     message-level part of a conversation search's filters)."""
-    response = client.search(
+    response = timed.search(
         index=index,
         query={
             "bool": {
@@ -208,11 +210,12 @@ def search_conversations(
 ) -> SearchResult[Conversation]:
     node = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, CONVERSATION_FACETS)
+    timed = TimedRequests(client, Deadline(limits.deadline_s))
     limit, offset = _window(request)
     f = request.filters
     scores: dict[str, float] | None = None
     if node is not None or has_message_level_filters(f):
-        scores = _matching_conversations(client, messages_index, node, message_level(f))
+        scores = _matching_conversations(timed, messages_index, node, message_level(f))
     filters = conversation_filters(conversation_level(f))
     if scores is not None:
         matched: dict[str, Any] = {"ids": {"values": list(scores)}}
@@ -230,7 +233,7 @@ def search_conversations(
         {"last_message_at": {"order": "desc" if sort_name != "oldest" else "asc", "missing": "_last"}}
     ]
     by_score = sort_name == "relevance" and scores is not None
-    response = client.search(
+    response = timed.search(
         index=index,
         query={"bool": {"filter": filters}},
         sort=[*date_sort, {"id": "desc" if sort_name != "oldest" else "asc"}],
@@ -245,7 +248,7 @@ def search_conversations(
     if by_score and scores is not None:
         ordered = sorted(raw, key=lambda h: -scores.get(h["_id"], 0.0))  # stable: date order breaks ties
         page_ids = [h["_id"] for h in ordered[offset : offset + limit + 1]]
-        docs = client.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
+        docs = timed.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
         raw = [{"_id": d["_id"], "_source": d["_source"]} for d in docs if d.get("found")]
     next_cursor = encode_cursor(sort_name, [offset + limit]) if limit and len(raw) > limit else None
     hits = []

@@ -38,7 +38,7 @@ from kb.analysis import (
 )
 from kb.base import SearchRequest, SearchResult, UpsertResult
 from kb.conversations import check_triage_changes, merge_rollup
-from kb.limits import SearchLimits
+from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.sqlite.search import search_conversations, search_messages
@@ -120,6 +120,9 @@ _DOC_FROM = {
 }
 _SCHEMA_VERSION = 3
 _CHUNK = 500
+#: SQLite VM instructions between two deadline checks: a check every few microseconds of
+#: work costs nothing measurable, and stops a runaway statement within a millisecond or so
+_DEADLINE_CHECK_STEPS = 1000
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
@@ -452,13 +455,37 @@ class SQLiteKB:
         )
         return [Message.model_validate_json(doc) for (doc,) in rows]
 
+    @contextmanager
+    def _deadline(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, whose statements stop once ``limits.deadline_s`` passes.
+
+        SQLite calls the progress handler every :data:`_DEADLINE_CHECK_STEPS` instructions and
+        abandons the statement ("interrupted") once it answers true; that becomes
+        ``QueryTooExpensive``. It runs in the thread doing the work, so the search stops at the
+        deadline whether or not its client is still waiting for the answer.
+        """
+        conn = self._conn()
+        deadline = Deadline(self.limits.deadline_s)
+        if deadline.remaining() is None:
+            yield conn
+            return
+        conn.set_progress_handler(deadline.passed, _DEADLINE_CHECK_STEPS)
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            if deadline.passed():
+                raise deadline.exceeded() from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
-        with _translated(self.path):
-            return search_messages(self._conn(), request, self.limits)
+        with _translated(self.path), self._deadline() as conn:
+            return search_messages(conn, request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
-        with _translated(self.path):
-            return search_conversations(self._conn(), request, self.limits)
+        with _translated(self.path), self._deadline() as conn:
+            return search_conversations(conn, request, self.limits)
 
     def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
         last = 0

@@ -3,6 +3,7 @@ the user's mistakes (query, facet, cursor) answered 400 while a damaged store is
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from contextlib import closing
 
@@ -138,6 +139,21 @@ async def test_a_query_over_the_budget_is_400_before_it_runs(client: httpx.Async
         assert response.status_code == 400, response.text
         detail = response.json()["detail"]
         assert "too expensive" in detail["message"] and detail["position"] == len("refund OR ")
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_a_search_past_its_deadline_is_stopped_and_answered_400(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = itertools.count(start=0.0, step=60.0)  # every look at the clock is a minute later
+    monkeypatch.setattr("kb.limits.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("kb.sqlite.store._DEADLINE_CHECK_STEPS", 1)
+    for path in ("/search", "/conversations"):
+        response = await client.get(path, params={"q": "refund OR flight"})
+        assert response.status_code == 400, response.text
+        assert "stopped after 5 s" in response.json()["detail"]["message"]
+    monkeypatch.undo()
+    assert (await client.get("/search", params={"q": "refund OR flight"})).json()["total"] == 6
 
 
 @pytest.mark.usefixtures("kb_documents")
