@@ -323,16 +323,25 @@ def dead_letters(
 
 @kb_app.command("export")
 def kb_export() -> None:
-    """Write every message with its enrichment as JSONL to stdout."""
+    """Write every message with its enrichment as JSONL to stdout.
+
+    A stored message that no longer validates is skipped and named on stderr; the export
+    then exits with status 1 after writing every other message."""
     from kb import open_kb
+    from kb.base import UnreadableDocument
 
     settings = _settings()
     kb = open_kb(settings)
+    unreadable: list[UnreadableDocument] = []
     try:
-        for message in kb.iter_messages():
+        for message in kb.iter_messages(on_unreadable=unreadable.append):
             sys.stdout.write(message.model_dump_json() + "\n")
     finally:
         kb.close()
+    for document in unreadable[:20]:
+        console.print(f"[red]skipped {document.kind} {document.id}: {document.reason}")
+    if unreadable:
+        _fail(FatalError(f"{len(unreadable)} stored messages no longer validate and were not exported"))
 
 
 @kb_app.command("migrate")

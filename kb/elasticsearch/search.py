@@ -33,6 +33,7 @@ from kb.common import (
     encode_cursor,
     fill_histogram,
     page_limit,
+    read_document,
 )
 from kb.elasticsearch.deadline import TimedRequests
 from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
@@ -163,15 +164,19 @@ def search_messages(
     if limit and len(raw_hits) > limit:
         raw_hits = raw_hits[:limit]
         next_cursor = encode_cursor(sort_name, list(raw_hits[-1]["sort"]))
-    hits = []
+    hits, unreadable = [], []
     for hit in raw_hits:
-        message = Message.model_validate(hit["_source"]["doc"])
+        message = read_document(Message, "message", hit["_id"], hit["_source"].get("doc"))
+        if message is None:  # logged; the rest of the page is served
+            unreadable.append(hit["_id"])
+            continue
         # the one highlighter both backends use (kb.search_rules), not Elasticsearch's own
         marks = message_highlights(message, node) if request.highlight else {}
         score = float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(hit["_id"], score, message, marks))
     facets, histogram = _read_aggs(response, facet_names, request.histogram)
-    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
+    total = int(response["hits"]["total"]["value"])
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)
 
 
 def _matching_conversations(
@@ -251,11 +256,15 @@ def search_conversations(
         docs = timed.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
         raw = [{"_id": d["_id"], "_source": d["_source"]} for d in docs if d.get("found")]
     next_cursor = encode_cursor(sort_name, [offset + limit]) if limit and len(raw) > limit else None
-    hits = []
+    hits, unreadable = [], []
     for h in raw[:limit]:
-        conversation = Conversation.model_validate(h["_source"]["doc"])
+        conversation = read_document(Conversation, "conversation", h["_id"], h["_source"].get("doc"))
+        if conversation is None:
+            unreadable.append(h["_id"])
+            continue
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         score = (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(h["_id"], score, conversation, marks))
     facets, histogram = _read_aggs(response, facet_names, request.histogram)
-    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
+    total = int(response["hits"]["total"]["value"])
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)

@@ -44,7 +44,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
+from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
 from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
@@ -183,6 +184,7 @@ class ElasticsearchKB:
                     self.client.options(ignore_status=400).indices.create(index=index)
 
     def refresh(self) -> None:
+        """Make every write so far searchable and counted (writes appear within ~1 s otherwise)."""
         with _errors("refreshing"):
             self.client.indices.refresh(index=[self.messages_index, self.conversations_index])
 
@@ -487,7 +489,9 @@ class ElasticsearchKB:
                 size=min(limit, 10_000),
                 source={"includes": ["doc"]},
             )
-        return [Message.model_validate(hit["_source"]["doc"]) for hit in response["hits"]["hits"]]
+        hits = response["hits"]["hits"]
+        read = (read_document(Message, "message", hit["_id"], hit["_source"].get("doc")) for hit in hits)
+        return [message for message in read if message is not None]
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
         with _errors("searching messages"):
@@ -499,7 +503,8 @@ class ElasticsearchKB:
                 self.client, self.messages_index, self.conversations_index, request, self.limits
             )
 
-    def _iter_sources(self, index: str, batch_size: int) -> Iterator[dict[str, Any]]:
+    def _iter_sources(self, index: str, batch_size: int) -> Iterator[tuple[str, Any]]:
+        """(id, stored document) of every document of ``index``, ordered by id."""
         after: list[Any] | None = None
         while True:
             with _errors(f"reading {index}"):
@@ -515,17 +520,25 @@ class ElasticsearchKB:
             if not hits:
                 return
             for hit in hits:
-                yield hit["_source"]["doc"]
+                yield hit["_id"], hit["_source"].get("doc")
             after = hits[-1]["sort"]
 
-    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]:
         """Every message ordered by id (stable across calls: migrations resume on it)."""
-        for doc in self._iter_sources(self.messages_index, batch_size):
-            yield Message.model_validate(doc)
+        for doc_id, doc in self._iter_sources(self.messages_index, batch_size):
+            message = read_document(Message, "message", doc_id, doc, on_unreadable)
+            if message is not None:
+                yield message
 
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
-        for doc in self._iter_sources(self.conversations_index, batch_size):
-            yield Conversation.model_validate(doc)
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]:
+        for doc_id, doc in self._iter_sources(self.conversations_index, batch_size):
+            conversation = read_document(Conversation, "conversation", doc_id, doc, on_unreadable)
+            if conversation is not None:
+                yield conversation
 
     def count_messages(self) -> int:
         with _errors("counting messages"):

@@ -25,6 +25,7 @@ from kb.common import (
     encode_cursor,
     fill_histogram,
     page_limit,
+    read_document,
 )
 from kb.limits import SearchLimits, parse_search_query
 from kb.query import Node
@@ -86,6 +87,14 @@ def _after(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[An
     return "(" + " OR ".join(ors) + ")", params
 
 
+#: the start of "SELECT rowid, id, document ... <rowid> IN (...)" for each kind of hit
+_DOCS_BY_ROWID = {
+    "message": "SELECT d.rowid, t.id, d.doc FROM message_docs d JOIN messages t ON t.rowid = d.rowid"
+    " WHERE d.rowid",
+    "conversation": "SELECT rowid, id, doc FROM conversations WHERE rowid",
+}
+
+
 def _page(
     conn: sqlite3.Connection,
     inner: str,
@@ -93,9 +102,9 @@ def _page(
     request: SearchRequest,
     sort: str,
     keys: list[tuple[str, str]],
-    table: str,
+    kind: str,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
-    """One page of ``inner`` (columns r, score, ts) as (r, doc, score, ts) rows, and the next cursor.
+    """One page of ``inner`` (columns r, score, ts) as (id, doc, score) rows, and the next cursor.
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
     """
@@ -115,13 +124,12 @@ def _page(
         last = dict(zip(("r", "score", "ts"), rows[-1], strict=True))
         next_cursor = encode_cursor(sort, [last[k] for k, _ in keys])
     rows = rows[:limit]
-    docs: dict[int, str] = {}
+    docs: dict[int, tuple[str, str]] = {}
     if rows:
         marks = ",".join("?" * len(rows))
-        docs = dict(
-            conn.execute(f"SELECT rowid, doc FROM {table} WHERE rowid IN ({marks})", [r[0] for r in rows])
-        )
-    return [(r, docs[r], score, ts) for r, score, ts in rows], next_cursor
+        found = conn.execute(f"{_DOCS_BY_ROWID[kind]} IN ({marks})", [r[0] for r in rows])
+        docs = {rowid: (doc_id, doc) for rowid, doc_id, doc in found}
+    return [(*docs[r], score) for r, score, _ in rows], next_cursor
 
 
 def _histogram(
@@ -171,7 +179,7 @@ def search_messages(
     inner = (
         f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
     )
-    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message_docs")
+    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
     if source == _MATCHED_SOURCE:
         total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
     elif source == _FTS_SOURCE and len(where) == 1:  # FTS5 counts a bare MATCH without the join
@@ -182,14 +190,17 @@ def search_messages(
         total = conn.execute(f"{with_sql}SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[
             0
         ]
-    hits = []
-    for _, doc, raw_score, _ts in rows:
-        message = Message.model_validate_json(doc)
+    hits, unreadable = [], []
+    for doc_id, doc, raw_score in rows:
+        message = read_document(Message, "message", doc_id, doc)
+        if message is None:  # logged; the rest of the page is served
+            unreadable.append(doc_id)
+            continue
         marks = message_highlights(message, node) if request.highlight else {}
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
     facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
 
 
 def _message_facet(
@@ -261,11 +272,14 @@ def search_conversations(
     sort = effective_sort(request.sort, node)
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
     inner_sql = f"SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
-    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversations")
+    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
     total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
-    hits = []
-    for _, doc, raw_score, _ts in rows:
-        conversation = Conversation.model_validate_json(doc)
+    hits, unreadable = [], []
+    for doc_id, doc, raw_score in rows:
+        conversation = read_document(Conversation, "conversation", doc_id, doc)
+        if conversation is None:
+            unreadable.append(doc_id)
+            continue
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         hits.append(Hit(conversation.id, -float(raw_score) if raw_score else 0.0, conversation, marks))
     facets = {}
@@ -284,4 +298,4 @@ def search_conversations(
     # conversations without messages have no date (last_ts 0): they belong in no bucket
     dated = f"{where_sql} AND c.last_ts > 0"
     histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)

@@ -36,7 +36,8 @@ from kb.analysis import (
     stem,
     tokenize,
 )
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
+from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
 from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
@@ -449,11 +450,12 @@ class SQLiteKB:
 
     def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
         rows = self._read(
-            f"SELECT {_DOC_FROM['messages']} AND t.conversation_id = ?"
+            f"SELECT t.id, {_DOC_FROM['messages']} AND t.conversation_id = ?"
             " ORDER BY t.created_ts, t.rowid LIMIT ?",
             (conversation_id, limit),
         )
-        return [Message.model_validate_json(doc) for (doc,) in rows]
+        read = (read_document(Message, "message", mid, doc) for mid, doc in rows)
+        return [message for message in read if message is not None]
 
     @contextmanager
     def _deadline(self) -> Iterator[sqlite3.Connection]:
@@ -487,26 +489,39 @@ class SQLiteKB:
         with _translated(self.path), self._deadline() as conn:
             return search_conversations(conn, request, self.limits)
 
-    def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
+    def _iter_docs(self, table: str, batch_size: int) -> Iterator[tuple[str, str]]:
+        """(id, document) of every row of ``table`` ("messages" or "conversations") in rowid order."""
         last = 0
         while True:
             rows = self._read(
-                f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch_size)
+                f"SELECT t.rowid, t.id, {_DOC_FROM[table]} AND t.rowid > ? ORDER BY t.rowid LIMIT ?",
+                (last, batch_size),
             )
             if not rows:
                 return
-            for _, doc in rows:
-                yield doc
+            for _, doc_id, doc in rows:
+                yield doc_id, doc
             last = rows[-1][0]
 
-    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]:
         """Every message in insertion order (stable across calls: migrations resume on it)."""
-        for doc in self._iter_docs("message_docs", batch_size):
-            yield Message.model_validate_json(doc)
+        for doc_id, doc in self._iter_docs("messages", batch_size):
+            message = read_document(Message, "message", doc_id, doc, on_unreadable)
+            if message is not None:
+                yield message
 
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
-        for doc in self._iter_docs("conversations", batch_size):
-            yield Conversation.model_validate_json(doc)
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]:
+        for doc_id, doc in self._iter_docs("conversations", batch_size):
+            conversation = read_document(Conversation, "conversation", doc_id, doc, on_unreadable)
+            if conversation is not None:
+                yield conversation
+
+    def refresh(self) -> None:
+        """Nothing to do: every committed write is visible to the next read."""
 
     def count_messages(self) -> int:
         return int(self._read("SELECT count(*) FROM messages")[0][0])
