@@ -116,6 +116,7 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
     total = sum(_count_records(p) for p in paths)
     kb = open_kb(settings)
     try:
+        kb.refresh()  # a search engine counts only what it has refreshed (writes of another run)
         conversations_before = kb.count_conversations()
     finally:
         kb.close()
@@ -153,6 +154,7 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
         progress.update(task, completed=total)
     kb = open_kb(settings)
     try:
+        kb.refresh()  # the flow's last rollups may not be searchable yet (Elasticsearch: ~1 s)
         report.conversations = kb.count_conversations() - conversations_before
     finally:
         kb.close()

@@ -179,33 +179,48 @@ def search_messages(
     return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)
 
 
+#: how the conversations found through messages are ranked (and which the cap keeps), by sort
+_CONVERSATION_RANKS: dict[str, tuple[dict[str, Any], str]] = {
+    # the best score of a conversation's matching messages ...
+    "relevance": ({"max": {"script": {"source": "_score"}}}, "desc"),
+    # ... or, with nothing to score, its latest matching message: a plain doc-values max, no
+    # script and no scoring, and the conversations the cap keeps are the most recent ones
+    "newest": ({"max": {"field": "created_at"}}, "desc"),
+    "oldest": ({"max": {"field": "created_at"}}, "asc"),
+}
+
+
 def _matching_conversations(
-    timed: TimedRequests, index: str, node: Node | None, filters: SearchFilters
+    timed: TimedRequests, index: str, node: Node | None, filters: SearchFilters, sort_name: str
 ) -> dict[str, float]:
     """conversation id -> best score of its messages matching ``node`` and ``filters`` (the
-    message-level part of a conversation search's filters)."""
+    message-level part of a conversation search's filters); at most
+    :data:`MAX_CONVERSATION_MATCHES`, the best for ``sort_name``. Scores are 0 unless it is
+    ``relevance``: then the query scores, otherwise it runs as a (cacheable) filter."""
+    rank, direction = _CONVERSATION_RANKS[sort_name]
+    match = [compile_node(node)] if node is not None else []
+    clauses = {"must": match, "filter": message_filters(filters)}
+    if sort_name != "relevance":
+        clauses = {"filter": match + message_filters(filters)}
     response = timed.search(
         index=index,
-        query={
-            "bool": {
-                "must": [compile_node(node)] if node is not None else [{"match_all": {}}],
-                "filter": message_filters(filters),
-            }
-        },
+        query={"bool": clauses},
         size=0,
+        track_total_hits=False,  # only the buckets are read
         aggs={
             "conversations": {
                 "terms": {
                     "field": "conversation_id",
                     "size": MAX_CONVERSATION_MATCHES,
-                    "order": [{"best": "desc"}, {"_key": "asc"}],
+                    "order": [{"rank": direction}, {"_key": "asc"}],
                 },
-                "aggs": {"best": {"max": {"script": {"source": "_score"}}}},
+                "aggs": {"rank": rank},
             }
         },
     )
+    relevance = sort_name == "relevance"
     return {
-        b["key"]: float(b["best"]["value"] or 0.0)
+        b["key"]: float(b["rank"]["value"] or 0.0) if relevance else 0.0
         for b in response["aggregations"]["conversations"]["buckets"]
     }
 
@@ -218,35 +233,39 @@ def search_conversations(
     timed = TimedRequests(client, Deadline(limits.deadline_s))
     limit, offset = _window(request)
     f = request.filters
-    scores: dict[str, float] | None = None
-    if node is not None or has_message_level_filters(f):
-        scores = _matching_conversations(timed, messages_index, node, message_level(f))
-    filters = conversation_filters(conversation_level(f))
-    if scores is not None:
-        matched: dict[str, Any] = {"ids": {"values": list(scores)}}
-        if node is not None and matches_subjects(node, f):
-            # subject matches score 0: they rank after conversations with matching messages
-            subject = compile_node(node, fields=("subject",))
-            matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
-        filters.append(matched)
     sort_name = effective_sort(request.sort, node)
     if request.cursor:
         (offset,) = decode_cursor(request.cursor, sort_name, length=1)
         if not isinstance(offset, int) or offset < 0:
             raise CursorError("invalid cursor")
+    scores: dict[str, float] | None = None
+    if node is not None or has_message_level_filters(f):
+        scores = _matching_conversations(timed, messages_index, node, message_level(f), sort_name)
+    filters = conversation_filters(conversation_level(f))
+    by_subject = node is not None and matches_subjects(node, f)
+    if scores is not None:
+        matched: dict[str, Any] = {"ids": {"values": list(scores)}}
+        if node is not None and by_subject:
+            # subject matches score 0: they rank after conversations with matching messages
+            subject = compile_node(node, fields=("subject",))
+            matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
+        filters.append(matched)
     date_sort = [
         {"last_message_at": {"order": "desc" if sort_name != "oldest" else "asc", "missing": "_last"}}
     ]
     by_score = sort_name == "relevance" and scores is not None
+    # Ranked by score, every candidate's id is fetched and ranked here: as many as matched
+    # through messages, and up to the cap when subjects match too (those are found only now).
+    ranked = MAX_CONVERSATION_MATCHES if by_subject else min(len(scores or {}), MAX_CONVERSATION_MATCHES)
     response = timed.search(
         index=index,
         query={"bool": {"filter": filters}},
         sort=[*date_sort, {"id": "desc" if sort_name != "oldest" else "asc"}],
-        # ranking by score happens here, over all matching ids; otherwise ES pages by date
-        size=min(len(scores or {}), MAX_CONVERSATION_MATCHES) if by_score else (limit + 1 if limit else 0),
+        size=ranked if by_score else (limit + 1 if limit else 0),
         from_=0 if by_score else offset,
         track_total_hits=True,
-        source={"includes": ["id"] if by_score else ["doc"]},
+        # ranking needs ids only: no _source to load and parse for thousands of hits
+        source=False if by_score else {"includes": ["doc"]},
         aggs=_aggs(facet_names, _CONVERSATION_FACET_FIELDS, request.histogram, "last_message_at"),
     )
     raw = response["hits"]["hits"]

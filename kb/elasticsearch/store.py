@@ -182,6 +182,12 @@ class ElasticsearchKB:
                 )
                 if not self.client.indices.exists(index=index):
                     self.client.options(ignore_status=400).indices.create(index=index)
+            # mapping changes that existing indices can take in place (the template only
+            # shapes new ones): eager global ordinals for the conversation aggregation
+            self.client.indices.put_mapping(
+                index=self.messages_index,
+                properties={"conversation_id": MESSAGE_MAPPINGS["properties"]["conversation_id"]},
+            )
 
     def refresh(self) -> None:
         """Make every write so far searchable and counted (writes appear within ~1 s otherwise)."""

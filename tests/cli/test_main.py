@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from kb.sqlite import SQLiteKB
 
 FIXTURES = Path(__file__).parents[1] / "flows" / "fixtures"
 
@@ -41,6 +42,26 @@ def test_ingest_prints_a_summary_and_replays_as_duplicates(env: dict[str, str]) 
     assert second.exit_code == 0, second.output
     lines = _summary(second.output)
     assert lines["ingested"] == "0" and lines["duplicates"] == "10"
+
+
+def test_ingest_counts_conversations_only_after_a_refresh(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Elasticsearch a count misses writes not yet refreshed (the summary printed 0, 111,
+    # 94, 0 conversations for the same file): every count must follow a refresh.
+    calls: list[str] = []
+    count = SQLiteKB.count_conversations
+
+    def counted(self: SQLiteKB) -> int:
+        calls.append("count")
+        return count(self)
+
+    monkeypatch.setattr(SQLiteKB, "refresh", lambda self: calls.append("refresh"))
+    monkeypatch.setattr(SQLiteKB, "count_conversations", counted)
+    result = CliRunner().invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env)
+    assert result.exit_code == 0, result.output
+    assert calls == ["refresh", "count", "refresh", "count"]
+    assert _summary(result.output)["conversations"] == "4"
 
 
 def test_kb_export_writes_every_message_as_jsonl(env: dict[str, str]) -> None:
