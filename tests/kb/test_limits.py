@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from hub.errors import InvalidInput
+from hub.settings import KBSettings
 from kb.base import KnowledgeBase, SearchRequest
 from kb.common import MESSAGE_FACETS, check_facets
 from kb.elasticsearch import ElasticsearchKB
 from kb.limits import (
     DEFAULT_QUERY_BUDGET,
+    DEFAULT_QUERY_DEADLINE_S,
     QueryTooExpensive,
     SearchLimits,
     check_budget,
@@ -115,3 +117,9 @@ def test_a_search_over_the_budget_never_reaches_elasticsearch(
     fake_kb.search_messages(SearchRequest(facets=["authors"] * 3000))
     body = fake.requests[-1][2]
     assert list(body["aggs"]) == ["f_authors"]
+
+
+def test_the_settings_defaults_are_the_documented_ones() -> None:
+    defaults = KBSettings()
+    assert defaults.query_budget == DEFAULT_QUERY_BUDGET == 1000
+    assert defaults.query_deadline_s == DEFAULT_QUERY_DEADLINE_S == 5.0
