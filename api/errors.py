@@ -4,7 +4,9 @@ Routes do not translate errors; the stores raise the hub's error families and th
 documented errors, and :func:`install_error_handlers` maps them (the nearest class in an
 exception's MRO wins):
 
-* ``hub.errors.InvalidInput`` - a query, cursor, facet or page the user got wrong: 400,
+* ``hub.errors.InvalidInput`` - a query, cursor, facet or page the user got wrong, or a search
+  too expensive to run (``kb.limits.QueryTooExpensive``: over the query budget, or stopped at
+  its deadline; narrowing it helps, retrying it does not, so not a 503): 400,
   ``{"detail": {"message": ..., "position": ..., "expected": [...]}}``, with ``position`` and
   ``expected`` only when the input has a place where it went wrong.
 * ``crm.InvalidRequest`` 400; ``crm.NotFound`` and ``registry.UnknownFeed`` 404;

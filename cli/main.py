@@ -127,6 +127,7 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
     total = sum(_count_records(p) for p in paths)
     kb = open_kb(settings)
     try:
+        kb.refresh()  # a search engine counts only what it has refreshed (writes of another run)
         conversations_before = kb.count_conversations()
     finally:
         kb.close()
@@ -164,6 +165,7 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
         progress.update(task, completed=total)
     kb = open_kb(settings)
     try:
+        kb.refresh()  # the flow's last rollups may not be searchable yet (Elasticsearch: ~1 s)
         report.conversations = kb.count_conversations() - conversations_before
     finally:
         kb.close()
@@ -396,16 +398,25 @@ def dead_letters(
 
 @kb_app.command("export")
 def kb_export() -> None:
-    """Write every message with its enrichment as JSONL to stdout."""
+    """Write every message with its enrichment as JSONL to stdout.
+
+    A stored message that no longer validates is skipped and named on stderr; the export
+    then exits with status 1 after writing every other message."""
     from kb import open_kb
+    from kb.base import UnreadableDocument
 
     settings = _settings()
     kb = open_kb(settings)
+    unreadable: list[UnreadableDocument] = []
     try:
-        for message in kb.iter_messages():
+        for message in kb.iter_messages(on_unreadable=unreadable.append):
             sys.stdout.write(message.model_dump_json() + "\n")
     finally:
         kb.close()
+    for document in unreadable[:20]:
+        console.print(f"[red]skipped {document.kind} {document.id}: {document.reason}")
+    if unreadable:
+        _fail(FatalError(f"{len(unreadable)} stored messages no longer validate and were not exported"))
 
 
 @kb_app.command("migrate")

@@ -16,6 +16,10 @@ implied between adjacent terms), ``OR``, ``NOT`` and parentheses. Times are ISO 
 * ``attributes.<key>`` (custom attributes; numeric comparisons when the value is a number).
 
 Unknown fields, bad values and syntax errors raise ``crm.errors.InvalidRequest`` saying where.
+So does criteria nesting ``AND``/``OR``/``NOT`` deeper than :data:`MAX_DEPTH` levels: the
+condition becomes nested SQL, which SQLite's parser refuses past about 45 levels ("parser
+stack overflow") and SQLAlchemy's compiler cannot build past a few hundred (RecursionError).
+The parser builds its tree without recursion, and the depth is checked on it first.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import Text, and_, case, cast, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,7 +40,11 @@ from crm.errors import InvalidRequest
 from crm.normalise import Resolver
 from crm.schema import contacts, identities, segment_members, segments
 
-__all__ = ["compile_criteria", "validate_criteria"]
+__all__ = ["MAX_DEPTH", "compile_criteria", "validate_criteria"]
+
+#: AND/OR/NOT levels nested in one another (each NOT is a level), as kb.query.MAX_DEPTH
+MAX_DEPTH = 12
+_LEVELS = frozenset({"or_expr", "and_expr", "negation"})
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -228,6 +236,7 @@ def compile_criteria(
         ) from exc
     except LarkError as exc:
         raise InvalidRequest(f"cannot parse criteria: {exc}") from exc
+    _check_depth(tree)
     from hub.settings import CRMSettings
 
     compiler = _Compiler(now or datetime.now(UTC), resolver or Resolver(CRMSettings()))
@@ -240,6 +249,25 @@ def compile_criteria(
     if isinstance(condition, Token):  # a lone bare word parses as a value, not a term
         raise InvalidRequest(f"criteria need field:value terms, not {condition!r}")
     return condition
+
+
+def _check_depth(tree: Tree[Token] | Token) -> None:
+    """``InvalidRequest`` for criteria nested deeper than :data:`MAX_DEPTH` (iteratively)."""
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        depth += node.data in _LEVELS
+        if depth > MAX_DEPTH:
+            first: Tree[Token] | Token = node
+            while isinstance(first, Tree) and first.children:
+                first = first.children[0]
+            column = f" at column {first.column}" if isinstance(first, Token) and first.column else ""
+            raise InvalidRequest(
+                f"criteria nest AND/OR/NOT deeper than {MAX_DEPTH} levels{column} (each NOT is a level)"
+            )
+        stack.extend((child, depth) for child in node.children)
 
 
 def validate_criteria(text: str) -> None:

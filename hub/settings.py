@@ -77,6 +77,11 @@ class ElasticsearchSettings(BaseModel):
 
 class KBSettings(BaseModel):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
+    #: the estimated cost a search may have (kb.limits.query_cost); dearer queries are refused
+    #: with a 400 before they run. Keep in step with kb.limits.DEFAULT_QUERY_BUDGET.
+    query_budget: int = Field(default=1000, ge=1)
+    #: seconds a search may run before it is stopped (a 400 asking to narrow it); 0 = no limit
+    query_deadline_s: float = Field(default=5.0, ge=0)
 
 
 #: every enrichment step name, in the default order; enrichment.pipeline.STEPS must register

@@ -11,11 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest, SearchResult, UpsertResult
+from kb.limits import SearchLimits
 
 if TYPE_CHECKING:
     from hub.settings import Settings
 
-__all__ = ["KnowledgeBase", "SearchFilters", "SearchRequest", "SearchResult", "UpsertResult", "open_kb"]
+__all__ = [
+    "KnowledgeBase",
+    "SearchFilters",
+    "SearchRequest",
+    "SearchResult",
+    "UpsertResult",
+    "open_kb",
+]
 
 
 def open_kb(settings: Settings) -> KnowledgeBase:
@@ -27,4 +35,4 @@ def open_kb(settings: Settings) -> KnowledgeBase:
     from kb.sqlite import SQLiteKB
 
     settings.ensure_data_dir()
-    return SQLiteKB(settings.kb_path)
+    return SQLiteKB(settings.kb_path, limits=SearchLimits.from_settings(settings))

@@ -9,11 +9,18 @@ Beside the protocol: what a search means is stated once in ``kb.search_rules`` (
 apply where, the default sort, subject matches, highlights), and the conversation rules
 (roll-ups, reopening, folding, triage carry-over) in ``kb.conversations``; every backend
 follows both, and ``tests/kb/test_behaviour.py`` runs the same suite against each.
+
+A stored document that no longer validates (written by an older Parley, or damaged) never
+stops a read over many documents: searches, ``conversation_messages`` and the ``iter_*``
+methods leave it out, log it and report it (:class:`UnreadableDocument`: in
+``SearchResult.unreadable``, or to the ``on_unreadable`` callback of an iteration). A read by
+id (``get_*``) raises the validation error: asked for by name, a document that cannot be read
+is an error, not an absence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -25,9 +32,11 @@ __all__ = [
     "FacetBucket",
     "Hit",
     "KnowledgeBase",
+    "OnUnreadable",
     "SearchFilters",
     "SearchRequest",
     "SearchResult",
+    "UnreadableDocument",
     "UpsertResult",
 ]
 
@@ -70,7 +79,8 @@ class SearchRequest:
 
     Paging is by ``offset`` or, for deep pages, by the opaque ``cursor`` a previous result
     returned. ``facets`` names fields to count (channel, language, sentiment_label, intent,
-    tags, entities, hashtags, mentions, status, assignee, queue); ``histogram`` asks for a date
+    tags, entities, hashtags, mentions, status, assignee, queue; each is computed once, however
+    often it is named); ``histogram`` asks for a date
     histogram of ``created_at`` (messages) / ``last_message_at`` (conversations) at that interval.
     """
 
@@ -107,12 +117,31 @@ class DateHistogramBucket:
 
 
 @dataclass(frozen=True)
+class UnreadableDocument:
+    """A stored document a read left out because it no longer validates."""
+
+    kind: Literal["message", "conversation"]
+    id: str
+    #: what is wrong with it (the first validation error), without the stored values
+    reason: str
+
+
+#: called with every document a read over many documents left out (the default logs it)
+OnUnreadable = Callable[[UnreadableDocument], None]
+
+
+@dataclass(frozen=True)
 class SearchResult(Generic[DocT]):
+    """One page of a search. ``total`` counts matches as stored; a hit whose document no
+    longer validates is left out of ``hits`` (which may then hold fewer than the limit) and
+    its id listed in ``unreadable``."""
+
     total: int
     hits: list[Hit[DocT]]
     facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
     histogram: list[DateHistogramBucket] = field(default_factory=list)
     next_cursor: str | None = None
+    unreadable: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -177,12 +206,29 @@ class KnowledgeBase(Protocol):
         to the messages and which to the conversation is ``kb.search_rules``."""
         ...
 
-    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]: ...
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]:
+        """Every message, in an order stable across calls; unreadable ones are reported to
+        ``on_unreadable`` (default: logged) and skipped."""
+        ...
 
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]: ...
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]:
+        """Every conversation, like :meth:`iter_messages`."""
+        ...
 
-    def count_messages(self) -> int: ...
+    def refresh(self) -> None:
+        """Make every write so far visible to searches and counts (a no-op where they already are)."""
+        ...
 
-    def count_conversations(self) -> int: ...
+    def count_messages(self) -> int:
+        """Messages stored (a search engine counts what it has refreshed: see :meth:`refresh`)."""
+        ...
+
+    def count_conversations(self) -> int:
+        """Conversations stored, like :meth:`count_messages`."""
+        ...
 
     def close(self) -> None: ...

@@ -1,15 +1,19 @@
-"""Helpers every backend shares: opaque cursors, facet names and sizes, page limits, histograms."""
+"""Helpers every backend shares: opaque cursors, facet names and sizes, page limits, histograms,
+reading stored documents."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from hub.errors import InvalidInput
-from kb.base import DateHistogramBucket
+from kb.base import DateHistogramBucket, OnUnreadable, UnreadableDocument
 
 __all__ = [
     "CONVERSATION_FACETS",
@@ -22,8 +26,14 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "fill_histogram",
+    "log_unreadable",
     "page_limit",
+    "read_document",
 ]
+
+logger = logging.getLogger("kb")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: buckets a facet returns at most
 FACET_SIZE = 20
@@ -52,13 +62,20 @@ MESSAGE_FACETS = (
 CONVERSATION_FACETS = ("channel", "account", "status", "assignee", "queue", "priority", "tags", "languages")
 
 
-def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> None:
-    """``InvalidInput`` naming the first of ``names`` that is not ``allowed``."""
-    unknown = [n for n in names if n not in allowed]
+def check_facets(names: Iterable[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The facets to compute for ``names``: each once, in the order first asked.
+
+    ``InvalidInput`` names the first of ``names`` that is not ``allowed``. Each facet is one
+    aggregation over every match, so asking for one twice is never worth doing twice: a
+    search computes at most ``len(allowed)`` facets however many names it is given.
+    """
+    unique = tuple(dict.fromkeys(names))
+    unknown = [n for n in unique if n not in allowed]
     if unknown:
         raise InvalidInput(
             f"unknown facet {unknown[0]!r}; choose from {', '.join(allowed)}", expected=list(allowed)
         )
+    return unique
 
 
 def page_limit(limit: int) -> int:
@@ -157,3 +174,42 @@ def fill_histogram(
         out.append(DateHistogramBucket(current, counts.get(current, 0)))
         current = _next_bucket(current, interval)
     return out
+
+
+def _why(exc: Exception) -> str:
+    """What is wrong with a stored document, naming fields but never the stored values."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def log_unreadable(document: UnreadableDocument) -> None:
+    """The default report of a document a read left out: a warning naming it."""
+    logger.warning(
+        "skipped the stored %s %s, which no longer validates: %s", document.kind, document.id, document.reason
+    )
+
+
+def read_document(
+    model: type[ModelT],
+    kind: Literal["message", "conversation"],
+    doc_id: str,
+    stored: str | bytes | dict[str, Any] | None,
+    on_unreadable: OnUnreadable | None = None,
+) -> ModelT | None:
+    """``stored`` (JSON text or a decoded object) as a ``model``, or None after reporting it.
+
+    A document that does not validate (an older shape, a damaged row, nesting past the
+    parser's limits) is reported to ``on_unreadable`` (default :func:`log_unreadable`) so that
+    a read over many documents leaves it out instead of failing on it.
+    """
+    try:
+        if isinstance(stored, str | bytes):
+            return model.model_validate_json(stored)
+        return model.model_validate(stored)
+    except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError
+        (on_unreadable or log_unreadable)(UnreadableDocument(kind, doc_id, _why(exc)))
+        return None

@@ -6,7 +6,9 @@ are copied first so that a target which denormalises conversation state onto mes
 copied so far is checkpointed in ``state_path`` (written atomically); an interrupted run
 started again skips what was already copied (the source iterates in a stable order, and
 upserts are idempotent, so an overlap after a crash writes nothing twice). At the end both
-sides are counted and any difference is reported.
+sides are counted and any difference is reported. A source document that no longer
+validates is skipped and reported in ``MigrationReport.errors`` like one the target refused,
+so the migration completes but is not verified.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from kb.base import KnowledgeBase, UpsertResult
+from kb.base import KnowledgeBase, UnreadableDocument, UpsertResult
 
 __all__ = ["MigrationReport", "migrate_kb"]
 
@@ -44,7 +46,7 @@ class MigrationReport:
     #: documents skipped because an earlier, interrupted run had copied them
     resumed_conversations: int = 0
     resumed_messages: int = 0
-    #: id -> reason, for documents the target refused
+    #: id -> reason, for documents the target refused or the source could not read
     errors: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -137,6 +139,10 @@ def migrate_kb(
 
     if on_progress is not None:
         on_progress(done, total)
+
+    def unreadable(document: UnreadableDocument) -> None:
+        report.errors[document.id] = f"unreadable in the source ({document.kind}): {document.reason}"
+
     # conversations first: a target that copies their state onto messages has it when they come
     conversations: _PhaseSpec = (
         "conversations",
@@ -151,7 +157,7 @@ def migrate_kb(
     for phase, documents, upsert, skip in phases:
         copied[phase], saved = _copy_phase(
             phase,
-            documents(batch_size=batch_size),
+            documents(batch_size=batch_size, on_unreadable=unreadable),
             upsert,
             skip=skip,
             saved=saved,
@@ -168,9 +174,7 @@ def migrate_kb(
 
 
 def _verify(target: KnowledgeBase, report: MigrationReport) -> None:
-    refresh = getattr(target, "refresh", None)
-    if callable(refresh):  # a search engine counts only what it has refreshed
-        refresh()
+    target.refresh()  # a search engine counts only what it has refreshed
     report.target_conversations = target.count_conversations()
     report.target_messages = target.count_messages()
     for kind, wanted, have in (
@@ -180,4 +184,4 @@ def _verify(target: KnowledgeBase, report: MigrationReport) -> None:
         if have < wanted:
             report.problems.append(f"target has {have} {kind}, source has {wanted}")
     if report.errors:
-        report.problems.append(f"target refused {len(report.errors)} documents")
+        report.problems.append(f"{len(report.errors)} documents were not copied (see the errors)")

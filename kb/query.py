@@ -5,7 +5,7 @@ Syntax (Brandwatch/Talkwalker style)::
     refund "money back" -spam             terms, phrases, implicit AND, -term
     (refund OR return) AND NOT test        AND / OR / NOT (upper case), parentheses
     refu*                                  prefix wildcard (at the end of a term)
-    delay NEAR/3 flight                    within 3 words, either order
+    delay NEAR/3 flight                    within 3 words, either order (at most NEAR/50)
     delay NEAR/3f flight                   within 3 words, in this order
     author:ann channel:twitter lang:en sentiment:negative tag:vip entity:"Acme Corp"
     hashtag:fail mention:parley site:example.com status:open assignee:bob intent:complaint
@@ -18,16 +18,28 @@ nothing (``+++``) is dropped. A query that cannot be parsed raises :class:`Query
 naming the position and what was expected; nothing the user typed is ever passed to a backend
 as its own syntax - backends compile this AST and quote every token.
 
+Limits, each a :class:`QuerySyntaxError` naming where it was passed: :data:`MAX_QUERY_CHARS`
+characters, :data:`MAX_LEAVES` terms, ``NEAR/n`` up to :data:`MAX_NEAR_DISTANCE`, operators
+nested at most :data:`MAX_DEPTH` deep (each ``AND``/``OR`` group, ``NOT``/``-`` and ``NEAR``
+counts one level; redundant parentheses count nothing) and :data:`MAX_NOTS` negations. Every
+backend compiles any query within them (the embedded one's FTS5 parser overflows past 32
+nested groups; Elasticsearch refuses ``bool`` queries nested deeper than 20). The parser builds
+its tree without recursion and the limits are checked on it before anything recursive runs, so
+no query raises ``RecursionError``. What a query may *cost* to run is ``kb.limits``.
+
+The AST is normalised: ``AND``/``OR`` are flattened and their repeated parts dropped (``a OR
+a`` is ``a``), and a double negation is its operand (``NOT NOT a`` is ``a``).
+
 This module is the language only (grammar, AST, parser) and imports nothing that evaluates it:
 ``kb.matcher`` evaluates the AST in memory, the backends compile it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from hub.errors import InvalidInput
@@ -36,6 +48,8 @@ from kb.analysis import CONVERSATION_FIELDS, MESSAGE_FIELDS, normalise_field_val
 __all__ = [
     "MAX_DEPTH",
     "MAX_LEAVES",
+    "MAX_NEAR_DISTANCE",
+    "MAX_NOTS",
     "MAX_QUERY_CHARS",
     "And",
     "Field",
@@ -51,8 +65,15 @@ __all__ = [
 
 #: Long brand monitors are normal, but a query is not a document: Brandwatch also caps at 4096.
 MAX_QUERY_CHARS = 4096
-MAX_DEPTH = 32
+#: operator levels nested in one another: far below what FTS5 (32 groups) and Elasticsearch
+#: (20 bool levels, 3 of which the backend's own wrapping takes) accept, above what people write
+MAX_DEPTH = 12
+#: terms, phrases and field values in one query
 MAX_LEAVES = 300
+#: negations in one query (long exclusion lists are common in listening queries)
+MAX_NOTS = 100
+#: the widest NEAR/n: a wider window is a different question ("both words") at a far higher cost
+MAX_NEAR_DISTANCE = 50
 
 _FIELD_ALIASES = {"language": "lang"}
 _FIELDS = (*MESSAGE_FIELDS, *CONVERSATION_FIELDS, "language")
@@ -80,6 +101,8 @@ class Text:
 
     tokens: tuple[str, ...]
     prefix: bool = False
+    #: 0-based offset of the leaf in the query (for error messages; not part of equality)
+    position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,7 @@ class Field:
     name: str
     value: str
     prefix: bool = False
+    position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -98,6 +122,7 @@ class Near:
     operands: tuple[Text, ...]
     distance: int
     ordered: bool = False
+    position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -121,7 +146,7 @@ _GRAMMAR = r"""
 start: or_expr?
 ?or_expr: and_expr (_OR and_expr)*
 ?and_expr: unary (_AND? unary)*
-?unary: _NOT unary -> not_
+?unary: NOT unary -> not_
       | NEG unary -> not_
       | near_expr
 ?near_expr: atom (NEAR atom)*
@@ -134,8 +159,8 @@ field_value: WORD | PHRASE
 
 _OR.5: /OR(?=[\s()"]|$)/
 _AND.5: /AND(?=[\s()"]|$)/
-_NOT.5: /NOT(?=[\s()"]|$)/
-NEAR.5: /NEAR\/\d{1,3}f?(?=[\s()"]|$)/
+NOT.5: /NOT(?=[\s()"]|$)/
+NEAR.5: /NEAR\/\d+f?(?=[\s()"]|$)/
 FIELD.4: /(?i:FIELDS):(?=[^\s)])/
 NEG.3: /-(?=[^\s()"-])/
 PHRASE.2: /"[^"]*"/
@@ -155,17 +180,13 @@ _FRIENDLY = {
     "WORD": "a term",
     "PHRASE": 'a "phrase"',
     "FIELD": "a field (channel:...)",
-    "_NOT": "NOT",
+    "NOT": "NOT",
     "NEG": "-term",
     "_AND": "AND",
     "_OR": "OR",
     "NEAR": "NEAR/n",
     "$END": "the end of the query",
 }
-
-
-class _TooComplex(Exception):
-    pass
 
 
 @v_args(inline=True)
@@ -177,37 +198,36 @@ class _ToAst(Transformer[Token, Node | None]):
         raw = str(token)
         prefix = raw.endswith("*")
         tokens = tuple(tokenize(raw))
-        return Text(tokens, prefix=prefix and bool(tokens)) if tokens else None
+        return Text(tokens, prefix=prefix and bool(tokens), position=_pos(token)) if tokens else None
 
     def phrase(self, token: Token) -> Node | None:
         tokens = tuple(tokenize(str(token)[1:-1]))
-        return Text(tokens) if tokens else None
+        return Text(tokens, position=_pos(token)) if tokens else None
 
     def field_value(self, token: Token) -> str:
         raw = str(token)
         return raw[1:-1] if raw.startswith('"') else raw
 
     def field(self, name: Token, *values: str) -> Node | None:
-        field = _FIELD_ALIASES.get(name[:-1].lower(), name[:-1].lower())
+        field_name = _FIELD_ALIASES.get(name[:-1].lower(), name[:-1].lower())
         leaves: list[Node] = []
         for raw in values:
             prefix = raw.endswith("*") and len(raw) > 1
-            value = normalise_field_value(field, raw[:-1] if prefix else raw)
+            value = normalise_field_value(field_name, raw[:-1] if prefix else raw)
             if value:
-                leaves.append(Field(field, value, prefix))
+                leaves.append(Field(field_name, value, prefix, position=_pos(name)))
         return _combine(Or, leaves)
 
-    def not_(self, _op: Token | Node | None, child: Node | None = None) -> Node | None:
-        # "NOT x" passes only the child (the keyword is filtered); "-x" passes the NEG token too.
-        if child is None and not isinstance(_op, Token):
-            child = _op
-        return Not(child) if child is not None else None
+    def not_(self, _op: Token, child: Node | None = None) -> Node | None:
+        if child is None:  # the operand tokenized to nothing: "-+++"
+            return None
+        return child.child if isinstance(child, Not) else Not(child)  # NOT NOT a is a
 
     def near_expr(self, *items: Any) -> Node | None:
         operands = [item for item in items[0::2] if item is not None]
         tokens: list[Token] = list(items[1::2])
-        where = tokens[0].start_pos or 0
-        specs = {(int(op[5:].rstrip("f")), op.endswith("f")) for op in tokens}
+        where = _pos(tokens[0])
+        specs = {_near_spec(op) for op in tokens}
         if len(specs) > 1:
             raise QuerySyntaxError(
                 f"a NEAR chain must use one distance and order (NEAR at position {where + 1})", position=where
@@ -221,7 +241,7 @@ class _ToAst(Transformer[Token, Node | None]):
         if len(operands) < 2:  # an operand tokenized to nothing
             return operands[0] if operands else None
         distance, ordered = specs.pop()
-        return Near(tuple(operands), distance, ordered)
+        return Near(tuple(operands), distance, ordered, position=operands[0].position)
 
     def and_expr(self, *children: Node | None) -> Node | None:
         return _combine(And, children)
@@ -230,34 +250,93 @@ class _ToAst(Transformer[Token, Node | None]):
         return _combine(Or, children)
 
 
+def _pos(token: Token) -> int:
+    return token.start_pos or 0
+
+
+def _near_spec(token: Token) -> tuple[int, bool]:
+    """(distance, ordered) of a ``NEAR/n[f]`` token, within :data:`MAX_NEAR_DISTANCE`."""
+    digits = token[5:].rstrip("f")
+    # never int() an absurd digit string: anything this long is over the limit anyway
+    distance = int(digits) if len(digits) <= 6 else MAX_NEAR_DISTANCE + 1
+    if distance > MAX_NEAR_DISTANCE:
+        where = _pos(token)
+        raise QuerySyntaxError(
+            f"{token} at position {where + 1} is too wide: the largest distance is NEAR/{MAX_NEAR_DISTANCE}",
+            position=where,
+            expected=[f"NEAR/0 to NEAR/{MAX_NEAR_DISTANCE}"],
+        )
+    return distance, token.endswith("f")
+
+
 def _combine(kind: type[And] | type[Or], children: Any) -> Node | None:
     flat: list[Node] = []
     for child in children:
         if child is None:
             continue
         flat.extend(child.children if isinstance(child, kind) else [child])
-    if not flat:
+    unique = list(dict.fromkeys(flat))  # "a OR a" is "a": repeating a part adds only cost
+    if not unique:
         return None
-    return flat[0] if len(flat) == 1 else kind(tuple(flat))
+    return unique[0] if len(unique) == 1 else kind(tuple(unique))
 
 
-def _check_shape(query: str) -> None:
+def _check_length(query: str) -> None:
     if len(query) > MAX_QUERY_CHARS:
         raise QuerySyntaxError(
             f"query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}"
             f" (cut at position {MAX_QUERY_CHARS + 1})",
             position=MAX_QUERY_CHARS,
         )
-    depth, in_quote = 0, False
-    for pos, ch in enumerate(query):
-        if ch == '"':
-            in_quote = not in_quote
-        elif not in_quote and ch == "(":
+
+
+#: parse-tree rules that are one level of operators (a field with several values is one too)
+_OPERATOR_RULES = frozenset({"or_expr", "and_expr", "not_", "near_expr"})
+_LEAF_RULES = frozenset({"word", "phrase", "field_value"})
+
+
+def _first_position(tree: Tree[Token]) -> int:
+    """Where the subtree ``tree`` starts in the query: its leftmost token (parentheses are
+    filtered out of the tree, so a group starts at its first word)."""
+    node: Tree[Token] | Token = tree
+    while isinstance(node, Tree) and node.children:
+        node = node.children[0]
+    return _pos(node) if isinstance(node, Token) else 0
+
+
+def _check_tree(tree: Tree[Token]) -> None:
+    """Refuse trees past :data:`MAX_DEPTH`, :data:`MAX_NOTS` or :data:`MAX_LEAVES`.
+
+    Iterative, on lark's tree, before anything recursive walks it: the transformer and every
+    compiler recurse once per level, so a tree that passes here cannot exhaust the stack.
+    Leaves are counted as typed (before ``a OR a`` is folded): the limit is on the query's size.
+    """
+    nots: list[int] = []
+    leaves: list[int] = []
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data == "field" and sum(isinstance(c, Tree) for c in node.children) > 1:
             depth += 1
-            if depth > MAX_DEPTH:
-                raise QuerySyntaxError(
-                    f"parentheses nested deeper than {MAX_DEPTH} at position {pos + 1}", position=pos
-                )
+        elif node.data in _OPERATOR_RULES:
+            depth += 1
+            if node.data == "not_":
+                nots.append(_first_position(node))
+        if node.data in _LEAF_RULES:
+            leaves.append(_first_position(node))
+        if depth > MAX_DEPTH:
+            where = _first_position(node)
+            raise QuerySyntaxError(
+                f"operators nested deeper than {MAX_DEPTH} levels at position {where + 1}"
+                " (each group, NOT and NEAR is a level)",
+                position=where,
+            )
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
+    for found, limit, what in ((nots, MAX_NOTS, "negations"), (leaves, MAX_LEAVES, "terms")):
+        if len(found) > limit:
+            where = sorted(found)[limit]
+            message = f"query has more than {limit} {what} (the next one is at position {where + 1})"
+            raise QuerySyntaxError(message, position=where)
 
 
 def _describe(exc: UnexpectedInput, query: str) -> QuerySyntaxError:
@@ -291,35 +370,27 @@ def _describe(exc: UnexpectedInput, query: str) -> QuerySyntaxError:
     )
 
 
-def _count_leaves(node: Node) -> int:
-    if isinstance(node, And | Or):
-        return sum(_count_leaves(c) for c in node.children)
-    if isinstance(node, Not):
-        return _count_leaves(node.child)
-    if isinstance(node, Near):
-        return len(node.operands)
-    return 1
-
-
 def parse_query(query: str) -> Node | None:
-    """The AST of ``query``; ``None`` for a query with nothing to search (match everything)."""
-    _check_shape(query)
+    """The AST of ``query``; ``None`` for a query with nothing to search (match everything).
+
+    Raises :class:`QuerySyntaxError` for a query that does not parse or passes a limit (see the
+    module docstring); never anything else for any string.
+    """
+    _check_length(query)
     if not query.strip():
         return None
     try:
         tree = _PARSER.parse(query)
     except UnexpectedInput as exc:
         raise _describe(exc, query) from None
+    _check_tree(tree)
     try:
-        node = _ToAst().transform(tree)
+        return _ToAst().transform(tree)
     except Exception as exc:  # lark wraps transformer errors in VisitError
         inner = getattr(exc, "orig_exc", exc)
         if isinstance(inner, QuerySyntaxError):
             raise inner from None
         raise
-    if node is not None and _count_leaves(node) > MAX_LEAVES:
-        raise QuerySyntaxError(f"query has more than {MAX_LEAVES} terms (from position 1)", position=0)
-    return node
 
 
 def positive_texts(node: Node | None) -> list[Text]:

@@ -1,7 +1,8 @@
 """The /search resource: messages matching a listening query, with highlights, facets and a histogram.
 
 A query the user got wrong is a 400 whose detail says where and what was expected
-(``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too.
+(``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too, and
+so is a query over the cost budget or one stopped at the deadline (``kb.limits``).
 The KB raises these as ``hub.errors.InvalidInput`` and the error edge (:mod:`api.errors`)
 answers them; anything else the KB raises is a fault of ours (500), never the user's query.
 """

@@ -33,9 +33,12 @@ from kb.common import (
     encode_cursor,
     fill_histogram,
     page_limit,
+    read_document,
 )
+from kb.elasticsearch.deadline import TimedRequests
 from kb.elasticsearch.query import compile_node, conversation_filters, message_filters
-from kb.query import Node, parse_query
+from kb.limits import Deadline, SearchLimits, parse_search_query
+from kb.query import Node
 from kb.search_rules import (
     conversation_highlights,
     conversation_level,
@@ -80,10 +83,7 @@ _CONVERSATION_FACET_FIELDS = {
 }
 
 
-def _aggs(
-    facets: Any, fields: dict[str, str], allowed: tuple[str, ...], histogram: str | None, date: str
-) -> Any:
-    check_facets(facets, allowed)
+def _aggs(facets: tuple[str, ...], fields: dict[str, str], histogram: str | None, date: str) -> Any:
     aggs: dict[str, Any] = {}
     for name in facets:
         aggs[f"f_{name}"] = {
@@ -128,8 +128,12 @@ def _window(request: SearchRequest) -> tuple[int, int]:
     return limit, max(0, request.offset)
 
 
-def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -> SearchResult[Message]:
-    node = parse_query(request.query)
+def search_messages(
+    client: Elasticsearch, index: str, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Message]:
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, MESSAGE_FACETS)
+    timed = TimedRequests(client, Deadline(limits.deadline_s))
     limit, offset = _window(request)
     sort_name = effective_sort(request.sort, node)
     sort = {
@@ -148,115 +152,138 @@ def search_messages(client: Elasticsearch, index: str, request: SearchRequest) -
         "size": limit + 1 if limit else 0,
         "track_total_hits": True,
         "source": {"includes": ["doc"]},
-        "aggs": _aggs(request.facets, _MESSAGE_FACET_FIELDS, MESSAGE_FACETS, request.histogram, "created_at"),
+        "aggs": _aggs(facet_names, _MESSAGE_FACET_FIELDS, request.histogram, "created_at"),
     }
     if request.cursor:
         body["search_after"] = decode_cursor(request.cursor, sort_name, length=len(sort))
     elif offset:
         body["from_"] = offset
-    response = client.search(index=index, **body)
+    response = timed.search(index=index, **body)
     raw_hits = response["hits"]["hits"]
     next_cursor = None
     if limit and len(raw_hits) > limit:
         raw_hits = raw_hits[:limit]
         next_cursor = encode_cursor(sort_name, list(raw_hits[-1]["sort"]))
-    hits = []
+    hits, unreadable = [], []
     for hit in raw_hits:
-        message = Message.model_validate(hit["_source"]["doc"])
+        message = read_document(Message, "message", hit["_id"], hit["_source"].get("doc"))
+        if message is None:  # logged; the rest of the page is served
+            unreadable.append(hit["_id"])
+            continue
         # the one highlighter both backends use (kb.search_rules), not Elasticsearch's own
         marks = message_highlights(message, node) if request.highlight else {}
         score = float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(hit["_id"], score, message, marks))
-    facets, histogram = _read_aggs(response, request.facets, request.histogram)
-    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
+    facets, histogram = _read_aggs(response, facet_names, request.histogram)
+    total = int(response["hits"]["total"]["value"])
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)
+
+
+#: how the conversations found through messages are ranked (and which the cap keeps), by sort
+_CONVERSATION_RANKS: dict[str, tuple[dict[str, Any], str]] = {
+    # the best score of a conversation's matching messages ...
+    "relevance": ({"max": {"script": {"source": "_score"}}}, "desc"),
+    # ... or, with nothing to score, its latest matching message: a plain doc-values max, no
+    # script and no scoring, and the conversations the cap keeps are the most recent ones
+    "newest": ({"max": {"field": "created_at"}}, "desc"),
+    "oldest": ({"max": {"field": "created_at"}}, "asc"),
+}
 
 
 def _matching_conversations(
-    client: Elasticsearch, index: str, node: Node | None, filters: SearchFilters
+    timed: TimedRequests, index: str, node: Node | None, filters: SearchFilters, sort_name: str
 ) -> dict[str, float]:
     """conversation id -> best score of its messages matching ``node`` and ``filters`` (the
-    message-level part of a conversation search's filters)."""
-    response = client.search(
+    message-level part of a conversation search's filters); at most
+    :data:`MAX_CONVERSATION_MATCHES`, the best for ``sort_name``. Scores are 0 unless it is
+    ``relevance``: then the query scores, otherwise it runs as a (cacheable) filter."""
+    rank, direction = _CONVERSATION_RANKS[sort_name]
+    match = [compile_node(node)] if node is not None else []
+    clauses = {"must": match, "filter": message_filters(filters)}
+    if sort_name != "relevance":
+        clauses = {"filter": match + message_filters(filters)}
+    response = timed.search(
         index=index,
-        query={
-            "bool": {
-                "must": [compile_node(node)] if node is not None else [{"match_all": {}}],
-                "filter": message_filters(filters),
-            }
-        },
+        query={"bool": clauses},
         size=0,
+        track_total_hits=False,  # only the buckets are read
         aggs={
             "conversations": {
                 "terms": {
                     "field": "conversation_id",
                     "size": MAX_CONVERSATION_MATCHES,
-                    "order": [{"best": "desc"}, {"_key": "asc"}],
+                    "order": [{"rank": direction}, {"_key": "asc"}],
                 },
-                "aggs": {"best": {"max": {"script": {"source": "_score"}}}},
+                "aggs": {"rank": rank},
             }
         },
     )
+    relevance = sort_name == "relevance"
     return {
-        b["key"]: float(b["best"]["value"] or 0.0)
+        b["key"]: float(b["rank"]["value"] or 0.0) if relevance else 0.0
         for b in response["aggregations"]["conversations"]["buckets"]
     }
 
 
 def search_conversations(
-    client: Elasticsearch, messages_index: str, index: str, request: SearchRequest
+    client: Elasticsearch, messages_index: str, index: str, request: SearchRequest, limits: SearchLimits
 ) -> SearchResult[Conversation]:
-    node = parse_query(request.query)
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, CONVERSATION_FACETS)
+    timed = TimedRequests(client, Deadline(limits.deadline_s))
     limit, offset = _window(request)
     f = request.filters
-    scores: dict[str, float] | None = None
-    if node is not None or has_message_level_filters(f):
-        scores = _matching_conversations(client, messages_index, node, message_level(f))
-    filters = conversation_filters(conversation_level(f))
-    if scores is not None:
-        matched: dict[str, Any] = {"ids": {"values": list(scores)}}
-        if node is not None and matches_subjects(node, f):
-            # subject matches score 0: they rank after conversations with matching messages
-            subject = compile_node(node, fields=("subject",))
-            matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
-        filters.append(matched)
     sort_name = effective_sort(request.sort, node)
     if request.cursor:
         (offset,) = decode_cursor(request.cursor, sort_name, length=1)
         if not isinstance(offset, int) or offset < 0:
             raise CursorError("invalid cursor")
+    scores: dict[str, float] | None = None
+    if node is not None or has_message_level_filters(f):
+        scores = _matching_conversations(timed, messages_index, node, message_level(f), sort_name)
+    filters = conversation_filters(conversation_level(f))
+    by_subject = node is not None and matches_subjects(node, f)
+    if scores is not None:
+        matched: dict[str, Any] = {"ids": {"values": list(scores)}}
+        if node is not None and by_subject:
+            # subject matches score 0: they rank after conversations with matching messages
+            subject = compile_node(node, fields=("subject",))
+            matched = {"bool": {"should": [matched, subject], "minimum_should_match": 1}}
+        filters.append(matched)
     date_sort = [
         {"last_message_at": {"order": "desc" if sort_name != "oldest" else "asc", "missing": "_last"}}
     ]
     by_score = sort_name == "relevance" and scores is not None
-    response = client.search(
+    # Ranked by score, every candidate's id is fetched and ranked here: as many as matched
+    # through messages, and up to the cap when subjects match too (those are found only now).
+    ranked = MAX_CONVERSATION_MATCHES if by_subject else min(len(scores or {}), MAX_CONVERSATION_MATCHES)
+    response = timed.search(
         index=index,
         query={"bool": {"filter": filters}},
         sort=[*date_sort, {"id": "desc" if sort_name != "oldest" else "asc"}],
-        # ranking by score happens here, over all matching ids; otherwise ES pages by date
-        size=min(len(scores or {}), MAX_CONVERSATION_MATCHES) if by_score else (limit + 1 if limit else 0),
+        size=ranked if by_score else (limit + 1 if limit else 0),
         from_=0 if by_score else offset,
         track_total_hits=True,
-        source={"includes": ["id"] if by_score else ["doc"]},
-        aggs=_aggs(
-            request.facets,
-            _CONVERSATION_FACET_FIELDS,
-            CONVERSATION_FACETS,
-            request.histogram,
-            "last_message_at",
-        ),
+        # ranking needs ids only: no _source to load and parse for thousands of hits
+        source=False if by_score else {"includes": ["doc"]},
+        aggs=_aggs(facet_names, _CONVERSATION_FACET_FIELDS, request.histogram, "last_message_at"),
     )
     raw = response["hits"]["hits"]
     if by_score and scores is not None:
         ordered = sorted(raw, key=lambda h: -scores.get(h["_id"], 0.0))  # stable: date order breaks ties
         page_ids = [h["_id"] for h in ordered[offset : offset + limit + 1]]
-        docs = client.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
+        docs = timed.mget(index=index, ids=page_ids, source=["doc"])["docs"] if page_ids else []
         raw = [{"_id": d["_id"], "_source": d["_source"]} for d in docs if d.get("found")]
     next_cursor = encode_cursor(sort_name, [offset + limit]) if limit and len(raw) > limit else None
-    hits = []
+    hits, unreadable = [], []
     for h in raw[:limit]:
-        conversation = Conversation.model_validate(h["_source"]["doc"])
+        conversation = read_document(Conversation, "conversation", h["_id"], h["_source"].get("doc"))
+        if conversation is None:
+            unreadable.append(h["_id"])
+            continue
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         score = (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(h["_id"], score, conversation, marks))
-    facets, histogram = _read_aggs(response, request.facets, request.histogram)
-    return SearchResult(int(response["hits"]["total"]["value"]), hits, facets, histogram, next_cursor)
+    facets, histogram = _read_aggs(response, facet_names, request.histogram)
+    total = int(response["hits"]["total"]["value"])
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)

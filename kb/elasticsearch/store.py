@@ -44,11 +44,13 @@ from elasticsearch import ConnectionError as ESConnectionError
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
+from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
 from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.elasticsearch.search import search_conversations, search_messages
+from kb.limits import SearchLimits
 
 if TYPE_CHECKING:
     from hub.settings import Settings
@@ -114,8 +116,17 @@ class ElasticsearchKB:
     bulk_max_retries = 5
     bulk_initial_backoff_s = 0.5
 
-    def __init__(self, client: Elasticsearch, *, index_prefix: str = "parley", refresh: bool = False) -> None:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        index_prefix: str = "parley",
+        refresh: bool = False,
+        limits: SearchLimits | None = None,
+    ) -> None:
         self.client = client
+        #: the query budget and deadline every search keeps (``kb.limits``)
+        self.limits = limits or SearchLimits()
         self.prefix = index_prefix
         self.messages_index = f"{index_prefix}-messages"
         self.conversations_index = f"{index_prefix}-conversations"
@@ -152,7 +163,8 @@ class ElasticsearchKB:
             client = Elasticsearch(url, **kwargs)
         except ValueError as exc:
             raise FatalError(f"cannot use the Elasticsearch settings ({url}): {exc}") from exc
-        return cls(client, index_prefix=es.index_prefix, refresh=refresh)
+        limits = SearchLimits.from_settings(settings)
+        return cls(client, index_prefix=es.index_prefix, refresh=refresh, limits=limits)
 
     # -- indices -------------------------------------------------------------------------------
 
@@ -170,8 +182,15 @@ class ElasticsearchKB:
                 )
                 if not self.client.indices.exists(index=index):
                     self.client.options(ignore_status=400).indices.create(index=index)
+            # mapping changes that existing indices can take in place (the template only
+            # shapes new ones): eager global ordinals for the conversation aggregation
+            self.client.indices.put_mapping(
+                index=self.messages_index,
+                properties={"conversation_id": MESSAGE_MAPPINGS["properties"]["conversation_id"]},
+            )
 
     def refresh(self) -> None:
+        """Make every write so far searchable and counted (writes appear within ~1 s otherwise)."""
         with _errors("refreshing"):
             self.client.indices.refresh(index=[self.messages_index, self.conversations_index])
 
@@ -476,17 +495,22 @@ class ElasticsearchKB:
                 size=min(limit, 10_000),
                 source={"includes": ["doc"]},
             )
-        return [Message.model_validate(hit["_source"]["doc"]) for hit in response["hits"]["hits"]]
+        hits = response["hits"]["hits"]
+        read = (read_document(Message, "message", hit["_id"], hit["_source"].get("doc")) for hit in hits)
+        return [message for message in read if message is not None]
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
         with _errors("searching messages"):
-            return search_messages(self.client, self.messages_index, request)
+            return search_messages(self.client, self.messages_index, request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
         with _errors("searching conversations"):
-            return search_conversations(self.client, self.messages_index, self.conversations_index, request)
+            return search_conversations(
+                self.client, self.messages_index, self.conversations_index, request, self.limits
+            )
 
-    def _iter_sources(self, index: str, batch_size: int) -> Iterator[dict[str, Any]]:
+    def _iter_sources(self, index: str, batch_size: int) -> Iterator[tuple[str, Any]]:
+        """(id, stored document) of every document of ``index``, ordered by id."""
         after: list[Any] | None = None
         while True:
             with _errors(f"reading {index}"):
@@ -502,17 +526,25 @@ class ElasticsearchKB:
             if not hits:
                 return
             for hit in hits:
-                yield hit["_source"]["doc"]
+                yield hit["_id"], hit["_source"].get("doc")
             after = hits[-1]["sort"]
 
-    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]:
         """Every message ordered by id (stable across calls: migrations resume on it)."""
-        for doc in self._iter_sources(self.messages_index, batch_size):
-            yield Message.model_validate(doc)
+        for doc_id, doc in self._iter_sources(self.messages_index, batch_size):
+            message = read_document(Message, "message", doc_id, doc, on_unreadable)
+            if message is not None:
+                yield message
 
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
-        for doc in self._iter_sources(self.conversations_index, batch_size):
-            yield Conversation.model_validate(doc)
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]:
+        for doc_id, doc in self._iter_sources(self.conversations_index, batch_size):
+            conversation = read_document(Conversation, "conversation", doc_id, doc, on_unreadable)
+            if conversation is not None:
+                yield conversation
 
     def count_messages(self) -> int:
         with _errors("counting messages"):

@@ -4,6 +4,15 @@ The largest FTS-expressible part of the top-level AND becomes one ``message_fts 
 joined to ``messages m`` (so bm25 ranks hits); everything else - fields, negations, ordered
 NEAR, text under OR with fields - becomes SQL predicates on ``m``. Every token is quoted
 (``"tok"``) before it reaches FTS5, so no user-typed FTS5 syntax is ever interpreted.
+
+Nesting never reaches a parser's limit. SQLite's and FTS5's parsers have a fixed stack (100
+entries: "parser stack overflow" at about 39 nested ``NOT (``, or ``OR``/``NOT`` subqueries
+nested 5 deep, and past 32 nested groups in an FTS5 expression). So a boolean structure is not
+compiled into nested SQL: every ``AND``/``OR``/``NOT`` group below the top level that is not a
+word query becomes a named row set (a common table expression) built from its parts' row sets
+with ``UNION``/``INTERSECT``/``EXCEPT``, and refers to them by name - each statement's nesting is
+the same however deep the query is. A word query is one FTS5 expression with one group per
+boolean level (at most ``kb.query.MAX_DEPTH``, far below FTS5's 32).
 """
 
 from __future__ import annotations
@@ -27,19 +36,40 @@ _COLUMN_FIELDS = {
     "sentiment": "m.sentiment_label",
     "intent": "m.intent",
 }
+_FTS_ROWS = "SELECT rowid FROM message_fts WHERE message_fts MATCH ?"
+_NEAR_ROWS = _FTS_ROWS + " AND parley_near(text, subject, author, ?)"
+_ALL_ROWS = "SELECT rowid FROM messages"
 
 
 @dataclass
 class CompiledQuery:
-    """``fts``: the MATCH expression (or None); ``where``/``params``: predicates on ``m``."""
+    """``fts``: the MATCH expression (or None); ``where``/``params``: predicates on ``m``.
+
+    The predicates may name row sets defined in ``with_sql`` (bound to ``with_params``): a
+    statement using them starts with ``with_sql`` and binds ``with_params`` first.
+    """
 
     fts: str | None = None
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    row_sets: list[str] = field(default_factory=list)
+    with_params: list[Any] = field(default_factory=list)
 
     def add(self, sql: str, params: list[Any]) -> None:
         self.where.append(sql)
         self.params.extend(params)
+
+    @property
+    def with_sql(self) -> str:
+        """``WITH q0(r) AS (...), ... `` defining the named row sets, or "" when there are none."""
+        return f"WITH {', '.join(self.row_sets)} " if self.row_sets else ""
+
+    def row_set(self, sql: str, params: list[Any]) -> str:
+        """Name the compound SELECT ``sql`` of message rowids; returns the name."""
+        name = f"q{len(self.row_sets)}"
+        self.row_sets.append(f"{name}(r) AS ({sql})")
+        self.with_params.extend(params)
+        return name
 
 
 def _quote(tokens: tuple[str, ...]) -> str:
@@ -69,8 +99,18 @@ def _fts(node: Node) -> str:
     assert isinstance(node, And)
     positives = [_fts(c) for c in node.children if not isinstance(c, Not)]
     negatives = [_fts(c.child) for c in node.children if isinstance(c, Not)]
-    expr = "(" + " AND ".join(positives) + ")"
-    return f"({expr} NOT ({' OR '.join(negatives)}))" if negatives else expr
+    return _and_not(positives, negatives)
+
+
+def _and_not(positives: list[str], negatives: list[str]) -> str:
+    """``(p1 AND p2 NOT n1 NOT n2)``: one group, however many negations.
+
+    FTS5's NOT binds tighter than AND and both associate left, so this is ``p1 AND ((p2 NOT
+    n1) NOT n2)``: the same rows as "all the positives, none of the negatives". Every operand
+    is an atom (a quoted token, ``NEAR(...)`` or a group), so each boolean level of the query
+    costs FTS5's parser one level of parentheses.
+    """
+    return "(" + " AND ".join(positives) + "".join(f" NOT {negative}" for negative in negatives) + ")"
 
 
 def _near_spec(node: Near) -> str:
@@ -85,58 +125,85 @@ def _value_match(column: str, node: Field) -> tuple[str, list[Any]]:
     return f"{column} = ?", [node.value]
 
 
-def _predicate(node: Node) -> tuple[str, list[Any]]:
-    """A SQL predicate on ``m`` equivalent to ``node``."""
+def _leaf_rows(node: Node) -> tuple[str, list[Any]] | None:
+    """A flat SELECT of the rowids of the messages matching ``node``, if it is a leaf to SQL:
+    a word query (one MATCH), an ordered NEAR or a field value; None for a boolean group."""
     expr = fts_expression(node)
     if expr is not None:
-        return "m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", [expr]
+        return _FTS_ROWS, [expr]
     if isinstance(node, Near):  # ordered: FTS5 NEAR narrows, Python checks the order
-        unordered = _unordered(node)
-        return (
-            "m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?"
-            " AND parley_near(text, subject, author, ?))",
-            [unordered, _near_spec(node)],
-        )
-    if isinstance(node, Field):
-        if node.name in _COLUMN_FIELDS:
-            return _value_match(_COLUMN_FIELDS[node.name], node)
-        sql, params = _value_match("value", node)
-        if node.name in MULTI_VALUED_FIELDS:  # stored in message_terms
-            return f"m.rowid IN (SELECT mrow FROM message_terms WHERE field = ? AND {sql})", [
-                node.name,
-                *params,
-            ]
-        return (
-            "m.conversation_id IN (SELECT c.id FROM conversation_terms t JOIN conversations c"
-            f" ON c.rowid = t.crow WHERE t.field = ? AND {sql})",
-            [node.name, *params],
-        )
+        return _NEAR_ROWS, [_unordered(node), _near_spec(node)]
+    if not isinstance(node, Field):
+        return None
+    if node.name in _COLUMN_FIELDS:
+        sql, params = _value_match(_COLUMN_FIELDS[node.name], node)
+        return f"SELECT m.rowid FROM messages m WHERE {sql}", params
+    sql, params = _value_match("value", node)
+    if node.name in MULTI_VALUED_FIELDS:  # stored in message_terms
+        return f"SELECT mrow FROM message_terms WHERE field = ? AND {sql}", [node.name, *params]
+    return (
+        "SELECT m.rowid FROM messages m WHERE m.conversation_id IN (SELECT c.id FROM conversation_terms t"
+        f" JOIN conversations c ON c.rowid = t.crow WHERE t.field = ? AND {sql})",
+        [node.name, *params],
+    )
+
+
+def _member(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
+    """A flat SELECT of ``node``'s rowids, fit to be one member of a compound SELECT."""
+    leaf = _leaf_rows(node)
+    if leaf is not None:
+        return leaf
+    return f"SELECT r FROM {_row_set(node, compiled)}", []
+
+
+def _row_set(node: Node, compiled: CompiledQuery) -> str:
+    """The name of a row set (defined in ``compiled``) of the rowids of messages matching ``node``.
+
+    Its parts are leaves or row sets named before it, so its SQL never nests deeper than one
+    compound SELECT, whatever the depth of ``node``.
+    """
     if isinstance(node, Not):
-        sql, params = _predicate(node.child)
-        return f"NOT ({sql})", params
+        positives: list[Node] = []
+        negatives = [node.child]
+    elif isinstance(node, And):
+        positives = [c for c in node.children if not isinstance(c, Not)]
+        negatives = [c.child for c in node.children if isinstance(c, Not)]
+    else:
+        positives, negatives = [node], []
     if isinstance(node, Or):
-        # One set of rowids probed per row beats SQLite's MULTI-INDEX OR, which looks every
-        # match up by rowid and sorts them (measured 2-3x at 100k for "hashtag:x OR word").
-        sql, params = _rowset(node)
-        return f"m.rowid IN ({sql})", params
-    assert isinstance(node, And)
-    parts = [_predicate(c) for c in node.children]
-    return "(" + " AND ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+        members = [_member(c, compiled) for c in node.children]
+        operators = [" UNION "] * (len(members) - 1)
+    else:
+        # SQLite applies compound operators left to right: (p1 INTERSECT p2) EXCEPT n1 EXCEPT n2
+        members = [_member(c, compiled) for c in positives] or [(_ALL_ROWS, [])]
+        operators = [" INTERSECT "] * (len(members) - 1)
+        for negative in negatives:
+            members.append(_member(negative, compiled))
+            operators.append(" EXCEPT ")
+    sql = members[0][0] + "".join(op + member for op, (member, _) in zip(operators, members[1:], strict=True))
+    return compiled.row_set(sql, [p for _, params in members for p in params])
 
 
-def _rowset(node: Node) -> tuple[str, list[Any]]:
-    """A compound SELECT of the message rowids matching ``node``."""
-    if isinstance(node, Or | And):
-        parts = [_rowset(c) for c in node.children]
-        op = " UNION " if isinstance(node, Or) else " INTERSECT "
-        return op.join(f"SELECT * FROM ({p[0]})" for p in parts), [x for p in parts for x in p[1]]
+def _predicate(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
+    """A SQL predicate on ``m`` equivalent to ``node`` (a part of the top-level AND).
+
+    A column field tests the column; another leaf probes its rowids; a group is a row set (see
+    :func:`_row_set`); a negation negates its operand's: never nested deeper than that.
+    """
     if isinstance(node, Not):
-        sql, params = _rowset(node.child)
-        return f"SELECT rowid FROM messages EXCEPT SELECT * FROM ({sql})", params
-    sql, params = _predicate(node)
-    if sql.startswith("m.rowid IN (") and sql.endswith(")"):
-        return sql[len("m.rowid IN (") : -1], params
-    return f"SELECT m.rowid FROM messages m WHERE {sql}", params
+        sql, params = _predicate(node.child, compiled)  # the child of a Not is never a Not
+        return f"NOT ({sql})", params
+    if isinstance(node, Field) and node.name in _COLUMN_FIELDS:
+        return _value_match(_COLUMN_FIELDS[node.name], node)
+    return _in(node, compiled)
+
+
+def _in(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
+    """``m.rowid IN (...)`` for ``node``: its leaf SELECT, or the row set it names."""
+    leaf = _leaf_rows(node)
+    if leaf is not None:
+        return f"m.rowid IN ({leaf[0]})", leaf[1]
+    return f"m.rowid IN {_row_set(node, compiled)}", []
 
 
 def _unordered(node: Near) -> str:
@@ -177,19 +244,18 @@ def _split_top_level(node: Node, compiled: CompiledQuery) -> None:
             rest.append(child)
     if not positive:  # FTS5 cannot express "everything except": all of it is predicates
         for child in children:
-            compiled.add(*_predicate(child))
+            compiled.add(*_predicate(child, compiled))
         return
-    expr = "(" + " AND ".join(positive) + ")"
-    compiled.fts = f"({expr} NOT ({' OR '.join(negative)}))" if negative else expr
+    compiled.fts = _and_not(positive, negative)
     for near in checks:
         compiled.add(
             "parley_near(message_fts.text, message_fts.subject, message_fts.author, ?)", [_near_spec(near)]
         )
     for child in rest:
-        compiled.add(*_predicate(child))
+        compiled.add(*_predicate(child, compiled))
 
 
-def _in(column: str, values: Any, lower: bool = False) -> tuple[str, list[Any]]:
+def _in_values(column: str, values: Any, lower: bool = False) -> tuple[str, list[Any]]:
     vals = [str(v).lower() if lower else str(v) for v in values]
     return f"{column} IN ({','.join('?' * len(vals))})", vals
 
@@ -205,7 +271,7 @@ def _message_filters(compiled: CompiledQuery, f: SearchFilters) -> None:
         ("m.conversation_id", f.conversation_ids, False),
     ):
         if values is not None:
-            compiled.add(*_in(column, values, lower))
+            compiled.add(*_in_values(column, values, lower))
     if f.direction:
         compiled.add("m.direction = ?", [f.direction])
     if f.since is not None:
@@ -228,11 +294,11 @@ def conversation_state_sql(f: SearchFilters) -> tuple[list[str], list[Any]]:
     params: list[Any] = []
     for column, values in (("status", f.statuses), ("assignee", f.assignees), ("queue", f.queues)):
         if values is not None:
-            sql, p = _in(f"c.{column}", values)
+            sql, p = _in_values(f"c.{column}", values)
             where.append(sql)
             params += p
     if f.tags is not None:
-        sql, p = _in("value", f.tags, lower=True)
+        sql, p = _in_values("value", f.tags, lower=True)
         where.append(f"c.rowid IN (SELECT crow FROM conversation_terms WHERE field = 'tag' AND {sql})")
         params += p
     return where, params
@@ -248,7 +314,7 @@ def conversation_filter_sql(f: SearchFilters) -> tuple[list[str], list[Any]]:
         ("c.id", f.conversation_ids, False),
     ):
         if values is not None:
-            sql, p = _in(column, values, lower)
+            sql, p = _in_values(column, values, lower)
             where.append(sql)
             params += p
     if f.since is not None:

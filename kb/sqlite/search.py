@@ -25,8 +25,10 @@ from kb.common import (
     encode_cursor,
     fill_histogram,
     page_limit,
+    read_document,
 )
-from kb.query import Node, parse_query
+from kb.limits import SearchLimits, parse_search_query
+from kb.query import Node
 from kb.search_rules import (
     conversation_highlights,
     conversation_level,
@@ -85,6 +87,14 @@ def _after(keys: list[tuple[str, str]], values: list[Any]) -> tuple[str, list[An
     return "(" + " OR ".join(ors) + ")", params
 
 
+#: the start of "SELECT rowid, id, document ... <rowid> IN (...)" for each kind of hit
+_DOCS_BY_ROWID = {
+    "message": "SELECT d.rowid, t.id, d.doc FROM message_docs d JOIN messages t ON t.rowid = d.rowid"
+    " WHERE d.rowid",
+    "conversation": "SELECT rowid, id, doc FROM conversations WHERE rowid",
+}
+
+
 def _page(
     conn: sqlite3.Connection,
     inner: str,
@@ -92,9 +102,9 @@ def _page(
     request: SearchRequest,
     sort: str,
     keys: list[tuple[str, str]],
-    table: str,
+    kind: str,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
-    """One page of ``inner`` (columns r, score, ts) as (r, doc, score, ts) rows, and the next cursor.
+    """One page of ``inner`` (columns r, score, ts) as (id, doc, score) rows, and the next cursor.
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
     """
@@ -114,13 +124,12 @@ def _page(
         last = dict(zip(("r", "score", "ts"), rows[-1], strict=True))
         next_cursor = encode_cursor(sort, [last[k] for k, _ in keys])
     rows = rows[:limit]
-    docs: dict[int, str] = {}
+    docs: dict[int, tuple[str, str]] = {}
     if rows:
         marks = ",".join("?" * len(rows))
-        docs = dict(
-            conn.execute(f"SELECT rowid, doc FROM {table} WHERE rowid IN ({marks})", [r[0] for r in rows])
-        )
-    return [(r, docs[r], score, ts) for r, score, ts in rows], next_cursor
+        found = conn.execute(f"{_DOCS_BY_ROWID[kind]} IN ({marks})", [r[0] for r in rows])
+        docs = {rowid: (doc_id, doc) for rowid, doc_id, doc in found}
+    return [(*docs[r], score) for r, score, _ in rows], next_cursor
 
 
 def _histogram(
@@ -142,30 +151,35 @@ def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
     return [FacetBucket(str(value), int(count)) for value, count in rows]
 
 
-def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Message]:
-    node = parse_query(request.query)
-    check_facets(request.facets, MESSAGE_FACETS)
+def search_messages(
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Message]:
+    node = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, MESSAGE_FACETS)
     compiled = compile_message_query(node, request.filters)
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
     else:
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
+    # the named row sets of a deep query (kb.sqlite.query) open every statement that filters
+    with_sql, params = compiled.with_sql, [*compiled.with_params, *params]
     where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
-    if request.facets or request.histogram:
+    if facet_names or request.histogram:
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
         # a per-connection temp table holding the faceted columns, and work from there.
         conn.execute("DROP TABLE IF EXISTS temp.matched")
+        columns = f"m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
         conn.execute(
-            f"CREATE TEMP TABLE matched AS SELECT m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
-            f" FROM {source} WHERE {where_sql}",
-            params,
+            f"CREATE TEMP TABLE matched AS {with_sql}SELECT {columns} FROM {source} WHERE {where_sql}", params
         )
-        source, score, where_sql, params, rowid = _MATCHED_SOURCE, "m.score", "1", [], "m.r"
-    inner = f"SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
-    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message_docs")
+        source, score, where_sql, params, rowid, with_sql = _MATCHED_SOURCE, "m.score", "1", [], "m.r", ""
+    inner = (
+        f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
+    )
+    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
     if source == _MATCHED_SOURCE:
         total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
     elif source == _FTS_SOURCE and len(where) == 1:  # FTS5 counts a bare MATCH without the join
@@ -173,15 +187,20 @@ def search_messages(conn: sqlite3.Connection, request: SearchRequest) -> SearchR
             0
         ]
     else:
-        total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
-    hits = []
-    for _, doc, raw_score, _ts in rows:
-        message = Message.model_validate_json(doc)
+        total = conn.execute(f"{with_sql}SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[
+            0
+        ]
+    hits, unreadable = [], []
+    for doc_id, doc, raw_score in rows:
+        message = read_document(Message, "message", doc_id, doc)
+        if message is None:  # logged; the rest of the page is served
+            unreadable.append(doc_id)
+            continue
         marks = message_highlights(message, node) if request.highlight else {}
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
-    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in request.facets}
+    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
 
 
 def _message_facet(
@@ -224,17 +243,19 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
     # bm25 cannot sit inside an aggregate: score each message, then keep the best per thread.
     inner = (
-        f"SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
+        f"{compiled.with_sql}SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
         f" FROM {source} WHERE {' AND '.join(where) or '1'}) GROUP BY cid"
     )
     conn.execute("DROP TABLE IF EXISTS temp.conversation_hits")
-    conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", params)
+    conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", [*compiled.with_params, *params])
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
 
 
-def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult[Conversation]:
-    node: Node | None = parse_query(request.query)
-    check_facets(request.facets, CONVERSATION_FACETS)
+def search_conversations(
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+) -> SearchResult[Conversation]:
+    node: Node | None = parse_search_query(request.query, limits.budget)
+    facet_names = check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
     source, score = "conversations c", "0.0"
     where, params = conversation_filter_sql(conversation_level(f))
@@ -251,15 +272,18 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
     sort = effective_sort(request.sort, node)
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
     inner_sql = f"SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
-    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversations")
+    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
     total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
-    hits = []
-    for _, doc, raw_score, _ts in rows:
-        conversation = Conversation.model_validate_json(doc)
+    hits, unreadable = [], []
+    for doc_id, doc, raw_score in rows:
+        conversation = read_document(Conversation, "conversation", doc_id, doc)
+        if conversation is None:
+            unreadable.append(doc_id)
+            continue
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         hits.append(Hit(conversation.id, -float(raw_score) if raw_score else 0.0, conversation, marks))
     facets = {}
-    for name in request.facets:
+    for name in facet_names:
         tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
         if name in ("tags", "languages"):
             field = "tag" if name == "tags" else "lang"
@@ -274,4 +298,4 @@ def search_conversations(conn: sqlite3.Connection, request: SearchRequest) -> Se
     # conversations without messages have no date (last_ts 0): they belong in no bucket
     dated = f"{where_sql} AND c.last_ts > 0"
     histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)

@@ -36,8 +36,10 @@ from kb.analysis import (
     stem,
     tokenize,
 )
-from kb.base import SearchRequest, SearchResult, UpsertResult
+from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
+from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
+from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.sqlite.search import search_conversations, search_messages
@@ -119,6 +121,9 @@ _DOC_FROM = {
 }
 _SCHEMA_VERSION = 3
 _CHUNK = 500
+#: SQLite VM instructions between two deadline checks: a check every few microseconds of
+#: work costs nothing measurable, and stops a runaway statement within a millisecond or so
+_DEADLINE_CHECK_STEPS = 1000
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
@@ -188,8 +193,10 @@ def _translated(path: Path) -> Iterator[None]:
 class SQLiteKB:
     """``KnowledgeBase`` over one SQLite file (see the module docstring for guarantees)."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 30.0, limits: SearchLimits | None = None) -> None:
         self.path = Path(path)
+        #: the query budget and deadline every search keeps (``kb.limits``)
+        self.limits = limits or SearchLimits()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
         self._local = threading.local()
@@ -443,40 +450,78 @@ class SQLiteKB:
 
     def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
         rows = self._read(
-            f"SELECT {_DOC_FROM['messages']} AND t.conversation_id = ?"
+            f"SELECT t.id, {_DOC_FROM['messages']} AND t.conversation_id = ?"
             " ORDER BY t.created_ts, t.rowid LIMIT ?",
             (conversation_id, limit),
         )
-        return [Message.model_validate_json(doc) for (doc,) in rows]
+        read = (read_document(Message, "message", mid, doc) for mid, doc in rows)
+        return [message for message in read if message is not None]
+
+    @contextmanager
+    def _deadline(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, whose statements stop once ``limits.deadline_s`` passes.
+
+        SQLite calls the progress handler every :data:`_DEADLINE_CHECK_STEPS` instructions and
+        abandons the statement ("interrupted") once it answers true; that becomes
+        ``QueryTooExpensive``. It runs in the thread doing the work, so the search stops at the
+        deadline whether or not its client is still waiting for the answer.
+        """
+        conn = self._conn()
+        deadline = Deadline(self.limits.deadline_s)
+        if deadline.remaining() is None:
+            yield conn
+            return
+        conn.set_progress_handler(deadline.passed, _DEADLINE_CHECK_STEPS)
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            if deadline.passed():
+                raise deadline.exceeded() from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
-        with _translated(self.path):
-            return search_messages(self._conn(), request)
+        with _translated(self.path), self._deadline() as conn:
+            return search_messages(conn, request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
-        with _translated(self.path):
-            return search_conversations(self._conn(), request)
+        with _translated(self.path), self._deadline() as conn:
+            return search_conversations(conn, request, self.limits)
 
-    def _iter_docs(self, table: str, batch_size: int) -> Iterator[str]:
+    def _iter_docs(self, table: str, batch_size: int) -> Iterator[tuple[str, str]]:
+        """(id, document) of every row of ``table`` ("messages" or "conversations") in rowid order."""
         last = 0
         while True:
             rows = self._read(
-                f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch_size)
+                f"SELECT t.rowid, t.id, {_DOC_FROM[table]} AND t.rowid > ? ORDER BY t.rowid LIMIT ?",
+                (last, batch_size),
             )
             if not rows:
                 return
-            for _, doc in rows:
-                yield doc
+            for _, doc_id, doc in rows:
+                yield doc_id, doc
             last = rows[-1][0]
 
-    def iter_messages(self, batch_size: int = 1000) -> Iterator[Message]:
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]:
         """Every message in insertion order (stable across calls: migrations resume on it)."""
-        for doc in self._iter_docs("message_docs", batch_size):
-            yield Message.model_validate_json(doc)
+        for doc_id, doc in self._iter_docs("messages", batch_size):
+            message = read_document(Message, "message", doc_id, doc, on_unreadable)
+            if message is not None:
+                yield message
 
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[Conversation]:
-        for doc in self._iter_docs("conversations", batch_size):
-            yield Conversation.model_validate_json(doc)
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]:
+        for doc_id, doc in self._iter_docs("conversations", batch_size):
+            conversation = read_document(Conversation, "conversation", doc_id, doc, on_unreadable)
+            if conversation is not None:
+                yield conversation
+
+    def refresh(self) -> None:
+        """Nothing to do: every committed write is visible to the next read."""
 
     def count_messages(self) -> int:
         return int(self._read("SELECT count(*) FROM messages")[0][0])

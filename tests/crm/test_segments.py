@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from crm import Conflict, CRMStore, InvalidRequest, NotFound
-from crm.criteria import compile_criteria
+from crm.criteria import MAX_DEPTH, compile_criteria
 from tests.crm.helpers import T0, author, message
 
 NOW = T0 + timedelta(days=40)
@@ -198,3 +198,34 @@ def test_csv_export_lists_every_member_with_their_profile(store: CRMStore) -> No
     assert mailer["emails"] == "m@corp.example" and mailer["tags"] == "vip;b2b"
     assert mailer["message_count"] == "3" and mailer["sentiment_avg"] == "-0.5"
     assert by_id[ids["happy"]]["handles"] == "twitter:yay"
+
+
+def _or_not_chain(pairs: int) -> str:
+    """``channel:sms OR NOT (channel:sms OR NOT (... tag:vip))``: two levels per pair."""
+    criteria = "tag:vip"
+    for _ in range(pairs):
+        criteria = f"channel:sms OR NOT ({criteria})"
+    return criteria
+
+
+def test_criteria_as_deep_as_allowed_are_evaluated(store: CRMStore) -> None:
+    ids = _population(store)
+    deepest = _or_not_chain(MAX_DEPTH // 2)  # every level: "texter, or not ..." down to tag:vip
+    assert _members(store, deepest, ids) == {"texter", "happy", "mailer"}
+    assert _members(store, "NOT " * MAX_DEPTH + "tag:vip", ids) == {"happy", "mailer"}
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        _or_not_chain(MAX_DEPTH // 2 + 1),
+        _or_not_chain(15),  # EXISTS subqueries nested 30 deep overflowed SQLite's parser stack
+        "NOT " * 50 + "channel:x",  # "parser stack overflow"
+        "NOT " * 500 + "channel:x",  # RecursionError
+        "NOT (" * 500 + "channel:x" + ")" * 500,
+    ],
+    ids=["one level too deep", "OR/NOT 15 deep", "50 NOTs", "500 NOTs", "500 NOT groups"],
+)
+def test_criteria_nested_too_deep_are_refused_saying_so(criteria: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"deeper than {MAX_DEPTH} levels at column"):
+        compile_criteria(criteria)

@@ -8,6 +8,10 @@ from hub.errors import InvalidInput
 from kb.analysis import normalise_field_value, site_suffixes, tokenize
 from kb.matcher import highlight
 from kb.query import (
+    MAX_DEPTH,
+    MAX_LEAVES,
+    MAX_NEAR_DISTANCE,
+    MAX_NOTS,
     MAX_QUERY_CHARS,
     And,
     Field,
@@ -39,6 +43,7 @@ def t(*tokens: str, prefix: bool = False) -> Text:
         ("delay NEAR/3f flight", Near((t("delay"), t("flight")), 3, True)),
         ('"flight delay" NEAR/5 refu*', Near((t("flight", "delay"), t("refu", prefix=True)), 5, False)),
         ("a NEAR/2 b NEAR/2 c", Near((t("a"), t("b"), t("c")), 2, False)),
+        ("a NEAR/50f b", Near((t("a"), t("b")), 50, True)),  # the widest NEAR
         ("author:@Ann", Field("author", "ann")),
         ('entity:"Acme  Corp"', Field("entity", "acme corp")),
         ("LANGUAGE:EN", Field("lang", "en")),
@@ -57,6 +62,12 @@ def t(*tokens: str, prefix: bool = False) -> Text:
         ("", None),
         ("   \n\t", None),
         ('""', None),
+        ("refund OR refund OR Refunds", Or((t("refund"), t("refunds")))),  # repeated parts fold
+        ("a a -b -b", And((t("a"), Not(t("b"))))),
+        ("NOT NOT refund", t("refund")),  # a double negation is its operand
+        ("NOT NOT NOT refund", Not(t("refund"))),
+        ("NOT (NOT refund)", t("refund")),
+        ("channel:(sms OR sms)", Field("channel", "sms")),
     ],
 )
 def test_parses_to_ast(query: str, ast: object) -> None:
@@ -94,12 +105,72 @@ def test_syntax_errors_name_position_and_expectation(
 def test_limits_are_syntax_errors_not_crashes() -> None:
     with pytest.raises(QuerySyntaxError, match="limit is 4096"):
         parse_query("x" * 10_000)
-    with pytest.raises(QuerySyntaxError, match="nested deeper"):
-        parse_query("(" * 40 + "x" + ")" * 40)
-    with pytest.raises(QuerySyntaxError, match="more than"):
-        parse_query(" OR ".join(["word"] * 400))
-    assert parse_query("(" * 30 + "x" + ")" * 30) == t("x")
+    with pytest.raises(QuerySyntaxError, match="more than 300 terms") as raised:
+        parse_query(" OR ".join(["word"] * 400))  # counted as typed, before "word OR word" folds
+    assert raised.value.position == len("word OR ") * MAX_LEAVES
+    assert parse_query(" OR ".join(f"w{i}" for i in range(MAX_LEAVES))) is not None
+    # redundant parentheses nest nothing: only operators count
+    assert parse_query("(" * 500 + "x" + ")" * 500) == t("x")
     assert parse_query("y" * MAX_QUERY_CHARS) == t("y" * MAX_QUERY_CHARS)
+
+
+def _nested(levels: int) -> str:
+    """``a OR (b AND (c OR (d AND ...)))``: one operator level per word but the last."""
+    words = [f"w{i}" for i in range(levels + 1)]
+    query = words[-1]
+    for level, word in reversed(list(enumerate(words[:-1]))):
+        query = f"{word} {'OR' if level % 2 == 0 else 'AND'} ({query})"
+    return query
+
+
+def test_nesting_is_limited_by_operator_levels() -> None:
+    deepest = parse_query(_nested(MAX_DEPTH))
+    assert isinstance(deepest, Or)
+    with pytest.raises(QuerySyntaxError, match=f"nested deeper than {MAX_DEPTH}") as raised:
+        parse_query(_nested(MAX_DEPTH + 1))
+    query = _nested(MAX_DEPTH + 1)
+    assert raised.value.position == query.index(f"w{MAX_DEPTH}")  # where the level too many starts
+    # each NOT is a level: a chain of them passes the limit even when it would cancel out
+    assert parse_query("NOT " * MAX_DEPTH + "x") == t("x")
+    with pytest.raises(QuerySyntaxError, match="nested deeper") as raised:
+        parse_query("refund " + "NOT " * 39 + "x")
+    assert raised.value.position == len("refund ") + len("NOT ") * (MAX_DEPTH - 1)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "NOT " * 1000 + "x",  # ~500 NOTs used to raise RecursionError
+        "NOT (" * 800 + "x" + ")" * 800,
+        "(" * 2000 + "x" + ")" * 1999,  # unbalanced, very deep
+        " OR ".join(["(a AND NOT (b"] * 200) + "))" * 200,
+        "a NEAR/1 " * 500 + "b",
+    ],
+    ids=["NOT chain", "negated groups", "deep parentheses", "deep OR/NOT", "NEAR chain"],
+)
+def test_absurd_queries_are_syntax_errors_never_recursion_errors(query: str) -> None:
+    with pytest.raises(QuerySyntaxError) as raised:
+        parse_query(query[:MAX_QUERY_CHARS])
+    assert raised.value.position is not None and 0 <= raised.value.position <= MAX_QUERY_CHARS
+
+
+def test_negations_are_limited_in_number() -> None:
+    exclusions = "brand " + " ".join(f"-w{i}" for i in range(MAX_NOTS))
+    assert isinstance(parse_query(exclusions), And)
+    query = exclusions + " -spam"
+    with pytest.raises(QuerySyntaxError, match=f"more than {MAX_NOTS} negations") as raised:
+        parse_query(query)
+    assert raised.value.position == query.index("-spam")
+
+
+@pytest.mark.parametrize("distance", [MAX_NEAR_DISTANCE + 1, 999, 999_999, int("9" * 40)])
+def test_near_beyond_the_widest_is_an_error_with_its_position(distance: int) -> None:
+    query = f"delay NEAR/{distance} flight"
+    with pytest.raises(QuerySyntaxError, match=f"largest distance is NEAR/{MAX_NEAR_DISTANCE}") as raised:
+        parse_query(query)  # it used to become the two words "near" and the number
+    assert raised.value.position == len("delay ")
+    with pytest.raises(QuerySyntaxError, match="too wide"):
+        parse_query(f"a NEAR/3f b NEAR/{distance}f c")
 
 
 def test_positive_texts_skip_negations_and_fields() -> None:

@@ -1,8 +1,10 @@
 """GET /search through the real app factory: hits, highlights, facets, histogram, filters, and
-the user's mistakes (query, facet, cursor) answered 400 while a damaged store is a 500."""
+the user's mistakes (query, facet, cursor) answered 400, while a damaged stored document is
+left out of the page (and logged), never blamed on the query."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from contextlib import closing
 
@@ -120,6 +122,49 @@ async def test_metacharacters_are_searched_as_text(client: httpx.AsyncClient, qu
 
 
 @pytest.mark.usefixtures("kb_documents")
+async def test_near_beyond_its_maximum_is_400_at_the_near(client: httpx.AsyncClient) -> None:
+    response = await client.get("/search", params={"q": "delay NEAR/999999 flight"})
+    assert response.status_code == 400, response.text  # it used to search "near 999999"
+    detail = response.json()["detail"]
+    assert detail["position"] == len("delay ") and "NEAR/50" in detail["message"]
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_a_query_over_the_budget_is_400_before_it_runs(client: httpx.AsyncClient) -> None:
+    operands = " NEAR/999f ".join(f"w{i}" for i in range(250))  # 300 of them ran 59 s on 20k messages
+    response = await client.get("/search", params={"q": operands})
+    assert response.status_code == 400 and response.json()["detail"]["position"] == 3
+    expensive = "refund OR " + " NEAR/50f ".join(f"w{i}" for i in range(200))
+    for path in ("/search", "/conversations"):
+        response = await client.get(path, params={"q": expensive})
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        assert "too expensive" in detail["message"] and detail["position"] == len("refund OR ")
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_a_search_past_its_deadline_is_stopped_and_answered_400(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = itertools.count(start=0.0, step=60.0)  # every look at the clock is a minute later
+    monkeypatch.setattr("kb.limits.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("kb.sqlite.store._DEADLINE_CHECK_STEPS", 1)
+    for path in ("/search", "/conversations"):
+        response = await client.get(path, params={"q": "refund OR flight"})
+        assert response.status_code == 400, response.text
+        assert "stopped after 5 s" in response.json()["detail"]["message"]
+    monkeypatch.undo()
+    assert (await client.get("/search", params={"q": "refund OR flight"})).json()["total"] == 6
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_repeated_facets_are_computed_once(client: httpx.AsyncClient) -> None:
+    response = await client.get("/search", params={"facets": ",".join(["authors"] * 3000 + ["channel"])})
+    assert response.status_code == 200
+    assert list(response.json()["facets"]) == ["authors", "channel"]
+
+
+@pytest.mark.usefixtures("kb_documents")
 async def test_bad_facets_cursor_and_paging_are_400_or_422(client: httpx.AsyncClient) -> None:
     assert (await client.get("/search", params={"facets": "channel,nope"})).status_code == 400
     assert (await client.get("/search", params={"cursor": "not-a-cursor"})).status_code == 400
@@ -142,11 +187,29 @@ async def test_forged_cursor_is_400_not_503(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.usefixtures("kb_documents")
 @pytest.mark.parametrize("stored", ["not json", '{"id": "msg_x"}'], ids=["not JSON", "not a message"])
-async def test_a_corrupt_stored_message_is_500_not_a_bad_query(
-    client: httpx.AsyncClient, app: FastAPI, stored: str
+async def test_a_corrupt_stored_message_is_left_out_not_a_bad_query(
+    client: httpx.AsyncClient, app: FastAPI, stored: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    victim = next(iter(by_native("t2")))
+    with closing(sqlite3.connect(app.state.settings.kb_path)) as db, db:
+        db.execute(
+            "UPDATE message_docs SET doc = ? WHERE rowid = (SELECT rowid FROM messages WHERE id = ?)",
+            (stored, victim),
+        )
+    response = await client.get("/search", params={"q": "refund"})
+    assert response.status_code == 200, response.text  # it used to be a 500 for every search
+    assert {h["id"] for h in response.json()["hits"]} == by_native("t1", "s1")
+    assert any(victim in record.getMessage() for record in caplog.records if record.name == "kb")
+    # opened by id, the message's conversation still answers: its other message is listed
+    conversation = (await client.get("/conversations/cnv_a")).json()
+    assert [m["native_id"] for m in conversation["messages"]] == ["t1"]
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_a_corrupt_stored_conversation_opened_by_id_is_500(
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     with closing(sqlite3.connect(app.state.settings.kb_path)) as db, db:
-        db.execute("UPDATE message_docs SET doc = ?", (stored,))
-    response = await client.get("/search", params={"q": "refund"})
-    assert response.status_code == 500, response.text
-    assert response.json() == {"detail": INTERNAL_ERROR}
+        db.execute("UPDATE conversations SET doc = 'not json' WHERE id = 'cnv_a'")
+    response = await client.get("/conversations/cnv_a")
+    assert (response.status_code, response.json()) == (500, {"detail": INTERNAL_ERROR})

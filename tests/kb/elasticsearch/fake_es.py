@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 _CONFLICT = {
     "error": {"type": "version_conflict_engine_exception", "reason": "version conflict"},
@@ -35,6 +35,11 @@ class FakeElasticsearch:
     ``before_write`` callbacks (one per conditional write, oldest first) run just before a
     write that carries ``if_seq_no``: a test stages a concurrent writer there (with
     :meth:`store`, not through HTTP: the fake's lock is held).
+
+    Slow searches: with ``searches_time_out`` every search answers ``timed_out: true``; with
+    ``stall_searches`` every search is a running task (listed by ``GET _tasks`` with its
+    ``X-Opaque-Id``) that answers only once ``POST _tasks/<id>/_cancel`` cancels it (or after
+    10 s). ``opaque_ids`` holds the ``X-Opaque-Id`` of every search; ``cancelled`` the task ids.
     """
 
     def __init__(self) -> None:
@@ -48,6 +53,11 @@ class FakeElasticsearch:
         self.bulk_requests = 0
         self.seq_nos: dict[tuple[str, str], int] = {}
         self.before_write: list[Callable[[], None]] = []
+        self.searches_time_out = False
+        self.stall_searches = False
+        self.opaque_ids: list[str | None] = []
+        self.cancelled: list[str] = []
+        self._running: dict[str, tuple[str | None, threading.Event]] = {}
         self._seq = 0
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -82,6 +92,34 @@ class FakeElasticsearch:
             return exists
         return if_seq_no is not None and (not exists or self.seq_nos[(index, doc_id)] != int(if_seq_no))
 
+    def run_search_task(self, opaque_id: str | None) -> None:
+        """A search as a task: listed and cancellable while ``stall_searches`` holds it."""
+        with self._lock:
+            task_id = f"node1:{len(self._running) + len(self.cancelled) + 1}"
+            released = threading.Event()
+            self._running[task_id] = (opaque_id, released)
+        released.wait(10)
+        with self._lock:
+            self._running.pop(task_id, None)
+
+    def task_listing(self) -> dict[str, Any]:
+        with self._lock:
+            tasks = {
+                task_id: {
+                    "action": "indices:data/read/search",
+                    "headers": {"X-Opaque-Id": opaque} if opaque else {},
+                }
+                for task_id, (opaque, _) in self._running.items()
+            }
+        return {"nodes": {"node1": {"tasks": tasks}}}
+
+    def cancel_task(self, task_id: str) -> None:
+        with self._lock:
+            self.cancelled.append(task_id)
+            running = self._running.get(task_id)
+        if running is not None:
+            running[1].set()
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -114,6 +152,8 @@ class FakeElasticsearch:
                 fake.requests.append(("PUT", path, body))
                 if path.startswith("_index_template/"):
                     fake.templates[path.split("/", 1)[1]] = body
+                elif path.endswith("/_mapping"):
+                    pass  # recorded in requests: the fake keeps no mappings
                 elif "/_doc/" in path:
                     index, _, doc_id = path.split("/", 2)
                     query = parse_qs(urlsplit(self.path).query)
@@ -140,6 +180,11 @@ class FakeElasticsearch:
                 raw = self._body()
                 if path.endswith("_bulk"):
                     return self._bulk(raw)
+                if path == "_tasks":
+                    return self._reply(200, fake.task_listing())
+                if path.startswith("_tasks/") and path.endswith("/_cancel"):
+                    fake.cancel_task(unquote(path.split("/")[1]))
+                    return self._reply(200, {"nodes": {}})
                 body = json.loads(raw or b"{}")
                 fake.requests.append(("POST", path, body))
                 index = path.split("/")[0]
@@ -169,6 +214,9 @@ class FakeElasticsearch:
                 self._reply(404, {"error": {"type": "not_found", "reason": path}, "status": 404})
 
             def _search(self, docs: dict[str, Any], body: dict[str, Any]) -> None:
+                fake.opaque_ids.append(self.headers.get("X-Opaque-Id"))
+                if fake.stall_searches:
+                    fake.run_search_task(self.headers.get("X-Opaque-Id"))
                 after = body.get("search_after")
                 ordered = sorted(docs.items())
                 if after:
@@ -195,6 +243,7 @@ class FakeElasticsearch:
                 self._reply(
                     200,
                     {
+                        "timed_out": fake.searches_time_out,
                         "hits": {"total": {"value": len(docs), "relation": "eq"}, "hits": hits},
                         "aggregations": aggs,
                     },

@@ -7,6 +7,8 @@ per-document errors, denormalised conversation state, unchanged detection, pagin
 from __future__ import annotations
 
 import functools
+import json
+from typing import Any
 
 import pytest
 
@@ -14,11 +16,13 @@ from hub.errors import InvalidInput, ParleyError, RetriableError
 from hub.models import Conversation
 from kb.base import SearchRequest
 from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.search import MAX_CONVERSATION_MATCHES
 from kb.elasticsearch.store import CONFLICT_ATTEMPTS
 from kb.query import parse_query
 from kb.search_rules import message_highlights
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 from tests.kb.elasticsearch.fake_es import FakeElasticsearch
+from tests.kb.test_deep_queries import DEEPEST
 
 
 @pytest.fixture
@@ -38,6 +42,10 @@ def test_indices_are_created_from_templates_with_the_analyzer(
     ]
     assert template["mappings"]["properties"]["channel"] == {"type": "keyword"}
     assert set(fake.indices) == {"t-messages", "t-conversations"}
+    # existing indices get what they can take in place: eager global ordinals for conversation_id
+    eager = {"type": "keyword", "eager_global_ordinals": True}
+    assert template["mappings"]["properties"]["conversation_id"] == eager
+    assert ("PUT", "t-messages/_mapping", {"properties": {"conversation_id": eager}}) in fake.requests
 
 
 def test_bulk_upsert_retries_429_and_reports_rejections(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
@@ -117,20 +125,41 @@ def test_offset_paging_past_the_window_is_invalid_input(kb: ElasticsearchKB) -> 
 
 def test_conversation_search_by_relevance(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
     kb.upsert_conversations(CONVERSATIONS)
-    kb.search_conversations(SearchRequest(query="refund", facets=["status"]))
+    found = kb.search_conversations(SearchRequest(query="refund", facets=["status"]))
     ranked = next(b for m, p, b in fake.requests if p == "t-messages/_search")
     terms = ranked["aggs"]["conversations"]["terms"]
-    assert terms["field"] == "conversation_id" and terms["order"][0] == {"best": "desc"}
+    assert terms["field"] == "conversation_id" and terms["order"][0] == {"rank": "desc"}
+    assert ranked["aggs"]["conversations"]["aggs"]["rank"] == {"max": {"script": {"source": "_score"}}}
     filtered = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
     # no message matched: only a subject match can qualify a conversation
     subject = {"multi_match": {"query": "refund", "type": "phrase", "fields": ["subject"]}}
     matched = {"bool": {"should": [{"ids": {"values": []}}, subject], "minimum_should_match": 1}}
     assert matched in filtered["query"]["bool"]["filter"]
     assert filtered["aggs"]["f_status"]["terms"]["field"] == "status"
+    # Conversations matched by their subject alone are found by this request: it is sized by
+    # the cap, not by the conversations found through messages (none here: it used to ask for
+    # 0 hits, and a retitled conversation was never found), and asks for ids only.
+    assert filtered["size"] == MAX_CONVERSATION_MATCHES and filtered["_source"] is False
+    assert len(found.hits) == len(CONVERSATIONS)  # the fake matches every document
     listing = kb.search_conversations(SearchRequest(limit=2))
     assert len(listing.hits) == 2 and listing.next_cursor
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
     assert body["sort"][0] == {"last_message_at": {"order": "desc", "missing": "_last"}}
+
+
+def test_conversation_search_by_date_neither_scores_nor_scripts(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_conversations(CONVERSATIONS)
+    for sort, direction in (("newest", "desc"), ("oldest", "asc")):
+        kb.search_conversations(SearchRequest(query="refund channel:email", sort=sort))
+        ranked = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+        assert "must" not in ranked["query"]["bool"]  # filter context: no scores, cacheable
+        assert ranked["aggs"]["conversations"]["aggs"]["rank"] == {"max": {"field": "created_at"}}
+        assert ranked["aggs"]["conversations"]["terms"]["order"][0] == {"rank": direction}
+        assert "script" not in json.dumps(ranked) and ranked["track_total_hits"] is False
+        listed = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
+        assert listed["size"] == 21 and listed["_source"] == {"includes": ["doc"]}  # paged by ES
 
 
 def test_a_writer_sees_its_own_messages_in_conversation_reads(
@@ -214,3 +243,31 @@ def test_update_conversation_applies_changes_to_the_fresh_copy_on_conflict(
     assert len(puts) == 2
     update = [b for m, p, b in fake.requests if p.endswith("_update_by_query")][-1]
     assert update["script"]["params"]["convs"]["cnv_a"]["assignee"] == "zoe"
+
+
+def _bool_depth(tree: Any) -> int:
+    """How many ``bool`` queries nest in a request body (Elasticsearch refuses more than 20)."""
+    if isinstance(tree, list):
+        return max((_bool_depth(item) for item in tree), default=0)
+    if not isinstance(tree, dict):
+        return 0
+    return max((_bool_depth(v) + (key == "bool") for key, v in tree.items()), default=0)
+
+
+@pytest.mark.parametrize("query", list(DEEPEST.values()), ids=list(DEEPEST))
+def test_the_deepest_queries_stay_within_elasticsearchs_bool_depth(
+    kb: ElasticsearchKB, fake: FakeElasticsearch, query: str
+) -> None:
+    kb.upsert_conversations(CONVERSATIONS)
+    kb.upsert_messages(MESSAGES)
+    before = len(fake.requests)
+    kb.search_messages(SearchRequest(query=query))
+    kb.search_conversations(SearchRequest(query=query, sort="relevance"))
+    searches = [body for _, path, body in fake.requests[before:] if path.endswith("_search")]
+    assert len(searches) == 3
+    assert max(_bool_depth(body) for body in searches) <= 20  # indices.query.bool.max_nested_depth
+
+
+def test_refresh_makes_both_indices_countable(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
+    kb.refresh()  # what `parley ingest` does before counting conversations for its summary
+    assert fake.requests[-1][:2] == ("POST", "t-messages,t-conversations/_refresh")
