@@ -8,6 +8,10 @@ asking the generic JSONL-envelopes importer and then each channel's importers
 the same parsers live channels use; anything that cannot be read (binary content, a format no
 importer claims, a record an importer refuses, a file over the size cap) becomes a
 ``DeadLetter`` item (stage ``import``) carrying the raw bytes and the reason.
+
+A JSONL line is read at most ``MAX_LINE_BYTES`` at a time (a longer line is skipped unread
+and dead-lettered with its first 4 KiB), and its payload is held to ``channels.limits``
+(nesting, size) before it becomes an envelope, so a nesting bomb is a dead letter for its line.
 """
 
 from __future__ import annotations
@@ -15,18 +19,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from pydantic import ValidationError
 
 from channels import CHANNELS
 from channels.base import FileImporter, ImportFile, ImportItem
+from channels.limits import check_payload
+from hub.errors import MalformedPayload
 from hub.models import Envelope
 
 __all__ = [
     "JSONL_ENVELOPES",
+    "MAX_FILE_BYTES",
+    "MAX_LINE_BYTES",
     "FileImportSource",
     "ImportItem",
     "detect_format",
@@ -39,42 +49,73 @@ _SNIFF_BYTES = 8192
 MAX_LINE_BYTES = 5 * 1024 * 1024
 #: a file read whole (an .eml message, a feed document) larger than this is refused
 MAX_FILE_BYTES = 50 * 1024 * 1024
+_SKIP_CHUNK = 1024 * 1024  # the rest of an over-long line is skipped this much at a time
+_HEAD_BYTES = 4096  # what a dead letter keeps of an over-long line
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    data: bytes  # the whole line, or its first _HEAD_BYTES when it is over the limit
+    length: int
+    too_long: bool
+
+
+def _lines(fh: BinaryIO, limit: int) -> Iterator[_Line]:
+    """The lines of ``fh``; a line of more than ``limit`` bytes (newline excluded) is never held
+    whole: only its head is kept, the rest is read past in bounded pieces."""
+    number = 0
+    while line := fh.readline(limit + 1):
+        number += 1
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield _Line(number, line, len(line), too_long=False)
+            continue
+        length = len(line)
+        while rest := fh.readline(_SKIP_CHUNK):
+            length += len(rest)
+            if rest.endswith(b"\n"):
+                break
+        yield _Line(number, line[:_HEAD_BYTES], length, too_long=True)
+
+
+def _jsonl_record(file: ImportFile, line: _Line) -> ImportItem:
+    """One non-blank line of a JSONL file: its envelope, or a dead letter saying why not."""
+    number, where = line.number, f":{line.number}"
+    if line.too_long:
+        reason = f"line {number} of {line.length} bytes is over the {MAX_LINE_BYTES}-byte limit"
+        return file.dead_letter(reason, line.data, where)
+    try:
+        data = json.loads(line.data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting bombs
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        return file.dead_letter(f"line {number} is not JSON: {reason}", line.data[:65536], where)
+    if not isinstance(data, dict):
+        return file.dead_letter(f"line {number} is not a JSON object envelope", line.data, where)
+    try:  # json.loads reads up to ~1,000 levels; nothing past the limits goes further
+        check_payload(data.get("payload"))
+    except MalformedPayload as exc:
+        return file.dead_letter(f"line {number}: {exc}", line.data, where)
+    data.setdefault("raw_ref", file.ref(where))
+    data.setdefault("received_at", file.arrival.isoformat())
+    try:
+        return Envelope.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'envelope'}: {e['msg']}" for e in exc.errors()
+        )
+        return file.dead_letter(f"line {number} is not an envelope: {problems}", line.data, where)
 
 
 def _jsonl_records(file: ImportFile) -> Iterator[ImportItem]:
-    arrived = file.arrival.isoformat()
-    path = file.path
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f":{lineno}"
-            if len(line) > MAX_LINE_BYTES:
-                yield file.dead_letter(f"line {lineno} is over {MAX_LINE_BYTES} bytes", line[:4096], where)
-                continue
-            try:
-                data = json.loads(line)
-            except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting bombs
-                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-                yield file.dead_letter(f"line {lineno} is not JSON: {reason}", line[:65536], where)
-                continue
-            if not isinstance(data, dict):
-                yield file.dead_letter(f"line {lineno} is not a JSON object envelope", line, where)
-                continue
-            data.setdefault("raw_ref", file.ref(where))
-            data.setdefault("received_at", arrived)
-            try:
-                yield Envelope.model_validate(data)
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'envelope'}: {e['msg']}" for e in exc.errors()
-                )
-                yield file.dead_letter(f"line {lineno} is not an envelope: {problems}", line, where)
+    with file.path.open("rb") as fh:
+        for line in _lines(fh, MAX_LINE_BYTES):
+            if line.too_long or line.data.strip():
+                yield _jsonl_record(file, line)
 
 
 def _count_lines(path: Path) -> int:
     with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        return sum(1 for line in _lines(fh, MAX_LINE_BYTES) if line.too_long or line.data.strip())
 
 
 #: envelopes of any channel, one JSON object per line (what ``parley kb export`` and other
