@@ -1,13 +1,19 @@
 """The file import source: JSONL envelopes, plus every file format a channel declares.
 
 Every path given becomes one partition; its resume state is the number of records already
-emitted, so a restarted run with recovery continues where it stopped. A file is read by the
-importer that claims it (``importer_for``): by suffix first, then by sniffing its first bytes,
-asking the generic JSONL-envelopes importer and then each channel's importers
+emitted, so a restarted run with recovery continues where it stopped. A folder is walked by
+``flows.import_paths``: regular files in name order; FIFOs, sockets, devices, dangling or
+looping symbolic links are never opened and each becomes a dead letter naming it. A file is
+read by the importer that claims it (``importer_for``): by suffix first, then by sniffing its
+first bytes, asking the generic JSONL-envelopes importer and then each channel's importers
 (``channels.CHANNELS``: ``.eml``, mbox, feed files...). Records become ``Envelope`` items for
 the same parsers live channels use; anything that cannot be read (binary content, a format no
 importer claims, a record an importer refuses, a file over the size cap) becomes a
 ``DeadLetter`` item (stage ``import``) carrying the raw bytes and the reason.
+
+NUL bytes in the first 8 KiB make a file binary and refuse it whole, unless its importer
+judges each record itself (``FileImporter.per_record``: JSONL, mbox) and recognises the
+content: then only the records holding them are refused.
 
 A JSONL line is read at most ``MAX_LINE_BYTES`` at a time (a longer line is skipped unread
 and dead-lettered with its first 4 KiB), and its payload is held to ``channels.limits``
@@ -17,7 +23,6 @@ and dead-lettered with its first 4 KiB), and its payload is held to ``channels.l
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +33,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from pydantic import ValidationError
 
 from channels import CHANNELS
-from channels.base import FileImporter, ImportFile, ImportItem
+from channels.base import FileImporter, ImportFile, ImportItem, open_regular
 from channels.limits import check_payload
+from flows.import_paths import Skipped, import_entries
 from hub.errors import MalformedPayload
 from hub.models import Envelope
 
@@ -39,6 +45,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "FileImportSource",
     "ImportItem",
+    "count_records",
     "detect_format",
     "importer_for",
     "iter_records",
@@ -47,7 +54,8 @@ __all__ = [
 _SNIFF_BYTES = 8192
 #: a JSONL line longer than this is refused rather than parsed into memory-hungry objects
 MAX_LINE_BYTES = 5 * 1024 * 1024
-#: a file read whole (an .eml message, a feed document) larger than this is refused
+#: a file read whole (an .eml message, a feed document) or one mbox message larger than this
+#: is refused
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _SKIP_CHUNK = 1024 * 1024  # the rest of an over-long line is skipped this much at a time
 _HEAD_BYTES = 4096  # what a dead letter keeps of an over-long line
@@ -107,14 +115,14 @@ def _jsonl_record(file: ImportFile, line: _Line) -> ImportItem:
 
 
 def _jsonl_records(file: ImportFile) -> Iterator[ImportItem]:
-    with file.path.open("rb") as fh:
+    with file.open() as fh:
         for line in _lines(fh, MAX_LINE_BYTES):
             if line.too_long or line.data.strip():
                 yield _jsonl_record(file, line)
 
 
 def _count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         return sum(1 for line in _lines(fh, MAX_LINE_BYTES) if line.too_long or line.data.strip())
 
 
@@ -126,6 +134,7 @@ JSONL_ENVELOPES = FileImporter(
     suffixes=frozenset({".jsonl", ".ndjson", ".json"}),
     sniff=lambda head: head.lstrip().startswith(b"{"),
     count=_count_lines,
+    per_record=True,
 )
 
 
@@ -133,47 +142,61 @@ def _importers() -> tuple[FileImporter, ...]:
     return (JSONL_ENVELOPES, *(importer for channel in CHANNELS.values() for importer in channel.importers))
 
 
-def _head(path: Path) -> bytes | None:
+def _head(path: Path) -> bytes | OSError:
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             return fh.read(_SNIFF_BYTES)
-    except OSError:
-        return None
+    except OSError as exc:
+        return exc
 
 
-def _is_binary(head: bytes) -> bool:
+def _has_nul(head: bytes) -> bool:
     # NUL bytes mean binary, except in UTF-16/32 text (which starts with its byte-order mark)
     return b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"))
 
 
-def _claim(path: Path, head: bytes) -> FileImporter | None:
+_BINARY = "binary content: not JSONL envelopes or any channel's file format"
+
+
+def _judge(path: Path, head: bytes) -> FileImporter | str:
+    """The importer that reads ``path`` (by suffix, then by content), or why none does."""
     importers = _importers()
     suffix = path.suffix.lower()
-    by_name = next((importer for importer in importers if suffix in importer.suffixes), None)
-    if by_name is not None:
-        return by_name
-    return next((i for i in importers if i.sniff is not None and i.sniff(head)), None)
+    importer = next((i for i in importers if suffix in i.suffixes), None)
+    if importer is None:
+        importer = next((i for i in importers if i.sniff is not None and i.sniff(head)), None)
+    if _has_nul(head):
+        # an importer that judges each record may take a file it recognises: one message
+        # with a NUL byte must not cost the whole mbox
+        recognised = importer is not None and importer.sniff is not None and importer.sniff(head)
+        if not (recognised and importer is not None and importer.per_record):
+            return _BINARY
+    if importer is None:
+        formats = ", ".join(sorted({s for i in importers for s in i.suffixes}))
+        return f"unrecognised file type: expected JSONL envelopes or a channel's format ({formats})"
+    return importer
 
 
 def importer_for(path: Path) -> FileImporter | None:
     """The importer that reads ``path`` (by suffix, then by content), or ``None`` when the file
-    is unreadable, binary, or of a format no importer claims."""
+    is unreadable (or not a regular file), binary, or of a format no importer claims."""
     head = _head(path)
-    if head is None or _is_binary(head):
+    if isinstance(head, OSError):
         return None
-    return _claim(path, head)
+    judged = _judge(path, head)
+    return judged if isinstance(judged, FileImporter) else None
 
 
 def detect_format(path: Path) -> str:
     """How ``path`` would be read: the claiming importer's name (``jsonl``, ``eml``, ``mbox``,
     ``feed``...), else ``binary`` or ``unknown``."""
     head = _head(path)
-    if head is None:
+    if isinstance(head, OSError):
         return "unknown"
-    if _is_binary(head):
-        return "binary"
-    importer = _claim(path, head)
-    return importer.name if importer is not None else "unknown"
+    judged = _judge(path, head)
+    if isinstance(judged, FileImporter):
+        return judged.name
+    return "binary" if judged == _BINARY else "unknown"
 
 
 def _arrival(path: Path) -> datetime:
@@ -187,45 +210,51 @@ def _arrival(path: Path) -> datetime:
 def _file_records(path: Path) -> Iterator[ImportItem]:
     file = ImportFile(path=path, arrival=_arrival(path), max_bytes=MAX_FILE_BYTES)
     head = _head(path)
-    if head is None:
-        yield file.dead_letter("cannot read file")
+    if isinstance(head, OSError):
+        yield file.dead_letter(f"cannot read file: {head.strerror or head}")
         return
-    importer = None if _is_binary(head) else _claim(path, head)
-    if importer is None:
-        formats = ", ".join(sorted({s for i in _importers() for s in i.suffixes}))
-        reason = (
-            "binary content: not JSONL envelopes or any channel's file format"
-            if _is_binary(head)
-            else f"unrecognised file type: expected JSONL envelopes or a channel's format ({formats})"
-        )
-        yield file.dead_letter(reason, head[:4096])
+    judged = _judge(path, head)
+    if isinstance(judged, str):
+        yield file.dead_letter(judged, head[:4096])
         return
     try:
-        yield from importer.read(file)
+        yield from judged.read(file)
     except OSError as exc:
         yield file.dead_letter(f"cannot read file: {exc}", b"")
     except Exception as exc:  # an importer bug must not stop the import of the other files
         yield file.dead_letter(f"cannot read file ({type(exc).__name__}): {exc}", b"")
 
 
-def _files_under(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / name for name in sorted(filenames) if not name.startswith("."))
-    return found
+def _skipped(entry: Skipped) -> ImportItem:
+    return ImportFile(path=entry.path, arrival=datetime.now(UTC), max_bytes=MAX_FILE_BYTES).dead_letter(
+        entry.reason
+    )
 
 
 def iter_records(path: Path) -> Generator[ImportItem, None, None]:
-    """Every record in ``path`` (a file or a folder, recursively, in name order)."""
-    if path.is_dir():
-        for file in _files_under(path):
-            yield from _file_records(file)
-    elif path.is_file():
-        yield from _file_records(path)
-    else:
-        missing = ImportFile(path=path, arrival=datetime.now(UTC), max_bytes=MAX_FILE_BYTES)
-        yield missing.dead_letter("no such file or folder")
+    """Every record in ``path`` (a file or a folder, recursively, in name order); a dead letter
+    for every entry that is not a regular file (``flows.import_paths``)."""
+    for entry in import_entries(path):
+        if isinstance(entry, Skipped):
+            yield _skipped(entry)
+        else:
+            yield from _file_records(entry)
+
+
+def count_records(path: Path) -> int:
+    """A cheap estimate of how many records ``path`` holds, for progress bars: each importer's
+    count (one for formats of one record per file), one per skipped entry."""
+    return sum(_count_file(entry) if isinstance(entry, Path) else 1 for entry in import_entries(path))
+
+
+def _count_file(path: Path) -> int:
+    importer = importer_for(path)
+    if importer is None or importer.count is None:
+        return 1
+    try:
+        return importer.count(path) or 1
+    except OSError:  # the import itself dead-letters an unreadable file; the bar just guesses
+        return 1
 
 
 class _ImportPartition(StatefulSourcePartition[ImportItem, int]):

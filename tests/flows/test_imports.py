@@ -130,3 +130,12 @@ def test_nesting_past_the_payload_limit_is_a_dead_letter_for_its_line(tmp_path: 
     assert records[1].reason.endswith("nests deeper than 32 levels")
     assert records[1].raw == envelope_line("deep", metadata=deep).decode()
     assert records[2].reason == "line 3 is not JSON: nested too deeply"
+
+
+def test_a_nul_byte_refuses_its_line_only_when_the_file_is_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "nul.jsonl"
+    path.write_bytes(envelope_line("1") + b'{"channel": "tw\x00itter"}\n' + envelope_line("2"))
+    assert detect_format(path) == "jsonl"
+    records = list(iter_records(path))
+    assert [type(r) for r in records] == [Envelope, DeadLetter, Envelope]
+    assert "line 2 is not JSON" in records[1].reason
