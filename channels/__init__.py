@@ -10,15 +10,21 @@ channels only through it.
 
 Envelopes of kind ``parley.message`` (already normalised) are accepted for any channel name,
 including channels with no package here (twitter, facebook, sms in the demo).
+
+``parse_envelope`` holds every parser to the limits of ``channels.limits``: a JSON payload too
+deep or too large is refused before its parser sees it, and a message that could not be stored
+and read back (free-form ``metadata`` too deep or too large, a string no JSON writer accepts)
+is refused after; both as ``MalformedPayload``, so the input becomes a dead letter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from channels.base import Channel
+from channels.base import Channel, Parser
 from channels.email import EMAIL
 from channels.feeds import FEEDS
+from channels.limits import check_message, check_payload
 from channels.normalised import NORMALISED_KIND, parse_normalised
 from hub.errors import FatalError, MalformedPayload
 from hub.models import Envelope, Message
@@ -37,9 +43,20 @@ def parse_envelope(envelope: Envelope) -> list[Message]:
     """Turn one envelope into messages with the parser its channel declares for its kind.
 
     Raises ``MalformedPayload`` (dead-letter it) or ``UnsupportedEvent`` (count and skip).
+    Every message returned is within ``channels.limits`` and serialises as JSON.
     """
     if envelope.kind == NORMALISED_KIND:
-        return parse_normalised(envelope)
+        messages = parse_normalised(envelope)  # measures its payload more strictly itself
+    else:
+        parser = _parser_for(envelope)
+        check_payload(envelope.payload)
+        messages = parser(envelope)
+    for message in messages:
+        check_message(message)
+    return messages
+
+
+def _parser_for(envelope: Envelope) -> Parser:
     channel = CHANNELS.get(envelope.channel)
     parser = channel.parsers.get(envelope.kind) if channel is not None else None
     if parser is None:
@@ -52,7 +69,7 @@ def parse_envelope(envelope: Envelope) -> list[Message]:
             f"no parser for channel {envelope.channel!r} kind {envelope.kind!r}; {known}; "
             f"or send kind {NORMALISED_KIND!r}"
         )
-    return parser(envelope)
+    return parser
 
 
 def configure(settings: Settings) -> Settings:

@@ -22,11 +22,14 @@ Messages carry the channel's thread hints as typed fields (``Message.references`
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -51,7 +54,9 @@ __all__ = [
     "WebhookRefused",
     "WebhookRequest",
     "WebhookResponse",
+    "file_kind",
     "no_subject_fallback",
+    "open_regular",
     "whole_file_importer",
 ]
 
@@ -75,6 +80,43 @@ class Replier(Protocol):
     async def send(self, reply: Reply) -> Delivery:
         """Deliver ``reply``; retriable failures raise ``RetriableError``."""
         ...
+
+
+_KINDS = (
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISLNK, "symbolic link"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` says a path is, in words: ``regular file``, ``FIFO (named pipe)``..."""
+    if stat.S_ISREG(mode):
+        return "regular file"
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for binary reading, provided it is a regular file (symlinks followed).
+
+    Callers check with ``stat`` before opening; this is the belt to those braces: opening a
+    FIFO blocks until a writer comes (forever, in an import folder), so the file is opened with
+    ``O_NONBLOCK`` (no effect on reading a regular file) and its descriptor checked with
+    ``fstat``. Raises ``OSError`` when ``path`` is anything else, or cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file but a {file_kind(mode)}", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True)
@@ -109,14 +151,22 @@ class ImportFile:
             received_at=self.arrival,
         )
 
+    def open(self) -> BinaryIO:
+        """The file opened for binary reading; raises ``OSError`` unless it is a regular file
+        (``open_regular``: a FIFO put in its place never blocks the import)."""
+        return open_regular(self.path)
+
     def read_whole(self, what: str) -> bytes | DeadLetter:
         """The file's bytes, or a dead letter when it is over ``max_bytes`` or empty."""
-        size = self.path.stat().st_size
-        if size > self.max_bytes:
-            with self.path.open("rb") as fh:
-                head = fh.read(4096)
-            return self.dead_letter(f"{what} of {size} bytes is over the {self.max_bytes}-byte limit", head)
-        raw = self.path.read_bytes()
+        with self.open() as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # one byte past the cap at most: the file may have grown since its size was read
+            raw = fh.read(4096) if size > self.max_bytes else fh.read(self.max_bytes + 1)
+            if size > self.max_bytes or len(raw) > self.max_bytes:
+                size = max(size, len(raw))
+                return self.dead_letter(
+                    f"{what} of {size} bytes is over the {self.max_bytes}-byte limit", raw[:4096]
+                )
         if not raw.strip():
             return self.dead_letter(f"empty {what}", raw)
         return raw
@@ -128,9 +178,12 @@ class FileImporter:
 
     ``suffixes`` (lower-case, with the dot) claim a file by name; otherwise ``sniff`` is asked
     with the file's first bytes (up to 8 KiB). ``read(file)`` yields the file's records in
-    order (each a new envelope, or a dead letter for a record that cannot be read); it may
-    raise ``OSError`` (the import source dead-letters the file). ``count(path)`` is a cheap
-    estimate of the records, for progress bars (``None``: one record per file).
+    order (each a new envelope, or a dead letter for a record that cannot be read); it opens
+    the file with ``file.open()`` (never blocks on a FIFO) and may raise ``OSError`` (the import
+    source dead-letters the file). ``count(path)`` is a cheap estimate of the records, for
+    progress bars (``None``: one record per file); it opens ``path`` with ``open_regular``.
+    ``per_record``: ``read`` judges each record's content itself (a NUL byte refuses that
+    record only), so a file ``sniff`` recognises is not refused whole for NUL bytes in its head.
     """
 
     name: str
@@ -138,6 +191,7 @@ class FileImporter:
     suffixes: frozenset[str] = frozenset()
     sniff: Callable[[bytes], bool] | None = None
     count: Callable[[Path], int] | None = None
+    per_record: bool = False
 
 
 def whole_file_importer(

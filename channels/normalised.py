@@ -10,6 +10,12 @@ Payload shape (only ``native_id`` and ``text`` are required)::
                 "email": "ann@example.org", "phone": "+447700900123"}}
 
 Unknown fields are rejected (dead letter naming them): a typo must not silently lose data.
+Sizes are limited (``channels.limits``), each breach a dead letter saying which and where: the
+payload is JSON data at most ``MAX_PAYLOAD_DEPTH`` (32) deep and ``MAX_PAYLOAD_CHARS`` (4 MiB)
+large, with no lone surrogates; ``metadata``, ``attachments`` and ``author`` each at most
+``MAX_FREEFORM_DEPTH`` (16) deep and ``MAX_FREEFORM_CHARS`` (256 KiB) large; ``text`` and
+``html`` at most ``MAX_TEXT_CHARS`` (1 Mi characters), every other string ``MAX_SHORT_CHARS``
+(4,096); ``references`` and ``attachments`` at most ``MAX_LIST_ITEMS`` (1,000) entries.
 ``references``, ``subject_key`` and ``listen_query`` are the message's typed hints (see
 ``hub.models.Message``). Files written before they existed carry them in ``metadata`` as
 ``references``, ``normalized_subject`` and ``listen_query``: those are moved into the typed
@@ -20,10 +26,20 @@ fields when the typed field is absent and the value has the right type; otherwis
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from channels.limits import (
+    MAX_FREEFORM_CHARS,
+    MAX_FREEFORM_DEPTH,
+    MAX_LIST_ITEMS,
+    MAX_PAYLOAD_CHARS,
+    MAX_PAYLOAD_DEPTH,
+    MAX_SHORT_CHARS,
+    MAX_TEXT_CHARS,
+    check_json,
+)
 from hub.errors import MalformedPayload
 from hub.models import Attachment, Direction, Envelope, Identity, Message
 
@@ -31,34 +47,39 @@ __all__ = ["NORMALISED_KIND", "parse_normalised"]
 
 NORMALISED_KIND = "parley.message"
 
+_Short = Annotated[str, Field(max_length=MAX_SHORT_CHARS)]
+_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+#: the free-form parts of a payload, each measured on its own
+_FREEFORM = ("metadata", "attachments", "author")
+
 
 class _AuthorPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    native_id: str = Field(min_length=1)
-    handle: str | None = None
-    display_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    native_id: _Short = Field(min_length=1)
+    handle: _Short | None = None
+    display_name: _Short | None = None
+    email: _Short | None = None
+    phone: _Short | None = None
 
 
 class _MessagePayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    native_id: str = Field(min_length=1)
-    text: str
-    language: str | None = None
+    native_id: _Short = Field(min_length=1)
+    text: _Text
+    language: _Short | None = None
     created_at: datetime | None = None
-    in_reply_to: str | None = None
-    thread_key: str | None = None
-    references: list[str] | None = None
-    subject_key: str | None = None
-    listen_query: str | None = None
-    subject: str | None = None
+    in_reply_to: _Short | None = None
+    thread_key: _Short | None = None
+    references: list[_Short] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
+    subject_key: _Short | None = None
+    listen_query: _Short | None = None
+    subject: _Short | None = None
     direction: Direction = Direction.IN
-    html: str | None = None
-    url: str | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
+    html: _Text | None = None
+    url: _Short | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     metadata: dict[str, Any] = Field(default_factory=dict)
     author: _AuthorPayload | None = None
 
@@ -96,12 +117,27 @@ def _hints(payload: _MessagePayload) -> tuple[dict[str, Any], dict[str, Any]]:
     return hints, metadata
 
 
+def _check_limits(payload: dict[str, Any]) -> None:
+    """The payload's shape within ``channels.limits``, measured before pydantic sees it: its
+    validators recurse, and stop with an error of their own at 200 levels, well past what a
+    stored message may hold."""
+    for name in _FREEFORM:  # first: their limits are the tighter ones, and name the field
+        if name in payload:
+            check_json(payload[name], name, max_depth=MAX_FREEFORM_DEPTH, max_chars=MAX_FREEFORM_CHARS)
+    check_json(payload, "payload", max_depth=MAX_PAYLOAD_DEPTH, max_chars=MAX_PAYLOAD_CHARS)
+
+
 def parse_normalised(envelope: Envelope) -> list[Message]:
-    """Validate a ``parley.message`` payload and return it as one ``Message``."""
+    """Validate a ``parley.message`` payload and return it as one ``Message``.
+
+    Raises ``MalformedPayload`` naming the problem: not an object, a limit passed (and where),
+    an unknown field, an invalid value.
+    """
     if not isinstance(envelope.payload, dict):
         raise MalformedPayload(
             f"{NORMALISED_KIND} payload must be a JSON object, got {type(envelope.payload).__name__}"
         )
+    _check_limits(envelope.payload)
     try:
         payload = _MessagePayload.model_validate(envelope.payload)
     except ValidationError as exc:

@@ -78,21 +78,11 @@ def _with_demo_fallback(settings: Settings) -> Settings:
 
 
 def _count_records(path: Path) -> int:
-    """A cheap estimate of how many records ``path`` holds, for the progress bar (the count of
-    the importer that reads it; one for formats of one record per file)."""
-    from flows.imports import importer_for
+    """A cheap estimate of how many records ``path`` holds, for the progress bar (counted over
+    the same entries the import reads; one for formats of one record per file)."""
+    from flows.imports import count_records
 
-    if path.is_dir():
-        return sum(_count_records(p) for p in sorted(path.rglob("*")) if p.is_file())
-    if not path.is_file():
-        return 1
-    importer = importer_for(path)
-    if importer is None or importer.count is None:
-        return 1
-    try:
-        return importer.count(path) or 1
-    except OSError:  # the import itself dead-letters an unreadable file; the bar just guesses
-        return 1
+    return count_records(path)
 
 
 @contextmanager

@@ -62,8 +62,12 @@ def _raw_text(envelope: Envelope) -> str:
         return payload.decode("utf-8", "backslashreplace")
     try:
         return envelope.model_dump_json(include={"channel", "kind", "account", "payload"})
-    except ValueError:
+    except ValueError:  # lone surrogates, bytes that are not UTF-8, nesting past the writer's limit
+        pass
+    try:
         return repr(payload)
+    except RecursionError:  # nested past Python's own limit: the reason says so, the ref says where
+        return f"<{type(payload).__name__} nested too deeply to show>"
 
 
 def _sent_by_us(message: Message, own: frozenset[str]) -> bool:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from channels import CHANNELS
-from flows.imports import JSONL_ENVELOPES, detect_format, importer_for, iter_records
+from flows.imports import (
+    JSONL_ENVELOPES,
+    MAX_LINE_BYTES,
+    detect_format,
+    importer_for,
+    iter_records,
+)
 from hub.models import DeadLetter, Envelope
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -77,3 +84,58 @@ def test_every_suffix_is_claimed_by_one_importer_only() -> None:
     suffixes = [suffix for importer in importers for suffix in importer.suffixes]
     assert len(suffixes) == len(set(suffixes))
     assert all(suffix.startswith(".") and suffix == suffix.lower() for suffix in suffixes)
+
+
+def envelope_line(native_id: str, **payload: object) -> bytes:
+    body = {"native_id": native_id, "text": f"message {native_id}", **payload}
+    return json.dumps({"channel": "twitter", "kind": "parley.message", "payload": body}).encode() + b"\n"
+
+
+def test_an_over_long_line_is_skipped_unread_and_the_next_lines_still_flow(tmp_path: Path) -> None:
+    fits = envelope_line("fits").rstrip().ljust(MAX_LINE_BYTES)  # JSON may end in spaces
+    head = b'{"channel": "twitter", "kind": "parley.message", "payload": {"native_id": "big", "text": "'
+    big = head + b"x" * MAX_LINE_BYTES + b'"}}\n'
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(envelope_line("1") + fits + b"\n" + big + envelope_line("2") + big.rstrip())
+
+    records = list(iter_records(path))
+
+    assert [type(r) for r in records] == [Envelope, Envelope, DeadLetter, Envelope, DeadLetter]
+    assert len(fits) == MAX_LINE_BYTES  # the limit itself is allowed
+    over, last = records[2], records[4]
+    assert isinstance(over, DeadLetter) and isinstance(last, DeadLetter)
+    assert over.reason == f"line 3 of {len(big)} bytes is over the {MAX_LINE_BYTES}-byte limit"
+    assert over.raw.startswith('{"channel": "twitter"') and len(over.raw) == 4096
+    assert last.reason == f"line 5 of {len(big) - 1} bytes is over the {MAX_LINE_BYTES}-byte limit"
+    assert JSONL_ENVELOPES.count is not None and JSONL_ENVELOPES.count(path) == 5
+
+
+def test_nesting_past_the_payload_limit_is_a_dead_letter_for_its_line(tmp_path: Path) -> None:
+    deep: object = {}
+    for _ in range(199):
+        deep = {"a": deep}
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(
+        envelope_line("1")
+        + envelope_line("deep", metadata=deep)  # 1.8 KB: the line that stopped `parley run`
+        + b"[" * 200_000  # past json's own limit: RecursionError, caught
+        + b"\n"
+        + envelope_line("2")
+    )
+
+    records = list(iter_records(path))
+
+    assert [type(r) for r in records] == [Envelope, DeadLetter, DeadLetter, Envelope]
+    assert records[1].reason.startswith("line 2: payload.metadata.a.a")
+    assert records[1].reason.endswith("nests deeper than 32 levels")
+    assert records[1].raw == envelope_line("deep", metadata=deep).decode()
+    assert records[2].reason == "line 3 is not JSON: nested too deeply"
+
+
+def test_a_nul_byte_refuses_its_line_only_when_the_file_is_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "nul.jsonl"
+    path.write_bytes(envelope_line("1") + b'{"channel": "tw\x00itter"}\n' + envelope_line("2"))
+    assert detect_format(path) == "jsonl"
+    records = list(iter_records(path))
+    assert [type(r) for r in records] == [Envelope, DeadLetter, Envelope]
+    assert "line 2 is not JSON" in records[1].reason
