@@ -1,14 +1,23 @@
 """The relational store: contacts and identities, merges, segments, dead letters and the
-workflow tables (queues, agents, rules, inbox, outbox, tokens).
+workflow tables (agents, teams, credentials, the audit log, inbox; rules, SLA and outbox next).
 
 Open it with :func:`open_crm`; everything else goes through the returned :class:`CRMStore`.
 """
 
+from crm.agents import ROLES, AgentView, Availability, Role, role_at_least
+from crm.audit import AuditEntry
+from crm.credentials import Authenticated, TokenView
 from crm.errors import Conflict, CRMError, InvalidRequest, NotFound
 from crm.store import CRMStore, open_crm
+from crm.teams import TeamView
 from crm.views import ContactView, IdentityView, MergeEventView, RawHandle, SegmentView
 
 __all__ = [
+    "ROLES",
+    "AgentView",
+    "AuditEntry",
+    "Authenticated",
+    "Availability",
     "CRMError",
     "CRMStore",
     "Conflict",
@@ -18,6 +27,10 @@ __all__ = [
     "MergeEventView",
     "NotFound",
     "RawHandle",
+    "Role",
     "SegmentView",
+    "TeamView",
+    "TokenView",
     "open_crm",
+    "role_at_least",
 ]
