@@ -320,7 +320,7 @@ class AgentStore:
                 values.update(availability=availability, availability_at=now)
             if values.get("disabled") and not row["disabled"]:
                 revoke_credentials(conn, agent_id, now)
-            conn.execute(update(agents).where(agents.c.id == agent_id).values(values, updated_at=now))
+            conn.execute(update(agents).where(agents.c.id == agent_id).values({**values, "updated_at": now}))
 
         write(self._writer, work)
         return self._require(agent_id)

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+import crm.hashing
 from crm.engine import normalise_url
 from hub.settings import LOOPBACK_HOSTS, APISettings, Settings
 
@@ -43,6 +45,15 @@ def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 #: the host of the test clients' base URL (``http://parley.test``): the API answers it in tests
 TEST_HOST = "parley.test"
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with tiny parameters: the real ones cost a third of a second per check on CI's
+    cores, and tests check behaviour, not cost (tests/crm/test_credentials.py checks the real
+    parameters are the library's defaults)."""
+    monkeypatch.setattr(crm.hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    crm.hashing._dummy_hash.cache_clear()
 
 
 @pytest.fixture
