@@ -66,7 +66,9 @@ async def test_merge_history_and_unmerge_through_the_api(
     assert (await client.get("/contacts")).json()["total"] == 1
     history = (await client.get(f"/contacts/{ids['ann']}/history")).json()
     # the actor is the signed-in agent; the "actor" the body claims is ignored
-    assert [(e["action"], e["reason"], e["actor"]) for e in history] == [("merge", "same person", admin[0].id)]
+    assert [(e["action"], e["reason"], e["actor"]) for e in history] == [
+        ("merge", "same person", admin[0].id)
+    ]
     undone = await client.post(f"/contacts/{ids['ann']}/unmerge")
     assert undone.status_code == 200 and undone.json()["event"]["action"] == "unmerge"
     after = (await client.get(f"/contacts/{ids['bob']}")).json()["contact"]
