@@ -165,7 +165,12 @@ def request_id(request: Request) -> str | None:
 
 @dataclass(frozen=True)
 class Auditor:
-    """Records changes in the audit log as made by the calling agent, in this request."""
+    """Records changes in the audit log as made by the calling agent, in this request.
+
+    A route records a change after making it, in a transaction of its own (the change may not
+    even be in the CRM store: conversations live in the knowledge base). Should appending fail,
+    the request fails (5xx) with the change made, and the error is logged by the error edge.
+    """
 
     crm: CRMStore
     caller: Authenticated

@@ -152,7 +152,9 @@ def redeem_sign_in_link(token: str, request: Request, crm: CRMDep, settings: Set
             "this sign-in link is unknown, used or expired: ask an admin for a new one "
             "(parley agents link EMAIL)"
         )
-    response = RedirectResponse(settings.auth.after_sign_in_path, status_code=303, headers=NO_STORE)
+    # no-referrer: the link's token must not travel on to whatever the next page loads
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    response = RedirectResponse(settings.auth.after_sign_in_path, status_code=303, headers=headers)
     set_session_cookies(response, request, settings.auth, session)
     _record_sign_in(crm, request, session, "one-time link")
     return response
