@@ -14,4 +14,8 @@ COPY cli cli
 RUN pip install --no-cache-dir .
 VOLUME /data
 EXPOSE 8000
+# Binding every interface: the API refuses to start unless PARLEY_API__ALLOWED_HOSTS names the
+# hub (the Host clients send), e.g. -e PARLEY_API__ALLOWED_HOSTS='["localhost", "hub.example.com"]'
+# -e PARLEY_API__PUBLIC_URL=https://hub.example.com (docker-compose.yml sets both). On first
+# start it prints a one-time sign-in link for the first admin.
 CMD ["parley", "serve", "--host", "0.0.0.0"]

@@ -1,6 +1,9 @@
 """The FastAPI application: includes routers, opens the stores once, closes them on shutdown.
 
-Errors map to HTTP in one place, :mod:`api.errors`.
+Errors map to HTTP in one place, :mod:`api.errors`; the outer checks (Host, CORS, cross-site
+writes, request ids) are :mod:`api.security`'s; who may call which route is each router's,
+through the role dependencies of :mod:`api.deps`. Public without a sign-in: ``/health``, the
+docs, ``/auth/sign-in``, ``/auth/one-time/{token}`` and ``/webhooks/...`` (signed by platforms).
 """
 
 from __future__ import annotations
@@ -11,7 +14,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments, webhooks
+from api.ratelimit import FailureLimiter
+from api.routes import (
+    agents,
+    audit,
+    auth,
+    contacts,
+    conversations,
+    dead_letters,
+    feeds,
+    health,
+    search,
+    segments,
+    teams,
+    tokens,
+    webhooks,
+)
+from api.security import install_security
 from channels import configure
 from hub.settings import Settings
 
@@ -41,8 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.kb = open_kb(settings)
     app.state.crm = open_crm(settings)
+    app.state.sign_in_limiter = FailureLimiter(settings.auth.sign_in_attempts_per_minute, 60.0)
     install_error_handlers(app)
+    install_security(app, settings)
 
-    for module in (health, conversations, search, contacts, segments, dead_letters, feeds, webhooks):
+    routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
+    for module in (*routers, agents, teams, audit, webhooks):
         app.include_router(module.router)
     return app

@@ -2,7 +2,9 @@
 
 ``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
-``parley kb export|migrate``; ``parley dead-letters``.
+``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
+(:mod:`cli.agents`). Serving on an empty agents table creates the first admin and prints a
+one-time sign-in link.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import agents
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -183,14 +186,36 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    """Serve the API on ``host:port``; on an empty agents table, first create the first admin
+    and print their one-time sign-in link. A non-loopback ``host`` needs ``api.allowed_hosts``
+    to name the hub (``api.hosts.bind_warning``)."""
     import uvicorn
 
     from api.app import create_app
+    from api.hosts import bind_warning
 
+    # the bound address is one of the Host names answered, and sign-in links point at it
+    settings = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"host": host, "port": port})}
+    )
+    warning = bind_warning(settings, host)
     _check_port_free(host, port)
     application = create_app(settings)
+    sign_in = agents.bootstrap_first_admin(application.state.crm, settings)
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}")
     Console().print(f"[bold green]serving on http://{host}:{port}[/] (API docs at http://{host}:{port}/docs)")
+    if sign_in:
+        # plain writes: a wrapped link would not paste
+        sys.stdout.write(
+            f"\nCreated the first admin, {settings.auth.first_admin_email}. Sign in once, within "
+            f"{settings.auth.sign_in_link_ttl_hours:g} h, by opening:\n\n    {sign_in}\n\n"
+            "Then create an API token (POST /auth/tokens) or set a password (POST /auth/password);\n"
+            f"`parley agents token {settings.auth.first_admin_email}` prints a token, "
+            f"`parley agents link {settings.auth.first_admin_email}` a new link.\n\n"
+        )
     sys.stdout.flush()
+    logging.getLogger("uvicorn.access").addFilter(agents.RedactSignInLinks())
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
 
 
@@ -456,6 +481,9 @@ def kb_migrate(
     if not report.verified:
         _fail(FatalError("the copy is incomplete; fix the errors above and run the same command again"))
     console.print(f"[green]verified.[/] Set PARLEY_KB__BACKEND={to} to use it.")
+
+
+agents.register(app, lambda: _settings())
 
 
 def main() -> None:

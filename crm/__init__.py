@@ -1,15 +1,25 @@
 """The relational store: contacts and identities, merges, segments, dead letters and the
-webhook inbox (``crm.inbox``). The team's tables (agents, rules, SLA, outbox, events) join it
-as they are built; each arrives with its Alembic migration.
+webhook inbox (``crm.inbox``), and the team's tables: agents, teams, credentials (API tokens,
+sessions, sign-in links) and the audit log. Rules, SLA, outbox and events join it as they are
+built, each with its Alembic migration.
 
 Open it with :func:`open_crm`; everything else goes through the returned :class:`CRMStore`.
 """
 
+from crm.agents import ROLES, AgentView, Availability, Role, role_at_least
+from crm.audit import AuditEntry
+from crm.credentials import Authenticated, TokenView
 from crm.errors import Conflict, CRMError, InvalidRequest, NotFound
 from crm.store import CRMStore, open_crm
+from crm.teams import TeamView
 from crm.views import ContactView, IdentityView, MergeEventView, RawHandle, SegmentView
 
 __all__ = [
+    "ROLES",
+    "AgentView",
+    "AuditEntry",
+    "Authenticated",
+    "Availability",
     "CRMError",
     "CRMStore",
     "Conflict",
@@ -19,6 +29,10 @@ __all__ = [
     "MergeEventView",
     "NotFound",
     "RawHandle",
+    "Role",
     "SegmentView",
+    "TeamView",
+    "TokenView",
     "open_crm",
+    "role_at_least",
 ]

@@ -11,7 +11,11 @@ Invariants the store keeps:
 * contact rollups are derived from the identities' own statistics and recomputed whenever a
   contact's identities change, which is what makes an unmerge exact;
 * ``inbox`` ids only grow, in commit order, and are never reused (SQLite AUTOINCREMENT; on
-  PostgreSQL writers take an advisory lock), so a reader's "after id N" cursor misses nothing.
+  PostgreSQL writers take an advisory lock), so a reader's "after id N" cursor misses nothing;
+  ``audit_log`` ids the same way;
+* an agent's ``email_key`` is its email lower-cased: unique, so one address is one agent
+  whatever its case; credentials (tokens, sessions, sign-in links) are stored only as SHA-256
+  digests of the secret, never the secret itself; passwords only as argon2 hashes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -38,6 +43,9 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "UTCDateTime",
+    "agents",
+    "api_tokens",
+    "audit_log",
     "contacts",
     "dead_letters",
     "identities",
@@ -48,6 +56,10 @@ __all__ = [
     "processed_messages",
     "segment_members",
     "segments",
+    "sessions",
+    "sign_in_links",
+    "team_members",
+    "teams",
 ]
 
 
@@ -230,5 +242,114 @@ inbox = Table(
     Column("read_at", UTCDateTime(), index=True),
     # without AUTOINCREMENT SQLite reuses the highest id once it is deleted, which a reader's
     # cursor would skip
+    sqlite_autoincrement=True,
+)
+
+# --- the team: agents, teams, credentials and the audit log (migration 0004) ----------------
+
+#: a SHA-256 digest of a credential, hex
+Digest = String(64)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    #: as given (shown); ``email_key`` is what identifies the agent
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    #: admin | supervisor | agent | viewer (crm.agents.ROLES)
+    Column("role", String(16), nullable=False),
+    #: ISO 639-1 codes of the languages the agent answers in; [] = none declared
+    Column("languages", JSON, nullable=False, default=list),
+    #: the channels the agent handles (channels.CHANNELS names); [] = none declared
+    Column("channels", JSON, nullable=False, default=list),
+    #: the most conversations assigned to the agent and open at once (0 = none assigned)
+    Column("capacity", Integer, nullable=False),
+    #: online | away | offline, and when it last changed (routing waits for "online")
+    Column("availability", String(16), nullable=False),
+    Column("availability_at", UTCDateTime(), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    #: argon2 hash; NULL = the agent signs in only with links and tokens
+    Column("password_hash", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", ID, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ID, ForeignKey("agents.id"), primary_key=True),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Index("ix_team_members_agent_id", "agent_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("agent_id", ID, ForeignKey("agents.id"), nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("token_digest", Digest, nullable=False, unique=True),
+    #: the token's first characters, so people can tell their tokens apart
+    Column("hint", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    #: the digest of the session cookie's value
+    Column("id_digest", Digest, primary_key=True),
+    Column("agent_id", ID, ForeignKey("agents.id"), nullable=False, index=True),
+    #: the digest of the CSRF token handed out with the session
+    Column("csrf_digest", Digest, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("token_digest", Digest, primary_key=True),
+    Column("agent_id", ID, ForeignKey("agents.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", InboxId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    #: the agent who made the change; NULL for the command line and the hub itself
+    Column("actor_id", ID, index=True),
+    #: the actor as they were then (their email; "cli" or "system" without an agent)
+    Column("actor", Text, nullable=False),
+    #: how the actor was authenticated: token | session | cli | system
+    Column("via", String(16), nullable=False),
+    #: what was done, ``<resource>.<verb>``: conversation.update, contact.merge, feed.add...
+    Column("action", String(64), nullable=False, index=True),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", Text),
+    #: what changed: a bounded summary of the values before and after (crm.audit.summarise)
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("request_id", String(64)),
     sqlite_autoincrement=True,
 )

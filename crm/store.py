@@ -15,6 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
+from crm.agents import AgentStore
+from crm.audit import AuditLog
+from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
@@ -25,6 +28,7 @@ from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
+from crm.teams import TeamStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
 from hub.models import DeadLetter, Envelope, Message, utcnow
 from hub.settings import CRMSettings, Settings
@@ -48,7 +52,8 @@ def _like(text: str) -> str:
 
 
 class CRMStore:
-    """Contacts and identities, merges, segments and dead letters in one relational database."""
+    """Contacts and identities, merges, segments and dead letters in one relational database;
+    the team's tables through ``agents``, ``teams``, ``credentials`` and ``audit``."""
 
     def __init__(
         self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
@@ -60,6 +65,10 @@ class CRMStore:
         self.segments = SegmentStore(engine, self._writer, self.resolver)
         self._dead_letters = DeadLetterTable(engine, self._writer)
         self._inbox = InboxTable(engine, self._writer)
+        self.agents = AgentStore(engine, self._writer)
+        self.teams = TeamStore(engine, self._writer)
+        self.credentials = CredentialStore(engine, self._writer)
+        self.audit = AuditLog(engine, self._writer)
 
     @property
     def backend(self) -> str:

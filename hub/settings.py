@@ -36,7 +36,9 @@ from hub.settings_sources import ChannelTablesEnvSource, ChannelTablesTomlSource
 
 __all__ = [
     "ENRICHMENT_STEPS",
+    "LOOPBACK_HOSTS",
     "APISettings",
+    "AuthSettings",
     "BrandSettings",
     "CRMSettings",
     "ElasticsearchSettings",
@@ -48,9 +50,47 @@ __all__ = [
 ]
 
 
+#: the names a hub on a laptop answers to whatever else is configured (loopback only)
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+
+
 class APISettings(BaseModel):
+    """Where the API listens and which requests it answers (``api.security`` enforces these)."""
+
+    #: the address ``parley serve`` binds; anything but loopback needs ``allowed_hosts``
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Host header names answered (the bound ``host`` and ``public_url``'s host are added);
+    #: any other Host is 400, so a DNS-rebinding page cannot reach a hub on a laptop.
+    #: ``"*"`` answers any Host (only behind a proxy that checks it).
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_HOSTS))
+    #: browser origins allowed to call the API cross-site (CORS, with credentials); none by default
+    cors_origins: list[str] = Field(default_factory=list)
+    #: the URL people reach the hub at, e.g. ``https://hub.example.com`` (sign-in links use it;
+    #: by default ``http://<host>:<port>``)
+    public_url: str | None = None
+
+
+class AuthSettings(BaseModel):
+    """Agents' credentials: API tokens, sign-in sessions, one-time links, the first admin."""
+
+    #: the first admin, created with a one-time sign-in link when the agents table is empty
+    first_admin_email: str = "admin@localhost"
+    first_admin_name: str = "Admin"
+    #: API tokens expire after this many days unless asked otherwise (at most token_max_days)
+    token_ttl_days: int = Field(default=90, ge=1)
+    token_max_days: int = Field(default=365, ge=1)
+    #: a sign-in session lasts this long (absolute, not sliding)
+    session_ttl_hours: float = Field(default=12.0, gt=0)
+    #: a one-time sign-in link is valid this long, and once
+    sign_in_link_ttl_hours: float = Field(default=24.0, gt=0)
+    #: the session cookie's Secure flag: None sets it when the request came over https
+    cookie_secure: bool | None = None
+    cookie_samesite: Literal["lax", "strict"] = "lax"
+    #: failed sign-ins allowed per email and per client address in a minute, then 429
+    sign_in_attempts_per_minute: int = Field(default=5, ge=1)
+    #: where a one-time sign-in link sends the browser once the session is set
+    after_sign_in_path: str = "/docs"
 
 
 class FlowSettings(BaseModel):
@@ -318,6 +358,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     api: APISettings = Field(default_factory=APISettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
     kb: KBSettings = Field(default_factory=KBSettings)
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+import crm.hashing
 from crm.engine import normalise_url
-from hub.settings import Settings
+from hub.settings import LOOPBACK_HOSTS, APISettings, Settings
 
 #: variables that switch optional test backends on (or point at the corpora)
 KEEP_ENV = {
@@ -41,10 +43,26 @@ def _hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "no-parley.toml"))
 
 
+#: the host of the test clients' base URL (``http://parley.test``): the API answers it in tests
+TEST_HOST = "parley.test"
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with tiny parameters: the real ones cost a third of a second per check on CI's
+    cores, and tests check behaviour, not cost (tests/crm/test_credentials.py checks the real
+    parameters are the library's defaults)."""
+    monkeypatch.setattr(crm.hashing, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    crm.hashing._dummy_hash.cache_clear()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings whose whole state lives in a fresh temporary data directory."""
-    return Settings(data_dir=tmp_path / "data", demo=False)
+    """Settings whose whole state lives in a fresh temporary data directory; the API answers the
+    test clients' host as well as the loopback names."""
+    return Settings(
+        data_dir=tmp_path / "data", demo=False, api=APISettings(allowed_hosts=[*LOOPBACK_HOSTS, TEST_HOST])
+    )
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +101,7 @@ def _postgres_settings(settings: Settings) -> Iterator[Settings]:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
-        yield Settings(
-            data_dir=settings.data_dir, demo=False, database_url=url.render_as_string(hide_password=False)
-        )
+        yield settings.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')

@@ -4,23 +4,29 @@ The CRM store's errors are answered by the API's error edge (:mod:`api.errors`):
 contact is 404, a request that contradicts the current state (already merged) 409, one that
 can never succeed (merging a contact into itself) 400, and a write that kept conflicting with
 concurrent writers 503.
+
+Viewers read. Changing a contact (``PATCH``), merging, unmerging and splitting need the agent
+role: fixing who is who is part of answering people, every merge can be undone, and each is in
+the audit log (``contact.update``, ``contact.merge``, ``contact.unmerge``, ``contact.split``)
+and in the contact's history with the signed-in agent's id as its actor. An ``actor`` field
+in a body is ignored: the actor is whoever is signed in.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.deps import CRMDep, KBDep
+from api.deps import AgentDep, AuditDep, CRMDep, KBDep, require_viewer
 from crm import ContactView, MergeEventView, NotFound
 from hub.models import Conversation
 from kb.base import SearchFilters, SearchRequest
 
 __all__ = ["ContactPage", "router"]
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], dependencies=[Depends(require_viewer)])
 
 
 class ContactPage(BaseModel):
@@ -47,18 +53,15 @@ class ContactUpdate(BaseModel):
 class MergeRequest(BaseModel):
     other_id: str = Field(min_length=1, description="the contact merged into this one")
     reason: str | None = Field(default=None, max_length=1000)
-    actor: str | None = Field(default=None, max_length=256)
 
 
 class UnmergeRequest(BaseModel):
     event_id: str | None = Field(default=None, description="the merge to undo; the latest when left out")
-    actor: str | None = Field(default=None, max_length=256)
 
 
 class SplitRequest(BaseModel):
     identity_ids: list[str] = Field(min_length=1, max_length=1000)
     reason: str | None = Field(default=None, max_length=1000)
-    actor: str | None = Field(default=None, max_length=256)
 
 
 class MergeResult(BaseModel):
@@ -120,42 +123,77 @@ def get_contact(
 
 
 @router.patch("/contacts/{contact_id}")
-def update_contact(contact_id: str, update: ContactUpdate, crm: CRMDep) -> ContactView:
+def update_contact(
+    contact_id: str, update: ContactUpdate, crm: CRMDep, caller: AgentDep, audit: AuditDep
+) -> ContactView:
     """Set a display name, replace the tags, or merge in custom attributes."""
     changes = update.model_dump(exclude_unset=True)
     if not changes:
         raise HTTPException(
             status_code=422, detail="nothing to change: send display_name, tags or attributes"
         )
-    return crm.update_contact(
+    before = _require(crm, contact_id)
+    after = crm.update_contact(
         contact_id,
         display_name=update.display_name,
         tags=update.tags,
         attributes=update.attributes,
     )
+    audit.record(
+        "contact.update",
+        "contact",
+        contact_id,
+        before={name: getattr(before, name) for name in changes},
+        after={name: getattr(after, name) for name in changes},
+    )
+    return after
 
 
 @router.post("/contacts/{contact_id}/merge")
-def merge_contact(contact_id: str, body: MergeRequest, crm: CRMDep) -> MergeResult:
+def merge_contact(
+    contact_id: str, body: MergeRequest, crm: CRMDep, caller: AgentDep, audit: AuditDep
+) -> MergeResult:
     """Merge ``other_id`` into this contact (recorded; undo with ``/unmerge``)."""
-    event = crm.merge(contact_id, body.other_id, actor=body.actor, reason=body.reason)
+    event = crm.merge(contact_id, body.other_id, actor=caller.agent.id, reason=body.reason)
+    audit.record(
+        "contact.merge",
+        "contact",
+        contact_id,
+        after={"absorbed_id": body.other_id, "event_id": event.id, "reason": event.reason},
+    )
     return _result(crm, event)
 
 
 @router.post("/contacts/{contact_id}/unmerge")
-def unmerge_contact(contact_id: str, crm: CRMDep, body: UnmergeRequest | None = None) -> MergeResult:
+def unmerge_contact(
+    contact_id: str, crm: CRMDep, caller: AgentDep, audit: AuditDep, body: UnmergeRequest | None = None
+) -> MergeResult:
     """Undo this contact's latest merge (or ``event_id``), restoring both contacts as they were."""
     body = body or UnmergeRequest()
     if crm.get_contact(contact_id) is None:
         raise NotFound(f"no contact {contact_id}")
-    event = crm.unmerge(contact_id, event_id=body.event_id, actor=body.actor)
+    event = crm.unmerge(contact_id, event_id=body.event_id, actor=caller.agent.id)
+    audit.record(
+        "contact.unmerge",
+        "contact",
+        contact_id,
+        after={"restored_id": event.absorbed_id, "event_id": event.id, "undid": body.event_id or "latest"},
+    )
     return _result(crm, event)
 
 
 @router.post("/contacts/{contact_id}/split")
-def split_contact(contact_id: str, body: SplitRequest, crm: CRMDep) -> MergeResult:
+def split_contact(
+    contact_id: str, body: SplitRequest, crm: CRMDep, caller: AgentDep, audit: AuditDep
+) -> MergeResult:
     """Move some identities out of this contact into a new one (``other`` in the result)."""
-    event = crm.split(contact_id, body.identity_ids, actor=body.actor, reason=body.reason or "")
+    event = crm.split(contact_id, body.identity_ids, actor=caller.agent.id, reason=body.reason or "")
+    audit.record(
+        "contact.split",
+        "contact",
+        contact_id,
+        after={"new_contact_id": event.absorbed_id, "identity_ids": body.identity_ids, "event_id": event.id},
+    )
     return _result(crm, event)
 
 

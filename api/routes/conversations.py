@@ -1,17 +1,25 @@
-"""The inbox: list, open and triage conversations."""
+"""The inbox: list, open and triage conversations.
+
+Viewers read. Triage (status, priority, tags) needs the agent role, as does taking an
+unassigned conversation oneself or releasing one's own; routing (``queue``) and assigning
+anyone else, or taking a conversation from someone else, need supervisor. Every change is in
+the audit log as ``conversation.update``, with the fields before and after.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.deps import KBDep, split_multi
+from api.deps import AgentDep, AuditDep, KBDep, require_viewer, split_multi
+from crm import Role, role_at_least
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], dependencies=[Depends(require_viewer)])
 
 
 class ConversationPage(BaseModel):
@@ -29,7 +37,7 @@ class ConversationUpdate(BaseModel):
     """Triage changes; fields left out stay as they are."""
 
     status: ConversationStatus | None = None
-    assignee: str | None = None
+    assignee: str | None = Field(default=None, description="an agent id; null to unassign")
     queue: str | None = None
     priority: Priority | None = None
     tags: list[str] | None = Field(default=None, max_length=50)
@@ -84,8 +92,22 @@ def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
     return ConversationDetail(conversation=conversation, messages=kb.conversation_messages(conversation_id))
 
 
+def role_for_triage(changes: dict[str, Any], assignee: str | None, agent_id: str) -> Role:
+    """The role ``changes`` to a conversation assigned to ``assignee`` need from ``agent_id``."""
+    if "queue" in changes:
+        return "supervisor"
+    if "assignee" in changes and changes["assignee"] != assignee:
+        takes_free_one = assignee is None and changes["assignee"] == agent_id
+        releases_own = assignee == agent_id and changes["assignee"] is None
+        if not (takes_free_one or releases_own):
+            return "supervisor"
+    return "agent"
+
+
 @router.patch("/conversations/{conversation_id}")
-def update_conversation(conversation_id: str, update: ConversationUpdate, kb: KBDep) -> Conversation:
+def update_conversation(
+    conversation_id: str, update: ConversationUpdate, kb: KBDep, caller: AgentDep, audit: AuditDep
+) -> Conversation:
     """Change status, assignee, queue, priority or tags."""
     changes = update.model_dump(exclude_unset=True)
     cleared = [
@@ -100,7 +122,22 @@ def update_conversation(conversation_id: str, update: ConversationUpdate, kb: KB
         raise HTTPException(
             status_code=422, detail="nothing to change: send status, assignee, queue, priority or tags"
         )
+    current = kb.get_conversation(conversation_id)
+    if current is None:
+        raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+    needed = role_for_triage(changes, current.assignee, caller.agent.id)
+    if not role_at_least(caller.agent.role, needed):
+        raise HTTPException(
+            status_code=403, detail=f"routing or reassigning needs the {needed} role or higher"
+        )
     conversation = kb.update_conversation(conversation_id, changes)
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
+    audit.record(
+        "conversation.update",
+        "conversation",
+        conversation_id,
+        before={field: getattr(current, field) for field in changes},
+        after={field: getattr(conversation, field) for field in changes},
+    )
     return conversation

@@ -1,14 +1,17 @@
-"""GET /dead-letters: input that could not be processed, with its raw payload and reason."""
+"""GET /dead-letters: input that could not be processed, with its raw payload and reason.
+
+Supervisors only: raw payloads carry whatever the platforms sent, personal data included.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import CRMDep
+from api.deps import CRMDep, require_supervisor
 from hub.models import DeadLetter
 
-router = APIRouter(tags=["dead-letters"])
+router = APIRouter(tags=["dead-letters"], dependencies=[Depends(require_supervisor)])
 
 
 class DeadLetterPage(BaseModel):

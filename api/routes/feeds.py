@@ -11,6 +11,9 @@ channels do not depend on the KB.
 Feeds added here are written to the runtime registry (``<data_dir>/feeds.json``), which the
 running poller re-reads, so they start flowing without a restart. Feeds configured in
 settings are listed too (``origin: "settings"``) but changed only where they are configured.
+
+Viewers list feeds; adding and removing them is an admin's (``feed.add``, ``feed.remove`` in
+the audit log).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from api.deps import SettingsDep
+from api.deps import AdminDep, AuditDep, SettingsDep, require_viewer
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
 from channels.feeds.registry import RegisteredFeed
@@ -28,7 +31,7 @@ from channels.feeds.settings import FeedConfig
 from hub.errors import InvalidInput
 from kb.query import parse_query
 
-router = APIRouter(tags=["feeds"])
+router = APIRouter(tags=["feeds"], dependencies=[Depends(require_viewer)])
 
 
 class FeedList(BaseModel):
@@ -59,13 +62,17 @@ def list_feeds(settings: SettingsDep) -> FeedList:
 
 
 @router.post("/feeds", status_code=status.HTTP_201_CREATED)
-def add_feed(body: NewFeed, settings: SettingsDep, policy: AddressPolicyDep) -> RegisteredFeed:
+def add_feed(
+    body: NewFeed, settings: SettingsDep, policy: AddressPolicyDep, _: AdminDep, audit: AuditDep
+) -> RegisteredFeed:
     """Start polling a feed; 400 for a bad or internal URL or a bad query, 409 when already polled."""
     config = FeedConfig(url=body.url, name=body.name, query=body.query, poll_interval_s=body.poll_interval_s)
     try:
-        return registry.add_checked(settings, config, validate_query=_validate_query, policy=policy)
+        feed = registry.add_checked(settings, config, validate_query=_validate_query, policy=policy)
     except (RefusedFeedURL, UnresolvableHost) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    audit.record("feed.add", "feed", feed.id, after=body.model_dump())
+    return feed
 
 
 def _validate_query(query: str) -> None:
@@ -77,6 +84,8 @@ def _validate_query(query: str) -> None:
 
 
 @router.delete("/feeds/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_feed(feed_id: str, settings: SettingsDep) -> None:
+def remove_feed(feed_id: str, settings: SettingsDep, _: AdminDep, audit: AuditDep) -> None:
     """Stop polling a feed added through the API; 409 for feeds configured in settings."""
+    before = next((feed for feed in registry.list_all(settings) if feed.id == feed_id), None)
     registry.remove(settings, feed_id)
+    audit.record("feed.remove", "feed", feed_id, before=before)

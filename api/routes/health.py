@@ -1,4 +1,4 @@
-"""GET /health: is the API up and are its stores reachable?"""
+"""GET /health: is the API up and are its stores reachable? Public: no sign-in needed."""
 
 from __future__ import annotations
 

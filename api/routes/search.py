@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import KBDep, split_multi
+from api.deps import KBDep, require_viewer, split_multi
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[Depends(require_viewer)])
 
 
 class SearchHit(BaseModel):

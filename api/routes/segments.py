@@ -2,6 +2,11 @@
 
 A dynamic segment's members are evaluated on demand from its criteria (``crm.criteria``);
 ``POST /segments/{id}/refresh`` also stores them and their count.
+
+Viewers read. Editing segments (create, update, delete, members, CSV import) needs supervisor:
+segments decide what routing rules and bulk exports reach. Refreshing a dynamic segment and
+exporting members (a bulk download of personal data) need the agent role. Each of these is in
+the audit log as ``segment.<verb>``.
 """
 
 from __future__ import annotations
@@ -11,18 +16,18 @@ import io
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CRMDep
+from api.deps import AgentDep, AuditDep, CRMDep, SupervisorDep, require_viewer
 from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["segments"])
+router = APIRouter(tags=["segments"], dependencies=[Depends(require_viewer)])
 
 #: the largest CSV accepted by an import
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -74,9 +79,11 @@ def list_segments(crm: CRMDep) -> list[SegmentView]:
 
 
 @router.post("/segments", status_code=201)
-def create_segment(body: SegmentCreate, crm: CRMDep) -> SegmentView:
+def create_segment(body: SegmentCreate, crm: CRMDep, _: SupervisorDep, audit: AuditDep) -> SegmentView:
     """A static segment (add members or import a CSV) or a dynamic one (criteria)."""
-    return crm.segments.create(body.name, body.kind, criteria=body.criteria, description=body.description)
+    segment = crm.segments.create(body.name, body.kind, criteria=body.criteria, description=body.description)
+    audit.record("segment.create", "segment", segment.id, after=body.model_dump())
+    return segment
 
 
 @router.get("/segments/{segment_id}")
@@ -85,22 +92,38 @@ def get_segment(segment_id: str, crm: CRMDep) -> SegmentView:
 
 
 @router.patch("/segments/{segment_id}")
-def update_segment(segment_id: str, body: SegmentUpdate, crm: CRMDep) -> SegmentView:
-    return crm.segments.update(
+def update_segment(
+    segment_id: str, body: SegmentUpdate, crm: CRMDep, _: SupervisorDep, audit: AuditDep
+) -> SegmentView:
+    before = _require(crm, segment_id)
+    segment = crm.segments.update(
         segment_id, name=body.name, criteria=body.criteria, description=body.description
     )
+    changed = body.model_dump(exclude_unset=True)
+    audit.record(
+        "segment.update",
+        "segment",
+        segment_id,
+        before={field: getattr(before, field) for field in changed},
+        after={field: getattr(segment, field) for field in changed},
+    )
+    return segment
 
 
 @router.delete("/segments/{segment_id}", status_code=204)
-def delete_segment(segment_id: str, crm: CRMDep) -> Response:
+def delete_segment(segment_id: str, crm: CRMDep, _: SupervisorDep, audit: AuditDep) -> Response:
+    before = _require(crm, segment_id)
     crm.segments.delete(segment_id)
+    audit.record("segment.delete", "segment", segment_id, before=before)
     return Response(status_code=204)
 
 
 @router.post("/segments/{segment_id}/refresh")
-def refresh_segment(segment_id: str, crm: CRMDep) -> SegmentView:
+def refresh_segment(segment_id: str, crm: CRMDep, _: AgentDep, audit: AuditDep) -> SegmentView:
     """Re-evaluate a dynamic segment now and store its members and count."""
-    return crm.segments.refresh(segment_id)
+    segment = crm.segments.refresh(segment_id)
+    audit.record("segment.refresh", "segment", segment_id, after={"member_count": segment.member_count})
+    return segment
 
 
 @router.get("/segments/{segment_id}/contacts")
@@ -117,16 +140,32 @@ def segment_contacts(
 
 
 @router.post("/segments/{segment_id}/members")
-def add_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
+def add_members(
+    segment_id: str, body: Members, crm: CRMDep, _: SupervisorDep, audit: AuditDep
+) -> MembersChanged:
     """Add contacts to a static segment."""
     changed = crm.segments.add_members(segment_id, body.contact_ids)
+    audit.record(
+        "segment.add_members",
+        "segment",
+        segment_id,
+        after={"contact_ids": body.contact_ids, "added": changed},
+    )
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
 @router.post("/segments/{segment_id}/members/remove")
-def remove_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChanged:
+def remove_members(
+    segment_id: str, body: Members, crm: CRMDep, _: SupervisorDep, audit: AuditDep
+) -> MembersChanged:
     """Remove contacts from a static segment."""
     changed = crm.segments.remove_members(segment_id, body.contact_ids)
+    audit.record(
+        "segment.remove_members",
+        "segment",
+        segment_id,
+        before={"contact_ids": body.contact_ids, "removed": changed},
+    )
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
@@ -134,7 +173,9 @@ def remove_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChange
     "/segments/{segment_id}/import",
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-async def import_members(segment_id: str, request: Request, crm: CRMDep) -> ImportResult:
+async def import_members(
+    segment_id: str, request: Request, crm: CRMDep, _: SupervisorDep, audit: AuditDep
+) -> ImportResult:
     """Add the contacts a CSV body names (header with contact_id, or email / phone / handle
     [+ channel]) to a static segment; rows matching nobody come back with a reason.
 
@@ -142,7 +183,20 @@ async def import_members(segment_id: str, request: Request, crm: CRMDep) -> Impo
     as soon as the streamed body passes the cap (chunked uploads); the database work runs in
     the threadpool so a 20 MB import never stalls the event loop."""
     body = await _read_capped(request, MAX_IMPORT_BYTES)
-    return await run_in_threadpool(_import_csv, crm, segment_id, body)
+    result = await run_in_threadpool(_import_csv, crm, segment_id, body)
+    await run_in_threadpool(
+        audit.record,
+        "segment.import",
+        "segment",
+        segment_id,
+        after={
+            "bytes": len(body),
+            "added": result.added,
+            "already": result.already,
+            "unmatched": len(result.unmatched),
+        },
+    )
+    return result
 
 
 def _too_large() -> HTTPException:
@@ -194,9 +248,10 @@ def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
 
 
 @router.get("/segments/{segment_id}/export.csv", response_class=StreamingResponse)
-def export_members(segment_id: str, crm: CRMDep) -> StreamingResponse:
+def export_members(segment_id: str, crm: CRMDep, _: AgentDep, audit: AuditDep) -> StreamingResponse:
     """All members as CSV, one row per contact with their profile rollups."""
     segment = _require(crm, segment_id)
+    audit.record("segment.export", "segment", segment_id, after={"member_count": segment.member_count})
     filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in segment.name) or segment.id
     return StreamingResponse(
         _csv_lines(crm.segments.export_rows(segment_id)),

@@ -1,22 +1,26 @@
 """The API under test: the real app factory and ONE client over it (httpx ASGITransport, no
 server, no lifespan), plus the data sets tests put in its stores.
 
-``client`` talks to ``app``, created from ``api_settings``; a module overrides ``api_settings``
-to configure the app (the CRM on PostgreSQL too, feeds in settings). Data goes in through the
-app's own stores after it is created, so a test picks its data by asking for ``threads`` or
-``kb_documents`` (or writing to ``app.state`` itself).
+``client`` talks to ``app``, created from ``api_settings``, as an admin (``admin``: an admin
+agent and their API token in the Authorization header); ``anonymous`` is the same client
+without credentials, and ``as_role(role)`` one signed in with a token of a new agent of that
+role. A module overrides ``api_settings`` to configure the app (the CRM on PostgreSQL too,
+feeds in settings). Data goes in through the app's own stores after it is created, so a test
+picks its data by asking for ``threads`` or ``kb_documents`` (or writing to ``app.state``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from crm import AgentView, Role
 from hub.settings import Settings
+from tests.api.callers import add_agent, bearer
 from tests.flows.conftest import FIXTURES, ingest
 from tests.kb.docs import CONVERSATIONS, MESSAGES
 
@@ -38,10 +42,48 @@ def app(api_settings: Settings) -> Iterator[FastAPI]:
         application.state.crm.close()
 
 
+BASE_URL = "http://parley.test"
+
+
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as c:
+def admin(app: FastAPI) -> tuple[AgentView, str]:
+    """The admin the ``client`` fixture calls as, and their API token."""
+    return add_agent(app, "admin")
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin: tuple[AgentView, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """The API, called as ``admin``."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=bearer(admin[1])) as c:
         yield c
+
+
+@pytest.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API, called without credentials."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as c:
+        yield c
+
+
+@pytest.fixture
+async def as_role(app: FastAPI) -> AsyncIterator[Callable[[Role], Awaitable[httpx.AsyncClient]]]:
+    """``await as_role("viewer")``: a client calling as a new agent of that role (one per role)."""
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    async def make(role: Role) -> httpx.AsyncClient:
+        if role not in clients:
+            _, token = add_agent(app, role, email=f"{role}-caller@parley.test")
+            clients[role] = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=bearer(token)
+            )
+        return clients[role]
+
+    try:
+        yield make
+    finally:
+        for c in clients.values():
+            await c.aclose()
 
 
 @pytest.fixture

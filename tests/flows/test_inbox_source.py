@@ -157,7 +157,9 @@ def test_unread_rows_get_the_inbox_source_until_they_are_read(settings: Settings
 
 async def _push(settings: Settings, first: int, count: int, per_push: int = 5) -> None:
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
+    ) as client:
         for start in range(first, first + count, per_push):
             body = push_body(start, min(per_push, first + count - start))
             response = await client.post(

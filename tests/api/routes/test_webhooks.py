@@ -88,7 +88,9 @@ async def test_an_unconfigured_channel_refuses_every_push(
 ) -> None:
     register(monkeypatch)
     app = create_app(settings)  # hooktest is registered but has no secret configured
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
+    ) as client:
         body = push_body(1, 1)
         assert (await post(client, body, sign(body))).status_code == 401
     assert app.state.crm.count_inbox() == 0
