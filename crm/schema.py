@@ -9,7 +9,10 @@ Invariants the store keeps:
   that key is what guarantees "one contact per address" even under concurrent writers;
 * ``processed_messages`` remembers which messages were counted, so replays count nothing twice;
 * contact rollups are derived from the identities' own statistics and recomputed whenever a
-  contact's identities change, which is what makes an unmerge exact.
+  contact's identities change, which is what makes an unmerge exact;
+* thread membership (``crm.threads``): every ``thread_nodes`` row names its component's current
+  conversation (never a folded one), and every ``conversation_aliases`` row points straight at
+  a current conversation (one hop), so resolving an id is one lookup.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -36,6 +40,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "UTCDateTime",
     "contacts",
+    "conversation_aliases",
     "dead_letters",
     "identities",
     "merge_blocks",
@@ -44,6 +49,7 @@ __all__ = [
     "processed_messages",
     "segment_members",
     "segments",
+    "thread_nodes",
 ]
 
 
@@ -207,4 +213,32 @@ dead_letters = Table(
     Column("kind", Text),
     Column("raw_ref", Text),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+thread_nodes = Table(
+    "thread_nodes",
+    metadata,
+    #: ``conversation_id_for(channel, account, native id)``: the conversation this message would
+    #: root, so a component's id is the key of its root node
+    Column("key", ID, primary_key=True),
+    #: the component's current conversation; rewritten when components merge
+    Column("conversation_id", ID, nullable=False),
+    #: some message says this node has a parent (its own, or a reply naming its ancestry):
+    #: a node with none is a candidate root of its component
+    Column("has_parent", Boolean, nullable=False),
+    #: the node's own message has been assigned (a replay keeps its conversation)
+    Column("seen", Boolean, nullable=False),
+    Index("ix_thread_nodes_conversation_id_has_parent", "conversation_id", "has_parent"),
+)
+
+conversation_aliases = Table(
+    "conversation_aliases",
+    metadata,
+    #: a conversation folded into another
+    Column("conversation_id", ID, primary_key=True),
+    #: the current conversation it joined (one hop: re-pointed when that one folds too)
+    Column("into_id", ID, nullable=False, index=True),
+    #: its knowledge-base documents have been moved into ``into_id``
+    Column("moved", Boolean, nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -23,6 +23,7 @@ from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
+from crm.threads import ThreadStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
 from hub.models import DeadLetter, Message, utcnow
 from hub.settings import CRMSettings, Settings
@@ -46,7 +47,8 @@ def _like(text: str) -> str:
 
 
 class CRMStore:
-    """Contacts and identities, merges, segments and dead letters in one relational database."""
+    """Contacts and identities, merges, segments, dead letters and thread membership in one
+    relational database."""
 
     def __init__(self, engine: Engine, settings: CRMSettings | None = None) -> None:
         self.engine = engine
@@ -55,6 +57,8 @@ class CRMStore:
         self.resolver = Resolver(self.settings)
         self.segments = SegmentStore(engine, self._writer, self.resolver)
         self._dead_letters = DeadLetterTable(engine, self._writer)
+        #: thread membership shared by every ingest process (``crm.threads``)
+        self.threads = ThreadStore(engine)
 
     @property
     def backend(self) -> str:

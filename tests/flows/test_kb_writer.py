@@ -9,8 +9,9 @@ import pytest
 
 import kb as kb_package
 from crm import open_crm
-from flows.kb_writer import KBWriteStep
+from flows.kb_writer import KBWriteStep, Linked
 from flows.report import IngestReport
+from flows.threading import ThreadState, thread_link
 from hub.models import Message, message_id
 from hub.settings import Settings
 from kb import open_kb
@@ -41,17 +42,22 @@ def refusing(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kb_package, "open_kb", open_refusing)
 
 
+def linked(*messages: Message) -> list[Linked]:
+    state = ThreadState()
+    return [(m, thread_link(state, m)) for m in messages]
+
+
 def test_the_step_turns_refusals_into_dead_letters(settings: Settings, refusing: None) -> None:
     report = IngestReport()
     step = KBWriteStep(settings, report)
     kept = Message(channel="facebook", account="page", native_id="fb_2", text="hola")
     refused = Message(channel="facebook", account="page", native_id="fb_1", text="¡Me encanta!")
-    letters = step([kept, refused])
+    letters = step(linked(kept, refused))
     assert [(d.stage, d.channel) for d in letters] == [("kb", "facebook")]
     assert "mapper_parsing_exception" in letters[0].reason
     assert Message.model_validate_json(letters[0].raw) == refused  # the document, to retry later
     assert report.created == 1
-    assert step([kept]) == [] and report.duplicates == 1
+    assert step(linked(kept)) == [] and report.duplicates == 1
 
 
 def test_refused_documents_reach_the_dead_letter_store_through_the_flow(
