@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from crm.engine import write
 from crm.rollups import chunks
-from crm.schema import conversation_aliases
+from crm.schema import conversation_aliases, thread_nodes
 from crm.thread_assign import ThreadAssignment, ThreadLink, assign_links
 
 __all__ = ["ThreadAssignment", "ThreadLink", "ThreadStore"]
@@ -74,6 +74,11 @@ class ThreadStore:
             return assign_links(conn, links)
 
         return write(self._writer, work)
+
+    def is_empty(self) -> bool:
+        """True when no thread has been assigned yet (see ``flows.thread_backfill``)."""
+        query = select(thread_nodes.c.key).limit(1)
+        return write(self._engine, lambda conn: conn.execute(query).first() is None)
 
     def resolve(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """Each id -> the conversation it now is (itself unless it was folded away)."""

@@ -28,6 +28,7 @@ from datetime import timedelta
 from crm import CRMStore
 from crm.threads import ThreadLink, ThreadStore
 from flows.report import IngestReport
+from flows.thread_backfill import backfill_threads, needs_backfill
 from hub.backoff import retry
 from hub.models import DeadLetter, Message, utcnow
 from hub.settings import Settings
@@ -130,7 +131,8 @@ class KBWriteStep:
     """The mapper of the flow's ``kb`` step: one batch of linked messages -> its refused dead letters.
 
     Opens the knowledge base and the relational store on first use, on the worker that runs
-    the step (as the sinks open their stores), and closes them when the step is dropped.
+    the step (as the sinks open their stores), seeding the thread tables from a knowledge base
+    that predates them (``flows.thread_backfill``), and closes them when the step is dropped.
     """
 
     def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
@@ -150,7 +152,10 @@ class KBWriteStep:
                 weakref.finalize(self, kb.close)
                 crm = open_crm(self._settings)
                 weakref.finalize(self, crm.close)
-                self._stores = (ConversationKeeper(kb, attempts=WRITE_ATTEMPTS), crm)
+                keeper = ConversationKeeper(kb, attempts=WRITE_ATTEMPTS)
+                if needs_backfill(kb, crm.threads):  # a knowledge base from before the tables
+                    backfill_threads(kb, crm.threads, keeper)
+                self._stores = (keeper, crm)
             return self._stores
 
     def _pending(self, threads: ThreadStore) -> dict[str, str]:

@@ -255,28 +255,40 @@ class ConversationKeeper:
         """Save the roll-up of each conversation from its stored messages, or delete its
         document when it has none; repeat for any whose messages changed meanwhile.
 
-        Returns the ids whose roll-ups were saved. ``RetriableError`` if they keep changing.
+        Returns the ids whose roll-ups are saved. ``RetriableError`` if they keep changing.
         """
         pending = list(dict.fromkeys(conversation_ids))
         saved: set[str] = set()
         for _ in range(SETTLE_ROUNDS):
+            rollups = self._roll_up(pending)
+            saved.update(cid for cid, r in rollups.items() if r is not None)
+            saved.difference_update(cid for cid, r in rollups.items() if r is None)
+            changed = self._save(rollups, reopen)
+            # Only a write can have overwritten a newer roll-up; a conversation left as it was
+            # is settled by whoever changes its messages next.
+            now = self._roll_up(changed)
+            pending = [cid for cid in changed if now[cid] != rollups[cid]]
             if not pending:
                 return sorted(saved)
-            written = self._roll_up(pending)
-            rolled = [r for r in written.values() if r is not None]
-            if rolled:
-                save = partial(self._kb.save_rollups, rolled, reopen=reopen)
-                self._retry("kb conversations rollup", save)
-            empty = [cid for cid, r in written.items() if r is None]
-            if empty:
-                self._retry("kb conversations delete", partial(self._kb.delete_conversations, empty))
-            saved.update(r.id for r in rolled)
-            saved.difference_update(empty)
-            now = self._roll_up(pending)
-            pending = [cid for cid in pending if now[cid] != written[cid]]
-        if not pending:
-            return sorted(saved)
         raise RetriableError(f"conversations kept changing while being rolled up: {pending[:5]}")
+
+    def _save(self, rollups: Mapping[str, Conversation | None], reopen: Collection[str]) -> list[str]:
+        """Write the roll-ups that change their stored documents, delete the documents of
+        conversations with no messages; returns the ids written or deleted."""
+        ids = sorted(rollups)
+        stored = self._retry("kb read", lambda: self._kb.get_conversations(ids))
+        rolled = [
+            r
+            for cid, r in rollups.items()
+            if r is not None
+            and (cid not in stored or merge_rollup(stored[cid], r, reopen=cid in reopen) != stored[cid])
+        ]
+        empty = [cid for cid, r in rollups.items() if r is None and cid in stored]
+        if rolled:
+            self._retry("kb conversations rollup", partial(self._kb.save_rollups, rolled, reopen=reopen))
+        if empty:
+            self._retry("kb conversations delete", partial(self._kb.delete_conversations, empty))
+        return [*(r.id for r in rolled), *empty]
 
     def _roll_up(self, conversation_ids: Sequence[str]) -> dict[str, Conversation | None]:
         rollups: dict[str, Conversation | None] = {}

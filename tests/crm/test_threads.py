@@ -189,3 +189,16 @@ def test_concurrent_assignment_from_two_connections_converges(
     folded = store.threads.pending_folds(limit=10_000)
     live = {conv(f"c{c}", "0") for c in range(chains)}
     assert set(folded.values()) <= live
+
+
+def test_the_migrated_tables_match_the_schema(store: CRMStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from crm.schema import metadata
+
+    with store.engine.connect() as conn:
+        differences = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
+    assert differences == []
