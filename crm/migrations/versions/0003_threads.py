@@ -1,7 +1,7 @@
 """Thread membership: thread nodes and conversation aliases (a union-find shared by every process).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0001 on this branch; 0002 (the inbox) once both are merged
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -14,7 +14,9 @@ from alembic import op
 
 import crm.schema
 
-revision: str = "0002"
+revision: str = "0003"
+#: MERGE NOTE: 0002 (the inbox, branch wt-webhooks) was written alongside; once both are on one
+#: branch this must read "0002", or Alembic sees two heads and refuses to migrate
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
