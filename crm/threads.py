@@ -80,6 +80,18 @@ class ThreadStore:
         query = select(thread_nodes.c.key).limit(1)
         return write(self._engine, lambda conn: conn.execute(query).first() is None)
 
+    def known(self, keys: Sequence[str]) -> set[str]:
+        """The node keys among ``keys`` the tables hold (a message seen, or an id one named)."""
+        n = thread_nodes.c
+
+        def work(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for part in chunks(sorted(set(keys))):
+                found.update(conn.execute(select(n.key).where(n.key.in_(part))).scalars())
+            return found
+
+        return write(self._engine, work)
+
     def resolve(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """Each id -> the conversation it now is (itself unless it was folded away)."""
         a = conversation_aliases.c

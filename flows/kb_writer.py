@@ -29,8 +29,9 @@ from crm import CRMStore
 from crm.threads import ThreadLink, ThreadStore
 from flows.report import IngestReport
 from flows.thread_backfill import backfill_threads, needs_backfill
+from flows.threading import ThreadState, thread_link
 from hub.backoff import retry
-from hub.models import DeadLetter, Message, utcnow
+from hub.models import DeadLetter, Message, conversation_id_for, message_id, utcnow
 from hub.settings import Settings
 from kb.conversations import ConversationKeeper
 
@@ -164,14 +165,42 @@ class KBWriteStep:
         older = None if first else utcnow() - FOLD_GRACE
         return threads.pending_folds(limit=FOLDS_PER_BATCH, created_before=older)
 
+    def _stored_elsewhere(
+        self, keeper: ConversationKeeper, threads: ThreadStore, batch: list[Linked]
+    ) -> list[Linked]:
+        """Messages the batch names that the knowledge base holds but the thread tables do not
+        know (an outbound reply the dispatcher stored), each with the link its stored copy
+        makes, to be assigned first: a reply to them then joins their thread."""
+        named = {
+            conversation_id_for(link.channel, link.account, name): (link.channel, link.account, name)
+            for _, link in batch
+            for name in link.chain
+        }
+        unknown = set(named) - {link.key for _, link in batch}
+        unknown -= threads.known(sorted(unknown)) if unknown else set()
+        if not unknown:
+            return []
+        ids = sorted({message_id(named[key][0], named[key][2]) for key in unknown})
+        stored = keeper.read_messages(ids).values()
+        state = ThreadState()  # a stored message names its thread; no subject fallback here
+        linked = [(m, thread_link(state, m, subject_window=None)) for m in stored]
+        return [(m, link) for m, link in linked if link.key in unknown]
+
     def __call__(self, batch: list[Linked]) -> list[DeadLetter]:
         keeper, crm = self._stores or self._open()
         threads = crm.threads
-        links = [link for _, link in batch]
+        elsewhere = self._stored_elsewhere(keeper, threads, batch)
+        links = [link for _, link in [*elsewhere, *batch]]
         assignment = retry("thread assignment", lambda: threads.assign(links), attempts=WRITE_ATTEMPTS)
         messages = [
             message.model_copy(update={"conversation_id": assignment.conversations[link.key]})
             for message, link in batch
+        ]
+        # a stored copy the store placed elsewhere is moved with the batch
+        messages += [
+            m.model_copy(update={"conversation_id": assignment.conversations[link.key]})
+            for m, link in elsewhere
+            if assignment.conversations[link.key] != m.conversation_id
         ]
         folds = _flatten({**assignment.folds, **self._pending(threads)})  # the later reading wins
         applied = keeper.apply(messages, folds)

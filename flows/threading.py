@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from crm.threads import ThreadLink
 from hub.models import Message
@@ -32,6 +33,14 @@ class ThreadState:
     capacity: int = 200_000
     #: (normalised subject, author id) -> (native id of the latest message with it, its time)
     subjects: OrderedDict[tuple[str, str], tuple[str, datetime]] = field(default_factory=OrderedDict)
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        # A snapshot from before threads were decided in the store also holds links and
+        # aliases (dropped: the store knows better) and subjects that name conversations, not
+        # messages (dropped: the fallback starts afresh rather than follow a wrong name).
+        self.capacity = int(saved.get("capacity", 200_000))
+        old = "links" in saved
+        self.subjects = OrderedDict() if old else saved.get("subjects", OrderedDict())
 
     def remember_subject(self, key: tuple[str, str], native_id: str, at: datetime) -> None:
         self.subjects[key] = (native_id, at)

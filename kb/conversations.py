@@ -208,6 +208,10 @@ class ConversationKeeper:
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         return retry(what, call, attempts=self._attempts, sleep=self._sleep)
 
+    def read_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The stored messages among ``message_ids`` (retried like every call)."""
+        return self._retry("kb read", partial(self._kb.get_messages, message_ids))
+
     def apply(self, messages: Sequence[Message], folds: Mapping[str, str] | None = None) -> AppliedBatch:
         """Write ``messages`` (their conversations already decided), fold ``folds`` (source ->
         target conversation), settle every conversation that gained or lost a message.

@@ -158,3 +158,21 @@ def test_newest_first_arrival_of_deep_threads_ends_in_the_roots(crm: CRMStore) -
     for t in range(threads):
         homes = {final[conversation_id_for("twitter", "demo", f"{t}-{d}")] for d in range(depth)}
         assert homes == {conversation_id_for("twitter", "demo", f"{t}-0")}
+
+
+def test_a_snapshot_from_before_the_store_decided_threads_restores_lean() -> None:
+    import pickle
+
+    old = ThreadState.__new__(ThreadState)
+    old.__dict__.update(
+        capacity=5000,
+        links={"1": "cnv_x"},
+        assumed_roots={},
+        aliases={},
+        subjects={("kettle", "idn_ann"): ("cnv_x", T0)},
+    )
+    restored = pickle.loads(pickle.dumps(old))
+    assert vars(restored) == {"capacity": 5000, "subjects": {}}
+    fresh = ThreadState(capacity=3000)
+    fresh.remember_subject(("kettle", "idn_ann"), "m1", T0)
+    assert pickle.loads(pickle.dumps(fresh)) == fresh
