@@ -110,20 +110,14 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
 
     from flows.imports import FileImportSource
     from flows.ingest import build_flow
+    from flows.kb_writer import finish_ingest
     from flows.report import IngestReport
-    from kb import open_kb
 
     if not paths:
         raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     settings.ensure_data_dir()
     report = IngestReport()
     total = sum(_count_records(p) for p in paths)
-    kb = open_kb(settings)
-    try:
-        kb.refresh()  # a search engine counts only what it has refreshed (writes of another run)
-        conversations_before = kb.count_conversations()
-    finally:
-        kb.close()
     with _progress(total, "ingesting") as progress:
         task = progress.task_ids[0]
 
@@ -156,12 +150,7 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
                 f"Fix the cause and run the same command again ({again})."
             ) from exc
         progress.update(task, completed=total)
-    kb = open_kb(settings)
-    try:
-        kb.refresh()  # the flow's last rollups may not be searchable yet (Elasticsearch: ~1 s)
-        report.conversations = kb.count_conversations() - conversations_before
-    finally:
-        kb.close()
+    finish_ingest(settings, report)
     return report.as_dict()
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub.errors import FatalError, RetriableError
+from hub.sqlite_wal import enable_wal
 
 __all__ = ["make_engine", "migrate", "write"]
 
@@ -69,8 +70,8 @@ def make_engine(url: str) -> Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
+        enable_wal(dbapi_connection, timeout_s=SQLITE_TIMEOUT_S)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_TIMEOUT_S * 1000}")

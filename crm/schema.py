@@ -16,6 +16,9 @@ Invariants the store keeps:
 * an agent's ``email_key`` is its email lower-cased: unique, so one address is one agent
   whatever its case; credentials (tokens, sessions, sign-in links) are stored only as SHA-256
   digests of the secret, never the secret itself; passwords only as argon2 hashes.
+* thread membership (``crm.threads``): every ``thread_nodes`` row names its component's current
+  conversation (never a folded one), and every ``conversation_aliases`` row points straight at
+  a current conversation (one hop), so resolving an id is one lookup.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "contacts",
+    "conversation_aliases",
     "dead_letters",
     "identities",
     "inbox",
@@ -60,6 +64,7 @@ __all__ = [
     "sign_in_links",
     "team_members",
     "teams",
+    "thread_nodes",
 ]
 
 
@@ -352,4 +357,34 @@ audit_log = Table(
     Column("after", JSON),
     Column("request_id", String(64)),
     sqlite_autoincrement=True,
+)
+
+# --- thread membership (migration 0003; crm.threads) ----------------------------------------
+
+thread_nodes = Table(
+    "thread_nodes",
+    metadata,
+    #: ``conversation_id_for(channel, account, native id)``: the conversation this message would
+    #: root, so a component's id is the key of its root node
+    Column("key", ID, primary_key=True),
+    #: the component's current conversation; rewritten when components merge
+    Column("conversation_id", ID, nullable=False),
+    #: some message says this node has a parent (its own, or a reply naming its ancestry):
+    #: a node with none is a candidate root of its component
+    Column("has_parent", Boolean, nullable=False),
+    #: the node's own message has been assigned (a replay keeps its conversation)
+    Column("seen", Boolean, nullable=False),
+    Index("ix_thread_nodes_conversation_id_has_parent", "conversation_id", "has_parent"),
+)
+
+conversation_aliases = Table(
+    "conversation_aliases",
+    metadata,
+    #: a conversation folded into another
+    Column("conversation_id", ID, primary_key=True),
+    #: the current conversation it joined (one hop: re-pointed when that one folds too)
+    Column("into_id", ID, nullable=False, index=True),
+    #: its knowledge-base documents have been moved into ``into_id``
+    Column("moved", Boolean, nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

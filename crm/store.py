@@ -29,6 +29,7 @@ from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
 from crm.teams import TeamStore
+from crm.threads import ThreadStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
 from hub.models import DeadLetter, Envelope, Message, utcnow
 from hub.settings import CRMSettings, Settings
@@ -55,6 +56,9 @@ class CRMStore:
     """Contacts and identities, merges, segments and dead letters in one relational database;
     the team's tables through ``agents``, ``teams``, ``credentials`` and ``audit``."""
 
+    """Contacts and identities, merges, segments, dead letters and thread membership in one
+    relational database."""
+
     def __init__(
         self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
     ) -> None:
@@ -69,6 +73,8 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        #: thread membership shared by every ingest process (``crm.threads``)
+        self.threads = ThreadStore(engine)
 
     @property
     def backend(self) -> str:

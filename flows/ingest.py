@@ -7,9 +7,10 @@
                       with a listen_query (feed items) must match it
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
-      → thread        keyed by channel+account → conversation id (ThreadState), with each
-                      channel's threading rules (CHANNELS[c].threading)
-      → kb            messages, threads folded, conversation rollups; refused → dead letters
+      → thread        keyed by channel+account → each message's thread link (ThreadState),
+                      with each channel's threading rules (CHANNELS[c].threading)
+      → kb            batched: conversations decided in the CRM store (crm.threads), messages
+                      written, folded threads moved, roll-ups; refused → dead letters
       → sinks         crm (authors → contacts)
     dead letters      → dead-letter sink (CRM store)
 
@@ -37,14 +38,13 @@ from channels import CHANNELS, configure, parse_envelope
 from channels.base import NamedSource
 from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
-from flows.kb_writer import KBWriteStep
+from flows.kb_writer import KBWriteStep, Linked
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink
-from flows.threading import ThreadState, assign_conversation
+from flows.threading import ThreadState, thread_link
 from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEvent
-from hub.models import DeadLetter, Direction, Envelope, Message, message_id
+from hub.models import DeadLetter, Direction, Envelope, Message
 from hub.settings import Settings
-from kb.base import KnowledgeBase
 
 __all__ = ["build_flow", "default_sources", "get_flow"]
 
@@ -203,7 +203,7 @@ def _enrich_batch(settings: Settings) -> Callable[[list[Message]], list[Message]
 
 
 class _ThreadStep:
-    """The thread step's mapper; opens the knowledge base lazily for parent lookups.
+    """The thread step's mapper: each message with its ``ThreadLink`` (see ``flows.threading``).
 
     Each channel's subject window comes from its descriptor's threading rules; channels with
     no package (``parley.message`` envelopes of any name) thread by reply links only.
@@ -214,29 +214,16 @@ class _ThreadStep:
         self._windows: dict[str, timedelta | None] = {
             name: channel.threading(settings).subject_window for name, channel in CHANNELS.items()
         }
-        self._kb: KnowledgeBase | None = None
 
-    def _lookup(self, channel: str) -> Callable[[str], str | None]:
-        def lookup(native_id: str) -> str | None:
-            if self._kb is None:
-                from kb import open_kb
-
-                self._kb = open_kb(self._settings)
-            found = self._kb.get_message(message_id(channel, native_id))
-            return found.conversation_id if found is not None else None
-
-        return lookup
-
-    def __call__(self, state: ThreadState | None, message: Message) -> tuple[ThreadState, Message]:
+    def __call__(self, state: ThreadState | None, message: Message) -> tuple[ThreadState, Linked]:
         state = state or ThreadState()
         state.capacity = self._settings.flow.state_capacity  # configuration, not restored state
-        conversation_id = assign_conversation(
-            state,
-            message,
-            lookup=self._lookup(message.channel),
-            subject_window=self._windows.get(message.channel),
-        )
-        return state, message.model_copy(update={"conversation_id": conversation_id})
+        link = thread_link(state, message, subject_window=self._windows.get(message.channel))
+        return state, (message, link)
+
+
+def _message(item: Linked) -> Message:
+    return item[0]
 
 
 def channel_sources(settings: Settings) -> list[NamedSource]:
@@ -295,12 +282,13 @@ def build_flow(
     enriched = op.flat_map("enrich", op.key_rm("unshard", batches), _enrich_batch(settings))
 
     by_account = op.key_on("thread_key", enriched, lambda m: f"{m.channel}\x1f{m.account}")
-    threaded = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
+    linked = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 
-    op.output("crm", threaded, crm_sink(settings))
-    # a step, not a sink: what the knowledge base refuses joins the dead letters
-    refused = op.flat_map_batch("kb", threaded, KBWriteStep(settings, report))
+    op.output("crm", op.map("authors", linked, _message), crm_sink(settings))
+    # a step, not a sink: it decides each batch's conversations in the relational store, and
+    # what the knowledge base refuses joins the dead letters
+    refused = op.flat_map_batch("kb", linked, KBWriteStep(settings, report))
     all_dead_letters = op.merge("all_dead_letters", dead_letters, refused)
     op.output("dead_letters", all_dead_letters, dead_letter_sink(settings, report))
     return flow

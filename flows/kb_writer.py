@@ -1,28 +1,60 @@
-"""The ingest flow's knowledge-base step: threaded messages in, refused ones out as dead letters.
+"""The ingest flow's knowledge-base step: linked messages in, refused ones out as dead letters.
 
 A flow step (``op.flat_map_batch``) rather than a sink, so that documents the knowledge base
 refuses (``UpsertResult.errors``: a mapping error, say) travel on as ``DeadLetter`` items into
 the flow's dead-letter stream, like every other dead letter, instead of through a second store
-handle. It is a thin adapter: ``kb.conversations.ConversationKeeper`` writes each batch, keeps
-threads whole and rolls conversations up. Writes are idempotent and recomputed from what is
-stored, so the at-least-once replay after a crash writes nothing twice; ``RetriableError`` is
-retried with the hub's backoff before the flow stops (to resume from its snapshots).
+handle. Per batch it
+
+1. asks the relational store which conversation each message belongs to
+   (``CRMStore.threads.assign``: one transaction, the same answer for every process);
+2. writes the messages and moves the documents of the conversations that folded, its own
+   folds and any another process decided but has not finished (a crash between deciding and
+   moving), then marks those folds moved (``kb.conversations.ConversationKeeper``);
+3. looks the conversations it wrote up again among the folds, and moves what it wrote into a
+   conversation that another process folded meanwhile.
+
+Writes are idempotent and recomputed from what is stored, so the at-least-once replay after
+a crash writes nothing twice; ``RetriableError`` (a busy store) is retried with the hub's
+backoff before the flow stops (to resume from its snapshots).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
+from datetime import timedelta
 
+from crm import CRMStore
+from crm.threads import ThreadLink, ThreadStore
 from flows.report import IngestReport
-from hub.models import DeadLetter, Message
+from flows.thread_backfill import backfill_threads, needs_backfill
+from flows.threading import ThreadState, thread_link
+from hub.backoff import retry
+from hub.models import DeadLetter, Message, conversation_id_for, message_id, utcnow
 from hub.settings import Settings
 from kb.conversations import ConversationKeeper
 
-__all__ = ["WRITE_ATTEMPTS", "KBWriteStep", "refused_dead_letters"]
+__all__ = [
+    "FOLD_GRACE",
+    "WRITE_ATTEMPTS",
+    "KBWriteStep",
+    "Linked",
+    "finish_folds",
+    "finish_ingest",
+    "refused_dead_letters",
+]
 
-#: tries of each knowledge-base write, the first included, before a passing failure stops the flow
+#: tries of each store write, the first included, before a passing failure stops the flow
 WRITE_ATTEMPTS = 5
+#: a fold another process decided this long ago and has not moved is taken over (its process
+#: is slow or gone); younger ones are left to it, so two processes do not move the same threads
+FOLD_GRACE = timedelta(seconds=30)
+#: pending folds taken over per batch
+FOLDS_PER_BATCH = 200
+
+#: a message and what it says about its thread (the thread step's output)
+Linked = tuple[Message, ThreadLink]
 
 
 def refused_dead_letters(messages: list[Message], errors: dict[str, str]) -> list[DeadLetter]:
@@ -43,34 +75,147 @@ def refused_dead_letters(messages: list[Message], errors: dict[str, str]) -> lis
     return letters
 
 
-class KBWriteStep:
-    """The mapper of the flow's ``kb`` step: one batch of messages -> its refused dead letters.
+def _flatten(folds: Mapping[str, str]) -> dict[str, str]:
+    """``folds`` with chains followed to their end (folds read at different moments may chain)."""
+    flat: dict[str, str] = {}
+    for source, into in folds.items():
+        seen = {source}
+        while into in folds and into not in seen:
+            seen.add(into)
+            into = folds[into]
+        if into != source:
+            flat[source] = into
+    return flat
 
-    Opens the knowledge base on first use, on the worker that runs the step (as the sinks
-    open their stores), and closes it when the step is dropped.
+
+def move_folds(keeper: ConversationKeeper, threads: ThreadStore, folds: Mapping[str, str]) -> None:
+    """Move the documents of ``folds`` and record them moved."""
+    folds = _flatten(folds)
+    if folds:
+        keeper.fold(folds)
+        retry("thread folds moved", lambda: threads.mark_moved(folds), attempts=WRITE_ATTEMPTS)
+
+
+def finish_folds(keeper: ConversationKeeper, threads: ThreadStore) -> int:
+    """Move every fold still pending, whoever decided it; returns how many were pending.
+
+    Run at the end of an ingest, so a run that resumed after a kill with nothing left to
+    read still completes the moves its killed predecessor decided.
+    """
+    done = 0
+    while pending := threads.pending_folds(limit=FOLDS_PER_BATCH):
+        move_folds(keeper, threads, pending)
+        still = threads.pending_folds(limit=FOLDS_PER_BATCH)
+        if set(still) >= set(pending):  # nothing moved (re-pointed meanwhile): next run's job
+            break
+        done += len(pending)
+    return done
+
+
+def finish_ingest(settings: Settings, report: IngestReport) -> None:
+    """After an ingest run: finish pending folds, and count the conversations the run's
+    messages are in now (``report.conversations``: never negative, whatever ran alongside)."""
+    from crm import open_crm
+    from kb import open_kb
+
+    kb, crm = open_kb(settings), open_crm(settings)
+    try:
+        finish_folds(ConversationKeeper(kb, attempts=WRITE_ATTEMPTS), crm.threads)
+        resolved = crm.threads.resolve(sorted(report.conversation_ids))
+        report.conversations = len(set(resolved.values()))
+    finally:
+        kb.close()
+        crm.close()
+
+
+class KBWriteStep:
+    """The mapper of the flow's ``kb`` step: one batch of linked messages -> its refused dead letters.
+
+    Opens the knowledge base and the relational store on first use, on the worker that runs
+    the step (as the sinks open their stores), seeding the thread tables from a knowledge base
+    that predates them (``flows.thread_backfill``), and closes them when the step is dropped.
     """
 
     def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
         self._settings = settings
         self._report = report
-        self._keeper: ConversationKeeper | None = None
+        self._stores: tuple[ConversationKeeper, CRMStore] | None = None
         self._lock = threading.Lock()  # workers of one process share this step
+        self._first = True
 
-    def _open(self) -> ConversationKeeper:
+    def _open(self) -> tuple[ConversationKeeper, CRMStore]:
         with self._lock:
-            if self._keeper is None:
+            if self._stores is None:
+                from crm import open_crm
                 from kb import open_kb
 
                 kb = open_kb(self._settings)
                 weakref.finalize(self, kb.close)
-                self._keeper = ConversationKeeper(kb, attempts=WRITE_ATTEMPTS)
-            return self._keeper
+                crm = open_crm(self._settings)
+                weakref.finalize(self, crm.close)
+                keeper = ConversationKeeper(kb, attempts=WRITE_ATTEMPTS)
+                if needs_backfill(kb, crm.threads):  # a knowledge base from before the tables
+                    backfill_threads(kb, crm.threads, keeper)
+                self._stores = (keeper, crm)
+            return self._stores
 
-    def __call__(self, batch: list[Message]) -> list[DeadLetter]:
-        applied = (self._keeper or self._open()).apply(batch)
-        written = applied.written
+    def _pending(self, threads: ThreadStore) -> dict[str, str]:
+        # Right after a start, every pending fold may be a killed predecessor's: take them all.
+        first, self._first = self._first, False
+        older = None if first else utcnow() - FOLD_GRACE
+        return threads.pending_folds(limit=FOLDS_PER_BATCH, created_before=older)
+
+    def _stored_elsewhere(
+        self, keeper: ConversationKeeper, threads: ThreadStore, batch: list[Linked]
+    ) -> list[Linked]:
+        """Messages the batch names that the knowledge base holds but the thread tables do not
+        know (an outbound reply the dispatcher stored), each with the link its stored copy
+        makes, to be assigned first: a reply to them then joins their thread."""
+        named = {
+            conversation_id_for(link.channel, link.account, name): (link.channel, link.account, name)
+            for _, link in batch
+            for name in link.chain
+        }
+        unknown = set(named) - {link.key for _, link in batch}
+        unknown -= threads.known(sorted(unknown)) if unknown else set()
+        if not unknown:
+            return []
+        ids = sorted({message_id(named[key][0], named[key][2]) for key in unknown})
+        stored = keeper.read_messages(ids).values()
+        state = ThreadState()  # a stored message names its thread; no subject fallback here
+        linked = [(m, thread_link(state, m, subject_window=None)) for m in stored]
+        return [(m, link) for m, link in linked if link.key in unknown]
+
+    def __call__(self, batch: list[Linked]) -> list[DeadLetter]:
+        keeper, crm = self._stores or self._open()
+        threads = crm.threads
+        elsewhere = self._stored_elsewhere(keeper, threads, batch)
+        links = [link for _, link in [*elsewhere, *batch]]
+        assignment = retry("thread assignment", lambda: threads.assign(links), attempts=WRITE_ATTEMPTS)
+        messages = [
+            message.model_copy(update={"conversation_id": assignment.conversations[link.key]})
+            for message, link in batch
+        ]
+        # a stored copy the store placed elsewhere is moved with the batch
+        messages += [
+            m.model_copy(update={"conversation_id": assignment.conversations[link.key]})
+            for m, link in elsewhere
+            if assignment.conversations[link.key] != m.conversation_id
+        ]
+        folds = _flatten({**assignment.folds, **self._pending(threads)})  # the later reading wins
+        applied = keeper.apply(messages, folds)
+        if folds:
+            retry("thread folds moved", lambda: threads.mark_moved(folds), attempts=WRITE_ATTEMPTS)
+        # Another process may have folded a conversation this batch wrote into after this
+        # batch's assignment: its documents there are stragglers, moved now (any later fold
+        # is pending, and whoever moves it reads what this batch wrote).
+        written = sorted({c for m in messages if (c := m.conversation_id)} | set(applied.rolled_up))
+        resolved = threads.resolve(written)
+        move_folds(keeper, threads, {c: r for c, r in resolved.items() if r != c})
         if self._report is not None:
-            self._report.created += len(written.created)
-            self._report.updated += len(written.updated)
-            self._report.duplicates += len(written.unchanged)
-        return refused_dead_letters(batch, written.errors)
+            self._report.created += len(applied.written.created)
+            self._report.updated += len(applied.written.updated)
+            self._report.duplicates += len(applied.written.unchanged)
+            self._report.conversation_ids.update(resolved[c] for m in messages if (c := m.conversation_id))
+        # the messages as they came, so a retry later threads them afresh
+        return refused_dead_letters([message for message, _ in batch], applied.written.errors)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -13,7 +13,8 @@ class IngestReport:
     messages dropped in the flow or already stored identically, ``ingested`` messages stored
     new or changed, ``dead_letters`` records that became dead letters, ``unsupported`` harmless
     events skipped, ``filtered`` feed items that did not match their listening query,
-    ``conversations`` the conversations the run opened.
+    ``conversations`` the conversations the run's messages are in at its end (created or
+    touched; set by the caller from ``conversation_ids``, which later folds may have merged).
     """
 
     read: int = 0
@@ -25,10 +26,13 @@ class IngestReport:
     unsupported: int = 0
     filtered: int = 0
     conversations: int = 0
+    #: the conversations the run's messages were written into (not part of the summary)
+    conversation_ids: set[str] = field(default_factory=set)
 
     @property
     def ingested(self) -> int:
         return self.created + self.updated
 
     def as_dict(self) -> dict[str, int]:
-        return {**asdict(self), "ingested": self.ingested}
+        counts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "conversation_ids"}
+        return {**counts, "ingested": self.ingested}

@@ -99,8 +99,9 @@ class FlowSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
     snapshot_interval_s: float = Field(default=5.0, gt=0)
-    #: how many message ids / thread links the in-flow state remembers per key; it is snapshotted
-    #: whenever it changes, so larger means more recovery I/O (the KB answers what it forgot)
+    #: how many message ids (dedupe) and email subjects (thread step) the in-flow state remembers
+    #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
+    #: themselves are decided in the CRM store, which forgets nothing)
     state_capacity: int = Field(default=50_000, ge=1000)
 
 

@@ -7,16 +7,18 @@ the conversation's messages (:func:`roll_up`); people and routing rules own
 and a pending or resolved conversation reopens when a customer writes again.
 
 :class:`ConversationKeeper` applies a batch of threaded messages to a knowledge base: it
-writes them, folds conversations so every reply sits with its parent (:func:`thread_moves`),
-carries what people decided about a folded conversation over to the one it joined
-(:func:`carried_triage`), and saves fresh roll-ups. Every step is recomputed from what is
-stored, so applying a batch again (at-least-once delivery, crash replays) changes nothing more.
+writes them, moves the documents of folded conversations into the ones they joined (which
+conversations fold is decided elsewhere, by the relational store's thread tables), carries
+what people decided about a folded conversation over (:func:`carried_triage`), and *settles*
+every conversation that gained or lost a message: its roll-up is saved, or its document
+deleted when no message is left. Every step is recomputed from what is stored, so applying a
+batch again (at-least-once delivery, crash replays) changes nothing more.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 
 from hub.backoff import retry
 from hub.errors import RetriableError
-from hub.models import Conversation, ConversationStatus, Direction, Message, Priority, conversation_id_for
+from hub.models import Conversation, ConversationStatus, Direction, Message, Priority
 from kb.base import KnowledgeBase, UpsertResult
 
 __all__ = [
@@ -36,7 +38,6 @@ __all__ = [
     "check_triage_changes",
     "merge_rollup",
     "roll_up",
-    "thread_moves",
 ]
 
 T = TypeVar("T")
@@ -63,6 +64,8 @@ _PRIORITY_ORDER = list(Priority)
 SNIPPET_CHARS = 200
 #: messages read per conversation to roll it up, and per round when folding one into another
 ROLLUP_MESSAGE_LIMIT = 5000
+#: times a conversation is rolled up again because its messages changed while it was settled
+SETTLE_ROUNDS = 8
 
 
 def check_triage_changes(changes: dict[str, Any]) -> None:
@@ -150,44 +153,6 @@ def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: b
     return stored.model_copy(update=derived)
 
 
-def thread_moves(kb: KnowledgeBase, messages: Sequence[Message]) -> dict[str, str]:
-    """Conversations to fold into others so every stored reply sits with its parent.
-
-    Checked against what is stored, so threads converge whatever order messages arrive in and
-    across crash replays. First, a message whose early replies were put in a conversation
-    rooted at it (``conversation_id_for`` its own native id) pulls that conversation into its
-    own. Then a reply whose parent is stored in another conversation (after those moves) moves
-    to the parent's. Returns source conversation id -> final target, never a cycle.
-    """
-    moves: dict[str, str] = {}
-
-    def final(conversation_id: str) -> str:
-        while conversation_id in moves:
-            conversation_id = moves[conversation_id]
-        return conversation_id
-
-    def fold(source: str, into: str) -> None:
-        source, into = final(source), final(into)
-        if source != into:
-            moves[source] = into
-
-    rooted_elsewhere = {
-        conversation_id_for(m.channel, m.account, m.native_id): m.conversation_id
-        for m in messages
-        if m.conversation_id and m.conversation_id != conversation_id_for(m.channel, m.account, m.native_id)
-    }
-    for placeholder in kb.get_conversations(sorted(rooted_elsewhere)):
-        fold(placeholder, str(rooted_elsewhere[placeholder]))
-
-    replies = [m for m in messages if m.reply_to_id and m.conversation_id]
-    parents = kb.get_messages(sorted({str(m.reply_to_id) for m in replies}))
-    for message in replies:
-        parent = parents.get(str(message.reply_to_id))
-        if parent is not None and parent.conversation_id:
-            fold(str(message.conversation_id), parent.conversation_id)
-    return {source: final(source) for source in moves}
-
-
 def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]:
     """The triage changes that keep what people decided about ``folded`` once it joins ``target``.
 
@@ -223,8 +188,14 @@ class AppliedBatch:
 class ConversationKeeper:
     """Keeps a knowledge base's conversations whole and current as threaded messages arrive.
 
-    Idempotent per batch (see the module docstring). Writes that fail with ``RetriableError``
-    are retried with the hub's backoff, ``attempts`` times in all, before the error is raised.
+    Idempotent per batch (see the module docstring). Every knowledge-base call that fails with
+    ``RetriableError`` is retried with the hub's backoff, ``attempts`` times in all, before the
+    error is raised.
+
+    Several processes may keep the same knowledge base at once. A roll-up computed from
+    messages another process changed before it was saved would be stale, so every settled
+    conversation is read again after its save and settled again until the two agree: the last
+    process to touch a conversation always leaves it matching its messages.
     """
 
     def __init__(
@@ -237,59 +208,115 @@ class ConversationKeeper:
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         return retry(what, call, attempts=self._attempts, sleep=self._sleep)
 
-    def apply(self, messages: Sequence[Message]) -> AppliedBatch:
-        """Write ``messages``, fold their threads together, roll their conversations up.
+    def read_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The stored messages among ``message_ids`` (retried like every call)."""
+        return self._retry("kb read", partial(self._kb.get_messages, message_ids))
 
-        A conversation reopens when one of its inbound messages is new here; one folded into
-        another carries its triage state over (after the roll-up, which creates the target
-        when it did not exist yet).
+    def apply(self, messages: Sequence[Message], folds: Mapping[str, str] | None = None) -> AppliedBatch:
+        """Write ``messages`` (their conversations already decided), fold ``folds`` (source ->
+        target conversation), settle every conversation that gained or lost a message.
+
+        A conversation reopens when one of its inbound messages is new here.
         """
         batch = list(messages)
+        folds = dict(folds or {})
+        ids = [m.id for m in batch]
+        previous = self._retry("kb read", lambda: self._kb.get_messages(ids))
         written = self._retry("kb upsert", lambda: self._kb.upsert_messages(batch))
         created = set(written.created)
         reopen = {
-            m.conversation_id
+            folds.get(m.conversation_id, m.conversation_id)
             for m in batch
             if m.conversation_id and m.id in created and m.direction == Direction.IN
         }
-        touched = {m.conversation_id for m in batch if m.conversation_id}
-        moves = thread_moves(self._kb, batch)
-        folded = self._kb.get_conversations(sorted(moves))  # their triage state, before the fold
-        for source, into in moves.items():
-            self._move_messages(source, into)
-            touched.discard(source)
-            touched.add(into)
-        reopen = {moves.get(cid, cid) for cid in reopen}  # a new message reopens where it now sits
-        rolled_up = self._save_rollups(sorted(touched), reopen)
-        for source, conversation in folded.items():
-            self._carry_triage(conversation, moves[source])
-        return AppliedBatch(written, moves, rolled_up, reopen)
+        # a message that changed conversation (an edit, a replay after a fold) left the old one
+        touched = {m.conversation_id for m in [*batch, *previous.values()] if m.conversation_id}
+        rolled_up = self.fold(folds, reopen)
+        rest = sorted(touched - set(folds) - set(folds.values()))
+        rolled_up = sorted({*rolled_up, *self.settle(rest, reopen)})
+        return AppliedBatch(written, folds, rolled_up, reopen)
+
+    def fold(self, folds: Mapping[str, str], reopen: Collection[str] = ()) -> list[str]:
+        """Move every message of each source conversation into its target, carry the source's
+        triage state over, and remove the emptied source documents.
+
+        Crash-safe in this order: a repeat finds the messages moved, carries again (a no-op)
+        and removes what is left. Returns the targets whose roll-ups were saved.
+        """
+        if not folds:
+            return []
+        sources = sorted(folds)
+        before = self._retry("kb read", lambda: self._kb.get_conversations(sources))
+        for source in sources:
+            self._move_messages(source, folds[source])
+        targets = self.settle(sorted(set(folds.values()) - set(folds)), reopen)  # creates missing ones
+        for source, conversation in before.items():
+            self._carry_triage(conversation, folds[source])
+        self.settle(sources)
+        return targets
+
+    def settle(self, conversation_ids: Sequence[str], reopen: Collection[str] = ()) -> list[str]:
+        """Save the roll-up of each conversation from its stored messages, or delete its
+        document when it has none; repeat for any whose messages changed meanwhile.
+
+        Returns the ids whose roll-ups are saved. ``RetriableError`` if they keep changing.
+        """
+        pending = list(dict.fromkeys(conversation_ids))
+        saved: set[str] = set()
+        for _ in range(SETTLE_ROUNDS):
+            rollups = self._roll_up(pending)
+            saved.update(cid for cid, r in rollups.items() if r is not None)
+            saved.difference_update(cid for cid, r in rollups.items() if r is None)
+            changed = self._save(rollups, reopen)
+            # Only a write can have overwritten a newer roll-up; a conversation left as it was
+            # is settled by whoever changes its messages next.
+            now = self._roll_up(changed)
+            pending = [cid for cid in changed if now[cid] != rollups[cid]]
+            if not pending:
+                return sorted(saved)
+        raise RetriableError(f"conversations kept changing while being rolled up: {pending[:5]}")
+
+    def _save(self, rollups: Mapping[str, Conversation | None], reopen: Collection[str]) -> list[str]:
+        """Write the roll-ups that change their stored documents, delete the documents of
+        conversations with no messages; returns the ids written or deleted."""
+        ids = sorted(rollups)
+        stored = self._retry("kb read", lambda: self._kb.get_conversations(ids))
+        rolled = [
+            r
+            for cid, r in rollups.items()
+            if r is not None
+            and (cid not in stored or merge_rollup(stored[cid], r, reopen=cid in reopen) != stored[cid])
+        ]
+        empty = [cid for cid, r in rollups.items() if r is None and cid in stored]
+        if rolled:
+            self._retry("kb conversations rollup", partial(self._kb.save_rollups, rolled, reopen=reopen))
+        if empty:
+            self._retry("kb conversations delete", partial(self._kb.delete_conversations, empty))
+        return [*(r.id for r in rolled), *empty]
+
+    def _roll_up(self, conversation_ids: Sequence[str]) -> dict[str, Conversation | None]:
+        rollups: dict[str, Conversation | None] = {}
+        for cid in conversation_ids:
+            messages = self._retry(
+                "kb read", partial(self._kb.conversation_messages, cid, limit=ROLLUP_MESSAGE_LIMIT)
+            )
+            rollups[cid] = roll_up(cid, messages) if messages else None
+        return rollups
 
     def _move_messages(self, source: str, into: str) -> None:
         previous: set[str] = set()
-        while batch := self._kb.conversation_messages(source, limit=ROLLUP_MESSAGE_LIMIT):
+        while batch := self._retry(
+            "kb read", partial(self._kb.conversation_messages, source, limit=ROLLUP_MESSAGE_LIMIT)
+        ):
             ids = {m.id for m in batch}
             if ids == previous:  # the store did not take the move: stop rather than spin
                 raise RetriableError(f"could not move messages of {source} into {into}")
             previous = ids
             moved = [m.model_copy(update={"conversation_id": into}) for m in batch]
             self._retry("kb thread merge", partial(self._kb.upsert_messages, moved))
-        self._kb.delete_conversations([source])
-
-    def _save_rollups(self, conversation_ids: list[str], reopen: set[str]) -> list[str]:
-        # Only the derived fields are computed here; the KB merges them into the stored
-        # document atomically, so an agent's triage change made meanwhile is kept.
-        rolled = []
-        for conversation_id in conversation_ids:
-            messages = self._kb.conversation_messages(conversation_id, limit=ROLLUP_MESSAGE_LIMIT)
-            if messages:
-                rolled.append(roll_up(conversation_id, messages))
-        if rolled:
-            self._retry("kb conversations rollup", lambda: self._kb.save_rollups(rolled, reopen=reopen))
-        return [c.id for c in rolled]
 
     def _carry_triage(self, folded: Conversation, into: str) -> None:
-        target = self._kb.get_conversation(into)
+        target = self._retry("kb read", partial(self._kb.get_conversation, into))
         changes = carried_triage(folded, target) if target is not None else {}
         if changes:
             self._retry("kb triage carry-over", lambda: self._kb.update_conversation(into, changes))

@@ -28,6 +28,7 @@ from typing import Any
 
 from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
+from hub.sqlite_wal import enable_wal
 from kb.analysis import (
     MULTI_VALUED_FIELDS,
     author_text,
@@ -226,7 +227,7 @@ class SQLiteKB:
                 self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            enable_wal(conn, timeout_s=self._timeout_s)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -32768")
             conn.execute("PRAGMA temp_store = MEMORY")

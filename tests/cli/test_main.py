@@ -164,3 +164,34 @@ def test_a_damaged_store_is_an_error_with_advice_not_a_traceback(env: dict[str, 
     result = CliRunner().invoke(app, ["ingest", str(FIXTURES / "envelopes__threads.jsonl")], env=env)
     assert result.exit_code == 1
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def _chain_file(path: Path, chains: int, positions: tuple[int, ...]) -> Path:
+    """Tweets ``positions`` of ``chains`` reply chains (tweet n answers n-1), as envelopes."""
+    with path.open("w") as fh:
+        for t in range(chains):
+            for n in positions:
+                payload = {
+                    "native_id": f"{t}-{n}",
+                    "text": f"tweet {n} of {t}",
+                    "created_at": "2026-11-20T10:00:00Z",
+                }
+                if n:
+                    payload["in_reply_to"] = f"{t}-{n - 1}"
+                fh.write(
+                    json.dumps({"channel": "twitter", "kind": "parley.message", "payload": payload}) + "\n"
+                )
+    return path
+
+
+def test_the_summary_counts_the_conversations_the_run_touched(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    ends = _chain_file(tmp_path / "ends.jsonl", 5, (0, 2))  # 2's parent unseen: ten conversations
+    first = runner.invoke(app, ["ingest", str(ends)], env=env)
+    assert first.exit_code == 0, first.output
+    assert _summary(first.output)["conversations"] == "10"
+    # the middles join every pair: five conversations fewer than before, five touched
+    middles = _chain_file(tmp_path / "middles.jsonl", 5, (1,))
+    second = runner.invoke(app, ["ingest", str(middles)], env=env)
+    assert second.exit_code == 0, second.output
+    assert _summary(second.output)["conversations"] == "5"

@@ -3,8 +3,9 @@
 Count in = count out: each .eml/.msg file is one message and each mbox holds as many as the
 stdlib ``mailbox`` module finds; every one becomes exactly one hub message or a
 ``MalformedPayload`` with a reason. The notmuch threading cases thread as their headers say:
-the parser's root ids are the first References ids, and the whole case lands in one
-conversation through the flow's threader, whatever order the files arrive in.
+the parser's root ids are the first References ids, and the whole case lands in the same
+conversation through the flow's thread links and the store's thread tables, whatever order
+the files arrive in.
 """
 
 from __future__ import annotations
@@ -12,14 +13,26 @@ from __future__ import annotations
 import itertools
 import mailbox
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from channels import parse_envelope
 from channels.email.parse import MACHINE_FLAGS
+from crm import CRMStore, open_crm
 from hub.errors import MalformedPayload
-from hub.models import Envelope, Message
+from hub.models import Envelope, Message, conversation_id_for
+from hub.settings import Settings
+
+
+@pytest.fixture
+def crm(settings: Settings) -> Iterator[CRMStore]:
+    store = open_crm(settings)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def corpus_messages(root: Path) -> list[tuple[str, bytes]]:
@@ -115,15 +128,19 @@ def test_root_ids_are_the_first_references(email_corpus: Path) -> None:
     assert (child.reply_to, child.thread_key) == ("B00-root@example.org", "B00--root@example.org")
 
 
-def _conversations(messages: list[Message]) -> set[str]:
-    """The conversations the flow's threader ends up with after every message has arrived."""
-    from flows.threading import ThreadState, assign_conversation
+def _roots(crm: CRMStore, messages: list[Message], account: str) -> set[str]:
+    """The thread roots (native ids) the store ends up with after ``messages`` arrive one by
+    one under ``account`` (a fresh namespace for each arrival order)."""
+    from flows.threading import ThreadState, thread_link
 
     state = ThreadState()
-    for message in messages:
-        assign_conversation(state, message)
-    # The state's links follow later merges (a parent arriving after its replies).
-    return {state.resolve(c) for m in messages if (c := state.links.get(m.native_id)) is not None}
+    links = [thread_link(state, m.model_copy(update={"account": account})) for m in messages]
+    for link in links:
+        crm.threads.assign([link])
+    names = {n for link in links for n in (link.native_id, *link.chain)}
+    by_id = {conversation_id_for(link.channel, account, n): n for link in links for n in names}
+    final = crm.threads.assign(links).conversations  # a replay answers where each message is now
+    return {by_id.get(str(c), str(c)) for c in final.values() if c is not None}
 
 
 THREAD_CASES = {
@@ -134,16 +151,18 @@ THREAD_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(THREAD_CASES))
-def test_notmuch_cases_form_one_conversation_in_any_order(email_corpus: Path, case: str) -> None:
-    pytest.importorskip("flows.threading")
+def test_notmuch_cases_form_the_same_conversation_in_any_order(
+    email_corpus: Path, case: str, crm: CRMStore
+) -> None:
     messages = _case(email_corpus, THREAD_CASES[case])
     orders = list(itertools.permutations(messages))[:120]
-    split = [[m.native_id for m in order] for order in orders if len(_conversations(list(order))) != 1]
+    roots = [_roots(crm, list(order), f"order-{n}") for n, order in enumerate(orders)]
+    split = [[m.native_id for m in o] for o, r in zip(orders, roots, strict=True) if len(r) != 1]
     assert not split, f"{len(split)}/{len(orders)} arrival orders split the thread, e.g. {split[0]}"
+    assert len(set().union(*roots)) == 1, f"the root depends on the arrival order: {roots}"
 
 
-def test_in_reply_to_loop_terminates_in_one_conversation(email_corpus: Path) -> None:
-    pytest.importorskip("flows.threading")
+def test_in_reply_to_loop_terminates_in_one_conversation(email_corpus: Path, crm: CRMStore) -> None:
     paths = sorted((email_corpus / "notmuch_broken").glob("loop__*.eml"))
     if len(paths) != 2:
         pytest.skip("notmuch loop case absent")
@@ -151,5 +170,5 @@ def test_in_reply_to_loop_terminates_in_one_conversation(email_corpus: Path) -> 
     assert all(isinstance(m, Message) for m in messages)
     loop = [m for m in messages if isinstance(m, Message)]
     assert {m.reply_to for m in loop} == {m.native_id for m in loop}  # each answers the other
-    for order in (loop, loop[::-1]):
-        assert len(_conversations(order)) == 1
+    roots = [_roots(crm, order, f"loop-{n}") for n, order in enumerate((loop, loop[::-1]))]
+    assert [len(r) for r in roots] == [1, 1] and roots[0] == roots[1]

@@ -9,9 +9,10 @@ import pytest
 
 import kb as kb_package
 from crm import open_crm
-from flows.kb_writer import KBWriteStep
+from flows.kb_writer import KBWriteStep, Linked
 from flows.report import IngestReport
-from hub.models import Message, message_id
+from flows.threading import ThreadState, thread_link
+from hub.models import Message, conversation_id_for, message_id
 from hub.settings import Settings
 from kb import open_kb
 from kb.base import KnowledgeBase, UpsertResult
@@ -41,17 +42,22 @@ def refusing(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kb_package, "open_kb", open_refusing)
 
 
+def linked(*messages: Message) -> list[Linked]:
+    state = ThreadState()
+    return [(m, thread_link(state, m)) for m in messages]
+
+
 def test_the_step_turns_refusals_into_dead_letters(settings: Settings, refusing: None) -> None:
     report = IngestReport()
     step = KBWriteStep(settings, report)
     kept = Message(channel="facebook", account="page", native_id="fb_2", text="hola")
     refused = Message(channel="facebook", account="page", native_id="fb_1", text="¡Me encanta!")
-    letters = step([kept, refused])
+    letters = step(linked(kept, refused))
     assert [(d.stage, d.channel) for d in letters] == [("kb", "facebook")]
     assert "mapper_parsing_exception" in letters[0].reason
     assert Message.model_validate_json(letters[0].raw) == refused  # the document, to retry later
     assert report.created == 1
-    assert step([kept]) == [] and report.duplicates == 1
+    assert step(linked(kept)) == [] and report.duplicates == 1
 
 
 def test_refused_documents_reach_the_dead_letter_store_through_the_flow(
@@ -70,3 +76,36 @@ def test_refused_documents_reach_the_dead_letter_store_through_the_flow(
     finally:
         kb.close()
         crm.close()
+
+
+def test_a_reply_to_a_message_stored_outside_the_flow_joins_its_thread(settings: Settings) -> None:
+    step = KBWriteStep(settings)
+    question = Message(channel="email", account="support", native_id="q@x", text="where is my kettle?")
+    assert step(linked(question)) == []
+    conversation = conversation_id_for("email", "support", "q@x")
+    # the outbox keeps what it sent in the knowledge base, never through the flow
+    sent = Message(
+        channel="email",
+        account="support",
+        native_id="sent@parley",
+        text="it leaves today",
+        reply_to="q@x",
+        thread_key="q@x",
+        conversation_id=conversation,
+    )
+    kb = open_kb(settings)
+    kb.upsert_messages([sent])
+    kb.close()
+    answer = Message(
+        channel="email", account="support", native_id="a@x", text="thanks!", thread_key="sent@parley"
+    )
+    assert step(linked(answer)) == []
+    kb = open_kb(settings)
+    try:
+        assert {m.native_id: m.conversation_id for m in kb.iter_messages()} == dict.fromkeys(
+            ("q@x", "sent@parley", "a@x"), conversation
+        )
+        stored = kb.get_conversation(conversation)
+        assert stored is not None and stored.message_count == 3
+    finally:
+        kb.close()

@@ -1,11 +1,17 @@
-"""Conversation threading: roots, replies, channel thread keys, out-of-order arrivals, email fallback."""
+"""The thread step: what each message names (its link), the email subject fallback, and the
+conversations the store decides from those links."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from flows.threading import ThreadState, assign_conversation
+import pytest
+
+from crm import CRMStore, open_crm
+from flows.threading import ThreadState, thread_link
 from hub.models import Identity, Message, conversation_id_for
+from hub.settings import Settings
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ANN = Identity(channel="email", native_id="ann@example.org", email="ann@example.org")
@@ -32,113 +38,149 @@ def msg(
     )  # type: ignore[arg-type]
 
 
-def test_root_and_reply_chain_share_the_root_conversation() -> None:
+@pytest.fixture
+def crm(settings: Settings) -> Iterator[CRMStore]:
+    store = open_crm(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def conversations(crm: CRMStore, state: ThreadState, *messages: Message, **kw: object) -> list[str | None]:
+    """Each message threaded on its own, as separate batches would be."""
+    found = []
+    for message in messages:
+        link = thread_link(state, message, **kw)  # type: ignore[arg-type]
+        found.append(crm.threads.assign([link]).conversations[link.key])
+    return found
+
+
+def test_the_chain_names_the_root_first_then_references_then_the_parent() -> None:
+    message = msg(
+        "m@x",
+        channel="email",
+        thread_key="root@x",
+        reply_to="parent@x",
+        references=["root@x", "middle@x", "parent@x", "m@x"],
+    )
+    link = thread_link(ThreadState(), message)
+    assert link.chain == ("root@x", "middle@x", "parent@x")  # no repeats, no self-reference
+    assert (link.channel, link.account, link.native_id, link.opens, link.follows) == (
+        "email",
+        "demo",
+        "m@x",
+        True,
+        None,
+    )
+    assert link.key == conversation_id_for("email", "demo", "m@x")
+
+
+def test_bounces_and_auto_replies_are_marked_as_never_opening() -> None:
     state = ThreadState()
-    root = assign_conversation(state, msg("1"))
-    reply = assign_conversation(state, msg("2", reply_to="1"))
-    reply_to_reply = assign_conversation(state, msg("3", reply_to="2"))
+    assert not thread_link(state, msg("b@x", channel="email", flags=["bounce"])).opens
+    assert not thread_link(state, msg("a@x", channel="email", flags=["auto_reply"])).opens
+    assert thread_link(state, msg("c@x", channel="email")).opens
+
+
+def test_untyped_metadata_hints_are_ignored() -> None:
+    # the hints are typed fields; the round-1 metadata keys mean nothing to the thread step
+    odd = msg("1", channel="email", author=ANN, metadata={"references": ["0"], "normalized_subject": "x"})
+    state = ThreadState()
+    assert thread_link(state, odd, subject_window=timedelta(days=14)).chain == ()
+    assert state.subjects == {}
+
+
+def test_the_subject_fallback_names_the_latest_message_inside_the_window_only() -> None:
+    state = ThreadState()
+    meta = {"subject_key": "broken kettle"}
+    window = timedelta(days=14)
+    first = thread_link(state, msg("a@x", channel="email", author=ANN, **meta), subject_window=window)
+    follow = thread_link(
+        state, msg("b@x", channel="email", author=ANN, **meta, minutes=60), subject_window=window
+    )
+    later = msg("c@x", channel="email", author=ANN, **meta, minutes=60 * 24 * 30)
+    assert (first.follows, follow.follows) == (None, "a@x")
+    assert thread_link(state, later, subject_window=timedelta(days=14)).follows is None
+    no_fallback = msg("d@x", channel="email", author=ANN, **meta, minutes=60 * 24 * 30 + 1)
+    assert thread_link(state, no_fallback, subject_window=None).follows is None
+    replying = msg("e@x", channel="email", author=ANN, **meta, reply_to="d@x", minutes=60 * 24 * 31)
+    assert (
+        thread_link(state, replying, subject_window=window).follows is None
+    )  # a message that names its thread uses that
+
+
+def test_the_subject_memory_is_bounded() -> None:
+    state = ThreadState(capacity=1000)
+    for i in range(150):
+        author = Identity(channel="email", native_id=f"p{i}@example.org")
+        thread_link(
+            state, msg(f"{i}@x", channel="email", author=author, subject_key="s"), subject_window=timedelta(1)
+        )
+    assert len(state.subjects) == 100
+
+
+def test_root_reply_chain_and_thread_keys_through_the_store(crm: CRMStore) -> None:
+    state = ThreadState()
+    root, reply, reply_to_reply = conversations(
+        crm, state, msg("1"), msg("2", reply_to="1"), msg("3", reply_to="2")
+    )
     assert root == reply == reply_to_reply == conversation_id_for("twitter", "demo", "1")
+    late_reply, key_root = conversations(crm, state, msg("9", thread_key="5", reply_to="8"), msg("5"))
+    assert late_reply == key_root == conversation_id_for("twitter", "demo", "5")
 
 
-def test_replay_keeps_the_same_conversation() -> None:
-    state = ThreadState()
-    first = assign_conversation(state, msg("1"))
-    again = assign_conversation(state, msg("1"))
-    assert first == again
-
-
-def test_thread_key_joins_the_root_even_when_the_root_is_unseen() -> None:
-    state = ThreadState()
-    late_reply = assign_conversation(state, msg("9", thread_key="5", reply_to="8"))
-    root = assign_conversation(state, msg("5"))
-    assert late_reply == root
-
-
-def test_reply_before_its_non_root_parent_is_relinked_when_the_parent_arrives() -> None:
-    state = ThreadState()
-    root = assign_conversation(state, msg("1"))
-    orphan = assign_conversation(state, msg("3", reply_to="2"))
-    assert orphan != root
-    parent = assign_conversation(state, msg("2", reply_to="1"))
-    assert parent == root
-    # the orphan is remembered in its new home for its own later replies
-    child = assign_conversation(state, msg("4", reply_to="3"))
-    assert child == root
-
-
-def test_unknown_parent_is_looked_up_in_the_knowledge_base() -> None:
-    state = ThreadState()
-    stored = {"41": "cnv_from_kb"}
-    found = assign_conversation(state, msg("42", reply_to="41"), lookup=stored.get)
-    assert found == "cnv_from_kb"
-
-
-def test_email_subject_fallback_inside_the_window_only() -> None:
-    state = ThreadState()
-    window = timedelta(days=14)  # the email channel's default (CHANNELS["email"].threading)
-    key = "broken kettle"
-    first = assign_conversation(
-        state, msg("a@x", channel="email", author=ANN, subject_key=key), subject_window=window
+def test_email_subject_fallback_through_the_store(crm: CRMStore) -> None:
+    meta = {"subject_key": "broken kettle"}
+    first, follow, much_later = conversations(
+        crm,
+        ThreadState(),
+        msg("a@x", channel="email", author=ANN, **meta),
+        msg("b@x", channel="email", author=ANN, **meta, minutes=60),
+        msg("c@x", channel="email", author=ANN, **meta, minutes=60 * 24 * 30),
+        subject_window=timedelta(days=14),
     )
-    follow = assign_conversation(
-        state, msg("b@x", channel="email", author=ANN, subject_key=key, minutes=60), subject_window=window
-    )
-    much_later = assign_conversation(
-        state,
-        msg("c@x", channel="email", author=ANN, subject_key=key, minutes=60 * 24 * 30),
-        subject_window=window,
-    )
-    assert first == follow
-    assert much_later != first
+    assert first == follow == conversation_id_for("email", "demo", "a@x")
+    assert much_later == conversation_id_for("email", "demo", "c@x")
 
 
-def test_no_subject_fallback_without_a_window() -> None:
-    state = ThreadState()
-    first = assign_conversation(state, msg("a", author=ANN, subject_key="broken kettle"))
-    again = assign_conversation(state, msg("b", author=ANN, subject_key="broken kettle", minutes=1))
-    assert first != again and not state.subjects
-
-
-def test_bounces_never_open_a_conversation() -> None:
+def test_bounces_never_open_a_conversation_through_the_store(crm: CRMStore) -> None:
     state = ThreadState()
     bounce = msg("bounce@x", channel="email", flags=["bounce"], references=["nowhere@x"])
-    assert assign_conversation(state, bounce) is None
-    root = assign_conversation(state, msg("orig@x", channel="email"))
+    root = msg("orig@x", channel="email")
     auto = msg("auto@x", channel="email", flags=["auto_reply"], references=["orig@x"])
-    assert assign_conversation(state, auto) == root
+    assert conversations(crm, state, bounce, root, auto) == [
+        None,
+        *[conversation_id_for("email", "demo", "orig@x")] * 2,
+    ]
 
 
-def test_state_is_bounded() -> None:
-    state = ThreadState(capacity=1000)
-    for i in range(1500):
-        assign_conversation(state, msg(str(i)))
-    assert len(state.links) == 1000
-    assert "0" not in state.links and "1499" in state.links
-
-
-def test_newest_first_arrival_of_deep_threads_ends_in_the_roots() -> None:
+def test_newest_first_arrival_of_deep_threads_ends_in_the_roots(crm: CRMStore) -> None:
     state = ThreadState()
-    threads, depth = 300, 5
+    threads, depth = 100, 5
     arrivals = [
         msg(f"{t}-{d}", reply_to=f"{t}-{d - 1}" if d else None) for t in range(threads) for d in range(depth)
     ]
-    for message in reversed(arrivals):
-        assign_conversation(state, message)
+    conversations(crm, state, *reversed(arrivals))
+    final = crm.threads.assign([thread_link(state, m) for m in arrivals]).conversations  # a replay: where now
     for t in range(threads):
-        homes = {state.resolve(state.links[f"{t}-{d}"]) for d in range(depth)}
+        homes = {final[conversation_id_for("twitter", "demo", f"{t}-{d}")] for d in range(depth)}
         assert homes == {conversation_id_for("twitter", "demo", f"{t}-0")}
 
 
-def test_metadata_of_the_wrong_type_is_ignored() -> None:
-    state = ThreadState()
-    odd = msg("1", metadata={"references": 5, "normalized_subject": ["x"]})
-    assert assign_conversation(state, odd) == conversation_id_for("twitter", "demo", "1")
+def test_a_snapshot_from_before_the_store_decided_threads_restores_lean() -> None:
+    import pickle
 
-
-def test_metadata_is_never_a_thread_hint() -> None:
-    # only the typed fields thread; a metadata key of the same name is just metadata
-    state = ThreadState()
-    root = assign_conversation(state, msg("1"))
-    lookalike = msg("2", metadata={"references": ["1"], "normalized_subject": "x"})
-    assert assign_conversation(state, lookalike, subject_window=timedelta(days=14)) != root
-    assert assign_conversation(state, msg("3", references=["1"])) == root
+    old = ThreadState.__new__(ThreadState)
+    old.__dict__.update(
+        capacity=5000,
+        links={"1": "cnv_x"},
+        assumed_roots={},
+        aliases={},
+        subjects={("kettle", "idn_ann"): ("cnv_x", T0)},
+    )
+    restored = pickle.loads(pickle.dumps(old))
+    assert vars(restored) == {"capacity": 5000, "subjects": {}}
+    fresh = ThreadState(capacity=3000)
+    fresh.remember_subject(("kettle", "idn_ann"), "m1", T0)
+    assert pickle.loads(pickle.dumps(fresh)) == fresh

@@ -3,7 +3,7 @@ that applies them to a knowledge base batch by batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from hub.models import (
     conversation_id_for,
 )
 from kb.base import UpsertResult
-from kb.conversations import ConversationKeeper, carried_triage, merge_rollup, roll_up, thread_moves
+from kb.conversations import ConversationKeeper, carried_triage, merge_rollup, roll_up
 from kb.sqlite import SQLiteKB
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -121,17 +121,6 @@ def kb(tmp_path: Path) -> Iterator[SQLiteKB]:
     store.close()
 
 
-def test_parent_arriving_after_its_replies_pulls_them_in_without_a_cycle(kb: SQLiteKB) -> None:
-    # 2 came before its parent 1, so it was put in a conversation rooted at 1
-    kb.upsert_messages([tweet(2, "2")])
-    kb.upsert_messages([tweet(2, "1")])
-    kb.save_rollups([roll_up(conv("1"), [tweet(2, "1")])])
-    # then 1 arrives (joining 0's conversation) together with 3, already relinked to 0's
-    batch = [tweet(1, "0"), tweet(3, "0")]
-    kb.upsert_messages(batch)
-    assert thread_moves(kb, batch) == {conv("1"): conv("0")}
-
-
 def test_the_keeper_writes_rolls_up_and_applies_a_replay_as_nothing_new(kb: SQLiteKB) -> None:
     keeper = ConversationKeeper(kb)
     batch = [tweet(0, "0"), tweet(1, "0", Direction.OUT)]
@@ -164,13 +153,53 @@ def test_the_keeper_folds_early_replies_in_and_keeps_what_agents_decided(kb: SQL
     keeper.apply([tweet(2, "1")])  # its parent (1) has not arrived: a conversation rooted at 1
     kb.update_conversation(conv("1"), {"assignee": "sam", "tags": ["vip"], "priority": "high"})
 
-    applied = keeper.apply([tweet(0, "0"), tweet(1, "0")])
+    # the thread store decided: 1 arrived, under 0, so conversation 1 folds into 0
+    applied = keeper.apply([tweet(0, "0"), tweet(1, "0")], folds={conv("1"): conv("0")})
 
     assert applied.folded == {conv("1"): conv("0")} and applied.rolled_up == [conv("0")]
     assert [c.id for c in kb.iter_conversations()] == [conv("0")]
     folded = kb.get_conversation(conv("0"))
     assert folded is not None and folded.message_count == 3
     assert (folded.assignee, folded.tags, folded.priority) == ("sam", ["vip"], Priority.HIGH)
+
+
+def test_a_fold_repeated_after_a_crash_completes_and_changes_nothing_more(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    keeper.apply([tweet(0, "0"), tweet(1, "0"), tweet(2, "1")])
+    moved = tweet(2, "0")
+    kb.upsert_messages([moved])  # killed after moving the messages, before settling anything
+    keeper.fold({conv("1"): conv("0")})
+    keeper.fold({conv("1"): conv("0")})
+    assert [(c.id, c.message_count) for c in kb.iter_conversations()] == [(conv("0"), 3)]
+
+
+def test_a_message_that_changed_conversation_leaves_no_empty_one_behind(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    keeper.apply([tweet(5, "5")])
+    keeper.apply([tweet(5, "4")])  # a replay after its conversation was decided anew
+    assert [(c.id, c.message_count) for c in kb.iter_conversations()] == [(conv("4"), 1)]
+
+
+class _RacingKB(SQLiteKB):
+    """Another process writes one more message into the conversation while a roll-up is saved."""
+
+    intruder: Message | None = None
+
+    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+        super().save_rollups(conversations, reopen=reopen)
+        if self.intruder is not None:
+            intruder, self.intruder = self.intruder, None
+            self.upsert_messages([intruder])
+
+
+def test_a_roll_up_made_stale_by_a_concurrent_writer_is_settled_again(tmp_path: Path) -> None:
+    kb = _RacingKB(tmp_path / "kb.sqlite3")
+    kb.intruder = tweet(1, "0")
+    applied = ConversationKeeper(kb).apply([tweet(0, "0")])
+    assert applied.rolled_up == [conv("0")]
+    stored = kb.get_conversation(conv("0"))
+    assert stored is not None and stored.message_count == 2
+    kb.close()
 
 
 class _RefusingKB(SQLiteKB):

@@ -1,7 +1,7 @@
 """The team: agents, teams and their members, API tokens, sign-in sessions and links, the audit log.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-08 10:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import crm.schema
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
