@@ -26,8 +26,10 @@ __all__ = ["ParentLookup", "ThreadState", "assign_conversation"]
 #: native id of a message on the same channel -> its conversation id, when known elsewhere
 ParentLookup = Callable[[str], str | None]
 
-#: flags of messages that must not open a conversation of their own
-NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply"})
+#: flags of messages that must not open a conversation of their own: mail bounces and
+#: auto-replies; shares (a retweet is counted in listening, it is not a customer writing);
+#: deletion markers (a deleted message joins its stored conversation or none)
+NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply", "retweet", "deleted"})
 
 
 @dataclass
