@@ -270,13 +270,14 @@ def stream_line(document: Any, context: Context) -> list[Message]:
         raise MalformedPayload(f"a stream line is a JSON object, not {type(document).__name__}")
     data = document.get("data")
     if isinstance(data, dict) and isinstance(data.get("delete"), dict):
-        gone = as_dict(as_dict(data["delete"]).get("tweet"))
+        event = data["delete"]  # {"tweet": {"id", "author_id"}, "event_at"}
+        gone = as_dict(event.get("tweet"))
         native_id = numeric_id(gone.get("id"), "deleted tweet id")
         return [
             deletion(
                 native_id,
                 account=context.account,
-                at=v2_time(data.get("event_at"), "event_at"),
+                at=v2_time(event.get("event_at"), "event_at"),
                 fallback_time=context.received_at,
                 by_user=str(gone["author_id"]) if gone.get("author_id") is not None else None,
                 for_user_id=context.for_user_id,
