@@ -334,7 +334,7 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
     def _failed(self, timeline: Timeline, error: ParleyError, now: float) -> list[XItem]:
         settings = self._settings
         if isinstance(error, RateLimited):  # not a failure: the page is asked again after the reset
-            self._pause(timeline.endpoint, error.retry_after or 60.0, now)
+            self._pause(timeline.endpoint, error.retry_after if error.retry_after is not None else 60.0, now)
             return []
         timeline.failures += 1
         retriable = isinstance(error, RetriableError)

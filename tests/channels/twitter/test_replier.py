@@ -11,7 +11,7 @@ from hub.errors import FatalError, InvalidInput, RetriableError, SkippableError
 from hub.models import Direction, Identity, Message, Reply
 from hub.settings import Settings
 from tests.channels.twitter.conftest import ANN_ID, BRAND_ID, T1, twitter_table, with_twitter
-from tests.channels.twitter.xserver import Answer, Call, XServer, page, rate_limited, unavailable
+from tests.channels.twitter.xserver import Answer, Call, Scripted, XServer, page, rate_limited, unavailable
 
 ANN = Identity(channel="twitter", native_id=ANN_ID, handle="ann_example", display_name="Ann Example")
 MENTION = Message(
@@ -180,12 +180,12 @@ def test_a_dm_is_answered_in_its_conversation(x_server: XServer, replier: XRepli
     ],
 )
 def test_failures_are_translated(
-    x_server: XServer, replier: XReplier, answer: Answer, error: type[Exception], reason: str
+    x_server: XServer, replier: XReplier, answer: Scripted, error: type[Exception], reason: str
 ) -> None:
     x_server.script("POST", "/2/tweets", answer)
     with pytest.raises(error, match=reason) as caught:
         replier.send_now(reply("hello"))
-    if answer.status == 429:
+    if reason == "rate limited":
         assert isinstance(caught.value, RetriableError) and caught.value.retry_after is not None
         assert 25 <= caught.value.retry_after <= 31  # until x-rate-limit-reset
 

@@ -11,6 +11,7 @@ problem document. Every request is recorded (method, path, query, headers, JSON 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,10 @@ class Answer:
     delay_s: float = 0.0
 
 
+#: a scripted answer: fixed, or made when the request comes (times relative to it)
+Scripted = Answer | Callable[[Call], Answer]
+
+
 def page(data: list[dict[str, Any]] | None = None, next_token: str | None = None, **extra: Any) -> Answer:
     """A v2 page of ``data`` (``meta.next_token`` when there is a next page)."""
     meta: dict[str, Any] = {"result_count": len(data or [])}
@@ -50,13 +55,22 @@ def page(data: list[dict[str, Any]] | None = None, next_token: str | None = None
     return Answer(200, body)
 
 
-def rate_limited(in_s: float = 1.0) -> Answer:
-    """A 429 whose ``x-rate-limit-reset`` is ``in_s`` seconds from now."""
-    reset = str(int(time.time() + in_s))
-    body = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
-    return Answer(
-        429, body, {"x-rate-limit-limit": "180", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
-    )
+def rate_limited(in_s: float = 1.0) -> Scripted:
+    """A 429 whose ``x-rate-limit-reset`` (whole epoch seconds, as X sends it) is ``in_s``
+    seconds after the request, rounded up."""
+
+    def answer(call: Call) -> Answer:
+        reset = str(math.ceil(call.at + in_s))
+        body = {
+            "title": "Too Many Requests",
+            "detail": "Too Many Requests",
+            "type": "about:blank",
+            "status": 429,
+        }
+        headers = {"x-rate-limit-limit": "180", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+        return Answer(429, body, headers)
+
+    return answer
 
 
 def unavailable() -> Answer:
@@ -68,12 +82,12 @@ class XServer:
     """The scripts, handlers and request log shared with the handler thread."""
 
     base_url: str = ""
-    queues: dict[tuple[str, str], list[Answer]] = field(default_factory=dict)
+    queues: dict[tuple[str, str], list[Scripted]] = field(default_factory=dict)
     handlers: dict[tuple[str, str], Callable[[Call], Answer]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def script(self, method: str, path: str, *answers: Answer) -> None:
+    def script(self, method: str, path: str, *answers: Scripted) -> None:
         with self.lock:
             self.queues.setdefault((method, path), []).extend(answers)
 
@@ -90,7 +104,7 @@ class XServer:
             queue = self.queues.get((call.method, call.path))
             scripted = queue.pop(0) if queue else None
         if scripted is not None:
-            return scripted
+            return scripted(call) if callable(scripted) else scripted
         handler = self.handlers.get((call.method, call.path))
         if handler is not None:
             return handler(call)
