@@ -13,7 +13,6 @@ each only when the payload has some.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -125,10 +124,17 @@ def from_millis(value: Any, what: str) -> datetime | None:
 
 
 def text_of(value: Any, what: str) -> str:
-    """Tweet or DM text with X's HTML escapes (``&amp; &lt; &gt;``) decoded."""
-    if not isinstance(value, str):
+    """Tweet or DM text with X's HTML escapes decoded.
+
+    X escapes exactly ``&``, ``<`` and ``>`` (as ``&amp; &lt; &gt;``); those are undone, and
+    ``&amp;`` last, so a person's literal ``&lt;`` (sent as ``&amp;lt;``) stays as they wrote it.
+    Other ``&...;`` sequences are the person's own text, never decoded.
+    """
+    if type(value) is not str:
         raise MalformedPayload(f"{what} has no text")
-    return html.unescape(value) if "&" in value else value
+    if "&" not in value:
+        return value
+    return value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def language(value: Any) -> str | None:
@@ -189,8 +195,33 @@ def _urls(items: Any) -> list[str]:
 def entity_metadata(entities: Any) -> dict[str, list[str]]:
     """The payload's own entities of either API: ``hashtags``, ``mentions``, ``cashtags``,
     ``urls``, each only when present (v1.1 calls cashtags ``symbols``)."""
-    if not isinstance(entities, dict) or not entities:
+    if type(entities) is not dict or not entities:
         return {}
+    try:  # the shapes X sends, read directly (pages of 100 tweets arrive by the thousand)
+        found = {
+            "hashtags": [h.get("tag") or h["text"] for h in entities.get("hashtags") or ()],
+            "mentions": [
+                m.get("username") or m["screen_name"]
+                for m in entities.get("mentions") or entities.get("user_mentions") or ()
+            ],
+            "cashtags": [
+                c.get("tag") or c["text"] for c in entities.get("cashtags") or entities.get("symbols") or ()
+            ],
+            "urls": [
+                u.get("unwound_url") or u.get("expanded_url") or u["url"]
+                for u in entities.get("urls") or ()
+                if "unwound" not in u
+            ],
+        }
+        if all(type(value) is str and value for values in found.values() for value in values):
+            return {key: values for key, values in found.items() if values}
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return _checked_entities(entities)
+
+
+def _checked_entities(entities: dict[str, Any]) -> dict[str, list[str]]:
+    # anything off the usual shape (a missing key, a wrong type, v1.1's "unwound") lands here
     found = {
         "hashtags": _values(entities.get("hashtags"), "tag", "text"),
         "mentions": _values(
