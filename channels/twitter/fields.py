@@ -14,7 +14,6 @@ each only when the payload has some.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +37,7 @@ __all__ = [
     "identity",
     "language",
     "numeric_id",
+    "one_to_one_conversation",
     "snowflake_time",
     "text_of",
     "tweet_url",
@@ -293,8 +293,3 @@ def deletion(
         raw_ref=raw_ref,
         metadata=metadata,
     )
-
-
-def without_none(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """A metadata dict of the pairs whose value is not ``None`` or empty."""
-    return {key: value for key, value in pairs if value is not None and value != [] and value != {}}
