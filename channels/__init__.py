@@ -26,6 +26,7 @@ from channels.email import EMAIL
 from channels.feeds import FEEDS
 from channels.limits import check_message, check_payload
 from channels.normalised import NORMALISED_KIND, parse_normalised
+from channels.twitter import TWITTER
 from hub.errors import FatalError, MalformedPayload
 from hub.models import Envelope, Message
 from hub.settings import Settings
@@ -36,6 +37,7 @@ __all__ = ["CHANNELS", "configure", "parse_envelope"]
 CHANNELS: dict[str, Channel[Any]] = {
     EMAIL.name: EMAIL,
     FEEDS.name: FEEDS,
+    TWITTER.name: TWITTER,
 }
 
 

@@ -23,8 +23,10 @@ from hub.models import Message
 
 __all__ = ["NON_OPENING_FLAGS", "ThreadState", "thread_link"]
 
-#: flags of messages that must not open a conversation of their own
-NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply"})
+#: flags of messages that must not open a conversation of their own: mail bounces and
+#: auto-replies; shares (a retweet is counted in listening, it is not a customer writing);
+#: deletion markers (a deleted message joins its stored conversation or none)
+NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply", "retweet", "deleted"})
 
 
 @dataclass

@@ -108,6 +108,10 @@ class Identity(BaseModel):
     display_name: str | None = None
     email: str | None = None
     phone: str | None = None
+    #: the platform's verified badge, when the channel reports one (None: not known)
+    verified: bool | None = None
+    #: follower count when the author was seen, when the channel reports one (None: not known)
+    followers: int | None = None
 
     @model_validator(mode="after")
     def _derive_id(self) -> Identity:

@@ -40,9 +40,9 @@ def test_unknown_kinds_and_channels_say_what_is_known() -> None:
     with pytest.raises(MalformedPayload, match="known kinds: rfc822"):
         parse_envelope(Envelope(channel="email", kind="msg", payload=b"x"))
     with pytest.raises(
-        MalformedPayload, match=r"known channels: email, feeds; or send kind 'parley\.message'"
+        MalformedPayload, match=r"known channels: email, feeds, twitter; or send kind 'parley\.message'"
     ):
-        parse_envelope(Envelope(channel="twitter", kind="tweet", payload={}))
+        parse_envelope(Envelope(channel="myspace", kind="tweet", payload={}))
 
 
 def test_configure_refuses_a_table_no_channel_owns(monkeypatch: pytest.MonkeyPatch) -> None:

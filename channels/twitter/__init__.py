@@ -1,0 +1,51 @@
+"""The Twitter/X channel: mentions, listening searches and DMs read with tweepy, Account
+Activity webhooks, public replies and DMs sent back.
+
+``TWITTER`` is its descriptor. ``parse`` turns X payloads into hub messages (``PARSERS`` by
+envelope kind: v2 tweet pages, stream lines, DM event pages, Account Activity events, v1.1
+archive tweets; the shapes are read by ``v2`` and ``v1``, with ``fields`` for what they share);
+``source`` polls each account's mentions, searches and DMs as a Bytewax source (cursor:
+``since_id`` and the page in progress per timeline); ``webhook`` answers X's CRC and checks its
+signature; ``replier`` posts replies (``@mention`` and 280 weighted characters checked) and
+DMs; ``client`` is the one place that speaks to the API (``tweepy.Client`` at a base URL);
+``settings`` holds the accounts and credentials. It threads by reply links and X's
+``conversation_id`` (no subject fallback); retweets are shares that open no conversation.
+
+Configure it in ``parley.toml``::
+
+    [twitter]
+    bearer_token = "..."            # reads: mentions, recent search
+    consumer_key = "..."            # OAuth 1.0a app keys: writes, DMs, webhook signatures
+    consumer_secret = "..."
+    access_token = "..."            # the brand account's user tokens (or oauth2_user_token)
+    access_token_secret = "..."
+
+    [[twitter.accounts]]
+    name = "brand"                  # = Envelope.account, Reply.account, /webhooks/twitter/brand
+    handle = "AcmeHelp"
+    user_id = "1234567890"
+    queries = ['"acme kettle" -is:retweet']
+
+or as ``PARLEY_TWITTER__...`` variables (``PARLEY_TWITTER__ACCOUNTS`` as JSON).
+"""
+
+from __future__ import annotations
+
+from channels.base import Channel
+from channels.twitter.parse import PARSERS
+from channels.twitter.replier import replier_for
+from channels.twitter.settings import CHANNEL, TwitterSettings, own_identities
+from channels.twitter.source import sources
+from channels.twitter.webhook import AccountActivityWebhook
+
+__all__ = ["TWITTER"]
+
+TWITTER: Channel[TwitterSettings] = Channel(
+    name=CHANNEL,
+    settings_model=TwitterSettings,
+    parsers=PARSERS,
+    sources=sources,
+    webhook=AccountActivityWebhook(),
+    replier=replier_for,
+    own_identities=own_identities,
+)
