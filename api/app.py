@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import RequestBodyLimitMiddleware
 from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
 from hub.settings import Settings
 
@@ -40,6 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kb = open_kb(settings)
     app.state.crm = open_crm(settings)
     install_error_handlers(app)
+    # Added last, so it is the outermost layer: no route, handler or middleware ever sees
+    # more of a body than the cap.
+    app.add_middleware(
+        RequestBodyLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        overrides=[(segments.IMPORT_ROUTE, settings.api.max_import_bytes)],
+    )
 
     for module in (health, conversations, search, contacts, segments, dead_letters, feeds):
         app.include_router(module.router)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CRMDep, KBDep
+from api.fields import Id, Label, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
 from hub.models import Conversation
 from kb.base import SearchFilters, SearchRequest
@@ -36,29 +37,29 @@ class ContactDetail(BaseModel):
     conversations_total: int
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(RequestBody):
     """Fields left out stay as they are; an attribute set to null is removed."""
 
     display_name: str | None = Field(default=None, max_length=512)
-    tags: list[str] | None = Field(default=None, max_length=100)
+    tags: list[Tag] | None = Field(default=None, max_length=100)
     attributes: dict[str, Any] | None = None
 
 
-class MergeRequest(BaseModel):
-    other_id: str = Field(min_length=1, description="the contact merged into this one")
+class MergeRequest(RequestBody):
+    other_id: Id = Field(description="the contact merged into this one")
     reason: str | None = Field(default=None, max_length=1000)
-    actor: str | None = Field(default=None, max_length=256)
+    actor: Label | None = None
 
 
-class UnmergeRequest(BaseModel):
-    event_id: str | None = Field(default=None, description="the merge to undo; the latest when left out")
-    actor: str | None = Field(default=None, max_length=256)
+class UnmergeRequest(RequestBody):
+    event_id: Id | None = Field(default=None, description="the merge to undo; the latest when left out")
+    actor: Label | None = None
 
 
-class SplitRequest(BaseModel):
-    identity_ids: list[str] = Field(min_length=1, max_length=1000)
+class SplitRequest(RequestBody):
+    identity_ids: list[Id] = Field(min_length=1, max_length=1000)
     reason: str | None = Field(default=None, max_length=1000)
-    actor: str | None = Field(default=None, max_length=256)
+    actor: Label | None = None
 
 
 class MergeResult(BaseModel):

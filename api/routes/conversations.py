@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import KBDep, split_multi
+from api.fields import Label, RequestBody, Tag
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -25,14 +26,14 @@ class ConversationDetail(BaseModel):
     messages: list[Message]
 
 
-class ConversationUpdate(BaseModel):
+class ConversationUpdate(RequestBody):
     """Triage changes; fields left out stay as they are."""
 
     status: ConversationStatus | None = None
-    assignee: str | None = None
-    queue: str | None = None
+    assignee: Label | None = None
+    queue: Label | None = None
     priority: Priority | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
 
 
 @router.get("/conversations")

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
+from api.fields import RequestBody
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
 from channels.feeds.registry import RegisteredFeed
@@ -35,7 +36,7 @@ class FeedList(BaseModel):
     items: list[RegisteredFeed]
 
 
-class NewFeed(BaseModel):
+class NewFeed(RequestBody):
     """A feed to poll: its URL, and optionally a name (the account), a query and an interval."""
 
     url: str = Field(min_length=1, max_length=2048)

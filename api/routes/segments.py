@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CRMDep
+from api.fields import MAX_TEXT_CHARS, Id, RequestBody
 from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
 
@@ -24,29 +25,26 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["segments"])
 
-#: the largest CSV accepted by an import
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
-
-class SegmentCreate(BaseModel):
+class SegmentCreate(RequestBody):
     name: str = Field(min_length=1, max_length=256)
     kind: Literal["static", "dynamic"]
     criteria: str | None = Field(
         default=None,
-        max_length=4000,
+        max_length=MAX_TEXT_CHARS,
         description="dynamic only, e.g. channel:twitter AND sentiment_avg < -0.3 AND last_seen > now-30d",
     )
-    description: str | None = Field(default=None, max_length=4000)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-class SegmentUpdate(BaseModel):
+class SegmentUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    criteria: str | None = Field(default=None, max_length=4000)
-    description: str | None = Field(default=None, max_length=4000)
+    criteria: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-class Members(BaseModel):
-    contact_ids: list[str] = Field(min_length=1, max_length=10_000)
+class Members(RequestBody):
+    contact_ids: list[Id] = Field(min_length=1, max_length=10_000)
 
 
 class MembersChanged(BaseModel):
@@ -130,43 +128,23 @@ def remove_members(segment_id: str, body: Members, crm: CRMDep) -> MembersChange
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
+#: the import route; its body cap is ``api.max_import_bytes`` (see :mod:`api.limits`)
+IMPORT_ROUTE = "/segments/{segment_id}/import"
+
+
 @router.post(
-    "/segments/{segment_id}/import",
+    IMPORT_ROUTE,
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_members(segment_id: str, request: Request, crm: CRMDep) -> ImportResult:
     """Add the contacts a CSV body names (header with contact_id, or email / phone / handle
     [+ channel]) to a static segment; rows matching nobody come back with a reason.
 
-    A body over ``MAX_IMPORT_BYTES`` is refused with 413 before it is read (Content-Length) or
-    as soon as the streamed body passes the cap (chunked uploads); the database work runs in
-    the threadpool so a 20 MB import never stalls the event loop."""
-    body = await _read_capped(request, MAX_IMPORT_BYTES)
+    A body over ``api.max_import_bytes`` (20 MiB by default) is refused with 413 before it is
+    read (Content-Length) or as soon as the streamed body passes the cap (chunked uploads); the
+    database work runs in the threadpool so a 20 MB import never stalls the event loop."""
+    body = await request.body()
     return await run_in_threadpool(_import_csv, crm, segment_id, body)
-
-
-def _too_large() -> HTTPException:
-    return HTTPException(status_code=413, detail=f"CSV larger than {MAX_IMPORT_BYTES} bytes")
-
-
-async def _read_capped(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError as exc:
-            raise HTTPException(status_code=400, detail=f"bad Content-Length {declared!r}") from exc
-        if length > cap:
-            raise _too_large()
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > cap:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _import_csv(crm: CRMStore, segment_id: str, body: bytes) -> ImportResult:

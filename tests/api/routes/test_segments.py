@@ -1,19 +1,17 @@
 """The /segments API over a real CRM store: static and dynamic segments, members, CSV import
-(capped, off the event loop) and export, on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is
-set) PostgreSQL."""
+(off the event loop) and export, on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is set)
+PostgreSQL. The import's body cap is tested with the others in ``tests/api/test_limits.py``."""
 
 from __future__ import annotations
 
 import csv
 import io
 import threading
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.routes import segments as segments_routes
 from hub.settings import Settings
 from tests.api.people import add_people
 
@@ -99,34 +97,3 @@ async def test_csv_import_runs_off_the_event_loop(app: FastAPI, client: httpx.As
     assert [u["line"] for u in report["unmatched"]] == [4]
     # The database work ran in the threadpool, not on the thread running the event loop.
     assert threads and threads[0] != threading.current_thread().name
-
-
-async def test_csv_import_over_the_cap_is_413_before_the_body_is_read(
-    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(segments_routes, "MAX_IMPORT_BYTES", 100)
-    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
-    url = f"/segments/{static['id']}/import"
-    sent: list[int] = []
-
-    async def body(chunks: int) -> AsyncIterator[bytes]:
-        for i in range(chunks):
-            sent.append(i)
-            yield b"email\n" + b"a" * 40 + b"@example.org\n"
-
-    # Declared too large: refused from the header, the body is never pulled.
-    declared = await client.post(url, content=body(50), headers={"content-length": str(50 * 59)})
-    assert declared.status_code == 413 and "100 bytes" in declared.json()["detail"]
-    assert sent == []
-    # No Content-Length (chunked): refused as soon as the stream passes the cap.
-    chunked = await client.post(url, content=body(50))
-    assert chunked.status_code == 413
-    assert len(sent) < 5
-    # A lying Content-Length does not get past the cap either.
-    sent.clear()
-    lying = await client.post(url, content=body(50), headers={"content-length": "10"})
-    assert lying.status_code in {400, 413}
-    bad = await client.post(url, content=b"email\n", headers={"content-length": "ten"})
-    assert bad.status_code == 400
-    at_cap = await client.post(url, content=b"email\n" + b"x" * 94)
-    assert at_cap.status_code == 200 and at_cap.json()["unmatched"][0]["line"] == 2
