@@ -19,8 +19,11 @@ exception's MRO wins):
   ``{"detail": "internal error; see the server log"}``, logged with the method and path.
   Never a 400: a ``ValueError`` is not by itself the user's mistake.
 
-FastAPI's own answers are untouched: ``HTTPException`` keeps its status and detail, and a
-request that fails validation is 422 with ``detail`` the documented list of errors.
+FastAPI's own answers keep their shape: ``HTTPException`` keeps its status and detail, and a
+request that fails validation is 422 with ``detail`` the documented list of errors
+``[{"loc": [...], "msg": ..., "type": ..., "ctx": {...}}]``. The rejected ``input`` is not
+echoed: it may be megabytes long, nest deeply, or hold a NaN that JSON cannot carry (and
+failing to encode it made such a 422 a 500).
 
 The 500 is answered by a middleware rather than an ``Exception`` handler because Starlette
 re-raises after running that handler: the server would log every fault twice and test clients
@@ -31,10 +34,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +46,7 @@ from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, UnknownFe
 from crm.errors import Conflict, InvalidRequest, NotFound
 from hub.errors import FatalError, InvalidInput, RetriableError
 
-__all__ = ["INTERNAL_ERROR", "STATUS_BY_ERROR", "install_error_handlers"]
+__all__ = ["INTERNAL_ERROR", "STATUS_BY_ERROR", "install_error_handlers", "validation_details"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ E = TypeVar("E", bound=Exception)
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register every exception handler of the API on ``app`` (call once, in the factory)."""
+    _handle(app, RequestValidationError, _request_invalid)
     _handle(app, InvalidInput, _invalid_input)
     for error, status in STATUS_BY_ERROR.items():
         _handle(app, error, _answer_with_message(status))
@@ -82,6 +87,27 @@ def _handle(app: FastAPI, error: type[E], handler: Callable[[Request, E], Awaita
     instance of the class it was registered for (the nearest in the exception's MRO).
     """
     app.add_exception_handler(error, handler)  # type: ignore[arg-type]
+
+
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """The documented 422 ``detail`` items of pydantic ``errors``: ``loc``, ``msg``, ``type``,
+    and of ``ctx`` only the plain JSON scalars (limits such as ``max_length``)."""
+    details: list[dict[str, Any]] = []
+    for error in errors:
+        item: dict[str, Any] = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        context = {
+            key: value
+            for key, value in (error.get("ctx") or {}).items()
+            if isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+        }
+        if context:
+            item["ctx"] = context
+        details.append(item)
+    return details
+
+
+async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": validation_details(exc.errors())})
 
 
 async def _invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

@@ -15,19 +15,24 @@ implied between adjacent terms), ``OR``, ``NOT`` and parentheses. Times are ISO 
   ``created_at``;
 * ``attributes.<key>`` (custom attributes; numeric comparisons when the value is a number).
 
-Unknown fields, bad values and syntax errors raise ``crm.errors.InvalidRequest`` saying where.
+Unknown fields, bad values and syntax errors raise ``crm.errors.InvalidRequest`` saying where;
+so do criteria nesting ``NOT``, ``AND``, ``OR`` and parentheses more than
+:data:`MAX_CRITERIA_DEPTH` levels deep or combining more than :data:`MAX_CRITERIA_TERMS`
+terms: compiling them would exhaust the recursion limit, and the SQL they make overflows the
+database's parser stack.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import Text, and_, case, cast, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,7 +41,12 @@ from crm.errors import InvalidRequest
 from crm.normalise import Resolver
 from crm.schema import contacts, identities, segment_members, segments
 
-__all__ = ["compile_criteria", "validate_criteria"]
+__all__ = ["MAX_CRITERIA_DEPTH", "MAX_CRITERIA_TERMS", "compile_criteria", "validate_criteria"]
+
+#: NOT / AND / OR nested in one another (parentheses that group nothing do not count)
+MAX_CRITERIA_DEPTH = 16
+#: field:value and field OP value terms in one criteria expression
+MAX_CRITERIA_TERMS = 200
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -59,6 +69,9 @@ VALUE: /[^\s()"]+/
 %import common.WS
 %ignore WS
 """
+
+_OPERATORS = {"or_expr", "and_expr", "negation"}
+_TERMS = {"compare", "match"}
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -128,9 +141,12 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
 
     def _number(self, field: str, value: str) -> float:
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            raise InvalidRequest(f"{field} needs a number, not {value!r}") from None
+            number = math.nan
+        if not math.isfinite(number):  # "nan" and "inf" are floats to Python, not numbers here
+            raise InvalidRequest(f"{field} needs a number, not {value!r}")
+        return number
 
     def _time(self, field: str, value: str) -> datetime:
         relative = _RELATIVE.match(value)
@@ -163,9 +179,12 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if name.startswith("attributes."):
             item = contacts.c.attributes[name.split(".", 1)[1]]
             try:
-                return apply(_as_number(item), float(value))
+                number = float(value)
             except ValueError:
-                return apply(item.as_string(), value)
+                number = math.nan
+            if math.isfinite(number):
+                return apply(_as_number(item), number)
+            return apply(item.as_string(), value)
         if str(op) in {"=", "!="}:
             term = self.match(field, value)
             return term if str(op) == "=" else not_(term)
@@ -214,6 +233,28 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         raise InvalidRequest(f"unknown field {name!r} in segment criteria")
 
 
+def _check_size(tree: Tree[Token]) -> None:
+    """``InvalidRequest`` when ``tree`` nests or combines more than the limits allow.
+
+    Walked with an explicit stack: this check is what keeps the recursive steps after it
+    (the compiler, SQLAlchemy, the database's parser) within their depth."""
+    terms = 0
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _OPERATORS:
+            depth += 1
+            if depth > MAX_CRITERIA_DEPTH:
+                raise InvalidRequest(
+                    f"criteria nest NOT, AND and OR more than {MAX_CRITERIA_DEPTH} levels deep"
+                )
+        elif node.data in _TERMS:
+            terms += 1
+            if terms > MAX_CRITERIA_TERMS:
+                raise InvalidRequest(f"criteria combine more than {MAX_CRITERIA_TERMS} terms")
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
+
+
 def compile_criteria(
     text: str, *, now: datetime | None = None, resolver: Resolver | None = None
 ) -> ColumnElement[bool]:
@@ -228,6 +269,8 @@ def compile_criteria(
         ) from exc
     except LarkError as exc:
         raise InvalidRequest(f"cannot parse criteria: {exc}") from exc
+    if isinstance(tree, Tree):
+        _check_size(tree)
     from hub.settings import CRMSettings
 
     compiler = _Compiler(now or datetime.now(UTC), resolver or Resolver(CRMSettings()))

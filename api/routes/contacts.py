@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.deps import CRMDep, KBDep
 from api.fields import Id, Label, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
+from crm.attributes import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, attributes_problem
 from hub.models import Conversation
 from kb.base import SearchFilters, SearchRequest
 
@@ -42,7 +43,20 @@ class ContactUpdate(RequestBody):
 
     display_name: str | None = Field(default=None, max_length=512)
     tags: list[Tag] | None = Field(default=None, max_length=100)
-    attributes: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = Field(
+        default=None,
+        description=f"JSON nested at most {MAX_ATTRIBUTES_DEPTH} levels, at most "
+        f"{MAX_ATTRIBUTES_BYTES} bytes per contact once merged with the stored attributes",
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _storable_attributes(cls, attributes: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Refused here, before the store is touched: a document the store could not read back
+        # would break every later read of the contact.
+        if attributes is not None and (problem := attributes_problem(attributes)) is not None:
+            raise ValueError(problem)
+        return attributes
 
 
 class MergeRequest(RequestBody):

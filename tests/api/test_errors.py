@@ -140,3 +140,16 @@ async def test_a_stream_failing_half_way_is_not_answered_twice(
     # propagates and the server drops the connection (the client sees a broken response).
     with pytest.raises(sqlite3.OperationalError):
         await client.get(f"/segments/{segment['id']}/export.csv")
+
+
+async def test_a_422_names_the_problem_without_echoing_the_input(client: httpx.AsyncClient) -> None:
+    response = await client.post("/segments", json={"name": "x" * 100_000, "kind": "static"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error == {
+        "loc": ["body", "name"],
+        "msg": "String should have at most 256 characters",
+        "type": "string_too_long",
+        "ctx": {"max_length": 256},
+    }
+    assert len(response.content) < 300, "a 100 KB name is not sent back"

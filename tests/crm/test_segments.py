@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from crm import Conflict, CRMStore, InvalidRequest, NotFound
-from crm.criteria import compile_criteria
+from crm.criteria import MAX_CRITERIA_DEPTH, MAX_CRITERIA_TERMS, compile_criteria
 from tests.crm.helpers import T0, author, message
 
 NOW = T0 + timedelta(days=40)
@@ -42,7 +42,7 @@ def _population(store: CRMStore) -> dict[str, str]:
 
 
 def _members(store: CRMStore, criteria: str, ids: dict[str, str]) -> set[str]:
-    segment = store.segments.create(f"s-{criteria}", "dynamic", criteria=criteria)
+    segment = store.segments.create(f"s-{criteria}"[:256], "dynamic", criteria=criteria)
     total, members = store.segments.member_ids(segment.id, limit=100, now=NOW)
     assert total == len(members)
     names = {v: k for k, v in ids.items()}
@@ -198,3 +198,46 @@ def test_csv_export_lists_every_member_with_their_profile(store: CRMStore) -> No
     assert mailer["emails"] == "m@corp.example" and mailer["tags"] == "vip;b2b"
     assert mailer["message_count"] == "3" and mailer["sentiment_avg"] == "-0.5"
     assert by_id[ids["happy"]]["handles"] == "twitter:yay"
+
+
+def _nested_criteria(levels: int) -> str:
+    """Criteria nesting NOT and OR ``levels`` deep, with terms that compile to subqueries."""
+    terms = ["channel:twitter", "messages.email >= 1", "segment:VIP", "email:*@example.org"]
+    criteria = "tag:vip"
+    for level in range(levels // 2):
+        criteria = f"NOT ({terms[level % len(terms)]} OR {criteria})"
+    return criteria if levels % 2 == 0 else f"NOT {criteria}"
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        _nested_criteria(MAX_CRITERIA_DEPTH),
+        "(" * 200 + "tag:vip" + ")" * 200,  # parentheses that group nothing do not nest
+        " OR ".join(f"channel:c{n}" for n in range(MAX_CRITERIA_TERMS)),
+        " ".join(["NOT NOT"] * (MAX_CRITERIA_DEPTH // 2)) + " tag:vip",
+    ],
+    ids=["nested-subqueries", "redundant-parentheses", "most-terms", "nots"],
+)
+def test_criteria_at_the_limits_are_evaluated_by_the_database(store: CRMStore, criteria: str) -> None:
+    ids = _population(store)
+    members = _members(store, criteria, ids)
+    assert members <= set(ids)
+
+
+@pytest.mark.parametrize(
+    ("criteria", "message"),
+    [
+        (_nested_criteria(MAX_CRITERIA_DEPTH + 1), "more than 16 levels"),
+        ("NOT " * 500 + "tag:x", "more than 16 levels"),  # was a RecursionError
+        ("NOT (" * 60 + "tag:x" + ")" * 60, "more than 16 levels"),
+        (" OR ".join(f"tag:t{n}" for n in range(MAX_CRITERIA_TERMS + 1)), "more than 200 terms"),
+        ("sentiment_avg < nan", "needs a number"),
+        ("message_count > inf", "needs a number"),
+        ("messages.email >= -Infinity", "needs a number"),
+    ],
+    ids=["nested-17", "500-nots", "nested-parentheses", "too-many-terms", "nan", "inf", "-inf"],
+)
+def test_criteria_beyond_the_limits_are_refused(criteria: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        compile_criteria(criteria)
