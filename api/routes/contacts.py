@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 
-from api.deps import CRMDep, KBDep
+from api.deps import MAX_CRM_OFFSET, CRMDep, KBDep
 from api.fields import Id, Label, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
 from crm.attributes import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, attributes_problem
@@ -102,7 +102,7 @@ def list_contacts(
     crm: CRMDep,
     q: str | None = Query(default=None, max_length=500, description="name, handle, email or phone"),
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_CRM_OFFSET),
 ) -> ContactPage:
     """Contacts, most recently active first; ``q`` searches names, handles, emails and phones."""
     total, items = crm.search_contacts(q, limit=limit, offset=offset)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.deps import KBDep, split_multi
+from api.deps import MAX_KB_OFFSET, Instant, KBDep, split_multi
 from api.fields import Label, RequestBody, Tag
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
@@ -45,11 +43,11 @@ def list_conversations(
     assignee: list[str] | None = Query(default=None),
     queue: list[str] | None = Query(default=None),
     tag: list[str] | None = Query(default=None),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     sort: str = Query(default="newest", pattern="^(relevance|newest|oldest)$"),
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
 ) -> ConversationPage:
     """Conversations, newest activity first; ``q`` keeps those with a matching message."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import CRMDep
+from api.deps import MAX_CRM_OFFSET, CRMDep
 from hub.models import DeadLetter
 
 router = APIRouter(tags=["dead-letters"])
@@ -21,7 +21,7 @@ def list_dead_letters(
     crm: CRMDep,
     stage: str | None = Query(default=None, description="parse, import, source, kb..."),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_CRM_OFFSET),
 ) -> DeadLetterPage:
     total, items = crm.list_dead_letters(limit=limit, offset=offset, stage=stage)
     return DeadLetterPage(total=total, items=items)

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CRMDep
+from api.deps import MAX_CRM_OFFSET, CRMDep
 from api.fields import MAX_TEXT_CHARS, Id, RequestBody
 from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
@@ -106,7 +106,7 @@ def segment_contacts(
     segment_id: str,
     crm: CRMDep,
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_CRM_OFFSET),
 ) -> ContactPage:
     """The segment's members as they are now, most recently active first."""
     total, ids = crm.segments.member_ids(segment_id, limit=limit, offset=offset)
