@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.deps import MAX_CRM_OFFSET, CRMDep, KBDep
 from api.fields import Id, Label, RequestBody, Tag
@@ -57,6 +57,13 @@ class ContactUpdate(RequestBody):
         if attributes is not None and (problem := attributes_problem(attributes)) is not None:
             raise ValueError(problem)
         return attributes
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ContactUpdate:
+        # A validation error of the body, so the 422 has the documented list shape.
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: send display_name, tags or attributes")
+        return self
 
 
 class MergeRequest(RequestBody):
@@ -137,11 +144,6 @@ def get_contact(
 @router.patch("/contacts/{contact_id}")
 def update_contact(contact_id: str, update: ContactUpdate, crm: CRMDep) -> ContactView:
     """Set a display name, replace the tags, or merge in custom attributes."""
-    changes = update.model_dump(exclude_unset=True)
-    if not changes:
-        raise HTTPException(
-            status_code=422, detail="nothing to change: send display_name, tags or attributes"
-        )
     return crm.update_contact(
         contact_id,
         display_name=update.display_name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.deps import MAX_KB_OFFSET, Instant, KBDep, split_multi
 from api.fields import Label, RequestBody, Tag
@@ -24,6 +24,10 @@ class ConversationDetail(BaseModel):
     messages: list[Message]
 
 
+#: triage fields that always have a value; assignee and queue may be cleared with null
+_NOT_NULLABLE = ("status", "priority", "tags")
+
+
 class ConversationUpdate(RequestBody):
     """Triage changes; fields left out stay as they are."""
 
@@ -32,6 +36,18 @@ class ConversationUpdate(RequestBody):
     queue: Label | None = None
     priority: Priority | None = None
     tags: list[Tag] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ConversationUpdate:
+        # Validation errors of the body, so the 422 has the documented list shape.
+        cleared = [
+            name for name in _NOT_NULLABLE if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null (assignee and queue can, to clear them)")
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: send status, assignee, queue, priority or tags")
+        return self
 
 
 @router.get("/conversations")
@@ -86,20 +102,7 @@ def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
 @router.patch("/conversations/{conversation_id}")
 def update_conversation(conversation_id: str, update: ConversationUpdate, kb: KBDep) -> Conversation:
     """Change status, assignee, queue, priority or tags."""
-    changes = update.model_dump(exclude_unset=True)
-    cleared = [
-        field for field in ("status", "priority", "tags") if field in changes and changes[field] is None
-    ]
-    if cleared:
-        raise HTTPException(
-            status_code=422,
-            detail=f"{', '.join(cleared)} cannot be null (assignee and queue can, to clear them)",
-        )
-    if not changes:
-        raise HTTPException(
-            status_code=422, detail="nothing to change: send status, assignee, queue, priority or tags"
-        )
-    conversation = kb.update_conversation(conversation_id, changes)
+    conversation = kb.update_conversation(conversation_id, update.model_dump(exclude_unset=True))
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
     return conversation
