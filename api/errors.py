@@ -7,6 +7,9 @@ exception's MRO wins):
 * ``hub.errors.InvalidInput`` - a query, cursor, facet or page the user got wrong: 400,
   ``{"detail": {"message": ..., "position": ..., "expected": [...]}}``, with ``position`` and
   ``expected`` only when the input has a place where it went wrong.
+* ``crm.InvalidCSV`` - an imported CSV with records that cannot be read: 422 in the shape of
+  every other 422, one item per record, ``{"loc": ["body", <line>], "msg": ..., "type":
+  "csv_record"}``, the first 20 (and one more item saying how many were left out).
 * ``crm.InvalidRequest`` 400; ``crm.NotFound`` and ``registry.UnknownFeed`` 404;
   ``crm.Conflict``, ``registry.FeedAlreadyPolled`` and ``registry.FeedInSettings`` 409: all
   ``{"detail": "<message>"}`` (:data:`STATUS_BY_ERROR`).
@@ -43,7 +46,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, UnknownFeed
-from crm.errors import Conflict, InvalidRequest, NotFound
+from crm.errors import Conflict, InvalidCSV, InvalidRequest, NotFound
 from hub.errors import FatalError, InvalidInput, RetriableError
 
 __all__ = ["INTERNAL_ERROR", "STATUS_BY_ERROR", "install_error_handlers", "validation_details"]
@@ -73,6 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register every exception handler of the API on ``app`` (call once, in the factory)."""
     _handle(app, RequestValidationError, _request_invalid)
     _handle(app, InvalidInput, _invalid_input)
+    _handle(app, InvalidCSV, _invalid_csv)
     for error, status in STATUS_BY_ERROR.items():
         _handle(app, error, _answer_with_message(status))
     _handle(app, RetriableError, _retriable)
@@ -108,6 +112,18 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": validation_details(exc.errors())})
+
+
+async def _invalid_csv(request: Request, exc: InvalidCSV) -> JSONResponse:
+    detail: list[dict[str, Any]] = [
+        {"loc": ["body", line], "msg": reason, "type": "csv_record"} for line, reason in exc.problems
+    ]
+    if exc.count > len(exc.problems):
+        left_out = exc.count - len(exc.problems)
+        detail.append(
+            {"loc": ["body"], "msg": f"{left_out} more records cannot be read", "type": "csv_record"}
+        )
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
 async def _invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

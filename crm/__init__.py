@@ -4,7 +4,7 @@ workflow tables (queues, agents, rules, inbox, outbox, tokens).
 Open it with :func:`open_crm`; everything else goes through the returned :class:`CRMStore`.
 """
 
-from crm.errors import Conflict, CRMError, InvalidRequest, NotFound
+from crm.errors import Conflict, CRMError, InvalidCSV, InvalidRequest, NotFound
 from crm.store import CRMStore, open_crm
 from crm.views import ContactView, IdentityView, MergeEventView, RawHandle, SegmentView
 
@@ -14,6 +14,7 @@ __all__ = [
     "Conflict",
     "ContactView",
     "IdentityView",
+    "InvalidCSV",
     "InvalidRequest",
     "MergeEventView",
     "NotFound",

@@ -1,15 +1,16 @@
 """The /segments resource: static and dynamic segments of contacts, CSV import and export.
 
 A dynamic segment's members are evaluated on demand from its criteria (``crm.criteria``);
-``POST /segments/{id}/refresh`` also stores them and their count.
+``POST /segments/{id}/refresh`` also stores them and their count. A CSV import is checked
+whole before anything is written (a file with unreadable records is a 422 listing the first
+ones) and then added in batches; it answers counts and the first unmatched rows. An export
+neutralises cells a spreadsheet would run as formulas (``crm.csvfile``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,6 +21,8 @@ from api.deps import MAX_CRM_OFFSET, CRMDep
 from api.fields import MAX_TEXT_CHARS, Id, RequestBody
 from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
+from crm.csvfile import csv_lines
+from crm.segment_csv import ECHOED_CELL_CHARS, IMPORT_MAX_PROBLEMS
 
 __all__ = ["router"]
 
@@ -52,10 +55,19 @@ class MembersChanged(BaseModel):
     segment: SegmentView
 
 
+class UnmatchedRow(BaseModel):
+    line: int = Field(description="where the record starts in the file (the header is line 1)")
+    reason: str
+    row: dict[str, str] = Field(
+        description=f"the non-empty columns the import reads, each cut to {ECHOED_CELL_CHARS} characters"
+    )
+
+
 class ImportResult(BaseModel):
     added: int
-    already: int
-    unmatched: list[dict[str, Any]]
+    already: int = Field(description="rows naming a contact that was already a member")
+    unmatched_count: int
+    unmatched: list[UnmatchedRow] = Field(description=f"the first {IMPORT_MAX_PROBLEMS} unmatched rows")
     segment: SegmentView
 
 
@@ -138,7 +150,9 @@ IMPORT_ROUTE = "/segments/{segment_id}/import"
 )
 async def import_members(segment_id: str, request: Request, crm: CRMDep) -> ImportResult:
     """Add the contacts a CSV body names (header with contact_id, or email / phone / handle
-    [+ channel]) to a static segment; rows matching nobody come back with a reason.
+    [+ channel]) to a static segment; rows matching nobody are counted, and the first
+    come back with a reason. A file with records that cannot be read is refused (422, the first
+    problems with their lines) before anything is added.
 
     A body over ``api.max_import_bytes`` (20 MiB by default) is refused with 413 before it is
     read (Content-Length) or as soon as the streamed body passes the cap (chunked uploads); the
@@ -156,28 +170,33 @@ def _import_csv(crm: CRMStore, segment_id: str, body: bytes) -> ImportResult:
     return ImportResult(
         added=report.added,
         already=report.already,
-        unmatched=report.unmatched,
+        unmatched_count=report.unmatched_count,
+        unmatched=[UnmatchedRow.model_validate(row) for row in report.unmatched],
         segment=_require(crm, segment_id),
     )
 
 
-def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+def attachment(filename: str, fallback: str) -> str:
+    """A Content-Disposition for ``filename`` (RFC 6266): the name itself as ``filename*``
+    (UTF-8, percent-encoded, RFC 5987) and an ASCII ``filename`` for clients that know no
+    other; ``fallback`` names the file when nothing of the name is ASCII. A header must be
+    Latin-1, so a name such as 東京 cannot go in as it is."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    ascii_stem = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in stem)
+    if not ascii_stem.strip("_"):
+        ascii_stem = fallback
+    ascii_name = f"{ascii_stem}{dot}{extension}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.get("/segments/{segment_id}/export.csv", response_class=StreamingResponse)
 def export_members(segment_id: str, crm: CRMDep) -> StreamingResponse:
     """All members as CSV, one row per contact with their profile rollups."""
     segment = _require(crm, segment_id)
-    filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in segment.name) or segment.id
     return StreamingResponse(
-        _csv_lines(crm.segments.export_rows(segment_id)),
+        csv_lines(crm.segments.export_rows(segment_id)),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers={"Content-Disposition": attachment(f"{segment.name}.csv", fallback=segment.id)},
     )

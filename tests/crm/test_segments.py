@@ -7,9 +7,11 @@ import io
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
-from crm import Conflict, CRMStore, InvalidRequest, NotFound
+from crm import Conflict, CRMStore, InvalidCSV, InvalidRequest, NotFound
 from crm.criteria import MAX_CRITERIA_DEPTH, MAX_CRITERIA_TERMS, compile_criteria
+from crm.segment_csv import IMPORT_MAX_PROBLEMS
 from tests.crm.helpers import T0, author, message
 
 NOW = T0 + timedelta(days=40)
@@ -241,3 +243,71 @@ def test_criteria_at_the_limits_are_evaluated_by_the_database(store: CRMStore, c
 def test_criteria_beyond_the_limits_are_refused(criteria: str, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         compile_criteria(criteria)
+
+
+def test_a_csv_with_unreadable_records_is_refused_whole_with_the_first_problems(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Imported", "static")
+    bad_rows = "".join(f'"broken{n}"x\n' for n in range(25))
+    text = f"contact_id\n{ids['happy']}\n{bad_rows}{ids['mailer']}\n" + "y" * 131_073 + "\n"
+    with pytest.raises(InvalidCSV) as refused:
+        store.segments.import_csv(segment.id, text)
+    assert refused.value.count == 26
+    assert [line for line, _ in refused.value.problems] == list(range(3, 3 + IMPORT_MAX_PROBLEMS))
+    assert store.segments.member_ids(segment.id) == (0, []), "nothing was written"
+    with pytest.raises(InvalidRequest, match="empty"):
+        store.segments.import_csv(segment.id, "\n\n")
+
+
+def test_a_csv_import_adds_in_batches_and_reports_counts_and_the_first_unmatched(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Imported", "static")
+    nobody = [f"nobody{n}@example.org" for n in range(30)]
+    lines = [ids["happy"], ids["mailer"], ids["happy"], *nobody, "x" * 1000]
+    text = "contact_id,email,notes\n" + "".join(
+        f"{value},,{'n' * 300}\n" if value.startswith("con") else f",{value},\n" for value in lines
+    )
+    commits: list[object] = []
+
+    def count_commit(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(store.engine, "commit", count_commit)
+    try:
+        report = store.segments.import_csv(segment.id, text, batch_rows=10)
+    finally:
+        event.remove(store.engine, "commit", count_commit)
+    assert len(commits) == 4, "34 rows in batches of 10: four short transactions"
+    assert (report.added, report.already, report.unmatched_count) == (2, 1, 31)
+    assert len(report.unmatched) == IMPORT_MAX_PROBLEMS
+    first = report.unmatched[0]
+    assert first == {"line": 5, "row": {"email": "nobody0@example.org"}, "reason": first["reason"]}
+    assert store.segments.get(segment.id).member_count == 2  # type: ignore[union-attr]
+
+
+def test_an_export_neutralises_formulas_and_imports_back(store: CRMStore) -> None:
+    ids = _population(store)
+    store.update_contact(ids["happy"], display_name='=HYPERLINK("http://evil.example")', tags=["@SUM(A1)"])
+    segment = store.segments.create("VIP", "dynamic", criteria='tag:vip OR tag:"@SUM(A1)"')
+    rows = list(csv.reader(io.StringIO(store.segments.export_csv(segment.id))))
+    happy = next(row for row in rows if row[0] == ids["happy"])
+    assert happy[1] == '\'=HYPERLINK("http://evil.example")' and happy[-1] == "'@SUM(A1)"
+    static = store.segments.create("Again", "static")
+    report = store.segments.import_csv(static.id, store.segments.export_csv(segment.id))
+    assert report.added == 2 and report.unmatched_count == 0
+
+
+def test_a_handle_on_several_contacts_needs_a_channel(store: CRMStore) -> None:
+    ids = _population(store)
+    other = author("instagram", "9", handle="GRR", name="Another Grr")
+    other_id = store.upsert_from_messages([message(other, "i1")])[other.id]
+    segment = store.segments.create("Handles", "static")
+    report = store.segments.import_csv(segment.id, "handle,channel\n@grr,\ngrr,instagram\n@Grr,twitter\n")
+    assert report.unmatched == [
+        {
+            "line": 2,
+            "row": {"handle": "@grr"},
+            "reason": "handle matches several contacts; add a channel column",
+        }
+    ]
+    assert set(store.segments.member_ids(segment.id)[1]) == {other_id, ids["angry_recent"]}

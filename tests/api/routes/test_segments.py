@@ -97,3 +97,62 @@ async def test_csv_import_runs_off_the_event_loop(app: FastAPI, client: httpx.As
     assert [u["line"] for u in report["unmatched"]] == [4]
     # The database work ran in the threadpool, not on the thread running the event loop.
     assert threads and threads[0] != threading.current_thread().name
+
+
+async def test_csv_import_reads_any_line_ending_and_refuses_unreadable_records(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = add_people(app)
+    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
+    url = f"/segments/{static['id']}/import"
+    headers = {"content-type": "text/csv"}
+    # A lone CR (an old Mac file) and a field over 131,072 characters were both 500s.
+    too_long = await client.post(url, content=f"contact_id\n{ids['ann']}\n{'x' * 131_073}\n", headers=headers)
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"] == [
+        {"loc": ["body", 3], "msg": "field larger than field limit (131072)", "type": "csv_record"}
+    ]
+    assert (await client.get(f"/segments/{static['id']}")).json()["member_count"] == 0
+    mac = await client.post(url, content=f"contact_id\r{ids['ann']}\r{ids['bob']}\r", headers=headers)
+    assert mac.status_code == 200, mac.text
+    assert (mac.json()["added"], mac.json()["unmatched_count"]) == (2, 0)
+
+
+async def test_csv_import_answers_counts_and_the_first_unmatched_rows_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    add_people(app)
+    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
+    rows = "".join(f"nobody{n}@example.org,{'n' * 500}\n" for n in range(2000))
+    response = await client.post(
+        f"/segments/{static['id']}/import",
+        content="email,notes\n" + rows,
+        headers={"content-type": "text/csv"},
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["added"], report["unmatched_count"], len(report["unmatched"])) == (0, 2000, 20)
+    assert report["unmatched"][0]["row"] == {"email": "nobody0@example.org"}
+    assert len(response.content) < 5000, "not an echo of the 1 MB file"
+
+
+async def test_an_export_is_safe_to_open_in_a_spreadsheet_and_named_in_any_script(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = add_people(app)
+    await client.patch(f"/contacts/{ids['ann']}", json={"display_name": "=cmd|' /C calc'!A0", "tags": ["+1"]})
+    for name, ascii_name, encoded in [
+        ("東京", None, "%E6%9D%B1%E4%BA%AC.csv"),  # was UnicodeEncodeError: 'latin-1', a 500
+        ("Café Paris", "Caf__Paris.csv", "Caf%C3%A9%20Paris.csv"),
+        ('a"b\r\nX-Injected: 1', "a_b__X-Injected__1.csv", "a%22b%0D%0AX-Injected%3A%201.csv"),
+    ]:
+        segment = (await client.post("/segments", json={"name": name, "kind": "static"})).json()
+        await client.post(f"/segments/{segment['id']}/members", json={"contact_ids": [ids["ann"]]})
+        exported = await client.get(f"/segments/{segment['id']}/export.csv")
+        assert exported.status_code == 200
+        fallback = ascii_name or f"{segment['id']}.csv"
+        assert exported.headers["content-disposition"] == (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+        )
+        (row,) = list(csv.DictReader(io.StringIO(exported.text)))[:1]
+        assert row["display_name"] == "'=cmd|' /C calc'!A0" and row["tags"] == "+1"
