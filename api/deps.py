@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BeforeValidator
 
 from hub.settings import Settings
@@ -41,6 +42,24 @@ def split_multi(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v.strip() for value in values for v in value.split(",") if v.strip()] or None
+
+
+def refuse_nul_characters(request: Request) -> None:
+    """A 422 for a NUL character in a path or query parameter (installed on every route).
+
+    Parameters reach the stores as SQL parameters, and PostgreSQL refuses NUL in text: one
+    ``?q=%00`` was a 500 on every route that queries the CRM."""
+    errors = [
+        {"loc": ("path", name), "msg": "must not contain NUL characters", "type": "value_error"}
+        for name, value in request.path_params.items()
+        if isinstance(value, str) and "\x00" in value
+    ] + [
+        {"loc": ("query", name), "msg": "must not contain NUL characters", "type": "value_error"}
+        for name, value in request.query_params.multi_items()
+        if "\x00" in name or "\x00" in value
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -28,6 +28,10 @@ request that fails validation is 422 with ``detail`` the documented list of erro
 echoed: it may be megabytes long, nest deeply, or hold a NaN that JSON cannot carry (and
 failing to encode it made such a 422 a 500).
 
+Routers document the statuses they may answer with :func:`error_responses`, so the OpenAPI
+schema lists every answer a client can get and its shape (422 FastAPI documents itself; a
+500 is a bug, not part of the contract).
+
 The 500 is answered by a middleware rather than an ``Exception`` handler because Starlette
 re-raises after running that handler: the server would log every fault twice and test clients
 would see an exception instead of the answer the client gets.
@@ -43,13 +47,23 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.feeds.registry import FeedAlreadyPolled, FeedInSettings, UnknownFeed
 from crm.errors import Conflict, InvalidCSV, InvalidRequest, NotFound
 from hub.errors import FatalError, InvalidInput, RetriableError
 
-__all__ = ["INTERNAL_ERROR", "STATUS_BY_ERROR", "install_error_handlers", "validation_details"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "STATUS_BY_ERROR",
+    "BadRequest",
+    "ErrorMessage",
+    "InputProblem",
+    "error_responses",
+    "install_error_handlers",
+    "validation_details",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +84,42 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 DEFAULT_RETRY_AFTER_S = 1
 
 E = TypeVar("E", bound=Exception)
+
+
+class ErrorMessage(BaseModel):
+    """An error answer: what went wrong, in a sentence."""
+
+    detail: str
+
+
+class InputProblem(BaseModel):
+    """Where and why a query, cursor or facet the user wrote cannot be answered."""
+
+    message: str
+    position: int | None = None
+    expected: list[str] = []
+
+
+class BadRequest(BaseModel):
+    """A 400: a sentence, or for a query the user wrote, where it went wrong and what would do."""
+
+    detail: str | InputProblem
+
+
+_RESPONSES: dict[int, tuple[type[BaseModel], str]] = {
+    400: (BadRequest, "The request can never succeed as written"),
+    404: (ErrorMessage, "Not found"),
+    409: (ErrorMessage, "The request contradicts the current state"),
+    413: (ErrorMessage, "The request body is larger than the configured cap"),
+    503: (ErrorMessage, "A store is unavailable or kept conflicting; retry (see Retry-After)"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the error ``statuses`` a router answers with."""
+    return {
+        status: {"model": _RESPONSES[status][0], "description": _RESPONSES[status][1]} for status in statuses
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -37,6 +37,7 @@ from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import Text, and_, case, cast, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm.attributes import text_problem
 from crm.errors import InvalidRequest
 from crm.normalise import Resolver
 from crm.schema import contacts, identities, segment_members, segments
@@ -125,7 +126,11 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         self.resolver = resolver
 
     def quoted(self, token: Token) -> str:
-        return str(json.loads(token))
+        value = str(json.loads(token))
+        # An escape (\u0000, a lone \ud800) can spell what the database cannot compare with.
+        if (problem := text_problem(value)) is not None:
+            raise InvalidRequest(f"a quoted value in the criteria {problem}")
+        return value
 
     def bare(self, token: Token) -> str:
         return str(token)
@@ -261,6 +266,8 @@ def compile_criteria(
     """The SQL condition on ``contacts`` that ``text`` means, evaluated at ``now``."""
     if not text.strip():
         raise InvalidRequest("segment criteria are empty")
+    if (problem := text_problem(text)) is not None:
+        raise InvalidRequest(f"segment criteria {problem}")
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:

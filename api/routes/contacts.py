@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.deps import MAX_CRM_OFFSET, CRMDep, KBDep
+from api.errors import error_responses
 from api.fields import Id, Label, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
 from crm.attributes import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, attributes_problem
@@ -22,7 +23,7 @@ from kb.base import SearchFilters, SearchRequest
 
 __all__ = ["ContactPage", "router"]
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], responses=error_responses(400, 404, 409, 413, 503))
 
 
 class ContactPage(BaseModel):

@@ -6,11 +6,12 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import MAX_KB_OFFSET, Instant, KBDep, split_multi
+from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], responses=error_responses(400, 404, 413, 503))
 
 
 class ConversationPage(BaseModel):

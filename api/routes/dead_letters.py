@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import MAX_CRM_OFFSET, CRMDep
+from api.errors import error_responses
 from hub.models import DeadLetter
 
-router = APIRouter(tags=["dead-letters"])
+router = APIRouter(tags=["dead-letters"], responses=error_responses(503))
 
 
 class DeadLetterPage(BaseModel):

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
+from api.errors import error_responses
 from api.fields import RequestBody
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
@@ -29,7 +30,7 @@ from hub.errors import InvalidInput
 from hub.settings import FeedConfig
 from kb.query import parse_query
 
-router = APIRouter(tags=["feeds"])
+router = APIRouter(tags=["feeds"], responses=error_responses(400, 404, 409, 413, 503))
 
 
 class FeedList(BaseModel):

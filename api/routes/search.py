@@ -15,10 +15,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import MAX_KB_OFFSET, Instant, KBDep, split_multi
+from api.errors import error_responses
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], responses=error_responses(400, 503))
 
 
 class SearchHit(BaseModel):

@@ -1,5 +1,6 @@
 """The query parameters every router shares (``api.deps``): bounded offsets, times written as
-times, and cursors holding only what a search could have put in them."""
+times, cursors holding only what a search could have put in them, and no NUL character in a
+path or query parameter; on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is set) PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from api.deps import MAX_CRM_OFFSET, MAX_KB_OFFSET
+from hub.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("kb_documents")
 
@@ -67,3 +69,26 @@ async def test_a_cursor_holding_an_infinity_is_refused(client: httpx.AsyncClient
         response = await client.get(route, params={"sort": "newest", "cursor": _cursor(raw)})
         assert response.status_code == 400, raw
         assert "invalid cursor" in response.json()["detail"]["message"]
+
+
+@pytest.fixture
+def api_settings(crm_settings: Settings) -> Settings:
+    """The CRM on SQLite and, when ``PARLEY_TEST_POSTGRES_URL`` is set, on PostgreSQL."""
+    return crm_settings
+
+
+async def test_a_nul_character_in_the_url_is_422_on_every_backend(client: httpx.AsyncClient) -> None:
+    # PostgreSQL refuses NUL in text: these were 500s there.
+    for url, params, where in [
+        ("/contacts", {"q": "a\x00b"}, ["query", "q"]),
+        ("/dead-letters", {"stage": "\x00"}, ["query", "stage"]),
+        ("/contacts/con_a%00b", {}, ["path", "contact_id"]),
+        ("/contacts/con_a%00b/history", {}, ["path", "contact_id"]),
+        ("/segments/seg_a%00b/export.csv", {}, ["path", "segment_id"]),
+        ("/search", {"q": "refund", "tag": "v\x00ip"}, ["query", "tag"]),
+    ]:
+        response = await client.get(url, params=params)
+        assert response.status_code == 422, url
+        (error,) = response.json()["detail"]
+        assert error == {"loc": where, "msg": "must not contain NUL characters", "type": "value_error"}
+    assert (await client.get("/contacts", params={"q": "ann"})).status_code == 200

@@ -311,3 +311,13 @@ def test_a_handle_on_several_contacts_needs_a_channel(store: CRMStore) -> None:
         }
     ]
     assert set(store.segments.member_ids(segment.id)[1]) == {other_id, ids["angry_recent"]}
+
+
+@pytest.mark.parametrize(
+    "criteria", ['name:"a\\u0000b"', 'tag:"\\ud800"', "tag:a\x00b"], ids=["nul-escape", "surrogate", "nul"]
+)
+def test_criteria_spelling_what_the_database_cannot_compare_are_refused(
+    store: CRMStore, criteria: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=r"NUL|surrogate"):
+        store.segments.create("Odd", "dynamic", criteria=criteria)
