@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from api.deps import refuse_nul_characters
 from api.errors import install_error_handlers
 from api.limits import RequestBodyLimitMiddleware
 from api.routes import contacts, conversations, dead_letters, feeds, health, search, segments
@@ -37,7 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="One inbox and one knowledge base for social, feeds, mail and SMS conversations.",
         version="0.1.0",
         lifespan=lifespan,
-        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.kb = open_kb(settings)

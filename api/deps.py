@@ -45,10 +45,12 @@ def split_multi(values: list[str] | None) -> list[str] | None:
 
 
 def refuse_nul_characters(request: Request) -> None:
-    """A 422 for a NUL character in a path or query parameter (installed on every route).
+    """A 422 for a NUL character in a path or query parameter (a dependency of the routers
+    over the CRM store, :data:`CRM_ROUTES`).
 
-    Parameters reach the stores as SQL parameters, and PostgreSQL refuses NUL in text: one
-    ``?q=%00`` was a 500 on every route that queries the CRM."""
+    Their parameters reach the CRM store as SQL parameters, and PostgreSQL refuses NUL in
+    text: one ``?q=%00`` was a 500 on every route that queries the CRM. The knowledge base
+    searches NUL as text, so its routes take it."""
     errors = [
         {"loc": ("path", name), "msg": "must not contain NUL characters", "type": "value_error"}
         for name, value in request.path_params.items()
@@ -65,6 +67,8 @@ def refuse_nul_characters(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KBDep = Annotated[KnowledgeBase, Depends(get_kb)]
 CRMDep = Annotated["CRMStore", Depends(get_crm)]
+#: the dependencies of every router over the CRM store
+CRM_ROUTES = [Depends(refuse_nul_characters)]
 
 
 #: the deepest ``offset`` of the knowledge base's lists (/search, /conversations): the window

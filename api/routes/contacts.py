@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.deps import MAX_CRM_OFFSET, CRMDep, KBDep
+from api.deps import CRM_ROUTES, MAX_CRM_OFFSET, CRMDep, KBDep
 from api.errors import error_responses
 from api.fields import Id, Label, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
@@ -23,7 +23,9 @@ from kb.base import SearchFilters, SearchRequest
 
 __all__ = ["ContactPage", "router"]
 
-router = APIRouter(tags=["contacts"], responses=error_responses(400, 404, 409, 413, 503))
+router = APIRouter(
+    tags=["contacts"], responses=error_responses(400, 404, 409, 413, 503), dependencies=CRM_ROUTES
+)
 
 
 class ContactPage(BaseModel):

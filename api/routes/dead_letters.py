@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import MAX_CRM_OFFSET, CRMDep
+from api.deps import CRM_ROUTES, MAX_CRM_OFFSET, CRMDep
 from api.errors import error_responses
 from hub.models import DeadLetter
 
-router = APIRouter(tags=["dead-letters"], responses=error_responses(503))
+router = APIRouter(tags=["dead-letters"], responses=error_responses(503), dependencies=CRM_ROUTES)
 
 
 class DeadLetterPage(BaseModel):

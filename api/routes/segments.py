@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import MAX_CRM_OFFSET, CRMDep
+from api.deps import CRM_ROUTES, MAX_CRM_OFFSET, CRMDep
 from api.errors import error_responses
 from api.fields import MAX_TEXT_CHARS, Id, RequestBody
 from api.routes.contacts import ContactPage
@@ -27,7 +27,9 @@ from crm.segment_csv import ECHOED_CELL_CHARS, IMPORT_MAX_PROBLEMS
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["segments"], responses=error_responses(400, 404, 409, 413, 503))
+router = APIRouter(
+    tags=["segments"], responses=error_responses(400, 404, 409, 413, 503), dependencies=CRM_ROUTES
+)
 
 
 class SegmentCreate(RequestBody):

@@ -77,7 +77,7 @@ def api_settings(crm_settings: Settings) -> Settings:
     return crm_settings
 
 
-async def test_a_nul_character_in_the_url_is_422_on_every_backend(client: httpx.AsyncClient) -> None:
+async def test_a_nul_character_in_a_crm_url_is_422_on_every_backend(client: httpx.AsyncClient) -> None:
     # PostgreSQL refuses NUL in text: these were 500s there.
     for url, params, where in [
         ("/contacts", {"q": "a\x00b"}, ["query", "q"]),
@@ -85,10 +85,11 @@ async def test_a_nul_character_in_the_url_is_422_on_every_backend(client: httpx.
         ("/contacts/con_a%00b", {}, ["path", "contact_id"]),
         ("/contacts/con_a%00b/history", {}, ["path", "contact_id"]),
         ("/segments/seg_a%00b/export.csv", {}, ["path", "segment_id"]),
-        ("/search", {"q": "refund", "tag": "v\x00ip"}, ["query", "tag"]),
     ]:
         response = await client.get(url, params=params)
         assert response.status_code == 422, url
         (error,) = response.json()["detail"]
         assert error == {"loc": where, "msg": "must not contain NUL characters", "type": "value_error"}
     assert (await client.get("/contacts", params={"q": "ann"})).status_code == 200
+    # The knowledge base searches NUL as text.
+    assert (await client.get("/search", params={"q": "\x00"})).status_code == 200
