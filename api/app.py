@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import document_guard_responses, install_error_handlers
+from api.limits import RequestBodyLimitMiddleware
 from api.ratelimit import FailureLimiter
 from api.routes import (
     agents,
@@ -63,8 +65,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sign_in_limiter = FailureLimiter(settings.auth.sign_in_attempts_per_minute, 60.0)
     install_error_handlers(app)
     install_security(app, settings)
+    # Added last, so it is the outermost layer: no route, handler or middleware ever sees
+    # more of a body than the cap.
+    app.add_middleware(
+        RequestBodyLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        overrides=[(segments.IMPORT_ROUTE, settings.api.max_import_bytes)],
+    )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
     for module in (*routers, agents, teams, audit, webhooks):
         app.include_router(module.router)
+    _document_guards(app)
     return app
+
+
+def _document_guards(app: FastAPI) -> None:
+    """The schema documents the app-wide guards' answers too (``api.errors``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_guard_responses(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ Open it with :func:`open_crm`; everything else goes through the returned :class:
 from crm.agents import ROLES, AgentView, Availability, Role, role_at_least
 from crm.audit import AuditEntry
 from crm.credentials import Authenticated, TokenView
-from crm.errors import Conflict, CRMError, InvalidRequest, NotFound
+from crm.errors import Conflict, CRMError, InvalidCSV, InvalidRequest, NotFound
 from crm.store import CRMStore, open_crm
 from crm.teams import TeamView
 from crm.views import ContactView, IdentityView, MergeEventView, RawHandle, SegmentView
@@ -25,6 +25,7 @@ __all__ = [
     "Conflict",
     "ContactView",
     "IdentityView",
+    "InvalidCSV",
     "InvalidRequest",
     "MergeEventView",
     "NotFound",

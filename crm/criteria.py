@@ -20,11 +20,13 @@ So does criteria nesting ``AND``/``OR``/``NOT`` deeper than :data:`MAX_DEPTH` le
 condition becomes nested SQL, which SQLite's parser refuses past about 45 levels ("parser
 stack overflow") and SQLAlchemy's compiler cannot build past a few hundred (RecursionError).
 The parser builds its tree without recursion, and the depth is checked on it first.
+Criteria combining more than :data:`MAX_CRITERIA_TERMS` terms are refused too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,15 +38,18 @@ from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import Text, and_, case, cast, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm.attributes import text_problem
 from crm.errors import InvalidRequest
 from crm.normalise import Resolver
 from crm.schema import contacts, identities, segment_members, segments
 
-__all__ = ["MAX_DEPTH", "compile_criteria", "validate_criteria"]
+__all__ = ["MAX_CRITERIA_TERMS", "MAX_DEPTH", "compile_criteria", "validate_criteria"]
 
 #: AND/OR/NOT levels nested in one another (each NOT is a level), as kb.query.MAX_DEPTH
 MAX_DEPTH = 12
 _LEVELS = frozenset({"or_expr", "and_expr", "negation"})
+#: field:value and field OP value terms in one criteria expression
+MAX_CRITERIA_TERMS = 200
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -67,6 +72,8 @@ VALUE: /[^\s()"]+/
 %import common.WS
 %ignore WS
 """
+
+_TERMS = {"compare", "match"}
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -120,7 +127,11 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         self.resolver = resolver
 
     def quoted(self, token: Token) -> str:
-        return str(json.loads(token))
+        value = str(json.loads(token))
+        # An escape (\u0000, a lone \ud800) can spell what the database cannot compare with.
+        if (problem := text_problem(value)) is not None:
+            raise InvalidRequest(f"a quoted value in the criteria {problem}")
+        return value
 
     def bare(self, token: Token) -> str:
         return str(token)
@@ -136,9 +147,12 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
 
     def _number(self, field: str, value: str) -> float:
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            raise InvalidRequest(f"{field} needs a number, not {value!r}") from None
+            number = math.nan
+        if not math.isfinite(number):  # "nan" and "inf" are floats to Python, not numbers here
+            raise InvalidRequest(f"{field} needs a number, not {value!r}")
+        return number
 
     def _time(self, field: str, value: str) -> datetime:
         relative = _RELATIVE.match(value)
@@ -171,9 +185,12 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         if name.startswith("attributes."):
             item = contacts.c.attributes[name.split(".", 1)[1]]
             try:
-                return apply(_as_number(item), float(value))
+                number = float(value)
             except ValueError:
-                return apply(item.as_string(), value)
+                number = math.nan
+            if math.isfinite(number):
+                return apply(_as_number(item), number)
+            return apply(item.as_string(), value)
         if str(op) in {"=", "!="}:
             term = self.match(field, value)
             return term if str(op) == "=" else not_(term)
@@ -222,12 +239,28 @@ class _Compiler(Transformer[Token, ColumnElement[bool]]):
         raise InvalidRequest(f"unknown field {name!r} in segment criteria")
 
 
+def _check_terms(tree: Tree[Token]) -> None:
+    """``InvalidRequest`` when ``tree`` combines more than :data:`MAX_CRITERIA_TERMS` terms
+    (walked with an explicit stack, like the depth check)."""
+    terms = 0
+    stack: list[Tree[Token]] = [tree]
+    while stack:
+        node = stack.pop()
+        if node.data in _TERMS:
+            terms += 1
+            if terms > MAX_CRITERIA_TERMS:
+                raise InvalidRequest(f"criteria combine more than {MAX_CRITERIA_TERMS} terms")
+        stack.extend(child for child in node.children if isinstance(child, Tree))
+
+
 def compile_criteria(
     text: str, *, now: datetime | None = None, resolver: Resolver | None = None
 ) -> ColumnElement[bool]:
     """The SQL condition on ``contacts`` that ``text`` means, evaluated at ``now``."""
     if not text.strip():
         raise InvalidRequest("segment criteria are empty")
+    if (problem := text_problem(text)) is not None:
+        raise InvalidRequest(f"segment criteria {problem}")
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -237,6 +270,8 @@ def compile_criteria(
     except LarkError as exc:
         raise InvalidRequest(f"cannot parse criteria: {exc}") from exc
     _check_depth(tree)
+    if isinstance(tree, Tree):
+        _check_terms(tree)
     from hub.settings import CRMSettings
 
     compiler = _Compiler(now or datetime.now(UTC), resolver or Resolver(CRMSettings()))

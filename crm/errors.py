@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hub.errors import ParleyError
 
-__all__ = ["CRMError", "Conflict", "InvalidRequest", "NotFound"]
+__all__ = ["CRMError", "Conflict", "InvalidCSV", "InvalidRequest", "NotFound"]
 
 
 class CRMError(ParleyError):
@@ -21,3 +21,15 @@ class Conflict(CRMError):
 
 class InvalidRequest(CRMError):
     """The request can never succeed as asked (e.g. merging a contact into itself)."""
+
+
+class InvalidCSV(InvalidRequest):
+    """An imported CSV has records the csv module cannot read; nothing was imported.
+
+    ``problems`` are the first (line, what is wrong) pairs, ``count`` how many there are."""
+
+    def __init__(self, problems: list[tuple[int, str]], count: int) -> None:
+        first = ", ".join(f"line {line}: {reason}" for line, reason in problems[:3])
+        super().__init__(f"{count} CSV records cannot be read ({first})")
+        self.problems = problems
+        self.count = count

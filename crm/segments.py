@@ -9,39 +9,36 @@ static membership to the surviving contact and an unmerge moves it back.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm.criteria import compile_criteria
+from crm.csvfile import write_csv
 from crm.engine import write
 from crm.errors import Conflict, InvalidRequest, NotFound
 from crm.ids import record_id
 from crm.normalise import Resolver
 from crm.rollups import chunks
 from crm.schema import contacts, identities, segment_members, segments
-from crm.views import SegmentView, contact_view, segment_view
-from hub.models import identity_id, utcnow
+from crm.segment_csv import (
+    EXPORT_COLUMNS,
+    IMPORT_BATCH_ROWS,
+    ImportReport,
+    check_import,
+    export_row,
+    import_batches,
+    live_id,
+    match_rows,
+)
+from crm.views import SegmentView, segment_view
+from hub.models import utcnow
 
 __all__ = ["ImportReport", "SegmentStore"]
-
-#: how deep a chain of merges an imported contact id is followed
-MAX_MERGE_HOPS = 20
-
-
-@dataclass
-class ImportReport:
-    """What a CSV import did: members added, rows already members, rows matching no contact."""
-
-    added: int = 0
-    already: int = 0
-    unmatched: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SegmentStore:
@@ -239,7 +236,7 @@ class SegmentStore:
         self._static(segment_id)
 
         def work(conn: Connection) -> int:
-            resolved = [self._live_id(conn, c) for c in contact_ids]
+            resolved = [live_id(conn, c) for c in contact_ids]
             missing = [c for c, r in zip(contact_ids, resolved, strict=True) if r is None]
             if missing:
                 raise NotFound(f"contacts {missing} do not exist")
@@ -266,87 +263,48 @@ class SegmentStore:
 
     # --- CSV -----------------------------------------------------------------------------
 
-    def _live_id(self, conn: Connection, contact_id: str) -> str | None:
-        current: str | None = contact_id
-        for _ in range(MAX_MERGE_HOPS):
-            row = conn.execute(select(contacts.c.merged_into).where(contacts.c.id == current)).first()
-            if row is None:
-                return None
-            if row.merged_into is None:
-                return current
-            current = row.merged_into
-        return None
-
-    def _match_row(self, conn: Connection, row: dict[str, str]) -> tuple[str | None, str]:
-        if row.get("contact_id"):
-            found = self._live_id(conn, row["contact_id"].strip())
-            return found, "no contact with this contact_id"
-        candidates: list[str] = []
-        if row.get("email"):
-            email = self._resolver.email(row["email"])
-            candidates.append(identity_id("email", email.value))
-        if row.get("phone"):
-            phone = self._resolver.phone(row["phone"])
-            candidates.append(identity_id("phone", phone.value))
-        for ident in candidates:
-            found = conn.execute(select(identities.c.contact_id).where(identities.c.id == ident)).scalar()
-            if found:
-                return found, ""
-        if row.get("handle"):
-            query = select(identities.c.contact_id).where(
-                func.lower(identities.c.handle) == row["handle"].strip().lstrip("@").lower()
-            )
-            if row.get("channel"):
-                query = query.where(identities.c.channel == row["channel"].strip().lower())
-            found_ids = set(conn.execute(query).scalars())
-            if len(found_ids) == 1:
-                return found_ids.pop(), ""
-            if len(found_ids) > 1:
-                return None, "handle matches several contacts; add a channel column"
-        if not (row.get("email") or row.get("phone") or row.get("handle")):
-            return None, "row has none of contact_id, email, phone, handle"
-        return None, "no contact with this email, phone or handle"
-
-    def import_csv(self, segment_id: str, text: str) -> ImportReport:
+    def import_csv(self, segment_id: str, text: str, *, batch_rows: int = IMPORT_BATCH_ROWS) -> ImportReport:
         """Add the contacts a CSV names (columns: contact_id, or email / phone / handle
-        [+ channel]) to a static segment; unmatched rows are reported with a reason."""
+        [+ channel]) to a static segment; unmatched rows are counted, the first few reported.
+
+        A file with unreadable records is refused whole (:class:`~crm.errors.InvalidCSV`)
+        before anything is written. Rows are then added ``batch_rows`` per transaction: a
+        large file never holds the write lock for long, and a failure part way leaves the
+        batches before it added (importing the file again completes it; rows already in
+        count as ``already``)."""
         self._static(segment_id)
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        columns = {c.strip().lower() for c in reader.fieldnames or []}
-        if not columns & {"contact_id", "email", "phone", "handle"}:
-            raise InvalidRequest("the CSV needs a header with contact_id, email, phone or handle")
-        rows = [{(k or "").strip().lower(): (v or "") for k, v in row.items()} for row in reader]
+        check_import(text)
+        report = ImportReport()
+        for batch in import_batches(text, batch_rows):
+            # Counted from what the transaction returns: a retried one must not count twice.
+            added, already, unmatched = write(self._writer, partial(self._import_batch, segment_id, batch))
+            report.added += added
+            report.already += already
+            for line, row, reason in unmatched:
+                report.unmatched_row(line, row, reason)
+        return report
 
-        def work(conn: Connection) -> ImportReport:
-            report = ImportReport()
-            matched: list[str] = []
-            for line, row in enumerate(rows, start=2):
-                found, reason = self._match_row(conn, row)
-                if found is None:
-                    report.unmatched.append({"line": line, "row": row, "reason": reason})
-                else:
-                    matched.append(found)
-            report.added, report.already = self._add(conn, segment_id, matched) if matched else (0, 0)
-            report.already += len(matched) - len(set(matched))
-            return report
-
-        return write(self._writer, work)
+    def _import_batch(
+        self, segment_id: str, batch: list[tuple[int, dict[str, str]]], conn: Connection
+    ) -> tuple[int, int, list[tuple[int, dict[str, str], str]]]:
+        """Add the contacts of ``batch`` that match; (added, already members, unmatched)."""
+        kind = conn.execute(select(segments.c.kind).where(segments.c.id == segment_id)).scalar()
+        if kind != "static":  # deleted by someone else since the last batch
+            raise NotFound(f"segment {segment_id} does not exist")
+        matched: list[str] = []
+        unmatched: list[tuple[int, dict[str, str], str]] = []
+        found_by_row = match_rows(conn, self._resolver, [row for _, row in batch])
+        for (line, row), (found, reason) in zip(batch, found_by_row, strict=True):
+            if found is None:
+                unmatched.append((line, row, reason))
+            else:
+                matched.append(found)
+        added, already = self._add(conn, segment_id, matched) if matched else (0, 0)
+        return added, already + len(matched) - len(set(matched)), unmatched
 
     def export_rows(self, segment_id: str, *, page_size: int = 1000) -> Iterator[list[str]]:
         """The CSV rows (header first) of the segment's members, read a page at a time."""
-        yield [
-            "contact_id",
-            "display_name",
-            "emails",
-            "phones",
-            "handles",
-            "channels",
-            "first_seen",
-            "last_seen",
-            "message_count",
-            "sentiment_avg",
-            "tags",
-        ]
+        yield list(EXPORT_COLUMNS)
         offset = 0
         while True:
             _, ids = self.member_ids(segment_id, limit=page_size, offset=offset)
@@ -364,25 +322,8 @@ class SegmentStore:
             for ident in conn.execute(select(identities).where(identities.c.contact_id.in_(ids))).mappings():
                 idents[ident["contact_id"]].append(ident)
         for cid in ids:
-            view = contact_view(rows[cid], idents[cid])
-            handles = [f"{channel}:{h}" for channel, hs in view.handles.items() for h in hs]
-            yield [
-                view.id,
-                view.display_name or "",
-                ";".join(view.emails),
-                ";".join(view.phones),
-                ";".join(handles),
-                ";".join(sorted(view.message_counts)),
-                view.first_seen.isoformat() if view.first_seen else "",
-                view.last_seen.isoformat() if view.last_seen else "",
-                str(view.message_count),
-                "" if view.sentiment_avg is None else str(view.sentiment_avg),
-                ";".join(view.tags),
-            ]
+            yield export_row(rows[cid], idents[cid])
 
     def export_csv(self, segment_id: str) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        for row in self.export_rows(segment_id):
-            writer.writerow(row)
-        return out.getvalue()
+        """The whole export as CSV text (cells a spreadsheet would run are neutralised)."""
+        return write_csv(self.export_rows(segment_id))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from crm.agents import AgentStore
+from crm.attributes import attributes_problem, text_problem
 from crm.audit import AuditLog
 from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
@@ -175,7 +176,16 @@ class CRMStore:
         attributes: dict[str, Any] | None = None,
     ) -> ContactView:
         """Set a person-given name, replace the tags, or merge ``attributes`` in (a ``None``
-        value deletes the key)."""
+        value deletes the key).
+
+        Raises ``InvalidRequest`` before writing anything when the attributes, alone or merged
+        with the stored ones, are not what :func:`crm.attributes.attributes_problem` accepts:
+        the store never holds a document it cannot read back."""
+        if attributes is not None and (problem := attributes_problem(attributes)) is not None:
+            raise InvalidRequest(problem)
+        for text in [display_name or "", *(tags or [])]:
+            if (problem := text_problem(text)) is not None:
+                raise InvalidRequest(f"a display name or tag {problem}")
 
         def work(conn: Connection) -> None:
             row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).mappings().first()
@@ -189,6 +199,8 @@ class CRMStore:
             if attributes is not None:
                 merged = {**(row["attributes"] or {}), **attributes}
                 values["attributes"] = {k: v for k, v in merged.items() if v is not None}
+                if (problem := attributes_problem(values["attributes"])) is not None:
+                    raise InvalidRequest(problem)
             conn.execute(update(contacts).where(contacts.c.id == contact_id).values(values))
 
         write(self._writer, work)

@@ -69,6 +69,12 @@ class APISettings(BaseModel):
     #: the URL people reach the hub at, e.g. ``https://hub.example.com`` (sign-in links use it;
     #: by default ``http://<host>:<port>``)
     public_url: str | None = None
+    #: the largest request body the API reads (413 beyond): JSON bodies are small, and one
+    #: huge field stored once weighs on every page that shows it afterwards
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: the largest CSV a segment import reads (413 beyond); it is parsed row by row and
+    #: written in batches, so it may be larger than a JSON body
+    max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):

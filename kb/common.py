@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -106,7 +107,8 @@ def _is_key_value(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return value in _INT_RANGE
-    return isinstance(value, float)  # NaN and infinities are refused while parsing
+    # NaN and Infinity literals are refused while parsing; 1e999 parses as an infinite float
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def encode_cursor(sort: str, key: list[Any]) -> str:

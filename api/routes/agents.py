@@ -15,7 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, AuditDep, CRMDep, SettingsDep, require_supervisor
+from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, SettingsDep, require_supervisor
+from api.errors import error_responses, unprocessable
 from api.hosts import public_url
 from crm import AgentView, Availability, NotFound, Role
 from crm.agents import DEFAULT_CAPACITY
@@ -24,7 +25,11 @@ from hub.settings import Settings
 
 __all__ = ["SignInLink", "router", "sign_in_url"]
 
-router = APIRouter(tags=["agents"], dependencies=[Depends(require_supervisor)])
+router = APIRouter(
+    tags=["agents"],
+    responses=error_responses(400, 404, 409, 503),
+    dependencies=[Depends(require_supervisor), *CRM_ROUTES],
+)
 
 
 #: a language code or channel name (conversations name channels without a descriptor too:
@@ -112,7 +117,7 @@ def update_agent(agent_id: str, body: AgentUpdate, crm: CRMDep, _: AdminDep, aud
     changes = body.model_dump(exclude_unset=True)
     nulls = sorted(field for field, value in changes.items() if value is None)
     if nulls or not changes:
-        raise HTTPException(status_code=422, detail=f"nothing to change, or null fields: {nulls}")
+        raise unprocessable(nulls[0] if nulls else "body", f"nothing to change, or null fields: {nulls}")
     before = _require(crm, agent_id)
     after = crm.agents.update(agent_id, **changes)
     audit.record(

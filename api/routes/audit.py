@@ -9,12 +9,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import CRMDep, require_supervisor
+from api.deps import CRM_ROUTES, MAX_ROW_ID, CRMDep, require_supervisor
+from api.errors import error_responses
 from crm import AuditEntry
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["audit"], dependencies=[Depends(require_supervisor)])
+router = APIRouter(
+    tags=["audit"],
+    responses=error_responses(503),
+    dependencies=[Depends(require_supervisor), *CRM_ROUTES],
+)
 
 
 class AuditPage(BaseModel):
@@ -26,7 +31,7 @@ class AuditPage(BaseModel):
 @router.get("/audit")
 def read_audit(
     crm: CRMDep,
-    after: int = Query(default=0, ge=0, description="the last id already seen"),
+    after: int = Query(default=0, ge=0, le=MAX_ROW_ID, description="the last id already seen"),
     limit: int = Query(default=100, ge=1, le=1000),
     action: str | None = Query(default=None, max_length=64, description="e.g. contact.merge"),
     actor_id: str | None = Query(default=None, max_length=64),

@@ -30,7 +30,8 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from api.cookies import SESSION_COOKIE, clear_session_cookies, set_session_cookies
-from api.deps import AuditDep, CRMDep, CurrentAgent, SettingsDep, request_id, unauthorized
+from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, SettingsDep, request_id, unauthorized
+from api.errors import error_responses
 from api.ratelimit import FailureLimiter
 from crm import AgentView, Availability, TeamView
 from crm.agents import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
@@ -39,7 +40,7 @@ from crm.store import CRMStore
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(400, 404, 409, 429, 503), dependencies=CRM_ROUTES)
 
 log = logging.getLogger("parley.api.auth")
 

@@ -17,16 +17,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.deps import AgentDep, AuditDep, CRMDep, KBDep, require_viewer
+from api.deps import CRM_ROUTES, MAX_CRM_OFFSET, AgentDep, AuditDep, CRMDep, KBDep, require_viewer
+from api.errors import error_responses
+from api.fields import Id, RequestBody, Tag
 from crm import ContactView, MergeEventView, NotFound
+from crm.attributes import MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTES_DEPTH, attributes_problem
 from hub.models import Conversation
 from kb.base import SearchFilters, SearchRequest
 
 __all__ = ["ContactPage", "router"]
 
-router = APIRouter(tags=["contacts"], dependencies=[Depends(require_viewer)])
+router = APIRouter(
+    tags=["contacts"],
+    responses=error_responses(400, 404, 409, 413, 503),
+    dependencies=[Depends(require_viewer), *CRM_ROUTES],
+)
 
 
 class ContactPage(BaseModel):
@@ -42,25 +49,45 @@ class ContactDetail(BaseModel):
     conversations_total: int
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(RequestBody):
     """Fields left out stay as they are; an attribute set to null is removed."""
 
     display_name: str | None = Field(default=None, max_length=512)
-    tags: list[str] | None = Field(default=None, max_length=100)
-    attributes: dict[str, Any] | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+    attributes: dict[str, Any] | None = Field(
+        default=None,
+        description=f"JSON nested at most {MAX_ATTRIBUTES_DEPTH} levels, at most "
+        f"{MAX_ATTRIBUTES_BYTES} bytes per contact once merged with the stored attributes",
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _storable_attributes(cls, attributes: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Refused here, before the store is touched: a document the store could not read back
+        # would break every later read of the contact.
+        if attributes is not None and (problem := attributes_problem(attributes)) is not None:
+            raise ValueError(problem)
+        return attributes
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ContactUpdate:
+        # A validation error of the body, so the 422 has the documented list shape.
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: send display_name, tags or attributes")
+        return self
 
 
-class MergeRequest(BaseModel):
-    other_id: str = Field(min_length=1, description="the contact merged into this one")
+class MergeRequest(RequestBody):
+    other_id: Id = Field(description="the contact merged into this one")
     reason: str | None = Field(default=None, max_length=1000)
 
 
-class UnmergeRequest(BaseModel):
-    event_id: str | None = Field(default=None, description="the merge to undo; the latest when left out")
+class UnmergeRequest(RequestBody):
+    event_id: Id | None = Field(default=None, description="the merge to undo; the latest when left out")
 
 
-class SplitRequest(BaseModel):
-    identity_ids: list[str] = Field(min_length=1, max_length=1000)
+class SplitRequest(RequestBody):
+    identity_ids: list[Id] = Field(min_length=1, max_length=1000)
     reason: str | None = Field(default=None, max_length=1000)
 
 
@@ -90,7 +117,7 @@ def list_contacts(
     crm: CRMDep,
     q: str | None = Query(default=None, max_length=500, description="name, handle, email or phone"),
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_CRM_OFFSET),
 ) -> ContactPage:
     """Contacts, most recently active first; ``q`` searches names, handles, emails and phones."""
     total, items = crm.search_contacts(q, limit=limit, offset=offset)
@@ -128,10 +155,6 @@ def update_contact(
 ) -> ContactView:
     """Set a display name, replace the tags, or merge in custom attributes."""
     changes = update.model_dump(exclude_unset=True)
-    if not changes:
-        raise HTTPException(
-            status_code=422, detail="nothing to change: send display_name, tags or attributes"
-        )
     before = _require(crm, contact_id)
     after = crm.update_contact(
         contact_id,

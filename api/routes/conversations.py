@@ -8,18 +8,23 @@ the audit log as ``conversation.update``, with the fields before and after.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from api.deps import AgentDep, AuditDep, KBDep, require_viewer, split_multi
+from api.deps import MAX_KB_OFFSET, AgentDep, AuditDep, Instant, KBDep, require_viewer, split_multi
+from api.errors import error_responses
+from api.fields import Label, RequestBody, Tag
 from crm import Role, role_at_least
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["conversations"], dependencies=[Depends(require_viewer)])
+router = APIRouter(
+    tags=["conversations"],
+    responses=error_responses(400, 404, 413, 503),
+    dependencies=[Depends(require_viewer)],
+)
 
 
 class ConversationPage(BaseModel):
@@ -33,14 +38,30 @@ class ConversationDetail(BaseModel):
     messages: list[Message]
 
 
-class ConversationUpdate(BaseModel):
+#: triage fields that always have a value; assignee and queue may be cleared with null
+_NOT_NULLABLE = ("status", "priority", "tags")
+
+
+class ConversationUpdate(RequestBody):
     """Triage changes; fields left out stay as they are."""
 
     status: ConversationStatus | None = None
-    assignee: str | None = Field(default=None, description="an agent id; null to unassign")
-    queue: str | None = None
+    assignee: Label | None = Field(default=None, description="an agent id; null to unassign")
+    queue: Label | None = None
     priority: Priority | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ConversationUpdate:
+        # Validation errors of the body, so the 422 has the documented list shape.
+        cleared = [
+            name for name in _NOT_NULLABLE if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null (assignee and queue can, to clear them)")
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: send status, assignee, queue, priority or tags")
+        return self
 
 
 @router.get("/conversations")
@@ -52,11 +73,11 @@ def list_conversations(
     assignee: list[str] | None = Query(default=None),
     queue: list[str] | None = Query(default=None),
     tag: list[str] | None = Query(default=None),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     sort: str = Query(default="newest", pattern="^(relevance|newest|oldest)$"),
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
 ) -> ConversationPage:
     """Conversations, newest activity first; ``q`` keeps those with a matching message."""
@@ -110,18 +131,6 @@ def update_conversation(
 ) -> Conversation:
     """Change status, assignee, queue, priority or tags."""
     changes = update.model_dump(exclude_unset=True)
-    cleared = [
-        field for field in ("status", "priority", "tags") if field in changes and changes[field] is None
-    ]
-    if cleared:
-        raise HTTPException(
-            status_code=422,
-            detail=f"{', '.join(cleared)} cannot be null (assignee and queue can, to clear them)",
-        )
-    if not changes:
-        raise HTTPException(
-            status_code=422, detail="nothing to change: send status, assignee, queue, priority or tags"
-        )
     current = kb.get_conversation(conversation_id)
     if current is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")

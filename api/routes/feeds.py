@@ -24,6 +24,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, AuditDep, SettingsDep, require_viewer
+from api.errors import error_responses
+from api.fields import RequestBody
 from channels.feeds import registry
 from channels.feeds.addresses import AddressPolicy, RefusedFeedURL, UnresolvableHost
 from channels.feeds.registry import RegisteredFeed
@@ -31,14 +33,16 @@ from channels.feeds.settings import FeedConfig
 from hub.errors import InvalidInput
 from kb.query import parse_query
 
-router = APIRouter(tags=["feeds"], dependencies=[Depends(require_viewer)])
+router = APIRouter(
+    tags=["feeds"], responses=error_responses(400, 404, 409, 413, 503), dependencies=[Depends(require_viewer)]
+)
 
 
 class FeedList(BaseModel):
     items: list[RegisteredFeed]
 
 
-class NewFeed(BaseModel):
+class NewFeed(RequestBody):
     """A feed to poll: its URL, and optionally a name (the account), a query and an interval."""
 
     url: str = Field(min_length=1, max_length=2048)

@@ -15,11 +15,14 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import KBDep, require_viewer, split_multi
+from api.deps import MAX_KB_OFFSET, Instant, KBDep, require_viewer, split_multi
+from api.errors import error_responses
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest
 
-router = APIRouter(tags=["search"], dependencies=[Depends(require_viewer)])
+router = APIRouter(
+    tags=["search"], responses=error_responses(400, 503), dependencies=[Depends(require_viewer)]
+)
 
 
 class SearchHit(BaseModel):
@@ -60,11 +63,11 @@ def search(
     assignee: list[str] | None = Query(default=None),
     intent: list[str] | None = Query(default=None),
     direction: Literal["in", "out"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     sort: Literal["relevance", "newest", "oldest"] = "relevance",
     limit: int = Query(default=20, ge=0, le=200),
-    offset: int = Query(default=0, ge=0, le=10_000),
+    offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
     facets: str = Query(default="", description="comma-separated: channel,language,sentiment_label,..."),
     histogram: Literal["hour", "day", "week", "month"] | None = None,

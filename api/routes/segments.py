@@ -1,7 +1,10 @@
 """The /segments resource: static and dynamic segments of contacts, CSV import and export.
 
 A dynamic segment's members are evaluated on demand from its criteria (``crm.criteria``);
-``POST /segments/{id}/refresh`` also stores them and their count.
+``POST /segments/{id}/refresh`` also stores them and their count. A CSV import is checked
+whole before anything is written (a file with unreadable records is a 422 listing the first
+ones) and then added in batches; it answers counts and the first unmatched rows. An export
+neutralises cells a spreadsheet would run as formulas (``crm.csvfile``).
 
 Viewers read. Editing segments (create, update, delete, members, CSV import) needs supervisor:
 segments decide what routing rules and bulk exports reach. Refreshing a dynamic segment and
@@ -11,47 +14,50 @@ the audit log as ``segment.<verb>``.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import AgentDep, AuditDep, CRMDep, SupervisorDep, require_viewer
+from api.deps import CRM_ROUTES, MAX_CRM_OFFSET, AgentDep, AuditDep, CRMDep, SupervisorDep, require_viewer
+from api.errors import error_responses
+from api.fields import MAX_TEXT_CHARS, Id, RequestBody
 from api.routes.contacts import ContactPage
 from crm import CRMStore, SegmentView
+from crm.csvfile import csv_lines
+from crm.segment_csv import ECHOED_CELL_CHARS, IMPORT_MAX_PROBLEMS
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["segments"], dependencies=[Depends(require_viewer)])
+router = APIRouter(
+    tags=["segments"],
+    responses=error_responses(400, 404, 409, 413, 503),
+    dependencies=[Depends(require_viewer), *CRM_ROUTES],
+)
 
-#: the largest CSV accepted by an import
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
-
-class SegmentCreate(BaseModel):
+class SegmentCreate(RequestBody):
     name: str = Field(min_length=1, max_length=256)
     kind: Literal["static", "dynamic"]
     criteria: str | None = Field(
         default=None,
-        max_length=4000,
+        max_length=MAX_TEXT_CHARS,
         description="dynamic only, e.g. channel:twitter AND sentiment_avg < -0.3 AND last_seen > now-30d",
     )
-    description: str | None = Field(default=None, max_length=4000)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-class SegmentUpdate(BaseModel):
+class SegmentUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    criteria: str | None = Field(default=None, max_length=4000)
-    description: str | None = Field(default=None, max_length=4000)
+    criteria: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-class Members(BaseModel):
-    contact_ids: list[str] = Field(min_length=1, max_length=10_000)
+class Members(RequestBody):
+    contact_ids: list[Id] = Field(min_length=1, max_length=10_000)
 
 
 class MembersChanged(BaseModel):
@@ -59,10 +65,19 @@ class MembersChanged(BaseModel):
     segment: SegmentView
 
 
+class UnmatchedRow(BaseModel):
+    line: int = Field(description="where the record starts in the file (the header is line 1)")
+    reason: str
+    row: dict[str, str] = Field(
+        description=f"the non-empty columns the import reads, each cut to {ECHOED_CELL_CHARS} characters"
+    )
+
+
 class ImportResult(BaseModel):
     added: int
-    already: int
-    unmatched: list[dict[str, Any]]
+    already: int = Field(description="rows naming a contact that was already a member")
+    unmatched_count: int
+    unmatched: list[UnmatchedRow] = Field(description=f"the first {IMPORT_MAX_PROBLEMS} unmatched rows")
     segment: SegmentView
 
 
@@ -131,7 +146,7 @@ def segment_contacts(
     segment_id: str,
     crm: CRMDep,
     limit: int = Query(default=25, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_CRM_OFFSET),
 ) -> ContactPage:
     """The segment's members as they are now, most recently active first."""
     total, ids = crm.segments.member_ids(segment_id, limit=limit, offset=offset)
@@ -169,20 +184,26 @@ def remove_members(
     return MembersChanged(changed=changed, segment=_require(crm, segment_id))
 
 
+#: the import route; its body cap is ``api.max_import_bytes`` (see :mod:`api.limits`)
+IMPORT_ROUTE = "/segments/{segment_id}/import"
+
+
 @router.post(
-    "/segments/{segment_id}/import",
+    IMPORT_ROUTE,
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_members(
     segment_id: str, request: Request, crm: CRMDep, _: SupervisorDep, audit: AuditDep
 ) -> ImportResult:
     """Add the contacts a CSV body names (header with contact_id, or email / phone / handle
-    [+ channel]) to a static segment; rows matching nobody come back with a reason.
+    [+ channel]) to a static segment; rows matching nobody are counted, and the first
+    come back with a reason. A file with records that cannot be read is refused (422, the first
+    problems with their lines) before anything is added.
 
-    A body over ``MAX_IMPORT_BYTES`` is refused with 413 before it is read (Content-Length) or
-    as soon as the streamed body passes the cap (chunked uploads); the database work runs in
-    the threadpool so a 20 MB import never stalls the event loop."""
-    body = await _read_capped(request, MAX_IMPORT_BYTES)
+    A body over ``api.max_import_bytes`` (20 MiB by default) is refused with 413 before it is
+    read (Content-Length) or as soon as the streamed body passes the cap (chunked uploads); the
+    database work runs in the threadpool so a 20 MB import never stalls the event loop."""
+    body = await request.body()
     result = await run_in_threadpool(_import_csv, crm, segment_id, body)
     await run_in_threadpool(
         audit.record,
@@ -193,34 +214,10 @@ async def import_members(
             "bytes": len(body),
             "added": result.added,
             "already": result.already,
-            "unmatched": len(result.unmatched),
+            "unmatched": result.unmatched_count,
         },
     )
     return result
-
-
-def _too_large() -> HTTPException:
-    return HTTPException(status_code=413, detail=f"CSV larger than {MAX_IMPORT_BYTES} bytes")
-
-
-async def _read_capped(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError as exc:
-            raise HTTPException(status_code=400, detail=f"bad Content-Length {declared!r}") from exc
-        if length > cap:
-            raise _too_large()
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    chunks: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > cap:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _import_csv(crm: CRMStore, segment_id: str, body: bytes) -> ImportResult:
@@ -232,19 +229,25 @@ def _import_csv(crm: CRMStore, segment_id: str, body: bytes) -> ImportResult:
     return ImportResult(
         added=report.added,
         already=report.already,
-        unmatched=report.unmatched,
+        unmatched_count=report.unmatched_count,
+        unmatched=[UnmatchedRow.model_validate(row) for row in report.unmatched],
         segment=_require(crm, segment_id),
     )
 
 
-def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+def attachment(filename: str, fallback: str) -> str:
+    """A Content-Disposition for ``filename`` (RFC 6266): the name itself as ``filename*``
+    (UTF-8, percent-encoded, RFC 5987) and an ASCII ``filename`` for clients that know no
+    other; ``fallback`` names the file when nothing of the name is ASCII. A header must be
+    Latin-1, so a name such as 東京 cannot go in as it is."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    ascii_stem = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in stem)
+    if not ascii_stem.strip("_"):
+        ascii_stem = fallback
+    ascii_name = f"{ascii_stem}{dot}{extension}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.get("/segments/{segment_id}/export.csv", response_class=StreamingResponse)
@@ -252,9 +255,8 @@ def export_members(segment_id: str, crm: CRMDep, _: AgentDep, audit: AuditDep) -
     """All members as CSV, one row per contact with their profile rollups."""
     segment = _require(crm, segment_id)
     audit.record("segment.export", "segment", segment_id, after={"member_count": segment.member_count})
-    filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in segment.name) or segment.id
     return StreamingResponse(
-        _csv_lines(crm.segments.export_rows(segment_id)),
+        csv_lines(crm.segments.export_rows(segment_id)),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers={"Content-Disposition": attachment(f"{segment.name}.csv", fallback=segment.id)},
     )

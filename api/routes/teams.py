@@ -9,13 +9,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, AuditDep, CRMDep, require_supervisor
+from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, require_supervisor
+from api.errors import error_responses
 from crm import TeamView
 from crm.store import CRMStore
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["teams"], dependencies=[Depends(require_supervisor)])
+router = APIRouter(
+    tags=["teams"],
+    responses=error_responses(400, 404, 409, 503),
+    dependencies=[Depends(require_supervisor), *CRM_ROUTES],
+)
 
 
 class TeamCreate(BaseModel):

@@ -12,12 +12,13 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AuditDep, CRMDep, CurrentAgent, SettingsDep
+from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, SettingsDep
+from api.errors import error_responses, unprocessable
 from crm import Authenticated, TokenView, role_at_least
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(400, 404, 409, 503), dependencies=CRM_ROUTES)
 
 
 class TokenRequest(BaseModel):
@@ -67,9 +68,7 @@ def create_token(
     agent_id = _target(caller, body.agent_id)
     days = body.expires_in_days or settings.auth.token_ttl_days
     if days > settings.auth.token_max_days:
-        raise HTTPException(
-            status_code=422, detail=f"expires_in_days is at most {settings.auth.token_max_days}"
-        )
+        raise unprocessable("expires_in_days", f"expires_in_days is at most {settings.auth.token_max_days}")
     created = crm.credentials.create_token(agent_id, name=body.name, ttl=timedelta(days=days))
     view = created.view
     audit.record(

@@ -21,3 +21,13 @@ def test_app_factory_creates_stores_on_first_use(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "fresh", demo=False)
     create_app(settings)
     assert settings.kb_path.exists()
+
+
+async def test_the_schema_documents_every_error_answer(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    patch_contact = paths["/contacts/{contact_id}"]["patch"]["responses"]
+    assert set(patch_contact) == {"200", "400", "404", "409", "413", "422", "503"}
+    bad_request = patch_contact["400"]["content"]["application/json"]["schema"]
+    assert bad_request == {"$ref": "#/components/schemas/BadRequest"}
+    assert set(paths["/search"]["get"]["responses"]) == {"200", "400", "422", "503"}
+    assert set(paths["/health"]["get"]["responses"]) == {"200"}

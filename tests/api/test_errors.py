@@ -22,6 +22,7 @@ from channels.feeds.settings import FeedConfig
 from crm import Conflict, InvalidRequest, NotFound
 from hub.errors import FatalError, InvalidInput, ParleyError, RetriableError
 from hub.models import Message
+from tests.api.people import add_people
 
 
 def _validation_error() -> ValidationError:
@@ -140,3 +141,37 @@ async def test_a_stream_failing_half_way_is_not_answered_twice(
     # propagates and the server drops the connection (the client sees a broken response).
     with pytest.raises(sqlite3.OperationalError):
         await client.get(f"/segments/{segment['id']}/export.csv")
+
+
+async def test_a_422_names_the_problem_without_echoing_the_input(client: httpx.AsyncClient) -> None:
+    response = await client.post("/segments", json={"name": "x" * 100_000, "kind": "static"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error == {
+        "loc": ["body", "name"],
+        "msg": "String should have at most 256 characters",
+        "type": "string_too_long",
+        "ctx": {"max_length": 256},
+    }
+    assert len(response.content) < 300, "a 100 KB name is not sent back"
+
+
+@pytest.mark.usefixtures("kb_documents")
+async def test_every_422_is_the_documented_list(app: FastAPI, client: httpx.AsyncClient) -> None:
+    # These were 422s whose detail was a string (an HTTPException), unlike every other 422.
+    conversation = (await client.get("/conversations", params={"limit": 1})).json()["items"][0]
+    ann = add_people(app)["ann"]
+    cases = [
+        (f"/contacts/{ann}", {}, "nothing to change"),
+        (f"/conversations/{conversation['id']}", {}, "nothing to change"),
+        (
+            f"/conversations/{conversation['id']}",
+            {"status": None, "tags": None},
+            "status, tags cannot be null",
+        ),
+    ]
+    for url, body, message in cases:
+        response = await client.patch(url, json=body)
+        assert response.status_code == 422
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body"] and message in error["msg"] and error["type"] == "value_error"

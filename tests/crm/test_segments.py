@@ -7,9 +7,11 @@ import io
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
-from crm import Conflict, CRMStore, InvalidRequest, NotFound
-from crm.criteria import MAX_DEPTH, compile_criteria
+from crm import Conflict, CRMStore, InvalidCSV, InvalidRequest, NotFound
+from crm.criteria import MAX_CRITERIA_TERMS, MAX_DEPTH, compile_criteria
+from crm.segment_csv import IMPORT_MAX_PROBLEMS
 from tests.crm.helpers import T0, author, message
 
 NOW = T0 + timedelta(days=40)
@@ -42,7 +44,7 @@ def _population(store: CRMStore) -> dict[str, str]:
 
 
 def _members(store: CRMStore, criteria: str, ids: dict[str, str]) -> set[str]:
-    segment = store.segments.create(f"s-{criteria}", "dynamic", criteria=criteria)
+    segment = store.segments.create(f"s-{criteria}"[:256], "dynamic", criteria=criteria)
     total, members = store.segments.member_ids(segment.id, limit=100, now=NOW)
     assert total == len(members)
     names = {v: k for k, v in ids.items()}
@@ -215,6 +217,15 @@ def test_criteria_as_deep_as_allowed_are_evaluated(store: CRMStore) -> None:
     assert _members(store, "NOT " * MAX_DEPTH + "tag:vip", ids) == {"happy", "mailer"}
 
 
+def _nested_criteria(levels: int) -> str:
+    """Criteria nesting NOT and OR ``levels`` deep, with terms that compile to subqueries."""
+    terms = ["channel:twitter", "messages.email >= 1", "segment:VIP", "email:*@example.org"]
+    criteria = "tag:vip"
+    for level in range(levels // 2):
+        criteria = f"NOT ({terms[level % len(terms)]} OR {criteria})"
+    return criteria if levels % 2 == 0 else f"NOT {criteria}"
+
+
 @pytest.mark.parametrize(
     "criteria",
     [
@@ -229,3 +240,115 @@ def test_criteria_as_deep_as_allowed_are_evaluated(store: CRMStore) -> None:
 def test_criteria_nested_too_deep_are_refused_saying_so(criteria: str) -> None:
     with pytest.raises(InvalidRequest, match=f"deeper than {MAX_DEPTH} levels at column"):
         compile_criteria(criteria)
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        _nested_criteria(MAX_DEPTH),
+        "(" * 200 + "tag:vip" + ")" * 200,  # parentheses that group nothing do not nest
+        " OR ".join(f"channel:c{n}" for n in range(MAX_CRITERIA_TERMS)),
+        " ".join(["NOT NOT"] * (MAX_DEPTH // 2)) + " tag:vip",
+    ],
+    ids=["nested-subqueries", "redundant-parentheses", "most-terms", "nots"],
+)
+def test_criteria_at_the_limits_are_evaluated_by_the_database(store: CRMStore, criteria: str) -> None:
+    ids = _population(store)
+    members = _members(store, criteria, ids)
+    assert members <= set(ids)
+
+
+@pytest.mark.parametrize(
+    ("criteria", "message"),
+    [
+        (_nested_criteria(MAX_DEPTH + 1), f"deeper than {MAX_DEPTH} levels"),
+        ("NOT " * 500 + "tag:x", f"deeper than {MAX_DEPTH} levels"),  # was a RecursionError
+        ("NOT (" * 60 + "tag:x" + ")" * 60, f"deeper than {MAX_DEPTH} levels"),
+        (" OR ".join(f"tag:t{n}" for n in range(MAX_CRITERIA_TERMS + 1)), "more than 200 terms"),
+        ("sentiment_avg < nan", "needs a number"),
+        ("message_count > inf", "needs a number"),
+        ("messages.email >= -Infinity", "needs a number"),
+    ],
+    ids=["nested-17", "500-nots", "nested-parentheses", "too-many-terms", "nan", "inf", "-inf"],
+)
+def test_criteria_beyond_the_limits_are_refused(criteria: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        compile_criteria(criteria)
+
+
+def test_a_csv_with_unreadable_records_is_refused_whole_with_the_first_problems(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Imported", "static")
+    bad_rows = "".join(f'"broken{n}"x\n' for n in range(25))
+    text = f"contact_id\n{ids['happy']}\n{bad_rows}{ids['mailer']}\n" + "y" * 131_073 + "\n"
+    with pytest.raises(InvalidCSV) as refused:
+        store.segments.import_csv(segment.id, text)
+    assert refused.value.count == 26
+    assert [line for line, _ in refused.value.problems] == list(range(3, 3 + IMPORT_MAX_PROBLEMS))
+    assert store.segments.member_ids(segment.id) == (0, []), "nothing was written"
+    with pytest.raises(InvalidRequest, match="empty"):
+        store.segments.import_csv(segment.id, "\n\n")
+
+
+def test_a_csv_import_adds_in_batches_and_reports_counts_and_the_first_unmatched(store: CRMStore) -> None:
+    ids = _population(store)
+    segment = store.segments.create("Imported", "static")
+    nobody = [f"nobody{n}@example.org" for n in range(30)]
+    lines = [ids["happy"], ids["mailer"], ids["happy"], *nobody, "x" * 1000]
+    text = "contact_id,email,notes\n" + "".join(
+        f"{value},,{'n' * 300}\n" if value.startswith("con") else f",{value},\n" for value in lines
+    )
+    commits: list[object] = []
+
+    def count_commit(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(store.engine, "commit", count_commit)
+    try:
+        report = store.segments.import_csv(segment.id, text, batch_rows=10)
+    finally:
+        event.remove(store.engine, "commit", count_commit)
+    assert len(commits) == 4, "34 rows in batches of 10: four short transactions"
+    assert (report.added, report.already, report.unmatched_count) == (2, 1, 31)
+    assert len(report.unmatched) == IMPORT_MAX_PROBLEMS
+    first = report.unmatched[0]
+    assert first == {"line": 5, "row": {"email": "nobody0@example.org"}, "reason": first["reason"]}
+    assert store.segments.get(segment.id).member_count == 2  # type: ignore[union-attr]
+
+
+def test_an_export_neutralises_formulas_and_imports_back(store: CRMStore) -> None:
+    ids = _population(store)
+    store.update_contact(ids["happy"], display_name='=HYPERLINK("http://evil.example")', tags=["@SUM(A1)"])
+    segment = store.segments.create("VIP", "dynamic", criteria='tag:vip OR tag:"@SUM(A1)"')
+    rows = list(csv.reader(io.StringIO(store.segments.export_csv(segment.id))))
+    happy = next(row for row in rows if row[0] == ids["happy"])
+    assert happy[1] == '\'=HYPERLINK("http://evil.example")' and happy[-1] == "'@SUM(A1)"
+    static = store.segments.create("Again", "static")
+    report = store.segments.import_csv(static.id, store.segments.export_csv(segment.id))
+    assert report.added == 2 and report.unmatched_count == 0
+
+
+def test_a_handle_on_several_contacts_needs_a_channel(store: CRMStore) -> None:
+    ids = _population(store)
+    other = author("instagram", "9", handle="GRR", name="Another Grr")
+    other_id = store.upsert_from_messages([message(other, "i1")])[other.id]
+    segment = store.segments.create("Handles", "static")
+    report = store.segments.import_csv(segment.id, "handle,channel\n@grr,\ngrr,instagram\n@Grr,twitter\n")
+    assert report.unmatched == [
+        {
+            "line": 2,
+            "row": {"handle": "@grr"},
+            "reason": "handle matches several contacts; add a channel column",
+        }
+    ]
+    assert set(store.segments.member_ids(segment.id)[1]) == {other_id, ids["angry_recent"]}
+
+
+@pytest.mark.parametrize(
+    "criteria", ['name:"a\\u0000b"', 'tag:"\\ud800"', "tag:a\x00b"], ids=["nul-escape", "surrogate", "nul"]
+)
+def test_criteria_spelling_what_the_database_cannot_compare_are_refused(
+    store: CRMStore, criteria: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=r"NUL|surrogate"):
+        store.segments.create("Odd", "dynamic", criteria=criteria)

@@ -3,6 +3,9 @@ splits and updates, on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is set) Pos
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -126,3 +129,30 @@ async def test_the_author_of_an_ingested_message_is_a_contact(
     contact = await client.get(f"/contacts/{contact_id}")
     assert contact.status_code == 200
     assert (await client.get("/contacts/ctc_missing")).status_code == 404
+
+
+async def test_attributes_the_store_could_not_read_back_are_422_and_not_stored(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = add_people(app)
+    url = f"/contacts/{ids['ann']}"
+    assert (await client.patch(url, json={"attributes": {"plan": "gold"}})).status_code == 200
+    deep: Any = "leaf"
+    for _ in range(400):  # once answered 500 *and* stored, after which /contacts answered 500
+        deep = {"k": deep}
+    # as JSON texts: 1e999 is how a client sends what Python reads as infinity
+    for bad in (json.dumps({"deep": deep}), '{"score": NaN}', '{"score": 1e999}', '{"note": "a\\u0000b"}'):
+        response = await client.patch(
+            url,
+            content=f'{{"tags": ["vip"], "attributes": {bad}}}',
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "attributes"] and error["type"] == "value_error"
+    for bad_text in ({"display_name": "\x00"}, {"tags": ["v\x00"]}):
+        assert (await client.patch(url, json=bad_text)).status_code == 422
+    listed = await client.get("/contacts")
+    assert listed.status_code == 200
+    ann = next(c for c in listed.json()["items"] if c["id"] == ids["ann"])
+    assert (ann["attributes"], ann["tags"]) == ({"plan": "gold"}, [])

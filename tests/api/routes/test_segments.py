@@ -1,19 +1,17 @@
 """The /segments API over a real CRM store: static and dynamic segments, members, CSV import
-(capped, off the event loop) and export, on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is
-set) PostgreSQL."""
+(off the event loop) and export, on SQLite and (when ``PARLEY_TEST_POSTGRES_URL`` is set)
+PostgreSQL. The import's body cap is tested with the others in ``tests/api/test_limits.py``."""
 
 from __future__ import annotations
 
 import csv
 import io
 import threading
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.routes import segments as segments_routes
 from hub.settings import Settings
 from tests.api.people import add_people
 
@@ -101,32 +99,60 @@ async def test_csv_import_runs_off_the_event_loop(app: FastAPI, client: httpx.As
     assert threads and threads[0] != threading.current_thread().name
 
 
-async def test_csv_import_over_the_cap_is_413_before_the_body_is_read(
-    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_csv_import_reads_any_line_ending_and_refuses_unreadable_records(
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    monkeypatch.setattr(segments_routes, "MAX_IMPORT_BYTES", 100)
+    ids = add_people(app)
     static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
     url = f"/segments/{static['id']}/import"
-    sent: list[int] = []
+    headers = {"content-type": "text/csv"}
+    # A lone CR (an old Mac file) and a field over 131,072 characters were both 500s.
+    too_long = await client.post(url, content=f"contact_id\n{ids['ann']}\n{'x' * 131_073}\n", headers=headers)
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"] == [
+        {"loc": ["body", 3], "msg": "field larger than field limit (131072)", "type": "csv_record"}
+    ]
+    assert (await client.get(f"/segments/{static['id']}")).json()["member_count"] == 0
+    mac = await client.post(url, content=f"contact_id\r{ids['ann']}\r{ids['bob']}\r", headers=headers)
+    assert mac.status_code == 200, mac.text
+    assert (mac.json()["added"], mac.json()["unmatched_count"]) == (2, 0)
 
-    async def body(chunks: int) -> AsyncIterator[bytes]:
-        for i in range(chunks):
-            sent.append(i)
-            yield b"email\n" + b"a" * 40 + b"@example.org\n"
 
-    # Declared too large: refused from the header, the body is never pulled.
-    declared = await client.post(url, content=body(50), headers={"content-length": str(50 * 59)})
-    assert declared.status_code == 413 and "100 bytes" in declared.json()["detail"]
-    assert sent == []
-    # No Content-Length (chunked): refused as soon as the stream passes the cap.
-    chunked = await client.post(url, content=body(50))
-    assert chunked.status_code == 413
-    assert len(sent) < 5
-    # A lying Content-Length does not get past the cap either.
-    sent.clear()
-    lying = await client.post(url, content=body(50), headers={"content-length": "10"})
-    assert lying.status_code in {400, 413}
-    bad = await client.post(url, content=b"email\n", headers={"content-length": "ten"})
-    assert bad.status_code == 400
-    at_cap = await client.post(url, content=b"email\n" + b"x" * 94)
-    assert at_cap.status_code == 200 and at_cap.json()["unmatched"][0]["line"] == 2
+async def test_csv_import_answers_counts_and_the_first_unmatched_rows_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    add_people(app)
+    static = (await client.post("/segments", json={"name": "Imported", "kind": "static"})).json()
+    rows = "".join(f"nobody{n}@example.org,{'n' * 500}\n" for n in range(2000))
+    response = await client.post(
+        f"/segments/{static['id']}/import",
+        content="email,notes\n" + rows,
+        headers={"content-type": "text/csv"},
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["added"], report["unmatched_count"], len(report["unmatched"])) == (0, 2000, 20)
+    assert report["unmatched"][0]["row"] == {"email": "nobody0@example.org"}
+    assert len(response.content) < 5000, "not an echo of the 1 MB file"
+
+
+async def test_an_export_is_safe_to_open_in_a_spreadsheet_and_named_in_any_script(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ids = add_people(app)
+    await client.patch(f"/contacts/{ids['ann']}", json={"display_name": "=cmd|' /C calc'!A0", "tags": ["+1"]})
+    for name, ascii_name, encoded in [
+        ("東京", None, "%E6%9D%B1%E4%BA%AC.csv"),  # was UnicodeEncodeError: 'latin-1', a 500
+        ("Café Paris", "Caf__Paris.csv", "Caf%C3%A9%20Paris.csv"),
+        ('a"b\r\nX-Injected: 1', "a_b__X-Injected__1.csv", "a%22b%0D%0AX-Injected%3A%201.csv"),
+    ]:
+        segment = (await client.post("/segments", json={"name": name, "kind": "static"})).json()
+        await client.post(f"/segments/{segment['id']}/members", json={"contact_ids": [ids["ann"]]})
+        exported = await client.get(f"/segments/{segment['id']}/export.csv")
+        assert exported.status_code == 200
+        fallback = ascii_name or f"{segment['id']}.csv"
+        assert exported.headers["content-disposition"] == (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+        )
+        (row,) = list(csv.DictReader(io.StringIO(exported.text)))[:1]
+        assert row["display_name"] == "'=cmd|' /C calc'!A0" and row["tags"] == "+1"

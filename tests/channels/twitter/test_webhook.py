@@ -82,7 +82,9 @@ async def test_without_a_consumer_secret_nothing_verifies(settings: Settings) ->
     settings.ensure_data_dir()
     app = create_app(with_twitter(settings, twitter_table(consumer_secret="")))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
+        ) as c:
             assert (await c.get(URL, params={"crc_token": "x"})).status_code == 401
             body = (FIXTURES / "aaa_event__tweet_create.json").read_bytes()
             assert (await push(c, body, x_signature(body, ""))).status_code == 401
