@@ -26,8 +26,11 @@ def test_app_factory_creates_stores_on_first_use(tmp_path: Path) -> None:
 async def test_the_schema_documents_every_error_answer(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     patch_contact = paths["/contacts/{contact_id}"]["patch"]["responses"]
-    assert set(patch_contact) == {"200", "400", "404", "409", "413", "422", "503"}
+    # the router's own errors, plus the guards every signed-in route and every body has
+    assert set(patch_contact) == {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"}
     bad_request = patch_contact["400"]["content"]["application/json"]["schema"]
     assert bad_request == {"$ref": "#/components/schemas/BadRequest"}
-    assert set(paths["/search"]["get"]["responses"]) == {"200", "400", "422", "503"}
+    unauthorized = patch_contact["401"]["content"]["application/json"]["schema"]
+    assert unauthorized == {"$ref": "#/components/schemas/ErrorMessage"}
+    assert set(paths["/search"]["get"]["responses"]) == {"200", "400", "401", "403", "422", "503"}
     assert set(paths["/health"]["get"]["responses"]) == {"200"}
