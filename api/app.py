@@ -70,7 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestBodyLimitMiddleware,
         max_bytes=settings.api.max_body_bytes,
-        overrides=[(segments.IMPORT_ROUTE, settings.api.max_import_bytes)],
+        overrides=[
+            (segments.IMPORT_ROUTE, settings.api.max_import_bytes),
+            (webhooks.PATH, settings.webhooks.max_body_bytes),
+        ],
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
