@@ -53,7 +53,7 @@ class _Author:
         at = message.created_at
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
-        if message.enrichment.done:
+        if message.enrichment.sentiment is not None:  # unknown (not neutral) does not count
             self.sentiment_sum += message.enrichment.sentiment
             self.sentiment_n += 1
         for language in (message.enrichment.language, message.language):
