@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: bump when tokens or features change; a model trained under another version will not load
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<!\w)@\w+")
@@ -109,6 +109,8 @@ DENSE_NAMES: tuple[str, ...] = (
     "shouting",
     "elongated",
     "negations",
+    "after_but_pos",
+    "after_but_neg",
 )
 
 
@@ -181,6 +183,8 @@ def word_features(tokens: Tokens) -> list[str]:
     """Unigram (negation-marked) and bigram feature names, duplicates kept (they count)."""
     words = tokens.words
     out = [f"w:{w}_neg" if neg else f"w:{w}" for w, neg in zip(words, tokens.negated, strict=True)]
+    # A hashtag also counts as its word: "#fail" says what "fail" says.
+    out.extend(f"w:{w[1:]}" for w in words if len(w) > 1 and w[0] == "#")
     out.extend(f"b:{a} {b}" for a, b in pairwise(words))
     return out
 
@@ -202,10 +206,15 @@ def dense_features(tokens: Tokens, valence: Mapping[str, float]) -> list[float]:
     n_pos = n_neg = 0
     high = low = last = 0.0
     exclamations = question = negations = 0
+    # What follows the last "but" is what the writer means ("nice phone but the battery dies").
+    after_pos = after_neg = 0.0
     for word, negated in zip(tokens.words, tokens.negated, strict=True):
         if word[0] in "!?":
             exclamations += word.count("!")
             question = question or int("?" in word)
+            continue
+        if word == "but":
+            after_pos = after_neg = 0.0
             continue
         value = valence.get(word)
         if value is None and word.startswith("#"):
@@ -217,9 +226,11 @@ def dense_features(tokens: Tokens, valence: Mapping[str, float]) -> list[float]:
             negations += 1
         if value > 0:
             pos += value
+            after_pos += value
             n_pos += 1
         elif value < 0:
             neg -= value
+            after_neg -= value
             n_neg += 1
         high, low, last = max(high, value), min(low, value), value
     return [
@@ -235,4 +246,6 @@ def dense_features(tokens: Tokens, valence: Mapping[str, float]) -> list[float]:
         math.log1p(tokens.shouting),
         math.log1p(tokens.elongated),
         math.log1p(negations),
+        math.log1p(after_pos),
+        math.log1p(after_neg),
     ]

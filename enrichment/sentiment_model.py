@@ -77,18 +77,18 @@ class Featurizer:
             if name.startswith("b:"):
                 first, _, second = name[2:].partition(" ")
                 self._bigrams[first, second] = i
-        #: token -> (unigram column, negated unigram column, char n-gram columns); -1: unknown
+        #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
+        #: hashtag, its word's unigram column); -1: unknown
         self._token_columns: dict[str, tuple[int, int, list[int]]] = {}
 
     def _columns(self, token: str) -> tuple[int, int, list[int]]:
         found = self._token_columns.get(token)
         if found is None:
             index = self.index
-            found = (
-                index.get(f"w:{token}", -1),
-                index.get(f"w:{token}_neg", -1),
-                [index[g] for g in char_ngrams(token) if g in index],
-            )
+            always = [index[g] for g in char_ngrams(token) if g in index]
+            if len(token) > 1 and token[0] == "#" and f"w:{token[1:]}" in index:
+                always.append(index[f"w:{token[1:]}"])
+            found = (index.get(f"w:{token}", -1), index.get(f"w:{token}_neg", -1), always)
             if len(self._token_columns) >= _TOKEN_CACHE_LIMIT:
                 self._token_columns.clear()  # a crude bound; tokens repeat, so it refills fast
             self._token_columns[token] = found

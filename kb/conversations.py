@@ -98,7 +98,7 @@ def roll_up(conversation_id: str, messages: Sequence[Message]) -> Conversation:
         if message.language and message.language != "und" and message.language not in languages:
             languages.append(message.language)
     # Unknown sentiment (a language without a model) is left out, not counted as neutral.
-    scored = [s for m in inbound if (s := m.enrichment.sentiment) is not None]
+    scored = [s for m in inbound if m.enrichment.done and (s := m.enrichment.sentiment) is not None]
     latest = ordered[-1]
     snippet_source = inbound[-1] if inbound else latest
     return Conversation(

@@ -83,7 +83,9 @@ def test_classifier_on_tweeteval_dev(corpora: Path) -> None:
     model = SentimentModel.load()
     recall = macro_recall(gold, [label for _, label in model.score_batch([text for _, text in rows])])
     print(f"\nTweetEval sentiment dev ({len(rows)} tweets): classifier macro-recall {recall:.3f}")
-    assert recall >= CLASSIFIER_MACRO_RECALL_FLOOR, f"macro-recall {recall:.3f} < {CLASSIFIER_MACRO_RECALL_FLOOR}"
+    assert recall >= CLASSIFIER_MACRO_RECALL_FLOOR, (
+        f"macro-recall {recall:.3f} < {CLASSIFIER_MACRO_RECALL_FLOOR}"
+    )
 
 
 def test_lexicon_on_tweeteval_dev(corpora: Path) -> None:
@@ -129,4 +131,6 @@ def test_shipped_model_rebuilds_bit_for_bit(corpora: Path, tmp_path: Path) -> No
         pytest.skip(f"{corpora / TRAIN} not found")
     out = tmp_path / "sentiment-en.npz"
     assert train_sentiment.main(["--train", str(corpora / TRAIN), "--out", str(out)]) == 0
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
+    assert (
+        hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
+    )

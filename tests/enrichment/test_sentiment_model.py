@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 import pytest
@@ -93,3 +94,26 @@ def test_a_model_from_other_features_is_refused(model: SentimentModel) -> None:
     arrays["features_version"] = np.array(999)
     with pytest.raises(ValueError, match="retrain"):
         SentimentModel(arrays)
+
+
+def test_cached_columns_are_the_feature_functions_columns(model: SentimentModel) -> None:
+    # Inference looks features up through per-token caches; training builds the vocabulary
+    # from word_features and char_ngrams. Both must give the same TF-IDF values.
+    featurizer = model.featurizer
+    texts = ["I don't like #Mondays but LOVE coffee!!! :) @bob http://x.co", "#fail #fail not not good"]
+    batch = featurizer.transform(texts)
+    for row, text in enumerate(texts):
+        tokens = tokenize(text)
+        names = word_features(tokens) + [g for w in tokens.words for g in char_ngrams(w)]
+        counts: dict[int, int] = {}
+        for name in names:
+            if name in featurizer.index:
+                counts[featurizer.index[name]] = counts.get(featurizer.index[name], 0) + 1
+        expected = {c: (1 + math.log(n)) * featurizer.idf[c] for c, n in counts.items()}
+        for block in (0, 1):
+            norm = math.sqrt(sum(v * v for c, v in expected.items() if featurizer.block[c] == block))
+            expected.update({c: v / norm for c, v in expected.items() if featurizer.block[c] == block})
+        mine = batch.rows == row
+        got = dict(zip(batch.cols[mine].tolist(), batch.values[mine].tolist(), strict=True))
+        assert got.keys() == expected.keys()
+        assert all(got[c] == pytest.approx(v) for c, v in expected.items())
