@@ -125,9 +125,12 @@ class Tokens:
 
 
 def _normalise(text: str) -> str:
-    text = html.unescape(text)
+    # Unescaping and the mention pattern need a "&" or an "@": skip them on texts without.
+    if "&" in text:
+        text = html.unescape(text)
     text = _URL.sub(" xurl ", text)
-    text = _MENTION.sub(" xuser ", text)
+    if "@" in text:
+        text = _MENTION.sub(" xuser ", text)
     return _DIGITS.sub("0", text)
 
 

@@ -21,7 +21,6 @@ scored with a handful of vectorised numpy calls.
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -78,17 +77,21 @@ class Featurizer:
                 first, _, second = name[2:].partition(" ")
                 self._bigrams[first, second] = i
         #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
-        #: hashtag, its word's unigram column); -1: unknown
-        self._token_columns: dict[str, tuple[int, int, list[int]]] = {}
+        #: hashtag, its word's unigram column, as an array); -1: unknown
+        self._token_columns: dict[str, tuple[int, int, IntArray]] = {}
 
-    def _columns(self, token: str) -> tuple[int, int, list[int]]:
+    def _columns(self, token: str) -> tuple[int, int, IntArray]:
         found = self._token_columns.get(token)
         if found is None:
             index = self.index
             always = [index[g] for g in char_ngrams(token) if g in index]
             if len(token) > 1 and token[0] == "#" and f"w:{token[1:]}" in index:
                 always.append(index[f"w:{token[1:]}"])
-            found = (index.get(f"w:{token}", -1), index.get(f"w:{token}_neg", -1), always)
+            found = (
+                index.get(f"w:{token}", -1),
+                index.get(f"w:{token}_neg", -1),
+                np.array(always, dtype=np.int64),
+            )
             if len(self._token_columns) >= _TOKEN_CACHE_LIMIT:
                 self._token_columns.clear()  # a crude bound; tokens repeat, so it refills fast
             self._token_columns[token] = found
@@ -97,36 +100,45 @@ class Featurizer:
     def transform(self, texts: Sequence[str]) -> SparseBatch:
         """The features of ``texts``, row ``i`` for ``texts[i]``."""
         bigrams = self._bigrams
-        lengths: list[int] = []
-        col_ids = array("q")
+        columns = self._columns
+        # Column ids go to numpy in bulk: per-token arrays from the cache (character n-grams)
+        # are concatenated once, word and bigram ids are collected as plain ints.
+        char_arrays: list[IntArray] = []
+        char_rows: list[int] = []
+        word_cols: list[int] = []
+        word_rows: list[int] = []
         dense: list[list[float]] = []
-        for text in texts:
+        for row, text in enumerate(texts):
             # The columns of word_features(tokens) and of each token's char_ngrams, looked up
             # through the per-token cache (training builds the vocabulary from those functions).
             tokens = tokenize(text)
             words = tokens.words
-            cols: list[int] = []
             for token, negated in zip(words, tokens.negated, strict=True):
-                plain, negated_col, chars = self._columns(token)
+                plain, negated_col, chars = columns(token)
                 unigram = negated_col if negated else plain
                 if unigram >= 0:
-                    cols.append(unigram)
-                cols.extend(chars)
+                    word_cols.append(unigram)
+                    word_rows.append(row)
+                char_arrays.append(chars)
+                char_rows.append(row)
             for pair in pairwise(words):
                 bigram = bigrams.get(pair)
                 if bigram is not None:
-                    cols.append(bigram)
-            lengths.append(len(cols))
-            col_ids.extend(cols)
+                    word_cols.append(bigram)
+                    word_rows.append(row)
             dense.append(dense_features(tokens, self.valence))
         n = len(texts)
         dense_array = np.array(dense, dtype=np.float64).reshape(n, len(DENSE_NAMES))
-        if not col_ids:
+        sizes = np.fromiter((a.size for a in char_arrays), dtype=np.int64, count=len(char_arrays))
+        all_cols = np.concatenate([*char_arrays, np.array(word_cols, dtype=np.int64)])
+        row_ids = np.concatenate(
+            [np.repeat(np.array(char_rows, dtype=np.int64), sizes), np.array(word_rows, dtype=np.int64)]
+        )
+        if not all_cols.size:
             empty = np.zeros(0, dtype=np.int64)
             return SparseBatch(empty, empty, np.zeros(0), dense_array)
         width = len(self.vocabulary)
-        row_ids = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        keys, counts = np.unique(row_ids * width + np.frombuffer(col_ids, dtype=np.int64), return_counts=True)
+        keys, counts = np.unique(row_ids * width + all_cols, return_counts=True)
         rows, cols_array = np.divmod(keys, width)
         values = (1.0 + np.log(counts)) * self.idf[cols_array]
         # One L2 norm per (row, block): words and characters weigh the same whatever the length.
@@ -151,6 +163,7 @@ class SentimentModel:
         valence = dict(zip(valence_words, (float(v) for v in arrays["valence_values"]), strict=True))
         self.featurizer = Featurizer(vocabulary, arrays["idf"], valence)
         self.weights = np.asarray(arrays["weights"], dtype=np.float64)
+        self._class_weights = [np.ascontiguousarray(self.weights[:, k]) for k in range(len(CLASSES))]
         self.dense_mean = np.asarray(arrays["dense_mean"], dtype=np.float64)
         self.dense_scale = np.asarray(arrays["dense_scale"], dtype=np.float64)
         self.dense_weights = np.asarray(arrays["dense_weights"], dtype=np.float64)
@@ -167,9 +180,10 @@ class SentimentModel:
     def logits(self, batch: SparseBatch) -> FloatArray:
         out = np.tile(self.bias, (batch.n_rows, 1))
         out += ((batch.dense - self.dense_mean) * self.dense_scale) @ self.dense_weights
-        contributions = self.weights[batch.cols] * batch.values[:, None]
-        for k in range(len(CLASSES)):
-            out[:, k] += np.bincount(batch.rows, weights=contributions[:, k], minlength=batch.n_rows)
+        for k, column in enumerate(self._class_weights):
+            # one contiguous column per class: a 1-d gather is cheaper than rows of a matrix
+            contributions = column[batch.cols] * batch.values
+            out[:, k] += np.bincount(batch.rows, weights=contributions, minlength=batch.n_rows)
         return out
 
     def predict(self, texts: Sequence[str]) -> FloatArray:
