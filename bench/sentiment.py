@@ -16,6 +16,9 @@ Candidates:
 * ``lexicon``: Parley's tuned VADER (emoji, slang, +-0.3 neutral band), ``sentiment_model = "lexicon"``;
 * ``ngram_lr``: the usual baseline, scikit-learn TF-IDF word 1-2-grams + char_wb 2-5-grams
   and logistic regression, without and with balanced class weights;
+* ``fasttext``: fastText supervised (word bigrams, char 2-5-grams, 50 dimensions, 10 epochs)
+  on Parley's tokens, its probabilities divided by the class priors (the balanced decision);
+  only when ``fasttext`` is importable (``pip install fasttext-numpy2``), else skipped;
 * ``classifier``: Parley's model (``tools/train_sentiment.py``): the same family plus
   negation-marked unigrams, lexicon/style features and balanced classes, run by our numpy
   inference; ``classifier_no_lexicon`` drops the dense lexicon features (an ablation).
@@ -26,15 +29,21 @@ Needs the corpora (``../shared/corpora``) and the ``dev`` extra (scikit-learn).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from enrichment.sentiment import SentimentScorer
-from enrichment.sentiment_model import SentimentModel
+from enrichment.sentiment_features import tokenize
+from enrichment.sentiment_model import CLASSES, SentimentModel
 from tools.train_sentiment import (
     DEV,
     HELD_OUT_SPLIT,
@@ -57,7 +66,7 @@ def vader(_: Sequence[Row]) -> Labeller:
     analyzer = SentimentIntensityAnalyzer()
 
     def label(texts: Sequence[str]) -> list[str]:
-        out = []
+        out: list[str] = []
         for text in texts:
             compound = analyzer.polarity_scores(text)["compound"]
             out.append("positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral")
@@ -94,6 +103,35 @@ def ngram_lr(balanced: bool) -> Candidate:
     return build
 
 
+def fasttext_candidate(rows: Sequence[Row]) -> Labeller:
+    import fasttext
+
+    def prepare(text: str) -> str:
+        tokens = tokenize(text)
+        return " ".join(f"{w}_neg" if n else w for w, n in zip(tokens.words, tokens.negated, strict=True))
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train.txt"
+        # SGD over rows sorted by label learns nothing: a fixed pseudo-random order instead.
+        ordered = sorted(rows, key=lambda r: hashlib.sha1(r[2].encode("utf-8")).hexdigest())
+        path.write_text("".join(f"__label__{label} {prepare(text)}\n" for _, label, text in ordered))
+        model = fasttext.train_supervised(
+            str(path), dim=50, epoch=10, lr=0.2, wordNgrams=2, minn=2, maxn=5, thread=1, seed=1, verbose=0
+        )
+    prior = np.array([sum(label == c for _, label, _ in rows) for c in CLASSES], dtype=float) / len(rows)
+
+    def label(texts: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for text in texts:
+            names, probabilities = model.predict(prepare(text), k=len(CLASSES))
+            found = dict(zip((n.removeprefix("__label__") for n in names), probabilities, strict=True))
+            balanced = np.array([found.get(c, 1e-9) for c in CLASSES]) / prior
+            out.append(CLASSES[int(balanced.argmax())])
+        return out
+
+    return label
+
+
 def classifier(dense_weight: float | None = None) -> Candidate:
     def build(rows: Sequence[Row]) -> Labeller:
         params = Params() if dense_weight is None else Params(dense_weight=dense_weight)
@@ -108,6 +146,7 @@ CANDIDATES: dict[str, Candidate] = {
     "lexicon": lexicon,
     "ngram_lr": ngram_lr(balanced=False),
     "ngram_lr_balanced": ngram_lr(balanced=True),
+    "fasttext": fasttext_candidate,
     "classifier_no_lexicon": classifier(dense_weight=0.0),
     "classifier": classifier(),
 }
@@ -141,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'candidate':<24}{'(a) dev':>9}{'(b) 2016':>10}{'msgs/s':>10}{'build s':>9}")
     for name in names:
         build = CANDIDATES[name]
+        if name == "fasttext" and importlib.util.find_spec("fasttext") is None:
+            print(f"{name:<24}skipped: pip install fasttext-numpy2 to measure it")
+            continue
         started = time.perf_counter()
         on_all = build(rows)
         built = time.perf_counter() - started

@@ -10,7 +10,7 @@ card with its version, training data hash and scores. Inference is our own numpy
 2. names map to columns through the shipped vocabulary (unknown names are dropped); values are
    TF-IDF (``(1 + log count) * idf``), L2-normalised separately for the word block and the
    character block, exactly as in training;
-3. ``logits = x @ W + dense @ W_dense + bias``; ``bias`` includes class offsets tuned for
+3. ``logits = x @ W + standardised(dense) @ W_dense + bias``; ``bias`` includes class offsets tuned for
    macro-recall. Probabilities are the softmax; the label is the argmax over
    negative/neutral/positive; the score is ``P(positive) - P(negative)`` in [-1, 1].
 
@@ -149,7 +149,9 @@ class Featurizer:
 
 
 class SentimentModel:
-    """A loaded classifier; :meth:`predict` and :meth:`score` are pure and thread-safe."""
+    """A loaded classifier. :meth:`predict` and :meth:`score_batch` give the same answer for a
+    text whatever else is in the batch; their only state is the per-token caches, which hold
+    pure functions of the token (so concurrent use at worst computes an entry twice)."""
 
     def __init__(self, arrays: Mapping[str, Any]) -> None:
         version = int(np.asarray(arrays["features_version"]).reshape(-1)[0])
