@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run serve test lint format bench clean system-deps
+.PHONY: setup run serve test lint format bench bench-sentiment train-sentiment clean system-deps
 
 setup: $(STAMP)
 
@@ -42,6 +42,15 @@ bench: setup
 	$(PY) bench/enrich.py --n 5000
 	$(PY) bench/kb.py --n 20000
 	$(PY) bench/crm.py --n 10000
+	$(PY) bench/sentiment.py
+
+# Rebuild enrichment/models/sentiment-en.npz from ../shared/corpora (byte-identical for the same
+# corpus and package versions) and print its (a) dev and (b) held-out-year macro-recall.
+train-sentiment: setup
+	nice -n 10 $(PY) tools/train_sentiment.py --evaluate
+
+bench-sentiment: setup
+	nice -n 10 $(PY) bench/sentiment.py
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

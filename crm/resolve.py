@@ -53,8 +53,9 @@ class _Author:
         at = message.created_at
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
-        if message.enrichment.done:
-            self.sentiment_sum += message.enrichment.sentiment
+        sentiment = message.enrichment.sentiment
+        if message.enrichment.done and sentiment is not None:  # unknown is not neutral: skipped
+            self.sentiment_sum += sentiment
             self.sentiment_n += 1
         for language in (message.enrichment.language, message.language):
             if language and language != "und":  # "und" means the detector could not tell

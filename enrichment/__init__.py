@@ -15,6 +15,11 @@ Field conventions (what the KB facets on): hashtags as written without ``#``, me
 without ``@``, cashtags without ``$``, URLs as they appear; the brand's names and handles
 (``BrandSettings``, the root settings' ``brand``) are entities labelled
 ``EnrichmentSettings.brand_label`` (default ``ORG``); keywords lower-cased.
+
+Unknown is not neutral: sentiment (score and label) is ``None`` for text in a language no
+sentiment model reads (English only today: ``enrichment.sentiment.SENTIMENT_LANGUAGES``), and
+intent is ``None`` for a language without intent cues (``enrichment.intent.CUE_LANGUAGES``).
+Undetermined text (``und``: too little of it to tell) is read as English.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ reaches 1.0, with confidence ``evidence / (evidence + 1)`` nudged down when a ru
 close; otherwise ``other``. Extra cues come from ``EnrichmentSettings.intent_cues``
 (``{"purchase": ["\\bbulk order\\b"]}``; weight 1.0 each).
 
-Cues cover English first, with the commonest Spanish, French, German and Portuguese forms.
+Cues cover English first, with the commonest Spanish, French, German and Portuguese forms
+(:data:`CUE_LANGUAGES`); the enrich step leaves the intent of text in any other language
+``None`` (unknown) rather than call it ``other`` from cues it cannot read.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["INTENTS", "IntentClassifier", "IntentResult"]
+__all__ = ["CUE_LANGUAGES", "INTENTS", "IntentClassifier", "IntentResult"]
 
 INTENTS = ("question", "complaint", "praise", "purchase", "other")
+#: languages (ISO 639-1) the built-in cues are written in
+CUE_LANGUAGES = frozenset({"en", "es", "fr", "de", "pt"})
 
 _BUILTIN_CUES: dict[str, list[tuple[str, float]]] = {
     "question": [

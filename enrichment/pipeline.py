@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from enrichment import twitter_text as tt
 from enrichment.cache import LRUCache
 from enrichment.entities import EntityRecognizer, load_spacy
-from enrichment.intent import IntentClassifier
+from enrichment.intent import CUE_LANGUAGES, IntentClassifier
 from enrichment.keywords import key_phrases
 from enrichment.language import UNDETERMINED, LanguageDetector, build_detector, detect_languages
-from enrichment.sentiment import SentimentScorer
+from enrichment.sentiment import SENTIMENT_LANGUAGES, Scorer, build_scorer
 from enrichment.text import clean, core_text, looks_like_html, mask_spans, mask_tags
 from hub.models import Enrichment, Message
 from hub.settings import ENRICHMENT_STEPS, BrandSettings, EnrichmentSettings
@@ -69,6 +69,11 @@ class Work:
     @property
     def english_or_unknown(self) -> bool:
         return self.language in {"en", UNDETERMINED}
+
+    def reads(self, languages: frozenset[str]) -> bool:
+        """Whether a step that reads ``languages`` applies: undetermined text (too short to
+        tell) is read too, as the commonest language of the streams, English, would be."""
+        return self.language in languages or self.language == UNDETERMINED
 
 
 Step = Callable[["Enricher", list[Work]], None]
@@ -107,14 +112,21 @@ def step_keywords(enricher: Enricher, works: list[Work]) -> None:
 
 
 def step_sentiment(enricher: Enricher, works: list[Work]) -> None:
-    for work in works:
-        score, label = enricher.sentiment.score(work.text, english=work.english_or_unknown)
+    # Languages without a model keep sentiment None: unknown, which rollups skip, not neutral.
+    todo = [w for w in works if w.reads(SENTIMENT_LANGUAGES)]
+    enricher.stats["sentiment_skipped_language"] += len(works) - len(todo)
+    if not todo:
+        return
+    scored = enricher.sentiment.score_batch([w.text for w in todo])
+    for work, (score, label) in zip(todo, scored, strict=True):
         work.result.sentiment, work.result.sentiment_label = round(score, 4), label
 
 
 def step_intent(enricher: Enricher, works: list[Work]) -> None:
     for work in works:
-        found = enricher.intent.classify(work.masked, work.result.sentiment)
+        if not work.reads(CUE_LANGUAGES):
+            continue  # no cues in this language: intent stays None (unknown)
+        found = enricher.intent.classify(work.masked, work.result.sentiment or 0.0)
         work.result.intent, work.result.intent_confidence = found.intent, found.confidence
 
 
@@ -171,7 +183,7 @@ class Enricher:
         #: counters for benches and metrics (texts sent to NER, skipped and why)
         self.stats: Counter[str] = Counter()
         self._detector: LanguageDetector | None = None
-        self._sentiment: SentimentScorer | None = None
+        self._sentiment: Scorer | None = None
         self._intent: IntentClassifier | None = None
         self._entities: EntityRecognizer | None = None
         # Bytewax may run several workers as threads of one process: one batch at a time here,
@@ -185,9 +197,9 @@ class Enricher:
         return self._detector
 
     @property
-    def sentiment(self) -> SentimentScorer:
+    def sentiment(self) -> Scorer:
         if self._sentiment is None:
-            self._sentiment = SentimentScorer(self.settings.sentiment_neutral_band)
+            self._sentiment = build_scorer(self.settings)
         return self._sentiment
 
     @property
@@ -209,7 +221,7 @@ class Enricher:
         names = set(self.settings.steps)
         if "language" in names:
             _ = self.detector
-        if names & {"sentiment", "intent"}:
+        if "sentiment" in names:
             _ = self.sentiment
         if "intent" in names:
             _ = self.intent

@@ -154,15 +154,18 @@ class Enrichment(BaseModel):
 
     language: str = "und"
     language_confidence: float = 0.0
-    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0)
-    sentiment_label: SentimentLabel = "neutral"
+    #: in [-1, 1]; ``None`` (with ``sentiment_label``) when unknown: not enriched yet, or a
+    #: language no sentiment model covers. Unknown is not neutral: rollups and facets skip it.
+    sentiment: float | None = Field(default=None, ge=-1.0, le=1.0)
+    sentiment_label: SentimentLabel | None = None
     entities: list[Entity] = Field(default_factory=list)
     hashtags: list[str] = Field(default_factory=list)
     mentions: list[str] = Field(default_factory=list)
     cashtags: list[str] = Field(default_factory=list)
     urls: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
-    intent: str = "other"
+    #: ``None`` when unknown: not enriched yet, or a language without intent cues
+    intent: str | None = None
     intent_confidence: float = 0.0
     done: bool = False
 
@@ -267,9 +270,10 @@ class Conversation(BaseModel):
     last_inbound_at: datetime | None = None
     message_count: int = 0
     inbound_count: int = 0
-    sentiment_avg: float = 0.0
-    sentiment_min: float = 0.0
-    sentiment_last: float = 0.0
+    #: over inbound messages whose sentiment is known; ``None`` when none is (not neutral)
+    sentiment_avg: float | None = None
+    sentiment_min: float | None = None
+    sentiment_last: float | None = None
     languages: list[str] = Field(default_factory=list)
 
 

@@ -227,7 +227,10 @@ class EnrichmentSettings(BaseModel):
     ner_batch_size: int = Field(default=256, ge=1)
     #: extra intent cue phrases, by intent (added to the built-in rules; lower-case regexes)
     intent_cues: dict[str, list[str]] = Field(default_factory=dict)
-    #: |compound| below this is labelled neutral
+    #: "classifier" (the trained model shipped in enrichment/models, default) or "lexicon"
+    #: (VADER with Parley's emoji and slang valences); either scores English text only
+    sentiment_model: Literal["classifier", "lexicon"] = "classifier"
+    #: lexicon only: |compound| below this is labelled neutral
     sentiment_neutral_band: float = Field(default=0.3, ge=0.0, lt=1.0)
     #: how many key phrases to keep per message
     max_keywords: int = Field(default=5, ge=0)

@@ -118,12 +118,12 @@ def message_field_values(message: Message) -> dict[str, list[str]]:
         "author": list(_author_keys(message.author)) if message.author is not None else [],
         "channel": [message.channel.lower()],
         "lang": [effective_language(message)],
-        "sentiment": [enrichment.sentiment_label],
+        "sentiment": [enrichment.sentiment_label] if enrichment.sentiment_label else [],
         "entity": _unique([" ".join(e.text.lower().split()) for e in enrichment.entities]),
         "hashtag": _unique([h.lower().lstrip("#") for h in enrichment.hashtags]),
         "mention": _unique([m.lower().lstrip("@") for m in enrichment.mentions]),
         "site": _unique(sites),
-        "intent": [enrichment.intent.lower()],
+        "intent": [enrichment.intent.lower()] if enrichment.intent else [],
     }
 
 

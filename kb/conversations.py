@@ -100,7 +100,8 @@ def roll_up(conversation_id: str, messages: Sequence[Message]) -> Conversation:
             participants.append(message.author.id)
         if message.language and message.language != "und" and message.language not in languages:
             languages.append(message.language)
-    scored = [m.enrichment.sentiment for m in inbound if m.enrichment.done] or [0.0]
+    # Unknown sentiment (a language without a model) is left out, not counted as neutral.
+    scored = [s for m in inbound if m.enrichment.done and (s := m.enrichment.sentiment) is not None]
     latest = ordered[-1]
     snippet_source = inbound[-1] if inbound else latest
     return Conversation(
@@ -115,9 +116,9 @@ def roll_up(conversation_id: str, messages: Sequence[Message]) -> Conversation:
         last_inbound_at=inbound[-1].created_at if inbound else None,
         message_count=len(ordered),
         inbound_count=len(inbound),
-        sentiment_avg=round(sum(scored) / len(scored), 4),
-        sentiment_min=min(scored),
-        sentiment_last=scored[-1],
+        sentiment_avg=round(sum(scored) / len(scored), 4) if scored else None,
+        sentiment_min=min(scored) if scored else None,
+        sentiment_last=scored[-1] if scored else None,
         languages=languages,
     )
 

@@ -48,7 +48,7 @@ def message_source(message: Message, conversation: Conversation | None) -> dict[
         "language": fields["lang"][0],
         "sentiment_label": message.enrichment.sentiment_label,
         "sentiment": message.enrichment.sentiment,
-        "intent": fields["intent"][0],
+        "intent": fields["intent"][0] if fields["intent"] else None,
         "labels": message.flags,
         "created_at": message.created_at.isoformat(),
         "text": message.text,

@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS messages (
     direction TEXT NOT NULL,
     author_id TEXT,
     language TEXT NOT NULL,
-    sentiment_label TEXT NOT NULL,
-    intent TEXT NOT NULL,
+    sentiment_label TEXT,
+    intent TEXT,
     created_ts REAL NOT NULL
 );
 -- Documents live apart from the indexed columns: scans and rowid lookups over a narrow
@@ -120,7 +120,7 @@ _DOC_FROM = {
     "messages": "d.doc FROM messages t JOIN message_docs d ON d.rowid = t.rowid WHERE 1",
     "conversations": "t.doc FROM conversations t WHERE 1",
 }
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _CHUNK = 500
 #: SQLite VM instructions between two deadline checks: a check every few microseconds of
 #: work costs nothing measurable, and stops a runaway statement within a millisecond or so
@@ -296,7 +296,7 @@ class SQLiteKB:
                     message.author.id if message.author else None,
                     fields["lang"][0],
                     message.enrichment.sentiment_label,
-                    fields["intent"][0],
+                    fields["intent"][0] if fields["intent"] else None,
                     message.created_at.timestamp(),
                 )
                 (updates if mid in existing else inserts).append(

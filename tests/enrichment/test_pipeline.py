@@ -59,7 +59,9 @@ def test_bad_input_never_raises(enricher: Enricher, name: str) -> None:
     [out] = enricher.enrich([message])
     result = out.enrichment
     assert result.done
-    assert -1.0 <= result.sentiment <= 1.0
+    # Known only for English (or undetermined) text; None, not 0, elsewhere.
+    assert (result.sentiment is None) is (result.sentiment_label is None)
+    assert result.sentiment is None or -1.0 <= result.sentiment <= 1.0
     assert out.language == result.language
     for entity in result.entities:
         assert out.text[entity.start : entity.end] == entity.text
@@ -167,7 +169,8 @@ def test_a_failing_step_costs_only_its_fields(enricher: Enricher, monkeypatch: p
     finally:
         enricher.cache.clear()
     assert out.enrichment.done
-    assert out.enrichment.sentiment == 0.0 and out.enrichment.sentiment_label == "neutral"
+    # The failed group stays unknown, not neutral.
+    assert out.enrichment.sentiment is None and out.enrichment.sentiment_label is None
     assert out.enrichment.language == "en"
     assert out.enrichment.intent == "praise"
 
@@ -218,14 +221,46 @@ def test_steps_are_configurable(enrichment_settings: EnrichmentSettings) -> None
     [out] = Enricher(only_language).enrich([make_message(text)])
     result = out.enrichment
     assert result.language == "en" and result.done
-    assert result.entities == [] and result.keywords == [] and result.intent == "other"
-    assert result.sentiment == 0.0
+    assert result.entities == [] and result.keywords == [] and result.intent is None
+    assert result.sentiment is None and result.sentiment_label is None
     # Hashtags, mentions, cashtags and URLs are always extracted: language detection needs them.
     assert result.hashtags == ["happy"]
 
 
 def test_enrichment_model_defaults_are_not_known() -> None:
     assert Enrichment().language == "und" and not Enrichment().done
+    assert Enrichment().sentiment is None and Enrichment().sentiment_label is None
+    assert Enrichment().intent is None
+
+
+def test_sentiment_only_where_a_model_reads_the_language(enricher: Enricher) -> None:
+    french = make_message("Mon Tidepool fuit par le bas", native_id="fr")
+    hinted = make_message("Der Kundendienst ist furchtbar", native_id="de", language="de")
+    japanese = make_message("このアプリは最高です、ありがとう", native_id="ja", language="ja")
+    english = make_message("My Tidepool leaks from the bottom, so annoying", native_id="en")
+    emoji = make_message("😡😡", native_id="und")
+    enricher.enrich([french, hinted, japanese, english, emoji])
+    for message in (french, hinted, japanese):
+        # Unknown, not neutral: no English words read into French, German or Japanese.
+        assert message.enrichment.sentiment is None and message.enrichment.sentiment_label is None
+    assert french.enrichment.language == "fr"
+    assert english.enrichment.sentiment_label == "negative" and english.enrichment.sentiment is not None
+    # Too short to tell the language: read as the streams' commonest language, English.
+    assert emoji.enrichment.language == "und" and emoji.enrichment.sentiment_label == "negative"
+    # Intent cues exist for French and German, not for Japanese.
+    assert french.enrichment.intent is not None and hinted.enrichment.intent is not None
+    assert japanese.enrichment.intent is None and japanese.enrichment.intent_confidence == 0.0
+
+
+def test_the_lexicon_scorer_can_be_chosen(enrichment_settings: EnrichmentSettings) -> None:
+    lexicon = enrichment_settings.model_copy(update={"sentiment_model": "lexicon"})
+    english, french = (
+        make_message("Parley is great!", native_id="1"),
+        make_message("Parley est génial", "2", "fr"),
+    )
+    Enricher(lexicon).enrich([english, french])
+    assert english.enrichment.sentiment_label == "positive"
+    assert french.enrichment.sentiment is None
 
 
 def test_regional_hint_counts_as_its_language(enricher: Enricher) -> None:

@@ -1,4 +1,4 @@
-"""Sentiment tuned for social text: emoji, slang, negation; emoji-only outside English."""
+"""The lexicon scorer tuned for social text: emoji, slang, negation (English only)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,9 @@ def test_social_text(scorer: SentimentScorer, text: str, label: str) -> None:
     assert -1.0 <= score <= 1.0
 
 
-def test_non_english_is_scored_on_emoji_only(scorer: SentimentScorer) -> None:
-    # "terrible" looks English but in Spanish text words are not read; the emoji is.
-    assert scorer.score("el servicio es terrible", english=False) == (0.0, "neutral")
-    assert scorer.score("el servicio es terrible 😡😡", english=False)[1] == "negative"
-    assert scorer.score("me encanta :)", english=False)[1] == "positive"
+def test_score_batch_is_score_per_text(scorer: SentimentScorer) -> None:
+    texts = ["worst service ever", "lit 🔥", ""]
+    assert scorer.score_batch(texts) == [scorer.score(text) for text in texts]
 
 
 def test_neutral_band(scorer: SentimentScorer) -> None:

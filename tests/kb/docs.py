@@ -23,7 +23,7 @@ def _at(day: int, hour: int = 9) -> datetime:
 
 
 def _msg(native_id: str, channel: str, conv: str, text: str, day: int, **extra: object) -> Message:
-    enrichment = extra.pop("enrichment", Enrichment(language="en", sentiment_label="neutral"))
+    enrichment = extra.pop("enrichment", Enrichment(language="en", sentiment_label="neutral", intent="other"))
     return Message(
         channel=channel,
         native_id=native_id,
@@ -36,6 +36,8 @@ def _msg(native_id: str, channel: str, conv: str, text: str, day: int, **extra: 
 
 
 def _enr(label: str = "neutral", lang: str = "en", **kw: object) -> Enrichment:
+    # Enriched documents: a known intent ("other" unless given); Enrichment() alone means unknown.
+    kw.setdefault("intent", "other")
     return Enrichment(language=lang, sentiment_label=label, **kw)
 
 

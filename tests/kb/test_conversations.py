@@ -27,7 +27,9 @@ from kb.sqlite import SQLiteKB
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def msg(n: int, direction: Direction = Direction.IN, sentiment: float = 0.0, lang: str = "en") -> Message:
+def msg(
+    n: int, direction: Direction = Direction.IN, sentiment: float | None = 0.0, lang: str = "en"
+) -> Message:
     author = Identity(channel="sms", native_id="brand" if direction == Direction.OUT else "+447700900123")
     return Message(
         channel="sms",
@@ -59,6 +61,14 @@ def test_rollup_counts_times_participants_and_sentiment() -> None:
     assert conv.languages == ["en", "es"]
     assert conv.snippet == "message number 3"
     assert conv.subject == "message number 1"
+
+
+def test_rollup_leaves_unknown_sentiment_out_rather_than_counting_it_neutral() -> None:
+    # A French message has no sentiment model: None, which must not pull the average to 0.
+    conv = roll_up("cnv_1", [msg(1, sentiment=-0.8), msg(2, sentiment=None, lang="fr")])
+    assert conv.sentiment_avg == -0.8 and conv.sentiment_min == -0.8 and conv.sentiment_last == -0.8
+    unknown = roll_up("cnv_2", [msg(1, sentiment=None, lang="fr")])
+    assert unknown.sentiment_avg is None and unknown.sentiment_min is None and unknown.sentiment_last is None
 
 
 def test_rollup_is_idempotent_and_leaves_triage_at_defaults() -> None:

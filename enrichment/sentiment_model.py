@@ -1,0 +1,210 @@
+"""The trained sentiment classifier: a linear model over n-gram, character and lexicon features.
+
+The model is a multinomial logistic regression trained by ``tools/train_sentiment.py`` on the
+SemEval Twitter corpus and shipped as ``enrichment/models/sentiment-en.npz`` (numpy arrays
+only, loaded with ``allow_pickle=False``: loading runs no code from the file) beside a JSON
+card with its version, training data hash and scores. Inference is our own numpy code:
+
+1. :mod:`enrichment.sentiment_features` turns each text into word, bigram and character
+   n-gram names and a few dense lexicon/style values;
+2. names map to columns through the shipped vocabulary (unknown names are dropped); values are
+   TF-IDF (``(1 + log count) * idf``), L2-normalised separately for the word block and the
+   character block, exactly as in training;
+3. ``logits = x @ W + standardised(dense) @ W_dense + bias``; ``bias`` includes class offsets tuned for
+   macro-recall. Probabilities are the softmax; the label is the argmax over
+   negative/neutral/positive; the score is ``P(positive) - P(negative)`` in [-1, 1].
+
+Character n-gram columns depend only on the token, so they are cached per token; a batch is
+scored with a handful of vectorised numpy calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from enrichment.sentiment_features import (
+    DENSE_NAMES,
+    FEATURES_VERSION,
+    char_ngrams,
+    dense_features,
+    tokenize,
+)
+from hub.models import SentimentLabel
+
+__all__ = ["CLASSES", "DEFAULT_MODEL", "Featurizer", "SentimentModel", "SparseBatch"]
+
+#: class order of every probability row and weight column
+CLASSES: tuple[SentimentLabel, SentimentLabel, SentimentLabel] = ("negative", "neutral", "positive")
+DEFAULT_MODEL = Path(__file__).parent / "models" / "sentiment-en.npz"
+_CHAR_BLOCK = 1
+_TOKEN_CACHE_LIMIT = 200_000
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class SparseBatch:
+    """A batch's TF-IDF features as coordinate arrays (row, column, value) plus dense rows."""
+
+    __slots__ = ("cols", "dense", "n_rows", "rows", "values")
+
+    def __init__(self, rows: IntArray, cols: IntArray, values: FloatArray, dense: FloatArray) -> None:
+        self.rows, self.cols, self.values, self.dense = rows, cols, values, dense
+        self.n_rows = int(dense.shape[0])
+
+
+class Featurizer:
+    """Texts -> :class:`SparseBatch` for a fixed vocabulary, idf vector and valence table."""
+
+    def __init__(self, vocabulary: Sequence[str], idf: FloatArray, valence: Mapping[str, float]) -> None:
+        self.vocabulary = list(vocabulary)
+        self.index: dict[str, int] = {name: i for i, name in enumerate(self.vocabulary)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.block = np.array([int(name.startswith("c:")) for name in self.vocabulary], dtype=np.int64)
+        self.valence = dict(valence)
+        # Bigrams keyed by token pairs: hashing a tuple of already-hashed strings is cheaper
+        # than building and hashing "b:first second" for every pair of every text.
+        self._bigrams: dict[tuple[str, str], int] = {}
+        for i, name in enumerate(self.vocabulary):
+            if name.startswith("b:"):
+                first, _, second = name[2:].partition(" ")
+                self._bigrams[first, second] = i
+        #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
+        #: hashtag, its word's unigram column, as an array); -1: unknown
+        self._token_columns: dict[str, tuple[int, int, IntArray]] = {}
+
+    def _columns(self, token: str) -> tuple[int, int, IntArray]:
+        found = self._token_columns.get(token)
+        if found is None:
+            index = self.index
+            always = [index[g] for g in char_ngrams(token) if g in index]
+            if len(token) > 1 and token[0] == "#" and f"w:{token[1:]}" in index:
+                always.append(index[f"w:{token[1:]}"])
+            found = (
+                index.get(f"w:{token}", -1),
+                index.get(f"w:{token}_neg", -1),
+                np.array(always, dtype=np.int64),
+            )
+            if len(self._token_columns) >= _TOKEN_CACHE_LIMIT:
+                self._token_columns.clear()  # a crude bound; tokens repeat, so it refills fast
+            self._token_columns[token] = found
+        return found
+
+    def transform(self, texts: Sequence[str]) -> SparseBatch:
+        """The features of ``texts``, row ``i`` for ``texts[i]``."""
+        bigrams = self._bigrams
+        columns = self._columns
+        # Column ids go to numpy in bulk: per-token arrays from the cache (character n-grams)
+        # are concatenated once, word and bigram ids are collected as plain ints.
+        char_arrays: list[IntArray] = []
+        char_rows: list[int] = []
+        word_cols: list[int] = []
+        word_rows: list[int] = []
+        dense: list[list[float]] = []
+        for row, text in enumerate(texts):
+            # The columns of word_features(tokens) and of each token's char_ngrams, looked up
+            # through the per-token cache (training builds the vocabulary from those functions).
+            tokens = tokenize(text)
+            words = tokens.words
+            for token, negated in zip(words, tokens.negated, strict=True):
+                plain, negated_col, chars = columns(token)
+                unigram = negated_col if negated else plain
+                if unigram >= 0:
+                    word_cols.append(unigram)
+                    word_rows.append(row)
+                char_arrays.append(chars)
+                char_rows.append(row)
+            for pair in pairwise(words):
+                bigram = bigrams.get(pair)
+                if bigram is not None:
+                    word_cols.append(bigram)
+                    word_rows.append(row)
+            dense.append(dense_features(tokens, self.valence))
+        n = len(texts)
+        dense_array = np.array(dense, dtype=np.float64).reshape(n, len(DENSE_NAMES))
+        sizes = np.fromiter((a.size for a in char_arrays), dtype=np.int64, count=len(char_arrays))
+        all_cols = np.concatenate([*char_arrays, np.array(word_cols, dtype=np.int64)])
+        row_ids = np.concatenate(
+            [np.repeat(np.array(char_rows, dtype=np.int64), sizes), np.array(word_rows, dtype=np.int64)]
+        )
+        if not all_cols.size:
+            empty = np.zeros(0, dtype=np.int64)
+            return SparseBatch(empty, empty, np.zeros(0), dense_array)
+        width = len(self.vocabulary)
+        keys, counts = np.unique(row_ids * width + all_cols, return_counts=True)
+        rows, cols_array = np.divmod(keys, width)
+        values = (1.0 + np.log(counts)) * self.idf[cols_array]
+        # One L2 norm per (row, block): words and characters weigh the same whatever the length.
+        slot = rows * 2 + self.block[cols_array]
+        norms = np.sqrt(np.bincount(slot, weights=values * values, minlength=2 * n))
+        values = values / norms[slot]
+        return SparseBatch(rows, cols_array, values, dense_array)
+
+
+class SentimentModel:
+    """A loaded classifier. :meth:`predict` and :meth:`score_batch` give the same answer for a
+    text whatever else is in the batch; their only state is the per-token caches, which hold
+    pure functions of the token (so concurrent use at worst computes an entry twice)."""
+
+    def __init__(self, arrays: Mapping[str, Any]) -> None:
+        version = int(np.asarray(arrays["features_version"]).reshape(-1)[0])
+        if version != FEATURES_VERSION:
+            raise ValueError(
+                f"sentiment model built for features v{version}, code has v{FEATURES_VERSION}:"
+                " retrain with `make train-sentiment`"
+            )
+        vocabulary = bytes(arrays["vocabulary"]).decode("utf-8").split("\n")
+        valence_words = bytes(arrays["valence_words"]).decode("utf-8").split("\n")
+        valence = dict(zip(valence_words, (float(v) for v in arrays["valence_values"]), strict=True))
+        self.featurizer = Featurizer(vocabulary, arrays["idf"], valence)
+        self.weights = np.asarray(arrays["weights"], dtype=np.float64)
+        self._class_weights = [np.ascontiguousarray(self.weights[:, k]) for k in range(len(CLASSES))]
+        self.dense_mean = np.asarray(arrays["dense_mean"], dtype=np.float64)
+        self.dense_scale = np.asarray(arrays["dense_scale"], dtype=np.float64)
+        self.dense_weights = np.asarray(arrays["dense_weights"], dtype=np.float64)
+        self.bias = np.asarray(arrays["bias"], dtype=np.float64)
+        if self.weights.shape != (len(vocabulary), len(CLASSES)):
+            raise ValueError(f"sentiment model weights have shape {self.weights.shape}")
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_MODEL) -> SentimentModel:
+        """Read a model file written by ``tools/train_sentiment.py`` (numpy arrays, no pickle)."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls({name: data[name] for name in data.files})
+
+    def logits(self, batch: SparseBatch) -> FloatArray:
+        out = np.tile(self.bias, (batch.n_rows, 1))
+        out += ((batch.dense - self.dense_mean) * self.dense_scale) @ self.dense_weights
+        for k, column in enumerate(self._class_weights):
+            # one contiguous column per class: a 1-d gather is cheaper than rows of a matrix
+            contributions = column[batch.cols] * batch.values
+            out[:, k] += np.bincount(batch.rows, weights=contributions, minlength=batch.n_rows)
+        return out
+
+    def predict(self, texts: Sequence[str]) -> FloatArray:
+        """Class probabilities, one row per text, columns in :data:`CLASSES` order."""
+        if not texts:
+            return np.zeros((0, len(CLASSES)))
+        logits = self.logits(self.featurizer.transform(texts))
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return cast(FloatArray, exp / exp.sum(axis=1, keepdims=True))
+
+    def score_batch(self, texts: Sequence[str]) -> list[tuple[float, SentimentLabel]]:
+        """``(P(positive) - P(negative), argmax label)`` for each text."""
+        probabilities = self.predict(texts)
+        labels = probabilities.argmax(axis=1)
+        return [
+            (_clamp(float(p[2] - p[0])), CLASSES[int(k)]) for p, k in zip(probabilities, labels, strict=True)
+        ]
+
+
+def _clamp(value: float) -> float:
+    return 0.0 if math.isnan(value) else max(-1.0, min(1.0, value))
