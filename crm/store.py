@@ -22,11 +22,14 @@ from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
+from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
+from crm.routing import RoutingStore
+from crm.rules import RuleStore
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
 from crm.teams import TeamStore
@@ -74,6 +77,10 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        self.events = EventLog(engine, self._writer)
+        #: routing rules and each conversation's routing state (``crm.rules``, ``crm.routing``)
+        self.rules = RuleStore(engine, self._writer)
+        self.routing = RoutingStore(engine, self.events)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 
