@@ -447,7 +447,7 @@ conversation_routing = Table(
     Column("priority", String(16), nullable=False),
     Column("tags", JSON, nullable=False),
     #: a rule asked for an agent and none fitted: crm.rules.AssignSpec to retry, and since when
-    Column("wait_spec", JSON),
+    Column("wait_spec", JSON(none_as_null=True)),
     Column("wait_rule_id", ID),
     Column("waiting_since", UTCDateTime(), index=True),
     #: the last agent assigned (kept when it is released, for sticky assignment) and when
