@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from crm import Role
-from flows.routing import project
+from flows.snooze import SnoozeTimer, wake_due
 from hub.models import conversation_id_for, utcnow
 from hub.settings import Settings
 from tests.flows.conftest import FIXTURES, ingest
@@ -36,8 +37,9 @@ async def test_status_steps_are_recorded_with_events_and_audit(app: FastAPI, cli
     assert (await client.get("/conversations", params={"status": "snoozed"})).json()["total"] == 1
 
     # the snooze timer, run at a moment after the snooze: open again
-    woken = crm.routing.wake_snoozed(now=utcnow() + timedelta(hours=4))
-    project(app.state.kb, woken)
+    assert wake_due(crm, app.state.kb) == []  # not yet
+    (woken,) = wake_due(crm, app.state.kb, now=utcnow() + timedelta(hours=4))
+    assert woken.conversation_id == TWEETS
     assert (await client.get(f"/conversations/{TWEETS}")).json()["conversation"]["status"] == "open"
 
     resolved = await client.post(f"/conversations/{TWEETS}/status", json={"status": "resolved"})
@@ -108,3 +110,21 @@ async def test_waiting_conversations_are_assigned_when_an_agent_comes_online(
     mine = (await client.get("/conversations", params={"assignee": me["id"]})).json()
     assert mine["total"] == len(waiting)
 
+
+
+async def test_the_snooze_timer_reopens_a_conversation_when_its_time_comes(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
+    until = (utcnow() + timedelta(seconds=1)).isoformat()
+    await client.post(f"/conversations/{TWEETS}/status", json={"status": "snoozed", "snoozed_until": until})
+    timer = SnoozeTimer(app.state.crm, app.state.kb, interval_s=0.1).start()
+    try:
+        for _ in range(100):  # up to ~10 s on a busy machine; no assertion on time
+            if app.state.kb.get_conversation(TWEETS).status == "open":
+                break
+            time.sleep(0.1)
+    finally:
+        timer.stop()
+    assert app.state.kb.get_conversation(TWEETS).status == "open"
+    assert app.state.crm.routing.get(TWEETS).status == "open"
