@@ -57,11 +57,9 @@ def _like(text: str) -> str:
 
 
 class CRMStore:
-    """Contacts and identities, merges, segments and dead letters in one relational database;
-    the team's tables through ``agents``, ``teams``, ``credentials`` and ``audit``."""
-
     """Contacts and identities, merges, segments, dead letters and thread membership in one
-    relational database."""
+    relational database; the team's tables through ``agents``, ``teams``, ``credentials`` and
+    ``audit``; the event log through ``events``."""
 
     def __init__(
         self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
@@ -77,6 +75,7 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        #: what changed, in commit order, for followers (``crm.events``, docs/events.md)
         self.events = EventLog(engine, self._writer)
         #: routing rules and each conversation's routing state (``crm.rules``, ``crm.routing``)
         self.rules = RuleStore(engine, self._writer)

@@ -1,8 +1,8 @@
-"""TEMPORARY stand-in for main's event log migration (replaced at the merge).
+"""The event log (crm.events; docs/events.md).
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-26 03:00:00.000000
+Create Date: 2026-11-26 04:00:00.000000
 """
 
 from __future__ import annotations
@@ -23,14 +23,17 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("at", crm.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("type", sa.String(length=64), nullable=False),
-        sa.Column("conversation_id", sa.String(length=64), nullable=True),
+        sa.Column("conversation_id", sa.Text(), nullable=True),
         sa.Column("contact_id", sa.String(length=64), nullable=True),
         sa.Column("actor_id", sa.String(length=64), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        # a follower's "after id N" cursor must never skip a row: ids are never reused
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
