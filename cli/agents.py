@@ -181,7 +181,14 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             who = agent_id(crm, email)
             before = crm.agents.get(who)
             after = crm.agents.update(who, availability=cast("Availability", state))
-            _audit(crm, "agent.availability", "agent", who, before={"availability": before and before.availability}, after={"availability": state})
+            _audit(
+                crm,
+                "agent.availability",
+                "agent",
+                who,
+                before={"availability": before and before.availability},
+                after={"availability": state},
+            )
             assigned = 0
             if state == "online":
                 kb = open_kb(settings)

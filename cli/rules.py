@@ -32,7 +32,16 @@ def describe_rule(rule: RuleView, names: dict[str, str]) -> tuple[str, str]:
     """(when, then) of ``rule`` in words, with agent and team ids shown by ``names``."""
     cond = rule.condition
     parts = [f"query {cond.query!r}"] if cond.query else []
-    for label in ("channels", "accounts", "languages", "intents", "sentiments", "priorities", "tags", "segments"):
+    for label in (
+        "channels",
+        "accounts",
+        "languages",
+        "intents",
+        "sentiments",
+        "priorities",
+        "tags",
+        "segments",
+    ):
         if values := getattr(cond, label):
             parts.append(f"{label}: {', '.join(str(v) for v in values)}")
     acts = rule.actions
@@ -64,7 +73,9 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         try:
             work(crm)
         except QuerySyntaxError as exc:
-            console.print(f"[bold red]error:[/] the query does not parse: {exc}; fix it and add the rule again")
+            console.print(
+                f"[bold red]error:[/] the query does not parse: {exc}; fix it and add the rule again"
+            )
             raise typer.Exit(code=1) from exc
         except CRMError as exc:
             console.print(f"[bold red]error:[/] {exc}")
@@ -77,7 +88,9 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         """Every rule in evaluation order."""
 
         def work(crm: CRMStore) -> None:
-            names = {a.id: a.email for a in crm.agents.list_all()} | {t.id: t.name for t in crm.teams.list_all()}
+            names = {a.id: a.email for a in crm.agents.list_all()} | {
+                t.id: t.name for t in crm.teams.list_all()
+            }
             table = Table(title="routing rules (in order)")
             for column in ("#", "name", "when", "then", "on", "id"):
                 table.add_column(column, overflow="fold")
@@ -98,9 +111,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         queue: Annotated[str | None, typer.Option(help="set this queue")] = None,
         priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent")] = None,
         tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="add this tag; repeat")] = None,
-        assign: Annotated[
-            str | None, typer.Option(help="agent, round-robin, least-loaded or sticky")
-        ] = None,
+        assign: Annotated[str | None, typer.Option(help="agent, round-robin, least-loaded or sticky")] = None,
         team: Annotated[str | None, typer.Option(help="team name or id (round-robin, least-loaded)")] = None,
         agent: Annotated[str | None, typer.Option(help="agent email (assign agent)")] = None,
         fallback: Annotated[
@@ -140,7 +151,9 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         run(work)
 
 
-def _assignment(crm: CRMStore, mode: str, team: str | None, agent: str | None, fallback: str | None) -> dict[str, Any]:
+def _assignment(
+    crm: CRMStore, mode: str, team: str | None, agent: str | None, fallback: str | None
+) -> dict[str, Any]:
     from crm.errors import InvalidRequest
 
     if mode not in MODES or (fallback is not None and fallback not in ("round-robin", "least-loaded")):

@@ -20,16 +20,17 @@ oldest waiting conversations first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, select, text
 
-from crm.assign import Subject, choose
+from crm.assign import Subject
 from crm.engine import MIGRATION_LOCK, write, write_engine
 from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog, NewEvent
+from crm.routing_txn import HOLDING, RoutingTxn, holding
 from crm.rules import AssignSpec
 from crm.schema import conversation_routing
 from hub.models import utcnow
@@ -145,31 +146,6 @@ class Seed:
     tags: tuple[str, ...]
 
 
-@dataclass
-class _Txn:
-    """One routing transaction: its connection, events to append, rows changed."""
-
-    conn: Connection
-    now: datetime
-    events: list[NewEvent] = field(default_factory=list)
-    changed: set[str] = field(default_factory=set)
-
-    def event(self, type_: str, conversation_id: str, data: dict[str, Any], **ids: Any) -> None:
-        self.events.append(NewEvent(type=type_, conversation_id=conversation_id, data=data, **ids))
-
-    def row(self, conversation_id: str) -> Any:
-        query = select(conversation_routing).where(conversation_routing.c.conversation_id == conversation_id)
-        return self.conn.execute(query).mappings().first()
-
-    def set(self, conversation_id: str, **values: Any) -> None:
-        self.conn.execute(
-            update(conversation_routing)
-            .where(conversation_routing.c.conversation_id == conversation_id)
-            .values(**values, updated_at=self.now)
-        )
-        self.changed.add(conversation_id)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -187,15 +163,18 @@ class RoutingStore:
 
     # --- the transaction -------------------------------------------------------------------
 
-    def _run(self, work: Callable[[_Txn], Any]) -> tuple[Any, list[RoutingState]]:
+    def _run(self, work: Callable[[RoutingTxn], Any]) -> tuple[Any, list[RoutingState]]:
         def unit(conn: Connection) -> tuple[Any, list[RoutingState]]:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
-            txn = _Txn(conn, utcnow())
+            txn = RoutingTxn(conn, utcnow())
             result = work(txn)
-            if txn.events:
+            txn.flush()
+            if txn._pool is not None:
+                txn._pool.flush()
+            if txn.events:  # last: the event lock is held to commit
                 self._events.append_many(txn.events, conn=conn)
-            return result, self._states(conn, sorted(txn.changed))
+            return result, [_state(row) for row in txn.rows_read() if row["conversation_id"] in txn.changed]
 
         outcome: tuple[Any, list[RoutingState]] = write(self._writer, unit)
         return outcome
@@ -248,8 +227,9 @@ class RoutingStore:
         here also gets the ``message.created`` events of its ``replayed`` messages (a replay after
         a crash before its first routing) and is routed on them. Returns the rows changed."""
 
-        def work(txn: _Txn) -> None:
+        def work(txn: RoutingTxn) -> None:
             txn.events.extend(messages)
+            txn.prefetch([*(a.conversation_id for a in arrivals), *(folds or {}), *(folds or {}).values()])
             for source, target in sorted((folds or {}).items()):
                 self._fold(txn, source, target)
             for arrival in arrivals:
@@ -270,22 +250,19 @@ class RoutingStore:
 
         return self._run(work)[1]
 
-    def _create(self, txn: _Txn, arrival: Arrival) -> None:
-        txn.conn.execute(
-            insert(conversation_routing).values(
-                conversation_id=arrival.conversation_id,
-                channel=arrival.channel,
-                account=arrival.account,
-                contact_id=arrival.contact_id,
-                language=arrival.language,
-                status="open",
-                priority="normal",
-                tags=[],
-                created_at=txn.now,
-                updated_at=txn.now,
-            )
+    def _create(self, txn: RoutingTxn, arrival: Arrival) -> None:
+        txn.insert(
+            {
+                "conversation_id": arrival.conversation_id,
+                "channel": arrival.channel,
+                "account": arrival.account,
+                "contact_id": arrival.contact_id,
+                "language": arrival.language,
+                "status": "open",
+                "priority": "normal",
+                "tags": [],
+            }
         )
-        txn.changed.add(arrival.conversation_id)
         txn.event(
             "conversation.created",
             arrival.conversation_id,
@@ -299,7 +276,9 @@ class RoutingStore:
             contact_id=arrival.contact_id,
         )
 
-    def _decide(self, txn: _Txn, conversation_id: str, decide: Callable[[RoutingState], Decision]) -> None:
+    def _decide(
+        self, txn: RoutingTxn, conversation_id: str, decide: Callable[[RoutingState], Decision]
+    ) -> None:
         row = txn.row(conversation_id)
         decision = decide(_state(row))
         changes: dict[str, list[Any]] = {}
@@ -319,42 +298,70 @@ class RoutingStore:
             txn.event("conversation.updated", conversation_id, {"changes": changes})
         if decision.assign is not None and row["assignee"] is None and row["status"] != "resolved":
             row = txn.row(conversation_id)
-            if not self._try_assign(txn, row, decision.assign, decision.assign_rule_id):
-                if row["wait_spec"] is None:
-                    txn.set(
+            assigned = self._try_assign(txn, row, decision.assign, decision.assign_rule_id)
+            if not assigned and row["wait_spec"] is None:
+                txn.set(
                         conversation_id,
                         wait_spec=decision.assign.model_dump(mode="json", exclude_none=True),
                         wait_rule_id=decision.assign_rule_id,
                         waiting_since=txn.now,
                     )
 
-    def _try_assign(self, txn: _Txn, row: Any, spec: AssignSpec, rule_id: str | None) -> bool:
+    def _try_assign(self, txn: RoutingTxn, row: Any, spec: AssignSpec, rule_id: str | None) -> bool:
         subject = Subject(row["conversation_id"], row["channel"], row["language"], row["contact_id"])
-        chosen = choose(txn.conn, spec, subject)
+        chosen = txn.pool.choose(spec, subject)
         if chosen is None:
             return False
-        self._assign(txn, row, chosen, rule_id=rule_id, actor_id=None)
+        self._assign(txn, row, chosen, rule_id=rule_id, actor_id=None, counted=True)
         return True
 
-    def _assign(self, txn: _Txn, row: Any, assignee: str | None, *, rule_id: str | None, actor_id: str | None) -> None:
-        values: dict[str, Any] = {"assignee": assignee, "wait_spec": None, "wait_rule_id": None, "waiting_since": None}
+    def _assign(
+        self,
+        txn: RoutingTxn,
+        row: Any,
+        assignee: str | None,
+        *,
+        rule_id: str | None,
+        actor_id: str | None,
+        counted: bool = False,
+    ) -> None:
+        """Assign ``row`` to ``assignee`` (None: unassign) with its event; ``counted`` when the
+        pool already counted the new load (it chose the agent)."""
+        if holding(row):
+            txn.load_change(row["assignee"], -1)
+            if not counted:
+                txn.load_change(assignee, +1)
+        values: dict[str, Any] = {
+            "assignee": assignee,
+            "wait_spec": None,
+            "wait_rule_id": None,
+            "waiting_since": None,
+        }
         if assignee is not None:
             values.update(last_assignee=assignee, assigned_at=txn.now)
+        previous = row["assignee"]  # the row is changed in place below
         txn.set(row["conversation_id"], **values)
         txn.event(
             "conversation.assigned",
             row["conversation_id"],
-            {"assignee": assignee, "previous": row["assignee"], "queue": row["queue"], "rule_id": rule_id},
+            {"assignee": assignee, "previous": previous, "queue": row["queue"], "rule_id": rule_id},
             actor_id=actor_id,
         )
 
-    def _fold(self, txn: _Txn, source: str, target: str) -> None:
+    def _fold(self, txn: RoutingTxn, source: str, target: str) -> None:
         folded = txn.row(source)
         if folded is None or folded["folded_into"] is not None:
             return
         into = txn.row(target)
-        if into is not None and into["folded_into"] is None and into["assignee"] is None and folded["assignee"]:
+        if (
+            into is not None
+            and into["folded_into"] is None
+            and into["assignee"] is None
+            and folded["assignee"]
+        ):
             self._assign(txn, into, folded["assignee"], rule_id=None, actor_id=None)
+        if holding(folded):
+            txn.load_change(folded["assignee"], -1)
         txn.set(source, folded_into=target, assignee=None, wait_spec=None, waiting_since=None)
 
     # --- waiting conversations ----------------------------------------------------------------
@@ -366,14 +373,19 @@ class RoutingStore:
         transactions) when a conversation is resolved, unassigned or folded away."""
         return self._run(lambda txn: self._assign_waiting(txn, limit))[1]
 
-    def _assign_waiting(self, txn: _Txn, limit: int) -> None:
+    def _assign_waiting(self, txn: RoutingTxn, limit: int) -> None:
+        txn.flush()
         query = (
-            select(conversation_routing)
+            select(conversation_routing.c.conversation_id)
             .where(conversation_routing.c.wait_spec.is_not(None))
             .order_by(conversation_routing.c.waiting_since, conversation_routing.c.conversation_id)
             .limit(limit)
         )
-        for row in txn.conn.execute(query).mappings().all():
+        ids = list(txn.conn.execute(query).scalars())
+        txn.prefetch(ids)
+        for cid in ids:
+            row = txn.row(cid)
+            assert row is not None
             try:
                 spec = AssignSpec.model_validate(row["wait_spec"])
             except ValueError:  # a spec stored by another version: stop waiting on it
@@ -387,25 +399,23 @@ class RoutingStore:
         """Create rows for conversations stored before routing existed (no events: nothing
         happened to them now). Rows that exist are left as they are."""
 
-        def work(txn: _Txn) -> None:
+        def work(txn: RoutingTxn) -> None:
             for seed in seeds:
                 if txn.row(seed.conversation_id) is not None:
                     continue
-                txn.conn.execute(
-                    insert(conversation_routing).values(
-                        conversation_id=seed.conversation_id,
-                        channel=seed.channel,
-                        account=seed.account,
-                        language=seed.language,
-                        status=seed.status,
-                        assignee=seed.assignee,
-                        last_assignee=seed.assignee,
-                        queue=seed.queue,
-                        priority=seed.priority,
-                        tags=list(seed.tags),
-                        created_at=txn.now,
-                        updated_at=txn.now,
-                    )
+                txn.insert(
+                    {
+                        "conversation_id": seed.conversation_id,
+                        "channel": seed.channel,
+                        "account": seed.account,
+                        "language": seed.language,
+                        "status": seed.status,
+                        "assignee": seed.assignee,
+                        "last_assignee": seed.assignee,
+                        "queue": seed.queue,
+                        "priority": seed.priority,
+                        "tags": list(seed.tags),
+                    }
                 )
 
         self._run(work)
@@ -428,7 +438,7 @@ class RoutingStore:
         if (status == "snoozed") != (snoozed_until is not None):
             raise InvalidRequest("snoozed_until is given with status 'snoozed', and only then")
 
-        def work(txn: _Txn) -> None:
+        def work(txn: RoutingTxn) -> None:
             if snoozed_until is not None and snoozed_until <= txn.now:
                 raise InvalidRequest("snoozed_until must be in the future")
             row = self._require(txn, conversation_id)
@@ -444,7 +454,7 @@ class RoutingStore:
         return sorted(states, key=lambda s: s.conversation_id != conversation_id)
 
     @staticmethod
-    def _require(txn: _Txn, conversation_id: str) -> Any:
+    def _require(txn: RoutingTxn, conversation_id: str) -> Any:
         row = txn.row(conversation_id)
         if row is None:
             raise NotFound(f"no conversation {conversation_id} in the routing table")
@@ -454,7 +464,7 @@ class RoutingStore:
 
     def _status(
         self,
-        txn: _Txn,
+        txn: RoutingTxn,
         row: Any,
         status: str,
         snoozed_until: datetime | None,
@@ -464,25 +474,32 @@ class RoutingStore:
     ) -> None:
         if row["status"] == status and row["snoozed_until"] == snoozed_until:
             return
+        before = row["status"]  # the row is changed in place below
         values: dict[str, Any] = {"status": status, "snoozed_until": snoozed_until}
+        if row["folded_into"] is None and (before in HOLDING) != (status in HOLDING):
+            txn.load_change(row["assignee"], +1 if status in HOLDING else -1)
         if status == "resolved":
             values.update(wait_spec=None, wait_rule_id=None, waiting_since=None)
         txn.set(row["conversation_id"], **values)
         txn.event(
             "conversation.status_changed",
             row["conversation_id"],
-            {"from": row["status"], "to": status, "snoozed_until": _iso(snoozed_until)},
+            {"from": before, "to": status, "snoozed_until": _iso(snoozed_until)},
             actor_id=actor_id,
         )
-        if status == "open" and row["status"] != "open" and reopen_reason is not None:
-            txn.event("conversation.reopened", row["conversation_id"], {"reason": reopen_reason}, actor_id=actor_id)
+        if status == "open" and before != "open" and reopen_reason is not None:
+            txn.event(
+                "conversation.reopened", row["conversation_id"], {"reason": reopen_reason}, actor_id=actor_id
+            )
 
-    def update(self, conversation_id: str, changes: Mapping[str, Any], *, actor_id: str | None) -> list[RoutingState]:
+    def update(
+        self, conversation_id: str, changes: Mapping[str, Any], *, actor_id: str | None
+    ) -> list[RoutingState]:
         """Apply a person's triage ``changes`` (status, assignee, queue, priority, tags) with
         their events; a manual assignment is not bound by capacity. Unassigning or resolving
         assigns waiting conversations. Returns the rows changed, this one first."""
 
-        def work(txn: _Txn) -> None:
+        def work(txn: RoutingTxn) -> None:
             row = self._require(txn, conversation_id)
             if "status" in changes:
                 status = str(changes["status"])
@@ -503,7 +520,9 @@ class RoutingStore:
             if updated:
                 txn.set(conversation_id, **{name: after for name, (_, after) in updated.items()})
                 txn.event("conversation.updated", conversation_id, {"changes": updated}, actor_id=actor_id)
-            frees = changes.get("status") == "resolved" or ("assignee" in changes and changes["assignee"] is None)
+            frees = changes.get("status") == "resolved" or (
+                "assignee" in changes and changes["assignee"] is None
+            )
             if frees:
                 self._assign_waiting(txn, WAITING_BATCH)
 
@@ -512,12 +531,14 @@ class RoutingStore:
     def wake_snoozed(self, now: datetime | None = None) -> list[RoutingState]:
         """Reopen every snoozed conversation whose time has come; the rows changed."""
 
-        def work(txn: _Txn) -> None:
+        def work(txn: RoutingTxn) -> None:
             moment = now or txn.now
-            query = select(conversation_routing).where(
+            query = select(conversation_routing.c.conversation_id).where(
                 conversation_routing.c.status == "snoozed", conversation_routing.c.snoozed_until <= moment
             )
-            for row in txn.conn.execute(query).mappings().all():
-                self._status(txn, row, "open", None, None, reopen_reason="snooze_ended")
+            ids = list(txn.conn.execute(query).scalars())
+            txn.prefetch(ids)
+            for cid in ids:
+                self._status(txn, txn.row(cid), "open", None, None, reopen_reason="snooze_ended")
 
         return self._run(work)[1]

@@ -170,9 +170,15 @@ def _check_targets(conn: Connection, actions: RuleActions) -> None:
     if actions.assign is None:
         return
     for spec in actions.assign.chain():
-        if spec.agent_id and conn.execute(select(agents.c.id).where(agents.c.id == spec.agent_id)).first() is None:
+        if (
+            spec.agent_id
+            and conn.execute(select(agents.c.id).where(agents.c.id == spec.agent_id)).first() is None
+        ):
             raise InvalidRequest(f"the rule assigns to agent {spec.agent_id}, which does not exist")
-        if spec.team_id and conn.execute(select(teams.c.id).where(teams.c.id == spec.team_id)).first() is None:
+        if (
+            spec.team_id
+            and conn.execute(select(teams.c.id).where(teams.c.id == spec.team_id)).first() is None
+        ):
             raise InvalidRequest(f"the rule assigns within team {spec.team_id}, which does not exist")
 
 

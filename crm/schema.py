@@ -65,8 +65,8 @@ __all__ = [
     "segments",
     "sessions",
     "sign_in_links",
-    "team_members",
     "team_cursors",
+    "team_members",
     "teams",
     "thread_nodes",
 ]

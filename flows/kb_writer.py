@@ -220,7 +220,9 @@ class KBWriteStep:
         stragglers = {c: r for c, r in resolved.items() if r != c}
         move_folds(keeper, threads, stragglers)
         if self._router is not None:
-            self._router.route(messages, resolved, set(applied.written.created), _flatten({**folds, **stragglers}))
+            self._router.route(
+                messages, resolved, set(applied.written.created), _flatten({**folds, **stragglers})
+            )
         if self._report is not None:
             self._report.created += len(applied.written.created)
             self._report.updated += len(applied.written.updated)

@@ -33,9 +33,10 @@ from crm.rules import RuleView
 from crm.schema import agents, segment_members, teams
 from hub.backoff import retry
 from hub.models import Conversation, Direction, Message
-from kb.analysis import effective_language
+from kb.analysis import conversation_field_values, effective_language, message_field_values
 from kb.base import KnowledgeBase
-from kb.matcher import Matcher, compile_matcher
+from kb.matcher import AnalysedColumns, analyse_message, evaluate
+from kb.query import Node, parse_query
 
 __all__ = ["CompiledRule", "Router", "compile_rules", "decide", "project"]
 
@@ -50,8 +51,11 @@ class CompiledRule:
     """A rule ready to evaluate; ``problem`` says why it is skipped (it is, every time)."""
 
     rule: RuleView
-    matcher: Matcher | None
+    #: the parsed listening query (None: no query, or one that does not parse)
+    query: Node | None
     problem: str | None = None
+    #: the condition's field lists that are not empty: (field, the values wanted)
+    fields: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> list[CompiledRule]:
@@ -60,9 +64,9 @@ def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> l
     compiled = []
     for rule in rules:
         problem: str | None = None
-        matcher: Matcher | None = None
+        query: Node | None = None
         try:
-            matcher = compile_matcher(rule.condition.query) if rule.condition.query.strip() else None
+            query = parse_query(rule.condition.query)
         except Exception as exc:  # stored before a change of the language, or written by hand
             problem = f"its query does not parse: {exc}"
         gone = [
@@ -73,7 +77,12 @@ def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> l
         ]
         if gone:
             problem = f"it assigns to {gone[0]}, which no longer exists"
-        compiled.append(CompiledRule(rule, matcher, problem))
+        wanted = tuple(
+            (name, frozenset(str(v) for v in values))
+            for name in _FIELDS
+            if (values := getattr(rule.condition, name))
+        )
+        compiled.append(CompiledRule(rule, query, problem, wanted))
     return compiled
 
 
@@ -90,23 +99,58 @@ def _conversation(state: RoutingState) -> Conversation:
     )
 
 
-def _matches(compiled: CompiledRule, state: RoutingState, message: Message, segments: Collection[str]) -> bool:
-    cond = compiled.rule.condition
-    enrichment = message.enrichment
-    checks: list[tuple[list[str], Callable[[], Iterable[str]]]] = [
-        (cond.channels, lambda: [state.channel.lower()]),
-        (cond.accounts, lambda: [state.account]),
-        (cond.languages, lambda: [effective_language(message)]),
-        (cond.intents, lambda: [enrichment.intent.lower()] if enrichment.intent else []),
-        (cond.sentiments, lambda: [str(enrichment.sentiment_label)] if enrichment.sentiment_label else []),
-        (list(cond.priorities), lambda: [state.priority]),
-        (cond.tags, lambda: [t.lower() for t in state.tags]),
-        (cond.segments, lambda: segments),
-    ]
-    for wanted, values in checks:
-        if wanted and not set(wanted) & set(values()):
+#: the condition's field lists, in the order they are checked (cheapest first)
+_FIELDS = ("channels", "accounts", "priorities", "tags", "languages", "intents", "sentiments", "segments")
+
+
+class _Facts:
+    """One message and its conversation as rules read them, each part computed once, on use."""
+
+    def __init__(self, state: RoutingState, message: Message, segments: Collection[str]) -> None:
+        self.state, self.message, self.segments = state, message, segments
+        self._values: dict[str, frozenset[str]] = {}
+        self._analysed: AnalysedColumns | None = None
+        self._fields: dict[str, list[str]] | None = None
+
+    def values(self, name: str) -> frozenset[str]:
+        """The conversation's values of the condition field ``name`` (normalised)."""
+        if name not in self._values:
+            self._values[name] = frozenset(self._compute(name))
+        return self._values[name]
+
+    def _compute(self, name: str) -> Iterable[str]:
+        state, enrichment = self.state, self.message.enrichment
+        if name == "channels":
+            return [state.channel.lower()]
+        if name == "accounts":
+            return [state.account]
+        if name == "priorities":
+            return [state.priority]
+        if name == "tags":
+            return [t.lower() for t in state.tags]
+        if name == "languages":
+            return [effective_language(self.message)]
+        if name == "intents":
+            return [enrichment.intent.lower()] if enrichment.intent else []
+        if name == "sentiments":
+            return [str(enrichment.sentiment_label)] if enrichment.sentiment_label else []
+        return self.segments
+
+    def query_matches(self, query: Node) -> bool:
+        if self._analysed is None or self._fields is None:
+            self._analysed = analyse_message(self.message)
+            self._fields = {
+                **message_field_values(self.message),
+                **conversation_field_values(_conversation(self.state)),
+            }
+        return evaluate(query, self._analysed, self._fields)
+
+
+def _matches(compiled: CompiledRule, facts: _Facts) -> bool:
+    for name, wanted in compiled.fields:
+        if wanted.isdisjoint(facts.values(name)):
             return False
-    return compiled.matcher is None or compiled.matcher(message, _conversation(state))
+    return compiled.query is None or facts.query_matches(compiled.query)
 
 
 def decide(
@@ -121,16 +165,25 @@ def decide(
     priority: str | None = None
     tags: list[str] = []
     assign, assign_rule = None, None
+    facts = _Facts(state, message, segments)
     for compiled in rules:
         rule = compiled.rule
         if compiled.problem is not None:
-            log.warning("routing rule %s (%r) skipped for %s: %s", rule.id, rule.name, state.conversation_id, compiled.problem)
+            log.warning(
+                "routing rule %s (%r) skipped for %s: %s",
+                rule.id,
+                rule.name,
+                state.conversation_id,
+                compiled.problem,
+            )
             continue
         try:
-            if not _matches(compiled, state, message, segments):
+            if not _matches(compiled, facts):
                 continue
         except Exception as exc:  # a rule must never stop the flow or lose the conversation
-            log.warning("routing rule %s (%r) skipped for %s: %s", rule.id, rule.name, state.conversation_id, exc)
+            log.warning(
+                "routing rule %s (%r) skipped for %s: %s", rule.id, rule.name, state.conversation_id, exc
+            )
             continue
         actions = rule.actions
         queue = actions.queue or queue
@@ -147,7 +200,11 @@ def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
     """Write the routing rows' triage state into their knowledge-base documents (a document
     that does not exist, a folded conversation's, is skipped)."""
     for state in states:
-        retry("kb triage projection", partial(kb.update_conversation, state.conversation_id, state.triage()), attempts=ATTEMPTS)
+        retry(
+            "kb triage projection",
+            partial(kb.update_conversation, state.conversation_id, state.triage()),
+            attempts=ATTEMPTS,
+        )
 
 
 class Router:
@@ -155,7 +212,9 @@ class Router:
 
     Caches the compiled rules until ``CRMStore.rules.version()`` moves."""
 
-    def __init__(self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)) -> None:
+    def __init__(
+        self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
+    ) -> None:
         self._crm = crm
         self._kb = kb
         self._listening = frozenset(c.lower() for c in listening_channels)

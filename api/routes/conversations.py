@@ -21,7 +21,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 
-
 from api.deps import (
     MAX_KB_OFFSET,
     AgentDep,
@@ -154,7 +153,12 @@ def _require(kb: KBDep, conversation_id: str) -> Conversation:
 
 @router.patch("/conversations/{conversation_id}")
 def update_conversation(
-    conversation_id: str, update: ConversationUpdate, kb: KBDep, crm: CRMDep, caller: AgentDep, audit: AuditDep
+    conversation_id: str,
+    update: ConversationUpdate,
+    kb: KBDep,
+    crm: CRMDep,
+    caller: AgentDep,
+    audit: AuditDep,
 ) -> Conversation:
     """Change status, assignee, queue, priority or tags (a snooze: ``POST .../status``)."""
     changes = update.model_dump(exclude_unset=True)
@@ -206,7 +210,10 @@ def change_status(
         "conversation.status",
         "conversation",
         conversation_id,
-        before={"status": before.status if before else None, "snoozed_until": before.snoozed_until if before else None},
+        before={
+            "status": before.status if before else None,
+            "snoozed_until": before.snoozed_until if before else None,
+        },
         after={"status": str(body.status), "snoozed_until": body.snoozed_until},
     )
     return _require(kb, conversation_id)

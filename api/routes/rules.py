@@ -69,7 +69,9 @@ def list_rules(crm: CRMDep) -> list[RuleView]:
 def create_rule(body: RuleCreate, crm: CRMDep, _: AdminDep, audit: AuditDep) -> RuleView:
     """A new rule, last unless ``position`` says otherwise; a query that does not parse is 400."""
     parse_query(body.condition.query)  # QuerySyntaxError: 400 with the query error shape
-    rule = crm.rules.create(**body.model_dump(exclude={"condition", "actions"}), condition=body.condition, actions=body.actions)
+    rule = crm.rules.create(
+        **body.model_dump(exclude={"condition", "actions"}), condition=body.condition, actions=body.actions
+    )
     audit.record("rule.create", "rule", rule.id, after=rule.model_dump(mode="json"))
     return rule
 

@@ -86,9 +86,7 @@ def delete_team(team_id: str, crm: CRMDep, _: AdminDep, audit: AuditDep) -> Resp
 
 
 @router.put("/teams/{team_id}/members/{agent_id}")
-def add_member(
-    team_id: str, agent_id: str, crm: CRMDep, kb: KBDep, _: AdminDep, audit: AuditDep
-) -> TeamView:
+def add_member(team_id: str, agent_id: str, crm: CRMDep, kb: KBDep, _: AdminDep, audit: AuditDep) -> TeamView:
     """Add an agent to the team (404 for an unknown team or agent); conversations waiting for
     the team are assigned to them when they fit."""
     added, team = crm.teams.add_member(team_id, agent_id)

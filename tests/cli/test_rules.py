@@ -37,11 +37,35 @@ def test_the_story_two_agents_a_round_robin_rule_and_a_file_of_mail(tmp_path: Pa
     for email in ("ann@example.org", "bob@example.org"):
         assert _parley(env, "teams", "add-member", "Support", email)[0] == 0
 
-    code, _, err = _parley(env, "rules", "add", "mail", "--query", "channel:email (", "--assign", "round-robin", "--team", "Support")
+    code, _, err = _parley(
+        env,
+        "rules",
+        "add",
+        "mail",
+        "--query",
+        "channel:email (",
+        "--assign",
+        "round-robin",
+        "--team",
+        "Support",
+    )
     assert code == 1 and "does not parse" in err
     code, _, err = _parley(env, "rules", "add", "mail", "--query", "channel:email", "--assign", "round-robin")
     assert code == 1 and "team_id" in err  # round robin needs a team
-    code, _, err = _parley(env, "rules", "add", "mail", "--query", "channel:email", "--queue", "support", "--assign", "round-robin", "--team", "Support")
+    code, _, err = _parley(
+        env,
+        "rules",
+        "add",
+        "mail",
+        "--query",
+        "channel:email",
+        "--queue",
+        "support",
+        "--assign",
+        "round-robin",
+        "--team",
+        "Support",
+    )
     assert code == 0, err
     code, out, _ = _parley(env, "rules", "list")
     assert code == 0 and "channel:email" in out and "round_robin Support" in out

@@ -4,6 +4,7 @@ on SQLite and PostgreSQL (``store`` runs on both)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,9 @@ from crm.rules import AssignSpec
 from hub.models import utcnow
 
 
-def arrival(cid: str, *, channel: str = "email", language: str | None = "en", contact: str | None = None) -> Arrival:
+def arrival(
+    cid: str, *, channel: str = "email", language: str | None = "en", contact: str | None = None
+) -> Arrival:
     return Arrival(
         conversation_id=cid,
         channel=channel,
@@ -29,9 +32,12 @@ def arrival(cid: str, *, channel: str = "email", language: str | None = "en", co
     )
 
 
-def route(store: CRMStore, arrivals: Sequence[Arrival], spec: AssignSpec | None, **decision: object) -> list[RoutingState]:
+def route(
+    store: CRMStore, arrivals: Sequence[Arrival], spec: AssignSpec | None, **decision: object
+) -> list[RoutingState]:
     return store.routing.route_batch(
-        arrivals, lambda state: Decision(assign=spec, assign_rule_id="rule_x", **decision)  # type: ignore[arg-type]
+        arrivals,
+        lambda state: Decision(assign=spec, assign_rule_id="rule_x", **decision),  # type: ignore[arg-type]
     )
 
 
@@ -54,7 +60,7 @@ def test_round_robin_takes_the_team_in_turn_and_skips_who_does_not_fit(store: CR
     got = assignees(store, ids)
     assert cyd not in got  # speaks no English
     assert got.count(ann) == got.count(bob) == 3
-    assert all(a != b for a, b in zip(got, got[1:], strict=False))  # strictly alternating
+    assert all(a != b for a, b in pairwise(got))  # strictly alternating
     events = store.events.read(types=["conversation.assigned"], limit=100)
     assert [e.data["assignee"] for e in events] == got
     assert {e.data["rule_id"] for e in events} == {"rule_x"}
@@ -136,11 +142,17 @@ def test_rules_set_queue_priority_and_tags_with_an_updated_event(store: CRMStore
     assert state is not None
     assert (state.queue, state.priority, state.tags) == ("vip", "high", ("refund",))
     (updated,) = store.events.read(types=["conversation.updated"])
-    assert updated.data["changes"] == {"queue": [None, "vip"], "priority": ["normal", "high"], "tags": [[], ["refund"]]}
+    assert updated.data["changes"] == {
+        "queue": [None, "vip"],
+        "priority": ["normal", "high"],
+        "tags": [[], ["refund"]],
+    }
     (created,) = store.events.read(types=["conversation.created"])
     assert created.conversation_id == "c1" and created.data["message_id"] == "msg-c1"
     route(store, [arrival("c1")], None, queue="vip", priority="high", tags=("refund",))
-    assert len(store.events.read(types=["conversation.updated", "conversation.created"])) == 2  # no change, no event
+    assert (
+        len(store.events.read(types=["conversation.updated", "conversation.created"])) == 2
+    )  # no change, no event
 
 
 def test_life_cycle_reopens_on_inbound_and_when_a_snooze_ends(store: CRMStore) -> None:
@@ -156,9 +168,14 @@ def test_life_cycle_reopens_on_inbound_and_when_a_snooze_ends(store: CRMStore) -
     assert store.routing.wake_snoozed(now=until - timedelta(minutes=1)) == []
     (woken,) = store.routing.wake_snoozed(now=until + timedelta(seconds=1))
     assert woken.status == "open" and woken.snoozed_until is None
-    changes = [(e.data["from"], e.data["to"]) for e in store.events.read(types=["conversation.status_changed"])]
+    changes = [
+        (e.data["from"], e.data["to"]) for e in store.events.read(types=["conversation.status_changed"])
+    ]
     assert changes == [("open", "pending"), ("pending", "open"), ("open", "snoozed"), ("snoozed", "open")]
-    assert [e.data["reason"] for e in store.events.read(types=["conversation.reopened"])] == ["inbound", "snooze_ended"]
+    assert [e.data["reason"] for e in store.events.read(types=["conversation.reopened"])] == [
+        "inbound",
+        "snooze_ended",
+    ]
     assert store.events.read(types=["conversation.status_changed"])[0].actor_id == "agt_x"
 
 

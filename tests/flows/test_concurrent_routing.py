@@ -22,21 +22,29 @@ AGENTS, CAPACITY = 3, 8
 
 
 @pytest.mark.slow
-def test_two_flow_processes_never_overfill_an_agent_nor_assign_twice(crm_settings: Settings, tmp_path: Path) -> None:
+def test_two_flow_processes_never_overfill_an_agent_nor_assign_twice(
+    crm_settings: Settings, tmp_path: Path
+) -> None:
     crm = open_crm(crm_settings)
     try:
         ids = [
-            crm.agents.create(name=f"a{n}", email=f"a{n}@parley.test", capacity=CAPACITY, availability="online").id
+            crm.agents.create(
+                name=f"a{n}", email=f"a{n}@parley.test", capacity=CAPACITY, availability="online"
+            ).id
             for n in range(AGENTS)
         ]
         team = crm.teams.create("all", member_ids=ids)
-        crm.rules.create(name="spread", condition={}, actions={"assign": {"mode": "least_loaded", "team_id": team.id}})
+        crm.rules.create(
+            name="spread", condition={}, actions={"assign": {"mode": "least_loaded", "team_id": team.id}}
+        )
     finally:
         crm.close()
     halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
     write_shuffled_chains(halves, CHAINS, LENGTH)
     # small batches: many routing transactions from each process, interleaved
-    env = process_env(crm_settings.data_dir, database_url=crm_settings.database_url, PARLEY_FLOW__BATCH_SIZE="8")
+    env = process_env(
+        crm_settings.data_dir, database_url=crm_settings.database_url, PARLEY_FLOW__BATCH_SIZE="8"
+    )
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "cli", "ingest", str(half)],
@@ -65,12 +73,16 @@ def test_two_flow_processes_never_overfill_an_agent_nor_assign_twice(crm_setting
         assert sum(1 for r in live if r["wait_spec"] is not None) == CHAINS - AGENTS * CAPACITY
         # no conversation assigned twice: one assignment event at most for each
         assigned = Counter(
-            e.conversation_id for e in crm.events.read(types=["conversation.assigned"], limit=10_000) if e.data["assignee"]
+            e.conversation_id
+            for e in crm.events.read(types=["conversation.assigned"], limit=10_000)
+            if e.data["assignee"]
         )
         assert max(assigned.values()) == 1
         # the knowledge base shows what the routing table decided
         docs = {c.id: c for c in kb.iter_conversations()}
-        assert {r["conversation_id"]: r["assignee"] for r in live} == {cid: d.assignee for cid, d in docs.items()}
+        assert {r["conversation_id"]: r["assignee"] for r in live} == {
+            cid: d.assignee for cid, d in docs.items()
+        }
     finally:
         crm.close()
         kb.close()

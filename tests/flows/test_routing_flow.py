@@ -105,7 +105,9 @@ def test_rules_failing_at_run_time_are_skipped_and_the_conversation_lands(
     crm_settings: Settings, crm: CRMStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ann, bob, team = team_of_two(crm)
-    broken = crm.rules.create(name="broken query", condition={"query": "refund"}, actions={"priority": "urgent"})
+    broken = crm.rules.create(
+        name="broken query", condition={"query": "refund"}, actions={"priority": "urgent"}
+    )
     with crm.engine.begin() as conn:  # a query saved before the language changed, or by hand
         conn.execute(
             update(routing_rules)
@@ -113,9 +115,15 @@ def test_rules_failing_at_run_time_are_skipped_and_the_conversation_lands(
             .values(condition={"query": "(unclosed AND"}, updated_at=utcnow())
         )
     gone = crm.teams.create("Gone").id
-    crm.rules.create(name="team deleted", condition={}, actions={"assign": {"mode": "round_robin", "team_id": gone}})
+    crm.rules.create(
+        name="team deleted", condition={}, actions={"assign": {"mode": "round_robin", "team_id": gone}}
+    )
     crm.teams.delete(gone)
-    crm.rules.create(name="works", condition={"channels": ["email"]}, actions={"assign": {"mode": "least_loaded", "team_id": team}, "tags": ["mail"]})
+    crm.rules.create(
+        name="works",
+        condition={"channels": ["email"]},
+        actions={"assign": {"mode": "least_loaded", "team_id": team}, "tags": ["mail"]},
+    )
 
     with caplog.at_level(logging.WARNING, logger="parley.routing"):
         report = ingest(crm_settings, [write_mbox(tmp_path / "mail.mbox", 2)])
@@ -147,7 +155,11 @@ def test_a_segment_condition_reads_the_contacts_segments(
     )
     # customer 0 writes about something new, and so does customer 1 (not in the segment)
     ingest(crm_settings, [write_mbox(tmp_path / "second.mbox", 2, tag="b")])
-    states = [s for s in crm.routing.get_many([r.conversation_id for r in _all_rows(crm)]).values() if s.conversation_id != known.conversation_id]
+    states = [
+        s
+        for s in crm.routing.get_many([r.conversation_id for r in _all_rows(crm)]).values()
+        if s.conversation_id != known.conversation_id
+    ]
     by_contact = {s.contact_id: s for s in states}
     assert (by_contact[known.contact_id].priority, by_contact[known.contact_id].assignee) == ("high", ann)
     other = [s for s in states if s.contact_id != known.contact_id]
@@ -157,8 +169,12 @@ def test_a_segment_condition_reads_the_contacts_segments(
 def test_with_nobody_online_conversations_wait_in_their_queue(
     crm_settings: Settings, crm: CRMStore, tmp_path: Path
 ) -> None:
-    ann, bob, team = team_of_two(crm, availability="offline")
-    crm.rules.create(name="rr", condition={}, actions={"queue": "support", "assign": {"mode": "round_robin", "team_id": team}})
+    ann, _, team = team_of_two(crm, availability="offline")
+    crm.rules.create(
+        name="rr",
+        condition={},
+        actions={"queue": "support", "assign": {"mode": "round_robin", "team_id": team}},
+    )
     ingest(crm_settings, [write_mbox(tmp_path / "mail.mbox", 3)])
     waiting = crm.routing.waiting()
     assert len(waiting) == 3 and {w.queue for w in waiting} == {"support"}

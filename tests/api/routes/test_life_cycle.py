@@ -26,13 +26,17 @@ def api_settings(crm_settings: Settings) -> Settings:
     return crm_settings
 
 
-async def test_status_steps_are_recorded_with_events_and_audit(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_status_steps_are_recorded_with_events_and_audit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
     crm = app.state.crm
     pending = await client.post(f"/conversations/{TWEETS}/status", json={"status": "pending"})
     assert pending.status_code == 200 and pending.json()["status"] == "pending"
     until = (utcnow() + timedelta(hours=3)).isoformat()
-    snoozed = await client.post(f"/conversations/{TWEETS}/status", json={"status": "snoozed", "snoozed_until": until})
+    snoozed = await client.post(
+        f"/conversations/{TWEETS}/status", json={"status": "snoozed", "snoozed_until": until}
+    )
     assert snoozed.status_code == 200 and snoozed.json()["status"] == "snoozed"
     assert (await client.get("/conversations", params={"status": "snoozed"})).json()["total"] == 1
 
@@ -44,12 +48,19 @@ async def test_status_steps_are_recorded_with_events_and_audit(app: FastAPI, cli
 
     resolved = await client.post(f"/conversations/{TWEETS}/status", json={"status": "resolved"})
     assert resolved.json()["status"] == "resolved"
-    steps = [(e.data["from"], e.data["to"]) for e in crm.events.read(types=["conversation.status_changed"], conversation_id=TWEETS)]
+    steps = [
+        (e.data["from"], e.data["to"])
+        for e in crm.events.read(types=["conversation.status_changed"], conversation_id=TWEETS)
+    ]
     assert steps == [("open", "pending"), ("pending", "snoozed"), ("snoozed", "open"), ("open", "resolved")]
-    reasons = [e.data["reason"] for e in crm.events.read(types=["conversation.reopened"], conversation_id=TWEETS)]
+    reasons = [
+        e.data["reason"] for e in crm.events.read(types=["conversation.reopened"], conversation_id=TWEETS)
+    ]
     assert reasons == ["snooze_ended"]
     admin_id = (await client.get("/auth/me")).json()["agent"]["id"]
-    assert {e.actor_id for e in crm.events.read(types=["conversation.status_changed"]) if e.data["to"] != "open"} == {admin_id}
+    assert {
+        e.actor_id for e in crm.events.read(types=["conversation.status_changed"]) if e.data["to"] != "open"
+    } == {admin_id}
     audit = crm.audit.read(action="conversation.status")
     assert [entry.after["status"] for entry in audit] == ["pending", "snoozed", "resolved"]
 
@@ -63,13 +74,17 @@ async def test_status_steps_are_recorded_with_events_and_audit(app: FastAPI, cli
         {},
     ],
 )
-async def test_bad_status_changes_are_422(app: FastAPI, client: httpx.AsyncClient, body: dict[str, str]) -> None:
+async def test_bad_status_changes_are_422(
+    app: FastAPI, client: httpx.AsyncClient, body: dict[str, str]
+) -> None:
     ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
     answer = await client.post(f"/conversations/{TWEETS}/status", json=body)
     assert answer.status_code == 422 and isinstance(answer.json()["detail"], list)
 
 
-async def test_a_snooze_in_the_past_is_400_and_an_unknown_conversation_404(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_a_snooze_in_the_past_is_400_and_an_unknown_conversation_404(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
     past = {"status": "snoozed", "snoozed_until": "2020-01-01T00:00:00Z"}
     assert (await client.post(f"/conversations/{TWEETS}/status", json=past)).status_code == 400
@@ -79,7 +94,9 @@ async def test_a_snooze_in_the_past_is_400_and_an_unknown_conversation_404(app: 
 async def test_patch_still_triages_through_the_routing_table(app: FastAPI, client: httpx.AsyncClient) -> None:
     ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
     crm = app.state.crm
-    patched = await client.patch(f"/conversations/{TWEETS}", json={"assignee": "sam", "queue": "vip", "priority": "high"})
+    patched = await client.patch(
+        f"/conversations/{TWEETS}", json={"assignee": "sam", "queue": "vip", "priority": "high"}
+    )
     assert patched.status_code == 200 and patched.json()["assignee"] == "sam"
     state = crm.routing.get(TWEETS)
     assert (state.assignee, state.queue, state.priority) == ("sam", "vip", "high")
@@ -97,7 +114,11 @@ async def test_waiting_conversations_are_assigned_when_an_agent_comes_online(
     agent_client = await as_role("agent")
     me = (await agent_client.get("/auth/me")).json()["agent"]
     team = crm.teams.create("Support", member_ids=[me["id"]])
-    crm.rules.create(name="all", condition={}, actions={"queue": "support", "assign": {"mode": "round_robin", "team_id": team.id}})
+    crm.rules.create(
+        name="all",
+        condition={},
+        actions={"queue": "support", "assign": {"mode": "round_robin", "team_id": team.id}},
+    )
     ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])  # the agent is offline
 
     waiting = (await client.get("/routing/waiting")).json()
@@ -109,7 +130,6 @@ async def test_waiting_conversations_are_assigned_when_an_agent_comes_online(
     assert (await client.get("/routing/waiting")).json() == []
     mine = (await client.get("/conversations", params={"assignee": me["id"]})).json()
     assert mine["total"] == len(waiting)
-
 
 
 async def test_the_snooze_timer_reopens_a_conversation_when_its_time_comes(

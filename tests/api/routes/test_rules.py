@@ -75,13 +75,18 @@ async def test_a_condition_that_does_not_parse_is_refused_with_the_query_error_s
         {"queue": "x", "surprise": 1},
     ],
 )
-async def test_actions_of_the_wrong_shape_are_422(client: httpx.AsyncClient, actions: dict[str, object]) -> None:
+async def test_actions_of_the_wrong_shape_are_422(
+    client: httpx.AsyncClient, actions: dict[str, object]
+) -> None:
     answer = await client.post("/rules", json={"name": "r", "actions": actions})
     assert answer.status_code == 422
     assert isinstance(answer.json()["detail"], list)
 
 
 async def test_assigning_to_an_agent_or_team_that_does_not_exist_is_400(client: httpx.AsyncClient) -> None:
-    for assign in ({"mode": "agent", "agent_id": "agt_nobody"}, {"mode": "least_loaded", "team_id": "team_none"}):
+    for assign in (
+        {"mode": "agent", "agent_id": "agt_nobody"},
+        {"mode": "least_loaded", "team_id": "team_none"},
+    ):
         answer = await client.post("/rules", json={"name": "r", "actions": {"assign": assign}})
         assert answer.status_code == 400 and "does not exist" in answer.json()["detail"]
