@@ -169,7 +169,8 @@ def main() -> None:
     print(f"(b) routing transactions alone  {n / route_time:12.1f} conversations/s")
     print(f"(c) ingest flow, routing off    {n / without_time:12.1f} msgs/s  created {without.created}")
     created = with_report.created
-    print(f"(d) ingest flow, routing on     {n / with_time:12.1f} msgs/s  created {created}, assigned {assigned}")
+    rate = n / with_time
+    print(f"(d) ingest flow, routing on     {rate:12.1f} msgs/s  created {created}, assigned {assigned}")
     print(
         f"routing share of the flow (d-c)/c = {(with_time - without_time) / without_time:+.1%}  (goal < 5%)"
     )

@@ -157,7 +157,9 @@ class RoutingStore:
         self._engine = engine
         self._events = events
         if engine.dialect.name == "postgresql":
-            self._writer = engine.execution_options(isolation_level="READ COMMITTED", parley_write=True)
+            self._writer: Engine = engine.execution_options(
+                isolation_level="READ COMMITTED", parley_write=True
+            )
         else:
             self._writer = write_engine(engine)
 
@@ -279,7 +281,7 @@ class RoutingStore:
     def _decide(
         self, txn: RoutingTxn, conversation_id: str, decide: Callable[[RoutingState], Decision]
     ) -> None:
-        row = txn.row(conversation_id)
+        row = txn.existing(conversation_id)
         decision = decide(_state(row))
         changes: dict[str, list[Any]] = {}
         values: dict[str, Any] = {}
@@ -297,15 +299,15 @@ class RoutingStore:
             txn.set(conversation_id, **values)
             txn.event("conversation.updated", conversation_id, {"changes": changes})
         if decision.assign is not None and row["assignee"] is None and row["status"] != "resolved":
-            row = txn.row(conversation_id)
+            row = txn.existing(conversation_id)
             assigned = self._try_assign(txn, row, decision.assign, decision.assign_rule_id)
             if not assigned and row["wait_spec"] is None:
                 txn.set(
-                        conversation_id,
-                        wait_spec=decision.assign.model_dump(mode="json", exclude_none=True),
-                        wait_rule_id=decision.assign_rule_id,
-                        waiting_since=txn.now,
-                    )
+                    conversation_id,
+                    wait_spec=decision.assign.model_dump(mode="json", exclude_none=True),
+                    wait_rule_id=decision.assign_rule_id,
+                    waiting_since=txn.now,
+                )
 
     def _try_assign(self, txn: RoutingTxn, row: Any, spec: AssignSpec, rule_id: str | None) -> bool:
         subject = Subject(row["conversation_id"], row["channel"], row["language"], row["contact_id"])

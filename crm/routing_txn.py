@@ -65,6 +65,12 @@ class RoutingTxn:
             self.prefetch([conversation_id])
         return self._rows[conversation_id]
 
+    def existing(self, conversation_id: str) -> dict[str, Any]:
+        """The row, which the caller knows exists (read or created in this transaction)."""
+        row = self.row(conversation_id)
+        assert row is not None, f"no routing row {conversation_id}"
+        return row
+
     def insert(self, values: dict[str, Any]) -> None:
         row = {name: None for name in _COLUMNS} | values | {"created_at": self.now, "updated_at": self.now}
         self._rows[row[_KEY]] = row
@@ -88,7 +94,7 @@ class RoutingTxn:
     def flush(self) -> None:
         """Write the rows created and changed since the last flush."""
         if self._new:
-            self.conn.execute(insert(conversation_routing), [self._rows[cid] for cid in sorted(self._new)])
+            self.conn.execute(insert(conversation_routing), [self.existing(cid) for cid in sorted(self._new)])
         if self._dirty:
             names = [name for name in _COLUMNS if name not in (_KEY, "created_at")]
             statement = (

@@ -51,7 +51,7 @@ MAX_FALLBACKS = 3
 #: values of one condition field, and of the tags a rule adds
 MAX_VALUES = 50
 
-_Value = Field(default_factory=list, max_length=MAX_VALUES)
+_Value: Any = Field(default_factory=list, max_length=MAX_VALUES)
 
 
 class RuleCondition(BaseModel):

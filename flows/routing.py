@@ -20,7 +20,7 @@ inbox conversations (channels not in ``routing.listening_channels``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -28,9 +28,10 @@ from sqlalchemy import select
 
 from crm import CRMStore
 from crm.events import NewEvent
+from crm.rollups import chunks
 from crm.routing import Arrival, Decision, RoutingState
 from crm.rules import RuleView
-from crm.schema import agents, segment_members, teams
+from crm.schema import agents, identities, segment_members, teams
 from hub.backoff import retry
 from hub.models import Conversation, Direction, Message
 from kb.analysis import conversation_field_values, effective_language, message_field_values
@@ -91,10 +92,10 @@ def _conversation(state: RoutingState) -> Conversation:
         id=state.conversation_id,
         channel=state.channel,
         account=state.account,
-        status=state.status,  # type: ignore[arg-type]
+        status=state.status,
         assignee=state.assignee,
         queue=state.queue,
-        priority=state.priority,  # type: ignore[arg-type]
+        priority=state.priority,
         tags=list(state.tags),
     )
 
@@ -197,9 +198,17 @@ def decide(
 
 
 def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
-    """Write the routing rows' triage state into their knowledge-base documents (a document
-    that does not exist, a folded conversation's, is skipped)."""
-    for state in states:
+    """Write the routing rows' triage state into their knowledge-base documents: only those
+    whose document shows another (one read for all; a document that does not exist, a folded
+    conversation's, is skipped)."""
+    wanted = {state.conversation_id: state for state in states}
+    if not wanted:
+        return
+    docs = retry("kb read", partial(kb.get_conversations, sorted(wanted)), attempts=ATTEMPTS)
+    for cid, doc in sorted(docs.items()):
+        state = wanted[cid]
+        if {name: getattr(doc, name) for name in state.triage()} == state.triage():
+            continue
         retry(
             "kb triage projection",
             partial(kb.update_conversation, state.conversation_id, state.triage()),
@@ -243,6 +252,26 @@ class Router:
             )
         return (team_ids | agent_ids) - found
 
+    def _contacts(self, inbound: Sequence[Message]) -> dict[str, str]:
+        """Identity id -> contact id of the authors of ``inbound``: looked up, and for authors the
+        store does not know yet, resolved now (what the flow's ``crm`` sink would do next; it
+        finds those messages counted and does nothing twice)."""
+        authors = sorted({m.author.id for m in inbound if m.author is not None})
+        if not authors:
+            return {}
+        found: dict[str, str] = {}
+        with self._crm.engine.connect() as conn:
+            for part in chunks(authors):
+                query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
+                found.update({row.id: row.contact_id for row in conn.execute(query)})
+        unknown = [m for m in inbound if m.author is not None and m.author.id not in found]
+        if unknown:
+            resolved = retry(
+                "routing contacts", partial(self._crm.upsert_from_messages, unknown), attempts=ATTEMPTS
+            )
+            found.update(resolved)
+        return found
+
     def _segments(self, contact_ids: Collection[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         if not contact_ids:
@@ -277,11 +306,7 @@ class Router:
         if not inbox and not folds:
             return []
         inbound = [m for _, m in inbox if m.direction == Direction.IN]
-        contacts = (
-            retry("routing contacts", partial(self._crm.upsert_from_messages, inbound), attempts=ATTEMPTS)
-            if inbound
-            else {}
-        )
+        contacts = self._contacts(inbound)
         arrivals, newest = _arrivals(inbox, contacts, created)
         rules = self._current_rules() if newest else []
         wanted = {a.contact_id for a in arrivals if a.contact_id}

@@ -4,8 +4,8 @@ on SQLite and PostgreSQL (``store`` runs on both)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 
