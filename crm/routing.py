@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select, text
 from crm.assign import Subject
 from crm.engine import MIGRATION_LOCK, write, write_engine
 from crm.errors import InvalidRequest, NotFound
-from crm.events import EventLog, NewEvent
+from crm.events import EventLog, NewEvent, record_events
 from crm.routing_txn import HOLDING, RoutingTxn, holding
 from crm.rules import AssignSpec
 from crm.schema import conversation_routing
@@ -174,8 +174,7 @@ class RoutingStore:
             txn.flush()
             if txn._pool is not None:
                 txn._pool.flush()
-            if txn.events:  # last: the event lock is held to commit
-                self._events.append_many(txn.events, conn=conn)
+            record_events(conn, txn.events)  # last: the event lock is held to commit
             return result, [_state(row) for row in txn.rows_read() if row["conversation_id"] in txn.changed]
 
         outcome: tuple[Any, list[RoutingState]] = write(self._writer, unit)

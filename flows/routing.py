@@ -33,8 +33,8 @@ from crm.routing import Arrival, Decision, RoutingState
 from crm.rules import RuleView
 from crm.schema import agents, identities, segment_members, teams
 from hub.backoff import retry
-from hub.models import Conversation, Direction, Message
-from kb.analysis import conversation_field_values, effective_language, message_field_values
+from hub.models import Direction, Message
+from kb.analysis import effective_language, message_field_values
 from kb.base import KnowledgeBase
 from kb.matcher import AnalysedColumns, analyse_message, evaluate
 from kb.query import Node, parse_query
@@ -87,19 +87,6 @@ def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> l
     return compiled
 
 
-def _conversation(state: RoutingState) -> Conversation:
-    return Conversation(
-        id=state.conversation_id,
-        channel=state.channel,
-        account=state.account,
-        status=state.status,
-        assignee=state.assignee,
-        queue=state.queue,
-        priority=state.priority,
-        tags=list(state.tags),
-    )
-
-
 #: the condition's field lists, in the order they are checked (cheapest first)
 _FIELDS = ("channels", "accounts", "priorities", "tags", "languages", "intents", "sentiments", "segments")
 
@@ -140,9 +127,12 @@ class _Facts:
     def query_matches(self, query: Node) -> bool:
         if self._analysed is None or self._fields is None:
             self._analysed = analyse_message(self.message)
+            state = self.state  # kb.analysis.conversation_field_values, without building a document
             self._fields = {
                 **message_field_values(self.message),
-                **conversation_field_values(_conversation(self.state)),
+                "status": [state.status],
+                "assignee": [state.assignee.lower()] if state.assignee else [],
+                "tag": list(dict.fromkeys(t.lower() for t in state.tags if t)),
             }
         return evaluate(query, self._analysed, self._fields)
 
