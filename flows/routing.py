@@ -346,8 +346,9 @@ def _arrivals(
                 account=first.account,
                 contact_id=contacts.get(opener.author.id) if opener.author is not None else None,
                 language=None if language == "und" else language,
-                message_id=first.id,
-                sent_at=first.created_at,
+                # the first inbound message opens it for first-response times (analytics, SLAs)
+                message_id=opener.id,
+                sent_at=opener.created_at,
                 inbound=any(m.id in created for m in inbound),
                 has_inbound=bool(inbound),
             )
