@@ -1,0 +1,242 @@
+"""The SLA tracker: follows the event log into ``sla_clocks``, finds breaches, escalates.
+
+:meth:`SlaTracker.follow` reads events after its stored cursor and applies them
+(``crm.sla.state``) in one transaction per batch that also advances the cursor, so a crash
+neither skips nor repeats an event; concurrent followers (several API processes) serialise on
+the cursor row and the loser re-reads. :meth:`SlaTracker.scan` finds running targets whose
+due time has passed and, for each, applies the policy's escalation through an
+:class:`Escalator` (which lives where the conversation does: the knowledge base), then marks
+the target breached and appends ``sla.breached`` in one transaction, conditional on the target
+not being marked yet: one event per target, whatever restarts or runs at once. Escalation
+comes first so a crash between the two repeats an escalation (raising a priority twice or
+unassigning twice does no harm) rather than losing one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from crm.engine import write
+from crm.errors import NotFound
+from crm.sla.policies import SlaPolicy, SlaPolicyStore, policy_for
+from crm.sla.schema import sla_clocks, sla_cursor, sla_times
+from crm.sla.state import ClockState, EventLike, Measurement, apply_event, event_time, recompute
+from hub.models import utcnow
+
+__all__ = ["BreachAction", "Escalator", "SlaTracker"]
+
+log = logging.getLogger("parley.sla")
+
+#: the event types that move a clock; the tracker reads only these
+TRACKED_TYPES = (
+    "conversation.created",
+    "conversation.status_changed",
+    "conversation.reopened",
+    "conversation.updated",
+    "conversation.assigned",
+    "message.created",
+)
+CURSOR = "sla.tracker"
+TARGETS = ("first_response", "next_response", "resolution")
+
+
+@dataclass(frozen=True)
+class BreachAction:
+    """What a breach asks of the conversation's owner: raise its priority, unassign it."""
+
+    conversation_id: str
+    target: str
+    raise_priority: str | None
+    unassign: bool
+
+
+class Escalator(Protocol):
+    """Applies a breach's escalation to the conversation (idempotently)."""
+
+    def __call__(self, action: BreachAction) -> None: ...
+
+
+class EventSource(Protocol):
+    """What the tracker needs of the event log (``crm.events.EventLog``)."""
+
+    def read(
+        self, after: int = 0, limit: int = 100, types: Sequence[str] | None = None, conversation_id: str | None = None
+    ) -> Sequence[EventLike]: ...
+
+    def append(
+        self,
+        type: str,
+        *,
+        conversation_id: str | None = None,
+        contact_id: str | None = None,
+        actor_id: str | None = None,
+        data: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> int: ...
+
+
+_STATE_FIELDS = [f.name for f in fields(ClockState) if f.name != "pauses"]
+
+
+def _to_row(state: ClockState) -> dict[str, Any]:
+    row = {name: getattr(state, name) for name in _STATE_FIELDS}
+    row["pauses"] = [[a.isoformat(), b.isoformat()] for a, b in state.pauses]
+    row["updated_at"] = utcnow()
+    return row
+
+
+def _from_row(row: Any) -> ClockState:
+    values = {name: row[name] for name in _STATE_FIELDS}
+    pauses = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in row["pauses"]]
+    return ClockState(**values, pauses=pauses)
+
+
+class SlaTracker:
+    """Keeps the clocks of ``sla_clocks`` in step with the event log (module doc)."""
+
+    def __init__(self, engine: Engine, writer: Engine, events: EventSource, *, late_after: timedelta) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._events = events
+        self.late_after = late_after
+        self._policies = SlaPolicyStore(engine, writer)
+
+    # --- following the log -----------------------------------------------------------------
+
+    def cursor(self) -> int:
+        with self._engine.connect() as conn:
+            value = conn.execute(select(sla_cursor.c.event_id).where(sla_cursor.c.name == CURSOR)).scalar()
+        return int(value or 0)
+
+    def follow(self, *, batch: int = 500, max_batches: int | None = None) -> int:
+        """Apply every event after the cursor (``max_batches`` at most); returns how many."""
+        applied, batches = 0, 0
+        while max_batches is None or batches < max_batches:
+            after = self.cursor()
+            events = list(self._events.read(after=after, limit=batch, types=TRACKED_TYPES))
+            if not events:
+                return applied
+            write(self._writer, lambda conn, a=after, e=events: self._apply(conn, a, e))  # type: ignore[misc]
+            applied += len(events)
+            batches += 1
+        return applied
+
+    def _apply(self, conn: Connection, after: int, events: list[EventLike]) -> None:
+        current = conn.execute(select(sla_cursor.c.event_id).where(sla_cursor.c.name == CURSOR)).scalar()
+        if int(current or 0) != after:
+            return  # another follower applied this batch; the caller reads on from the new cursor
+        ids = sorted({e.conversation_id for e in events if e.conversation_id})
+        states = {
+            r["conversation_id"]: _from_row(r)
+            for r in conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id.in_(ids))).mappings()
+        }
+        known = set(states)
+        policies: dict[tuple[str | None, str], SlaPolicy | None] = {}
+
+        def policy(state: ClockState) -> SlaPolicy | None:
+            key = (state.queue, state.priority)
+            if key not in policies:
+                policies[key] = policy_for(conn, *key)
+            return policies[key]
+
+        for event in events:
+            if event.conversation_id is None:
+                continue
+            at, late = event_time(event, self.late_after)
+            before = states.get(event.conversation_id)
+            state, done = apply_event(before, event, at, policy(before) if before else None)
+            if state is None:
+                continue
+            state.backfilled = state.backfilled or late
+            states[event.conversation_id] = recompute(state, policy(state))
+            for measurement in done:
+                _record(conn, state.conversation_id, measurement)
+        for conversation_id, state in states.items():
+            row = _to_row(state)
+            if conversation_id in known:
+                conn.execute(update(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id).values(row))
+            else:
+                conn.execute(insert(sla_clocks).values(conversation_id=conversation_id, **row))
+        last = events[-1].id
+        if current is None:
+            conn.execute(insert(sla_cursor).values(name=CURSOR, event_id=last))
+        else:
+            conn.execute(update(sla_cursor).where(sla_cursor.c.name == CURSOR).values(event_id=last))
+
+    # --- breaches --------------------------------------------------------------------------
+
+    def scan(self, now: datetime | None = None, escalate: Escalator | None = None, *, limit: int = 500) -> int:
+        """Mark every running target due before ``now`` breached (one ``sla.breached`` each)
+        and apply its escalation; returns how many breaches were recorded."""
+        now = now or utcnow()
+        found = 0
+        for target in TARGETS:
+            due, breached = sla_clocks.c[f"{target}_due"], sla_clocks.c[f"{target}_breached_at"]
+            query = (
+                select(sla_clocks.c.conversation_id, sla_clocks.c.policy_id, due)
+                .where(due <= now, breached.is_(None))
+                .order_by(due)
+                .limit(limit)
+            )
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for conversation_id, policy_id, due_time in rows:
+                found += self._breach(conversation_id, policy_id, target, due_time, now, escalate)
+        return found
+
+    def _breach(
+        self, conversation_id: str, policy_id: str | None, target: str, due_time: datetime, now: datetime,
+        escalate: Escalator | None,
+    ) -> int:
+        try:  # the escalation in force now
+            policy = self._policies.get(policy_id) if policy_id else None
+        except NotFound:
+            policy = None
+        escalation = policy.escalation if policy else None
+        if escalate is not None and escalation is not None and (escalation.raise_priority or escalation.reassign):
+            raise_to = escalation.raise_priority.value if escalation.raise_priority else None
+            escalate(BreachAction(conversation_id, target, raise_to, escalation.reassign))
+        due_col, breached_col = sla_clocks.c[f"{target}_due"], sla_clocks.c[f"{target}_breached_at"]
+
+        def work(conn: Connection) -> int:
+            marked = conn.execute(
+                update(sla_clocks)
+                .where(sla_clocks.c.conversation_id == conversation_id, due_col == due_time, breached_col.is_(None))
+                .values({breached_col.name: now, "updated_at": utcnow()})
+            ).rowcount
+            if marked != 1:
+                return 0  # another scanner got there first, or the clock moved since we read it
+            self._events.append(
+                "sla.breached",
+                conversation_id=conversation_id,
+                data={
+                    "policy_id": policy_id,
+                    "target": target,
+                    "due_at": due_time.isoformat(),
+                    "notify_team": escalation.notify_team if escalation else None,
+                    "raise_priority": escalation.raise_priority.value if escalation and escalation.raise_priority else None,
+                    "reassign": bool(escalation and escalation.reassign),
+                },
+                conn=conn,
+            )
+            return 1
+
+        return write(self._writer, work)
+
+
+def _record(conn: Connection, conversation_id: str, m: Measurement) -> None:
+    """Store a first-response or resolution time (a later resolution replaces the earlier)."""
+    conn.execute(delete(sla_times).where(sla_times.c.conversation_id == conversation_id, sla_times.c.metric == m.metric))
+    conn.execute(
+        insert(sla_times).values(
+            conversation_id=conversation_id,
+            recorded_at=utcnow(),
+            **{f.name: getattr(m, f.name) for f in fields(m)},
+        )
+    )
