@@ -24,6 +24,7 @@ from api.routes import (
     contacts,
     conversations,
     dead_letters,
+    events,
     feeds,
     health,
     search,
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, webhooks):
+    for module in (*routers, agents, teams, audit, events, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app
