@@ -12,13 +12,14 @@ breaches with escalation, and recorded response times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from crm.sla.policies import BusinessHours, Escalation, SlaPolicy, SlaPolicySpec, SlaPolicyStore
-from crm.sla.tracker import BreachAction, Escalator, EventSource, SlaTracker
+from crm.events import EventLog
+from crm.sla.tracker import BreachAction, Escalator, SlaTracker
 from crm.sla.views import Metric, ResponseTime, SlaView, response_times, sla_views
 
 __all__ = [
@@ -38,17 +39,11 @@ class SlaStore:
     """Policies (``policies``), the tracker (``follow``, ``scan``) and the reads."""
 
     def __init__(
-        self, engine: Engine, writer: Engine, events: Callable[[], EventSource], *, late_after: timedelta
+        self, engine: Engine, writer: Engine, events: EventLog, *, late_after: timedelta
     ) -> None:
         self._engine = engine
         self.policies = SlaPolicyStore(engine, writer)
-        self._events = events
-        self._writer = writer
-        self.late_after = late_after
-
-    @property
-    def tracker(self) -> SlaTracker:
-        return SlaTracker(self._engine, self._writer, self._events(), late_after=self.late_after)
+        self.tracker = SlaTracker(engine, writer, events, late_after=late_after)
 
     def follow(self, *, batch: int = 500, max_batches: int | None = None) -> int:
         """Apply the events logged since the last call; returns how many."""

@@ -48,7 +48,7 @@ sla_policies = Table(
 sla_clocks = Table(
     "sla_clocks",
     metadata,
-    Column("conversation_id", String(64), primary_key=True),
+    Column("conversation_id", String(256), primary_key=True),
     Column("policy_id", String(64), nullable=True),
     Column("channel", String(64), nullable=True),
     Column("queue", String(256), nullable=True),
@@ -85,7 +85,7 @@ sla_clocks = Table(
 sla_times = Table(
     "sla_times",
     metadata,
-    Column("conversation_id", String(64), primary_key=True),
+    Column("conversation_id", String(256), primary_key=True),
     Column("metric", String(32), primary_key=True),
     _when("started_at", False),
     _when("ended_at", False),

@@ -37,25 +37,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from crm.events import Event
 from crm.sla.clock import BusinessCalendar, Pause, due_at, elapsed
 from crm.sla.policies import SlaPolicy
 
-__all__ = ["ClockState", "EventLike", "Measurement", "apply_event", "event_time", "recompute"]
+__all__ = ["ClockState", "Measurement", "apply_event", "event_time", "recompute"]
 
 PAUSING_STATUSES = frozenset({"pending", "snoozed"})
-
-
-class EventLike(Protocol):
-    """What the tracker reads of an event of the log (``crm.events.Event``)."""
-
-    id: int
-    at: datetime
-    type: str
-    conversation_id: str | None
-    actor_id: str | None
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -131,7 +121,7 @@ def _parse(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def event_time(event: EventLike, late_after: timedelta) -> tuple[datetime, bool]:
+def event_time(event: Event, late_after: timedelta) -> tuple[datetime, bool]:
     """The time ``event`` counts at, and whether it was replaced by the hub's (module doc)."""
     sent = _parse(event.data.get("sent_at"))
     if sent is None or sent > event.at:
@@ -172,10 +162,10 @@ def new_clock(conversation_id: str, at: datetime, data: dict[str, Any]) -> Clock
 
 
 def apply_event(
-    state: ClockState | None, event: EventLike, at: datetime, policy: SlaPolicy | None
+    state: ClockState | None, event: Event, at: datetime, policy: SlaPolicy | None, *, late: bool = False
 ) -> tuple[ClockState | None, list[Measurement]]:
-    """``state`` moved by ``event`` counted at ``at`` (see :func:`event_time`); ``policy`` is
-    the one in force before the event. Returns the new state (None: nothing to track) and the
+    """``state`` moved by ``event`` counted at ``at`` (``late``: the hub's time replaced the
+    message's, see :func:`event_time`); ``policy`` is the one in force before the event. Returns the new state (None: nothing to track) and the
     measurements it completed. Call :func:`recompute` afterwards with the policy for the new
     scope."""
     data, kind = event.data, event.type
@@ -184,22 +174,24 @@ def apply_event(
             return None, []
         if kind == "message.created" and data.get("direction") != "in":
             return None, []
-        return new_clock(event.conversation_id, at, data), []
+        fresh = new_clock(event.conversation_id, at, data)
+        fresh.backfilled = late
+        return fresh, []
     state = replace(state, pauses=list(state.pauses))
     at = max(at, state.last_at)
     state.last_at = at
+    state.backfilled = state.backfilled or late
     done: list[Measurement] = []
     if kind == "message.created" and data.get("direction") == "in":
         if state.first_response_at is not None and state.waiting_since is None and state.resolved_at is None:
             state.waiting_since = at
-            state.next_response_breached_at = None
     elif kind == "message.created" and data.get("direction") == "out":
         if data.get("message_id") is not None and data.get("message_id") == state.origin_message_id:
             state.first_response_owed = False
         elif state.first_response_at is None and state.first_response_owed and state.resolved_at is None:
             state.first_response_at = at
             done.append(_measure(state, "first_response", at, policy, data.get("sent_by") or state.assignee))
-        state.waiting_since = None
+        _end_wait(state)
     elif kind == "conversation.status_changed":
         done += _status(state, data.get("to"), data.get("snoozed_until"), at, policy)
     elif kind == "conversation.reopened":
@@ -225,13 +217,21 @@ def _status(state: ClockState, to: Any, snoozed_until: Any, at: datetime, policy
             return []
         state.pause(at)
         state.resolved_at = at
-        state.waiting_since = None
+        _end_wait(state)
         return [_measure(state, "resolution", at, policy, state.assignee)]
     if state.status in PAUSING_STATUSES or snoozed_until:
         state.pause(at)
         return []
     _reopen(state, at)
     return []
+
+
+def _end_wait(state: ClockState) -> None:
+    """The customer is answered (or the conversation resolved): a next-response breach is
+    shown only while its wait lasts (its event stays in the log)."""
+    state.waiting_since = None
+    state.next_response_due = None
+    state.next_response_breached_at = None
 
 
 def _reopen(state: ClockState, at: datetime) -> None:

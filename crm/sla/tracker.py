@@ -15,7 +15,6 @@ unassigning twice does no harm) rather than losing one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,9 +23,10 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from crm.engine import write
 from crm.errors import NotFound
+from crm.events import Event, EventLog
 from crm.sla.policies import SlaPolicy, SlaPolicyStore, policy_for
 from crm.sla.schema import sla_clocks, sla_cursor, sla_times
-from crm.sla.state import ClockState, EventLike, Measurement, apply_event, event_time, recompute
+from crm.sla.state import ClockState, Measurement, apply_event, event_time, recompute
 from hub.models import utcnow
 
 __all__ = ["BreachAction", "Escalator", "SlaTracker"]
@@ -62,25 +62,6 @@ class Escalator(Protocol):
     def __call__(self, action: BreachAction) -> None: ...
 
 
-class EventSource(Protocol):
-    """What the tracker needs of the event log (``crm.events.EventLog``)."""
-
-    def read(
-        self, after: int = 0, limit: int = 100, types: Sequence[str] | None = None, conversation_id: str | None = None
-    ) -> Sequence[EventLike]: ...
-
-    def append(
-        self,
-        type: str,
-        *,
-        conversation_id: str | None = None,
-        contact_id: str | None = None,
-        actor_id: str | None = None,
-        data: dict[str, Any] | None = None,
-        conn: Connection | None = None,
-    ) -> int: ...
-
-
 _STATE_FIELDS = [f.name for f in fields(ClockState) if f.name != "pauses"]
 
 
@@ -100,7 +81,7 @@ def _from_row(row: Any) -> ClockState:
 class SlaTracker:
     """Keeps the clocks of ``sla_clocks`` in step with the event log (module doc)."""
 
-    def __init__(self, engine: Engine, writer: Engine, events: EventSource, *, late_after: timedelta) -> None:
+    def __init__(self, engine: Engine, writer: Engine, events: EventLog, *, late_after: timedelta) -> None:
         self._engine = engine
         self._writer = writer
         self._events = events
@@ -127,7 +108,7 @@ class SlaTracker:
             batches += 1
         return applied
 
-    def _apply(self, conn: Connection, after: int, events: list[EventLike]) -> None:
+    def _apply(self, conn: Connection, after: int, events: list[Event]) -> None:
         current = conn.execute(select(sla_cursor.c.event_id).where(sla_cursor.c.name == CURSOR)).scalar()
         if int(current or 0) != after:
             return  # another follower applied this batch; the caller reads on from the new cursor
@@ -150,10 +131,9 @@ class SlaTracker:
                 continue
             at, late = event_time(event, self.late_after)
             before = states.get(event.conversation_id)
-            state, done = apply_event(before, event, at, policy(before) if before else None)
+            state, done = apply_event(before, event, at, policy(before) if before else None, late=late)
             if state is None:
                 continue
-            state.backfilled = state.backfilled or late
             states[event.conversation_id] = recompute(state, policy(state))
             for measurement in done:
                 _record(conn, state.conversation_id, measurement)
@@ -162,7 +142,7 @@ class SlaTracker:
             if conversation_id in known:
                 conn.execute(update(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id).values(row))
             else:
-                conn.execute(insert(sla_clocks).values(conversation_id=conversation_id, **row))
+                conn.execute(insert(sla_clocks).values(row))
         last = events[-1].id
         if current is None:
             conn.execute(insert(sla_cursor).values(name=CURSOR, event_id=last))

@@ -1,7 +1,7 @@
 """SLA policies, per-conversation clocks, recorded response times and the tracker's cursor.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-26 04:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import crm.schema
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -45,7 +45,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "sla_clocks",
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
+        sa.Column("conversation_id", sa.String(length=256), nullable=False),
         sa.Column("policy_id", sa.String(length=64), nullable=True),
         sa.Column("channel", sa.String(length=64), nullable=True),
         sa.Column("queue", sa.String(length=256), nullable=True),
@@ -75,7 +75,7 @@ def upgrade() -> None:
         op.create_index(op.f(f"ix_sla_clocks_{target}_due"), "sla_clocks", [f"{target}_due"])
     op.create_table(
         "sla_times",
-        sa.Column("conversation_id", sa.String(length=64), nullable=False),
+        sa.Column("conversation_id", sa.String(length=256), nullable=False),
         sa.Column("metric", sa.String(length=32), nullable=False),
         _when("started_at", False),
         _when("ended_at", False),
