@@ -29,6 +29,7 @@ from api.routes import (
     health,
     search,
     segments,
+    sla,
     teams,
     tokens,
     webhooks,
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, events, webhooks):
+    for module in (*routers, agents, teams, sla, audit, events, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

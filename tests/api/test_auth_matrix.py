@@ -76,6 +76,11 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("DELETE", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("GET", "/audit"): "supervisor",
     ("GET", "/events"): "viewer",
+    ("GET", "/sla/policies"): "agent",
+    ("POST", "/sla/policies"): "admin",
+    ("GET", "/sla/policies/{policy_id}"): "agent",
+    ("PUT", "/sla/policies/{policy_id}"): "admin",
+    ("DELETE", "/sla/policies/{policy_id}"): "admin",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
 }
