@@ -51,7 +51,9 @@ def get_policy(policy_id: str, crm: CRMDep) -> SlaPolicy:
 
 
 @router.put("/sla/policies/{policy_id}")
-def replace_policy(policy_id: str, body: SlaPolicyBody, crm: CRMDep, _: AdminDep, audit: AuditDep) -> SlaPolicy:
+def replace_policy(
+    policy_id: str, body: SlaPolicyBody, crm: CRMDep, _: AdminDep, audit: AuditDep
+) -> SlaPolicy:
     """Replace every field of a policy."""
     before = crm.sla.policies.get(policy_id)
     policy = crm.sla.policies.replace(policy_id, body)

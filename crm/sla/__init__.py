@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from crm.sla.policies import BusinessHours, Escalation, SlaPolicy, SlaPolicySpec, SlaPolicyStore
 from crm.events import EventLog
+from crm.sla.policies import BusinessHours, Escalation, SlaPolicy, SlaPolicySpec, SlaPolicyStore
 from crm.sla.tracker import BreachAction, Escalator, SlaTracker
 from crm.sla.views import Metric, ResponseTime, SlaView, response_times, sla_views
 
@@ -38,9 +38,7 @@ __all__ = [
 class SlaStore:
     """Policies (``policies``), the tracker (``follow``, ``scan``) and the reads."""
 
-    def __init__(
-        self, engine: Engine, writer: Engine, events: EventLog, *, late_after: timedelta
-    ) -> None:
+    def __init__(self, engine: Engine, writer: Engine, events: EventLog, *, late_after: timedelta) -> None:
         self._engine = engine
         self.policies = SlaPolicyStore(engine, writer)
         self.tracker = SlaTracker(engine, writer, events, late_after=late_after)

@@ -28,9 +28,10 @@ Contract, for any calendar and closed pauses, ``t >= 0`` (tested as properties):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -81,13 +82,15 @@ class BusinessCalendar:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.timezone!r} (use an IANA name such as Europe/Berlin)") from exc
+            raise ValueError(
+                f"unknown time zone {self.timezone!r} (use an IANA name such as Europe/Berlin)"
+            ) from exc
         if len(self.hours) != 7:
             raise ValueError("hours must list the seven week days")
         if not any(self.hours):
             raise ValueError("a business calendar needs working hours on at least one week day")
         for ranges in self.hours:
-            for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+            for (_, end), (start, _) in pairwise(ranges):
                 if start < end:
                     raise ValueError("working hours of one day must not overlap")
 
@@ -96,7 +99,9 @@ class BusinessCalendar:
         return ZoneInfo(self.timezone)
 
     @classmethod
-    def from_spec(cls, timezone: str, hours: dict[str, Sequence[str]], holidays: Iterable[date | str] = ()) -> BusinessCalendar:
+    def from_spec(
+        cls, timezone: str, hours: Mapping[str, Sequence[str]], holidays: Iterable[date | str] = ()
+    ) -> BusinessCalendar:
         """``hours`` maps week day names (``mon`` ... ``sun``) to ranges like ``"09:00-17:00"``;
         days left out have no working time. ``holidays`` are ISO dates."""
         unknown = sorted(set(hours) - set(WEEKDAYS))

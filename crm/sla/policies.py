@@ -118,7 +118,9 @@ def _row(spec: SlaPolicySpec) -> dict[str, Any]:
         "first_response_s": spec.first_response_minutes and spec.first_response_minutes * 60,
         "next_response_s": spec.next_response_minutes and spec.next_response_minutes * 60,
         "resolution_s": spec.resolution_minutes and spec.resolution_minutes * 60,
-        "business_hours": None if spec.business_hours is None else spec.business_hours.model_dump(mode="json"),
+        "business_hours": None
+        if spec.business_hours is None
+        else spec.business_hours.model_dump(mode="json"),
         "escalation": spec.escalation.model_dump(mode="json"),
     }
 
@@ -143,7 +145,10 @@ def policy_for(conn: Connection, queue: str | None, priority: str) -> SlaPolicy 
     """The most specific policy for a conversation in ``queue`` with ``priority``, or None."""
     scopes = [f"{queue}|{priority}", f"{queue}|*"] if queue else []
     scopes += [f"*|{priority}", "*|*"]
-    rows = {r["scope"]: r for r in conn.execute(select(sla_policies).where(sla_policies.c.scope.in_(scopes))).mappings()}
+    rows = {
+        r["scope"]: r
+        for r in conn.execute(select(sla_policies).where(sla_policies.c.scope.in_(scopes))).mappings()
+    }
     for scope in scopes:
         if scope in rows:
             return policy_from_row(rows[scope])
@@ -177,8 +182,11 @@ class SlaPolicyStore:
             raise InvalidRequest(f"escalation.notify_team: no team {team}")
         for column, value, what in (
             (sla_policies.c.name, spec.name.strip(), f"the name {spec.name.strip()!r}"),
-            (sla_policies.c.scope, spec.scope, f"queue {spec.queue or 'any'} and priority "
-             f"{spec.priority.value if spec.priority else 'any'}"),
+            (
+                sla_policies.c.scope,
+                spec.scope,
+                f"queue {spec.queue or 'any'} and priority {spec.priority.value if spec.priority else 'any'}",
+            ),
         ):
             other = conn.execute(select(sla_policies.c.id).where(column == value)).scalar_one_or_none()
             if other is not None and other != policy_id:
@@ -191,7 +199,9 @@ class SlaPolicyStore:
 
         def work(conn: Connection) -> None:
             self._check(conn, spec, None)
-            conn.execute(insert(sla_policies).values(id=policy_id, created_at=now, updated_at=now, **_row(spec)))
+            conn.execute(
+                insert(sla_policies).values(id=policy_id, created_at=now, updated_at=now, **_row(spec))
+            )
 
         write(self._writer, work)
         return self.get(policy_id)
@@ -213,7 +223,8 @@ class SlaPolicyStore:
         """Delete ``policy_id``; running clocks pick another policy at their next event."""
         policy = self.get(policy_id)
         deleted = write(
-            self._writer, lambda conn: conn.execute(delete(sla_policies).where(sla_policies.c.id == policy_id)).rowcount
+            self._writer,
+            lambda conn: conn.execute(delete(sla_policies).where(sla_policies.c.id == policy_id)).rowcount,
         )
         if not deleted:
             raise NotFound(f"SLA policy {policy_id} does not exist")

@@ -98,7 +98,7 @@ class ClockState:
 
     def all_pauses(self) -> list[Pause]:
         closed: list[Pause] = list(self.pauses)
-        return closed + [(self.paused_since, None)] if self.paused_since is not None else closed
+        return [*closed, (self.paused_since, None)] if self.paused_since is not None else closed
 
     def pause(self, at: datetime) -> None:
         if self.paused_since is None:
@@ -131,9 +131,13 @@ def event_time(event: Event, late_after: timedelta) -> tuple[datetime, bool]:
     return sent, False
 
 
-def _measure(state: ClockState, metric: str, end: datetime, policy: SlaPolicy | None, agent: str | None) -> Measurement:
+def _measure(
+    state: ClockState, metric: str, end: datetime, policy: SlaPolicy | None, agent: str | None
+) -> Measurement:
     calendar: BusinessCalendar | None = policy.calendar() if policy else None
-    breached_at = state.first_response_breached_at if metric == "first_response" else state.resolution_breached_at
+    breached_at = (
+        state.first_response_breached_at if metric == "first_response" else state.resolution_breached_at
+    )
     return Measurement(
         metric=metric,
         started_at=state.started_at,
@@ -165,9 +169,9 @@ def apply_event(
     state: ClockState | None, event: Event, at: datetime, policy: SlaPolicy | None, *, late: bool = False
 ) -> tuple[ClockState | None, list[Measurement]]:
     """``state`` moved by ``event`` counted at ``at`` (``late``: the hub's time replaced the
-    message's, see :func:`event_time`); ``policy`` is the one in force before the event. Returns the new state (None: nothing to track) and the
-    measurements it completed. Call :func:`recompute` afterwards with the policy for the new
-    scope."""
+    message's, see :func:`event_time`); ``policy`` is the one in force before the event.
+    Returns the new state (None: nothing to track) and the measurements it completed. Call
+    :func:`recompute` afterwards with the policy for the new scope."""
     data, kind = event.data, event.type
     if state is None:
         if event.conversation_id is None or kind not in {"conversation.created", "message.created"}:
@@ -209,7 +213,9 @@ def apply_event(
     return state, done
 
 
-def _status(state: ClockState, to: Any, snoozed_until: Any, at: datetime, policy: SlaPolicy | None) -> list[Measurement]:
+def _status(
+    state: ClockState, to: Any, snoozed_until: Any, at: datetime, policy: SlaPolicy | None
+) -> list[Measurement]:
     previous = state.status
     state.status = str(to) if to else state.status
     if state.status == "resolved":
@@ -241,7 +247,9 @@ def _reopen(state: ClockState, at: datetime) -> None:
     state.resolved_at = None
 
 
-def _due(start: datetime | None, seconds: int | None, calendar: BusinessCalendar | None, pauses: list[Pause]) -> datetime | None:
+def _due(
+    start: datetime | None, seconds: int | None, calendar: BusinessCalendar | None, pauses: list[Pause]
+) -> datetime | None:
     if start is None or seconds is None:
         return None
     return due_at(start, timedelta(seconds=seconds), calendar, pauses)
@@ -260,10 +268,14 @@ def recompute(state: ClockState, policy: SlaPolicy | None) -> ClockState:
 
     if state.first_response_breached_at is None:
         owed = running and state.first_response_at is None and state.first_response_owed
-        state.first_response_due = _due(state.started_at if owed else None, target("first_response"), calendar, pauses)
+        state.first_response_due = _due(
+            state.started_at if owed else None, target("first_response"), calendar, pauses
+        )
     if state.next_response_breached_at is None:
         waiting = state.waiting_since if running else None
         state.next_response_due = _due(waiting, target("next_response"), calendar, pauses)
     if state.resolution_breached_at is None:
-        state.resolution_due = _due(state.started_at if running else None, target("resolution"), calendar, pauses)
+        state.resolution_due = _due(
+            state.started_at if running else None, target("resolution"), calendar, pauses
+        )
     return state

@@ -15,9 +15,10 @@ unassigning twice does no harm) rather than losing one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -56,10 +57,8 @@ class BreachAction:
     unassign: bool
 
 
-class Escalator(Protocol):
-    """Applies a breach's escalation to the conversation (idempotently)."""
-
-    def __call__(self, action: BreachAction) -> None: ...
+#: applies a breach's escalation to the conversation, idempotently (``flows.sla.KBEscalator``)
+Escalator = Callable[[BreachAction], None]
 
 
 _STATE_FIELDS = [f.name for f in fields(ClockState) if f.name != "pauses"]
@@ -140,7 +139,9 @@ class SlaTracker:
         for conversation_id, state in states.items():
             row = _to_row(state)
             if conversation_id in known:
-                conn.execute(update(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id).values(row))
+                conn.execute(
+                    update(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id).values(row)
+                )
             else:
                 conn.execute(insert(sla_clocks).values(row))
         last = events[-1].id
@@ -151,7 +152,9 @@ class SlaTracker:
 
     # --- breaches --------------------------------------------------------------------------
 
-    def scan(self, now: datetime | None = None, escalate: Escalator | None = None, *, limit: int = 500) -> int:
+    def scan(
+        self, now: datetime | None = None, escalate: Escalator | None = None, *, limit: int = 500
+    ) -> int:
         """Mark every running target due before ``now`` breached (one ``sla.breached`` each)
         and apply its escalation; returns how many breaches were recorded."""
         now = now or utcnow()
@@ -171,7 +174,12 @@ class SlaTracker:
         return found
 
     def _breach(
-        self, conversation_id: str, policy_id: str | None, target: str, due_time: datetime, now: datetime,
+        self,
+        conversation_id: str,
+        policy_id: str | None,
+        target: str,
+        due_time: datetime,
+        now: datetime,
         escalate: Escalator | None,
     ) -> int:
         try:  # the escalation in force now
@@ -179,7 +187,11 @@ class SlaTracker:
         except NotFound:
             policy = None
         escalation = policy.escalation if policy else None
-        if escalate is not None and escalation is not None and (escalation.raise_priority or escalation.reassign):
+        if (
+            escalate is not None
+            and escalation is not None
+            and (escalation.raise_priority or escalation.reassign)
+        ):
             raise_to = escalation.raise_priority.value if escalation.raise_priority else None
             escalate(BreachAction(conversation_id, target, raise_to, escalation.reassign))
         due_col, breached_col = sla_clocks.c[f"{target}_due"], sla_clocks.c[f"{target}_breached_at"]
@@ -187,7 +199,11 @@ class SlaTracker:
         def work(conn: Connection) -> int:
             marked = conn.execute(
                 update(sla_clocks)
-                .where(sla_clocks.c.conversation_id == conversation_id, due_col == due_time, breached_col.is_(None))
+                .where(
+                    sla_clocks.c.conversation_id == conversation_id,
+                    due_col == due_time,
+                    breached_col.is_(None),
+                )
                 .values({breached_col.name: now, "updated_at": utcnow()})
             ).rowcount
             if marked != 1:
@@ -200,7 +216,9 @@ class SlaTracker:
                     "target": target,
                     "due_at": due_time.isoformat(),
                     "notify_team": escalation.notify_team if escalation else None,
-                    "raise_priority": escalation.raise_priority.value if escalation and escalation.raise_priority else None,
+                    "raise_priority": escalation.raise_priority.value
+                    if escalation and escalation.raise_priority
+                    else None,
                     "reassign": bool(escalation and escalation.reassign),
                 },
                 conn=conn,
@@ -212,7 +230,11 @@ class SlaTracker:
 
 def _record(conn: Connection, conversation_id: str, m: Measurement) -> None:
     """Store a first-response or resolution time (a later resolution replaces the earlier)."""
-    conn.execute(delete(sla_times).where(sla_times.c.conversation_id == conversation_id, sla_times.c.metric == m.metric))
+    conn.execute(
+        delete(sla_times).where(
+            sla_times.c.conversation_id == conversation_id, sla_times.c.metric == m.metric
+        )
+    )
     conn.execute(
         insert(sla_times).values(
             conversation_id=conversation_id,

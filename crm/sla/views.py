@@ -73,8 +73,12 @@ def sla_views(engine: Engine, conversation_ids: Sequence[str]) -> dict[str, SlaV
     found: dict[str, SlaView] = {}
     with engine.connect() as conn:
         for part in chunks(list(dict.fromkeys(conversation_ids))):
-            for row in conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id.in_(part))).mappings():
-                breached = [t for t in ("first_response", "next_response", "resolution") if row[f"{t}_breached_at"]]
+            for row in conn.execute(
+                select(sla_clocks).where(sla_clocks.c.conversation_id.in_(part))
+            ).mappings():
+                breached = [
+                    t for t in ("first_response", "next_response", "resolution") if row[f"{t}_breached_at"]
+                ]
                 found[row["conversation_id"]] = SlaView(
                     policy_id=row["policy_id"],
                     first_response_due=row["first_response_due"],

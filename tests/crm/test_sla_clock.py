@@ -17,12 +17,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 WEEKDAYS_9_17 = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
 
 
-def new_york(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NEW_YORK)  # type: ignore[misc]
+def new_york(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NEW_YORK)
 
 
 def hours(n: float) -> timedelta:
@@ -129,13 +129,19 @@ def test_an_open_pause_stops_the_clock(office: BusinessCalendar) -> None:
     start = berlin(2026, 11, 24, 10, 0)
     assert due_at(start, hours(3), office, [(berlin(2026, 11, 24, 11, 0), None)]) is None
     # a target met before the pause began still has its due time
-    assert due_at(start, hours(1), office, [(berlin(2026, 11, 24, 11, 0), None)]) == berlin(2026, 11, 24, 11, 0)
-    assert elapsed(start, berlin(2026, 11, 25, 10, 0), office, [(berlin(2026, 11, 24, 11, 0), None)]) == hours(1)
+    assert due_at(start, hours(1), office, [(berlin(2026, 11, 24, 11, 0), None)]) == berlin(
+        2026, 11, 24, 11, 0
+    )
+    assert elapsed(
+        start, berlin(2026, 11, 25, 10, 0), office, [(berlin(2026, 11, 24, 11, 0), None)]
+    ) == hours(1)
 
 
 def test_merge_pauses_joins_overlaps_and_drops_empty_ones() -> None:
     t = datetime(2026, 1, 1, tzinfo=UTC)
-    merged = merge_pauses([(t + hours(3), t + hours(5)), (t, t + hours(1)), (t + hours(4), t + hours(6)), (t, t)])
+    merged = merge_pauses(
+        [(t + hours(3), t + hours(5)), (t, t + hours(1)), (t + hours(4), t + hours(6)), (t, t)]
+    )
     assert merged == [(t, t + hours(1)), (t + hours(3), t + hours(6))]
     assert merge_pauses([(t, None), (t + hours(1), t + hours(2))]) == [(t, None)]
 
@@ -181,9 +187,15 @@ RANGES = ["00:00-24:00", "09:00-17:00", "01:30-03:30", "22:00-24:00", "00:00-02:
 def calendars(draw: st.DrawFn) -> BusinessCalendar | None:
     if draw(st.booleans()):
         return None
-    days = draw(st.lists(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), min_size=1, unique=True))
+    days = draw(
+        st.lists(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), min_size=1, unique=True)
+    )
     ranges = {day: [draw(st.sampled_from(RANGES))] for day in days}
-    holidays = draw(st.lists(st.dates(min_value=datetime(2026, 1, 1).date(), max_value=datetime(2027, 1, 1).date()), max_size=5))
+    holidays = draw(
+        st.lists(
+            st.dates(min_value=datetime(2026, 1, 1).date(), max_value=datetime(2027, 1, 1).date()), max_size=5
+        )
+    )
     return BusinessCalendar.from_spec(draw(st.sampled_from(ZONES)), ranges, holidays)
 
 
@@ -225,6 +237,6 @@ def test_due_times_and_elapsed_time_only_grow(
     end_small, end_large = start + small, start + large
     assert elapsed(start, end_small, calendar, pauses) <= elapsed(start, end_large, calendar, pauses)
     # elapsed is additive over a split point
-    assert elapsed(start, end_large, calendar, pauses) == elapsed(start, end_small, calendar, pauses) + elapsed(
-        end_small, end_large, calendar, pauses
-    )
+    assert elapsed(start, end_large, calendar, pauses) == elapsed(
+        start, end_small, calendar, pauses
+    ) + elapsed(end_small, end_large, calendar, pauses)

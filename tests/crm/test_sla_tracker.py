@@ -23,18 +23,23 @@ from crm.sla.schema import sla_clocks, sla_times
 from crm.sla.tracker import SlaTracker
 
 BERLIN = ZoneInfo("Europe/Berlin")
-OFFICE = {"timezone": "Europe/Berlin", "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}}
+OFFICE = {
+    "timezone": "Europe/Berlin",
+    "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+}
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
+def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
 
 
-def log(store: CRMStore, type_: str, at: datetime, conversation_id: str = "c1", **data: Any) -> None:
+def log(store: CRMStore, type_: str, at: datetime, conversation_id: str | None = "c1", **data: Any) -> None:
     """Append an event recorded at ``at``, as the writer of that change would have."""
     with store.engine.begin() as conn:
         conn.execute(
-            insert(events).values(at=at, type=type_, conversation_id=conversation_id, data=data, actor_id=None)
+            insert(events).values(
+                at=at, type=type_, conversation_id=conversation_id, data=data, actor_id=None
+            )
         )
 
 
@@ -42,16 +47,34 @@ def created(store: CRMStore, at: datetime, conversation_id: str = "c1", **extra:
     message = f"m-{conversation_id}-0"
     data = {"channel": "email", "account": "support", "message_id": message, "sent_at": at.isoformat()}
     log(store, "conversation.created", at, conversation_id, **(data | extra))
-    log(store, "message.created", at, conversation_id, message_id=message, direction="in", sent_at=at.isoformat())
+    log(
+        store,
+        "message.created",
+        at,
+        conversation_id,
+        message_id=message,
+        direction="in",
+        sent_at=at.isoformat(),
+    )
 
 
 def message(store: CRMStore, at: datetime, direction: str, conversation_id: str = "c1", **extra: Any) -> None:
-    data = {"message_id": f"m-{conversation_id}-{at.timestamp()}", "direction": direction, "sent_at": at.isoformat()}
+    data = {
+        "message_id": f"m-{conversation_id}-{at.timestamp()}",
+        "direction": direction,
+        "sent_at": at.isoformat(),
+    }
     log(store, "message.created", at, conversation_id, **(data | extra))
 
 
 def status(store: CRMStore, at: datetime, to: str, conversation_id: str = "c1", **extra: Any) -> None:
-    log(store, "conversation.status_changed", at, conversation_id, **({"to": to, "snoozed_until": None} | extra))
+    log(
+        store,
+        "conversation.status_changed",
+        at,
+        conversation_id,
+        **({"to": to, "snoozed_until": None} | extra),
+    )
 
 
 def policy(store: CRMStore, **fields: Any) -> str:
@@ -61,11 +84,18 @@ def policy(store: CRMStore, **fields: Any) -> str:
 
 def clock(store: CRMStore, conversation_id: str = "c1") -> dict[str, Any]:
     with store.engine.connect() as conn:
-        return dict(conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id)).mappings().one())
+        return dict(
+            conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id))
+            .mappings()
+            .one()
+        )
 
 
 def breaches(store: CRMStore) -> list[dict[str, Any]]:
-    return [e.data | {"conversation_id": e.conversation_id} for e in store.events.read(types=["sla.breached"], limit=1000)]
+    return [
+        e.data | {"conversation_id": e.conversation_id}
+        for e in store.events.read(types=["sla.breached"], limit=1000)
+    ]
 
 
 def test_first_response_due_over_a_weekend_with_a_dst_change(store: CRMStore) -> None:
@@ -167,7 +197,9 @@ def test_snooze_pauses_in_calendar_time_until_it_ends(store: CRMStore) -> None:
     policy(store, first_response_minutes=60)
     start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
     created(store, start)
-    status(store, start + timedelta(minutes=10), "open", snoozed_until=(start + timedelta(days=1)).isoformat())
+    status(
+        store, start + timedelta(minutes=10), "open", snoozed_until=(start + timedelta(days=1)).isoformat()
+    )
     store.sla.follow()
     assert clock(store)["first_response_due"] is None
     log(store, "conversation.reopened", start + timedelta(days=1), reason="snooze_ended")
@@ -191,7 +223,14 @@ def test_policy_by_queue_and_priority_and_escalation(store: CRMStore) -> None:
     created(store, start)
     store.sla.follow()
     assert clock(store)["first_response_due"] == start + timedelta(hours=4)
-    log(store, "conversation.assigned", start + timedelta(minutes=1), assignee="a1", previous=None, queue="vip")
+    log(
+        store,
+        "conversation.assigned",
+        start + timedelta(minutes=1),
+        assignee="a1",
+        previous=None,
+        queue="vip",
+    )
     store.sla.follow()
     assert clock(store)["first_response_due"] == start + timedelta(hours=1)
     log(store, "conversation.updated", start + timedelta(minutes=2), changes={"priority": ["normal", "high"]})
@@ -232,7 +271,14 @@ def test_a_message_sent_minutes_before_it_was_recorded_counts_from_when_it_was_s
     sent = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
     log(store, "conversation.created", sent + timedelta(minutes=5), message_id="m0", sent_at=sent.isoformat())
     # a future sent_at (a skewed clock) and an unreadable one count at the time recorded
-    log(store, "conversation.created", sent, "c2", message_id="m1", sent_at=(sent + timedelta(days=3)).isoformat())
+    log(
+        store,
+        "conversation.created",
+        sent,
+        "c2",
+        message_id="m1",
+        sent_at=(sent + timedelta(days=3)).isoformat(),
+    )
     log(store, "conversation.created", sent, "c3", message_id="m2", sent_at="yesterday")
     store.sla.follow()
     assert clock(store)["first_response_due"] == sent + timedelta(hours=1)
@@ -285,10 +331,12 @@ def test_two_followers_at_once_apply_each_event_once(store: CRMStore) -> None:
 
     def follow() -> None:
         try:
-            tracker = SlaTracker(store.engine, store.sla.tracker._writer, store.events, late_after=timedelta(hours=1))
+            tracker = SlaTracker(
+                store.engine, store.sla.tracker._writer, store.events, late_after=timedelta(hours=1)
+            )
             while tracker.follow(batch=7, max_batches=3):
                 pass
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=follow) for _ in range(3)]
@@ -310,7 +358,9 @@ def test_the_sla_tables_match_the_migration(store: CRMStore) -> None:
     from crm.schema import metadata
 
     with store.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        differences = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
     assert differences == []
 
 
@@ -326,11 +376,19 @@ def test_policies_are_validated_when_saved(store: CRMStore) -> None:
         SlaPolicySpec(name="empty")
     with pytest.raises(ValueError, match="unknown time zone"):
         SlaPolicySpec.model_validate(
-            {"name": "x", "first_response_minutes": 5, "business_hours": {"timezone": "Nowhere/Town", "hours": {}}}
+            {
+                "name": "x",
+                "first_response_minutes": 5,
+                "business_hours": {"timezone": "Nowhere/Town", "hours": {}},
+            }
         )
     listed = store.sla.policies.list()
     assert [p.name for p in listed] == ["default"]
     replaced = store.sla.policies.replace(listed[0].id, SlaPolicySpec(name="renamed", resolution_minutes=10))
-    assert (replaced.name, replaced.first_response_minutes, replaced.resolution_minutes) == ("renamed", None, 10)
+    assert (replaced.name, replaced.first_response_minutes, replaced.resolution_minutes) == (
+        "renamed",
+        None,
+        10,
+    )
     store.sla.policies.delete(replaced.id)
     assert store.sla.policies.list() == []

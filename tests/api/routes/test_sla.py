@@ -15,7 +15,10 @@ from crm.sla import SlaPolicySpec
 from hub.models import conversation_id_for
 from hub.settings import Settings
 
-OFFICE = {"timezone": "America/New_York", "hours": {"mon": ["09:00-17:00"], "tue": ["09:00-12:00", "13:00-17:00"]}}
+OFFICE = {
+    "timezone": "America/New_York",
+    "hours": {"mon": ["09:00-17:00"], "tue": ["09:00-12:00", "13:00-17:00"]},
+}
 
 
 @pytest.fixture
@@ -67,8 +70,18 @@ async def test_bad_policies_are_refused_with_the_documented_shapes(client: httpx
 
     cases = [
         {"name": "none"},  # no target
-        base | {"name": "z", "queue": "q", "business_hours": {"timezone": "Mars/Base", "hours": {"mon": ["09:00-17:00"]}}},
-        base | {"name": "h", "queue": "q", "business_hours": {"timezone": "UTC", "hours": {"mon": ["17:00-09:00"]}}},
+        base
+        | {
+            "name": "z",
+            "queue": "q",
+            "business_hours": {"timezone": "Mars/Base", "hours": {"mon": ["09:00-17:00"]}},
+        },
+        base
+        | {
+            "name": "h",
+            "queue": "q",
+            "business_hours": {"timezone": "UTC", "hours": {"mon": ["17:00-09:00"]}},
+        },
         base | {"name": "n", "queue": "q", "first_response_minutes": 0},
         base | {"name": "p", "queue": "q", "priority": "critical"},
         base | {"name": "x", "queue": "q", "colour": "red"},
@@ -88,7 +101,9 @@ async def test_bad_policies_are_refused_with_the_documented_shapes(client: httpx
 @pytest.mark.usefixtures("threads")
 async def test_the_inbox_shows_due_times(client: httpx.AsyncClient, app: FastAPI) -> None:
     crm: CRMStore = app.state.crm
-    crm.sla.policies.create(SlaPolicySpec(name="default", first_response_minutes=60, resolution_minutes=24 * 60))
+    crm.sla.policies.create(
+        SlaPolicySpec(name="default", first_response_minutes=60, resolution_minutes=24 * 60)
+    )
     page = (await client.get("/conversations")).json()
     assert page["items"] and all(item["sla"] is None for item in page["items"])  # not tracked yet
 
