@@ -76,6 +76,8 @@ sla_clocks = Table(
     Column("pauses", JSON, nullable=False),
     #: a time the clock used was the hub's arrival time, not the message's (see docs)
     Column("backfilled", Boolean, nullable=False),
+    #: escalations of recorded breaches not yet applied ``[{target, raise_priority, unassign}]``
+    Column("escalation_pending", JSON(none_as_null=True), nullable=True),
     _when("updated_at", False),
     Index("ix_sla_clocks_first_response_due", "first_response_due"),
     Index("ix_sla_clocks_next_response_due", "next_response_due"),

@@ -8,8 +8,9 @@ due time has passed and, for each, applies the policy's escalation through an
 :class:`Escalator` (which lives where the conversation does: the knowledge base), then marks
 the target breached and appends ``sla.breached`` in one transaction, conditional on the target
 not being marked yet: one event per target, whatever restarts or runs at once. Escalation
-comes first so a crash between the two repeats an escalation (raising a priority twice or
-unassigning twice does no harm) rather than losing one.
+is recorded as pending in that transaction and taken off once applied, so a crash in between
+repeats it at the next scan (raising a priority twice or unassigning twice does no harm)
+rather than losing it; followers see ``sla.breached`` before the changes it caused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -156,8 +157,11 @@ class SlaTracker:
         self, now: datetime | None = None, escalate: Escalator | None = None, *, limit: int = 500
     ) -> int:
         """Mark every running target due before ``now`` breached (one ``sla.breached`` each)
-        and apply its escalation; returns how many breaches were recorded."""
+        and apply its escalation; returns how many breaches were recorded. Escalations left
+        pending by an earlier pass that stopped half way are applied first."""
         now = now or utcnow()
+        if escalate is not None:
+            self._escalate_pending(escalate, limit)
         found = 0
         for target in TARGETS:
             due, breached = sla_clocks.c[f"{target}_due"], sla_clocks.c[f"{target}_breached_at"]
@@ -170,44 +174,47 @@ class SlaTracker:
             with self._engine.connect() as conn:
                 rows = conn.execute(query).all()
             for conversation_id, policy_id, due_time in rows:
-                found += self._breach(conversation_id, policy_id, target, due_time, now, escalate)
+                action = self._breach(conversation_id, policy_id, target, due_time, now)
+                if action is not False:
+                    found += 1
+                    if action is not None and escalate is not None:
+                        self._escalate_one(escalate, action)
         return found
 
     def _breach(
-        self,
-        conversation_id: str,
-        policy_id: str | None,
-        target: str,
-        due_time: datetime,
-        now: datetime,
-        escalate: Escalator | None,
-    ) -> int:
+        self, conversation_id: str, policy_id: str | None, target: str, due_time: datetime, now: datetime
+    ) -> BreachAction | Literal[False] | None:
+        """Mark one breach and append its event, with its escalation pending, in one
+        transaction; the escalation to apply (None: nothing to do), or False when another
+        scanner got there first or the clock moved since it was read."""
         try:  # the escalation in force now
             policy = self._policies.get(policy_id) if policy_id else None
         except NotFound:
             policy = None
         escalation = policy.escalation if policy else None
-        if (
-            escalate is not None
-            and escalation is not None
-            and (escalation.raise_priority or escalation.reassign)
-        ):
-            raise_to = escalation.raise_priority.value if escalation.raise_priority else None
-            escalate(BreachAction(conversation_id, target, raise_to, escalation.reassign))
+        raise_to = escalation.raise_priority.value if escalation and escalation.raise_priority else None
+        reassign = bool(escalation and escalation.reassign)
+        action = BreachAction(conversation_id, target, raise_to, reassign) if raise_to or reassign else None
         due_col, breached_col = sla_clocks.c[f"{target}_due"], sla_clocks.c[f"{target}_breached_at"]
 
-        def work(conn: Connection) -> int:
-            marked = conn.execute(
-                update(sla_clocks)
-                .where(
+        def work(conn: Connection) -> bool:
+            row = conn.execute(
+                select(sla_clocks.c.escalation_pending).where(
                     sla_clocks.c.conversation_id == conversation_id,
                     due_col == due_time,
                     breached_col.is_(None),
                 )
-                .values({breached_col.name: now, "updated_at": utcnow()})
-            ).rowcount
-            if marked != 1:
-                return 0  # another scanner got there first, or the clock moved since we read it
+            ).first()
+            if row is None:
+                return False
+            pending = list(row[0] or []) + ([_pending(action)] if action else [])
+            conn.execute(
+                update(sla_clocks)
+                .where(sla_clocks.c.conversation_id == conversation_id)
+                .values(
+                    {breached_col.name: now, "escalation_pending": pending or None, "updated_at": utcnow()}
+                )
+            )
             self._events.append(
                 "sla.breached",
                 conversation_id=conversation_id,
@@ -216,16 +223,46 @@ class SlaTracker:
                     "target": target,
                     "due_at": due_time.isoformat(),
                     "notify_team": escalation.notify_team if escalation else None,
-                    "raise_priority": escalation.raise_priority.value
-                    if escalation and escalation.raise_priority
-                    else None,
-                    "reassign": bool(escalation and escalation.reassign),
+                    "raise_priority": raise_to,
+                    "reassign": reassign,
                 },
                 conn=conn,
             )
-            return 1
+            return True
 
-        return write(self._writer, work)
+        return action if write(self._writer, work) else False
+
+    def _escalate_one(self, escalate: Escalator, action: BreachAction) -> None:
+        """Escalate, then take the escalation off the clock's pending list."""
+        escalate(action)
+
+        def work(conn: Connection) -> None:
+            column = sla_clocks.c.escalation_pending
+            where = sla_clocks.c.conversation_id == action.conversation_id
+            pending = conn.execute(select(column).where(where)).scalar() or []
+            left = [p for p in pending if p != _pending(action)]
+            conn.execute(update(sla_clocks).where(where).values(escalation_pending=left or None))
+
+        write(self._writer, work)
+
+    def _escalate_pending(self, escalate: Escalator, limit: int) -> None:
+        query = (
+            select(sla_clocks.c.conversation_id, sla_clocks.c.escalation_pending)
+            .where(sla_clocks.c.escalation_pending.is_not(None))
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for conversation_id, pending in rows:
+            for item in pending or []:
+                action = BreachAction(
+                    conversation_id, item["target"], item["raise_priority"], item["unassign"]
+                )
+                self._escalate_one(escalate, action)
+
+
+def _pending(action: BreachAction) -> dict[str, Any]:
+    return {"target": action.target, "raise_priority": action.raise_priority, "unassign": action.unassign}
 
 
 def _record(conn: Connection, conversation_id: str, m: Measurement) -> None:

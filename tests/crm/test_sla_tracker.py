@@ -392,3 +392,24 @@ def test_policies_are_validated_when_saved(store: CRMStore) -> None:
     )
     store.sla.policies.delete(replaced.id)
     assert store.sla.policies.list() == []
+
+
+def test_an_escalation_cut_short_is_applied_at_the_next_scan(store: CRMStore) -> None:
+    policy(store, first_response_minutes=60, escalation={"raise_priority": "high"})
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    created(store, start)
+    store.sla.follow()
+
+    def dies(action: BreachAction) -> None:
+        raise ConnectionError("the knowledge base went away")
+
+    with pytest.raises(ConnectionError):
+        store.sla.scan(start + timedelta(hours=2), dies)
+    assert len(breaches(store)) == 1  # recorded before escalating, with the escalation pending
+    assert clock(store)["escalation_pending"] == [
+        {"target": "first_response", "raise_priority": "high", "unassign": False}
+    ]
+    applied: list[BreachAction] = []
+    assert store.sla.scan(start + timedelta(hours=3), applied.append) == 0
+    assert applied == [BreachAction("c1", "first_response", "high", False)]
+    assert clock(store)["escalation_pending"] is None and len(breaches(store)) == 1

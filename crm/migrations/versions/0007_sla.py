@@ -68,6 +68,7 @@ def upgrade() -> None:
         _when("paused_since"),
         sa.Column("pauses", sa.JSON(), nullable=False),
         sa.Column("backfilled", sa.Boolean(), nullable=False),
+        sa.Column("escalation_pending", sa.JSON(none_as_null=True), nullable=True),
         _when("updated_at", False),
         sa.PrimaryKeyConstraint("conversation_id", name=op.f("pk_sla_clocks")),
     )
