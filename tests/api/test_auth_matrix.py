@@ -81,6 +81,9 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("GET", "/sla/policies/{policy_id}"): "agent",
     ("PUT", "/sla/policies/{policy_id}"): "admin",
     ("DELETE", "/sla/policies/{policy_id}"): "admin",
+    ("GET", "/analytics/inbox/response-times"): "supervisor",
+    ("GET", "/analytics/inbox/backlog"): "supervisor",
+    ("GET", "/analytics/inbox/workload"): "supervisor",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
 }
