@@ -49,7 +49,7 @@ class ConversationDetail(BaseModel):
 def with_sla(crm: CRMStore, conversations: list[Conversation]) -> list[InboxConversation]:
     """``conversations`` with their SLA clocks, read in one query for the page."""
     clocks = crm.sla.views([c.id for c in conversations])
-    return [InboxConversation(**dict(c), sla=clocks.get(c.id)) for c in conversations]
+    return [InboxConversation(**c.__dict__, sla=clocks.get(c.id)) for c in conversations]
 
 
 #: triage fields that always have a value; assignee and queue may be cleared with null

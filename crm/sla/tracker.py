@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from crm.engine import write
 from crm.errors import NotFound
@@ -118,6 +118,7 @@ class SlaTracker:
             for r in conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id.in_(ids))).mappings()
         }
         known = set(states)
+        measured: dict[tuple[str, str], Measurement] = {}
         policies: dict[tuple[str | None, str], SlaPolicy | None] = {}
 
         def policy(state: ClockState) -> SlaPolicy | None:
@@ -136,15 +137,17 @@ class SlaTracker:
                 continue
             states[event.conversation_id] = recompute(state, policy(state))
             for measurement in done:
-                _record(conn, state.conversation_id, measurement)
-        for conversation_id, state in states.items():
-            row = _to_row(state)
-            if conversation_id in known:
-                conn.execute(
-                    update(sla_clocks).where(sla_clocks.c.conversation_id == conversation_id).values(row)
-                )
-            else:
-                conn.execute(insert(sla_clocks).values(row))
+                measured[(state.conversation_id, measurement.metric)] = measurement
+        # executemany: one compiled statement per kind of write, whatever the batch holds
+        rows = [_to_row(state) for state in states.values()]
+        updates = [row | {"b_id": row["conversation_id"]} for row in rows if row["conversation_id"] in known]
+        inserts = [row for row in rows if row["conversation_id"] not in known]
+        if updates:
+            where = sla_clocks.c.conversation_id == bindparam("b_id")
+            conn.execute(update(sla_clocks).where(where), updates)
+        if inserts:
+            conn.execute(insert(sla_clocks), inserts)
+        _record(conn, measured)
         last = events[-1].id
         if current is None:
             conn.execute(insert(sla_cursor).values(name=CURSOR, event_id=last))
@@ -265,17 +268,16 @@ def _pending(action: BreachAction) -> dict[str, Any]:
     return {"target": action.target, "raise_priority": action.raise_priority, "unassign": action.unassign}
 
 
-def _record(conn: Connection, conversation_id: str, m: Measurement) -> None:
-    """Store a first-response or resolution time (a later resolution replaces the earlier)."""
-    conn.execute(
-        delete(sla_times).where(
-            sla_times.c.conversation_id == conversation_id, sla_times.c.metric == m.metric
-        )
-    )
-    conn.execute(
-        insert(sla_times).values(
-            conversation_id=conversation_id,
-            recorded_at=utcnow(),
-            **{f.name: getattr(m, f.name) for f in fields(m)},
-        )
-    )
+def _record(conn: Connection, measured: dict[tuple[str, str], Measurement]) -> None:
+    """Store first-response and resolution times (a later resolution replaces the earlier)."""
+    if not measured:
+        return
+    keys = [{"b_id": cid, "b_metric": metric} for cid, metric in measured]
+    where = (sla_times.c.conversation_id == bindparam("b_id"), sla_times.c.metric == bindparam("b_metric"))
+    conn.execute(delete(sla_times).where(*where), keys)
+    now = utcnow()
+    rows = [
+        {"conversation_id": cid, "recorded_at": now, **{f.name: getattr(m, f.name) for f in fields(m)}}
+        for (cid, _), m in measured.items()
+    ]
+    conn.execute(insert(sla_times), rows)

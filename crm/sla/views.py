@@ -21,6 +21,7 @@ from crm.sla.schema import sla_clocks, sla_times
 __all__ = ["ResponseTime", "SlaView", "response_times", "sla_views"]
 
 Metric = Literal["first_response", "resolution"]
+TARGETS = ("first_response", "next_response", "resolution")
 
 
 class SlaView(BaseModel):
@@ -68,26 +69,41 @@ class ResponseTime(BaseModel):
     backfilled: bool
 
 
+_VIEW_COLUMNS = [
+    sla_clocks.c.conversation_id,
+    sla_clocks.c.policy_id,
+    sla_clocks.c.first_response_due,
+    sla_clocks.c.first_response_at,
+    sla_clocks.c.next_response_due,
+    sla_clocks.c.resolution_due,
+    sla_clocks.c.resolved_at,
+    sla_clocks.c.paused_since,
+    # flags, not times: a page never shows when a breach was recorded, and parsing fewer
+    # datetimes is most of what this query costs on SQLite
+    sla_clocks.c.first_response_breached_at.is_not(None),
+    sla_clocks.c.next_response_breached_at.is_not(None),
+    sla_clocks.c.resolution_breached_at.is_not(None),
+]
+
+
 def sla_views(engine: Engine, conversation_ids: Sequence[str]) -> dict[str, SlaView]:
     """The clocks of ``conversation_ids`` (those the tracker has seen), in one query per 500."""
     found: dict[str, SlaView] = {}
     with engine.connect() as conn:
         for part in chunks(list(dict.fromkeys(conversation_ids))):
-            for row in conn.execute(
-                select(sla_clocks).where(sla_clocks.c.conversation_id.in_(part))
-            ).mappings():
-                breached = [
-                    t for t in ("first_response", "next_response", "resolution") if row[f"{t}_breached_at"]
-                ]
-                found[row["conversation_id"]] = SlaView(
-                    policy_id=row["policy_id"],
-                    first_response_due=row["first_response_due"],
-                    first_response_at=row["first_response_at"],
-                    next_response_due=row["next_response_due"],
-                    resolution_due=row["resolution_due"],
-                    resolved_at=row["resolved_at"],
-                    paused_since=row["paused_since"],
-                    breached=breached,
+            query = select(*_VIEW_COLUMNS).where(sla_clocks.c.conversation_id.in_(part))
+            for row in conn.execute(query):
+                (cid, policy_id, fr_due, fr_at, nr_due, res_due, resolved, paused, *breached) = row
+                # read from our own table, whose columns have these types: no validation needed
+                found[cid] = SlaView.model_construct(
+                    policy_id=policy_id,
+                    first_response_due=fr_due,
+                    first_response_at=fr_at,
+                    next_response_due=nr_due,
+                    resolution_due=res_due,
+                    resolved_at=resolved,
+                    paused_since=paused,
+                    breached=[t for t, flag in zip(TARGETS, breached, strict=True) if flag],
                 )
     return found
 
