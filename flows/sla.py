@@ -75,9 +75,24 @@ class KBEscalator:
             )
 
 
-def sla_pass(crm: CRMStore, kb: KnowledgeBase, now: datetime | None = None) -> tuple[int, int]:
-    """Follow the log, then scan for breaches; returns (events applied, breaches recorded)."""
+def sla_pass(
+    crm: CRMStore,
+    kb: KnowledgeBase,
+    now: datetime | None = None,
+    *,
+    policies_seen: list[object] | None = None,
+) -> tuple[int, int]:
+    """Follow the log, recompute clocks when a policy changed since ``policies_seen`` (a
+    one-item list the caller keeps between passes; ``None``: do not check), then scan for
+    breaches; returns (events applied, breaches recorded)."""
     applied = crm.sla.follow()
+    if policies_seen is not None:
+        fingerprint = crm.sla.policies.fingerprint()
+        if policies_seen != [fingerprint]:
+            changed = crm.sla.reapply()
+            policies_seen[:] = [fingerprint]
+            if changed:
+                log.info("SLA policies changed: due times of %d conversations recomputed", changed)
     breached = crm.sla.scan(now, KBEscalator(kb, crm))
     if breached:
         applied += crm.sla.follow()  # the escalations' own events
@@ -86,10 +101,12 @@ def sla_pass(crm: CRMStore, kb: KnowledgeBase, now: datetime | None = None) -> t
 
 def run_sla_worker(crm: CRMStore, kb: KnowledgeBase, interval_s: float, stop: threading.Event) -> None:
     """Run :func:`sla_pass` every ``interval_s`` seconds until ``stop`` is set. A failing pass
-    is logged and tried again at the next interval (the cursor makes it resume exactly)."""
+    is logged and tried again at the next interval (the cursor makes it resume exactly).
+    Policy changes (through any process) are applied to running clocks at the next pass."""
+    policies_seen: list[object] = []
     while not stop.is_set():
         try:
-            applied, breached = sla_pass(crm, kb)
+            applied, breached = sla_pass(crm, kb, policies_seen=policies_seen)
             if applied or breached:
                 log.info("SLA: %d events applied, %d breaches", applied, breached)
         except RetriableError as exc:

@@ -51,6 +51,10 @@ class SlaStore:
         """Record breaches of targets due before ``now`` (default: now); returns how many."""
         return self.tracker.scan(now, escalate)
 
+    def reapply(self) -> int:
+        """Recompute unresolved clocks under the current policies; returns how many changed."""
+        return self.tracker.reapply()
+
     def views(self, conversation_ids: Sequence[str]) -> dict[str, SlaView]:
         """The due times of ``conversation_ids`` (one query per page)."""
         return sla_views(self._engine, conversation_ids)

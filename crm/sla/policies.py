@@ -7,9 +7,10 @@ time when the policy has no ``business_hours``); a target left out is not tracke
 
 What the store promises: names and scopes are unique (``Conflict``); a policy is valid when it
 is stored (a calendar that parses, with working time; a team to notify that exists), otherwise
-``InvalidRequest`` and nothing is written. Edits apply to running clocks the next time the
-tracker touches them (:meth:`crm.sla.tracker.SlaTracker.follow` recomputes due times of
-running targets whenever an event arrives for the conversation).
+``InvalidRequest`` and nothing is written. Edits apply to running clocks at the SLA worker's
+next pass (:meth:`crm.sla.tracker.SlaTracker.reapply`, run when :meth:`SlaPolicyStore.fingerprint`
+changes), and whenever an event arrives for the conversation; breached targets keep the due
+time they breached.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from crm.engine import write
 from crm.errors import Conflict, InvalidRequest, NotFound
@@ -168,6 +169,13 @@ class SlaPolicyStore:
             rows = conn.execute(select(sla_policies).order_by(sla_policies.c.name)).mappings().all()
         policies = [policy_from_row(r) for r in rows]
         return sorted(policies, key=lambda p: (p.queue is None, p.priority is None, p.name))
+
+    def fingerprint(self) -> tuple[int, datetime | None]:
+        """How many policies there are and when one last changed: a change to any policy
+        (created, replaced, deleted) changes it."""
+        with self._engine.connect() as conn:
+            count, latest = conn.execute(select(func.count(), func.max(sla_policies.c.updated_at))).one()
+        return int(count), latest
 
     def get(self, policy_id: str) -> SlaPolicy:
         with self._engine.connect() as conn:

@@ -154,6 +154,40 @@ class SlaTracker:
         else:
             conn.execute(update(sla_cursor).where(sla_cursor.c.name == CURSOR).values(event_id=last))
 
+    def reapply(self, *, batch: int = 500) -> int:
+        """Recompute the due times of every unresolved clock under the policies as they are
+        now (after one was created, replaced or deleted); returns how many clocks changed."""
+        changed, after = 0, ""
+        while True:
+            ids_query = (
+                select(sla_clocks.c.conversation_id)
+                .where(sla_clocks.c.resolved_at.is_(None), sla_clocks.c.conversation_id > after)
+                .order_by(sla_clocks.c.conversation_id)
+                .limit(batch)
+            )
+            with self._engine.connect() as conn:
+                ids = list(conn.execute(ids_query).scalars())
+            if not ids:
+                return changed
+            changed += write(self._writer, lambda conn, ids=ids: self._reapply(conn, ids))  # type: ignore[misc]
+            after = ids[-1]
+
+    def _reapply(self, conn: Connection, ids: list[str]) -> int:
+        rows = conn.execute(select(sla_clocks).where(sla_clocks.c.conversation_id.in_(ids))).mappings().all()
+        policies: dict[tuple[str | None, str], SlaPolicy | None] = {}
+        updates = []
+        for row in rows:
+            state = _from_row(row)
+            key = (state.queue, state.priority)
+            if key not in policies:
+                policies[key] = policy_for(conn, *key)
+            new = _to_row(recompute(state, policies[key]))
+            if any(new[name] != row[name] for name in _STATE_FIELDS):
+                updates.append(new | {"b_id": row["conversation_id"]})
+        if updates:
+            conn.execute(update(sla_clocks).where(sla_clocks.c.conversation_id == bindparam("b_id")), updates)
+        return len(updates)
+
     # --- breaches --------------------------------------------------------------------------
 
     def scan(

@@ -413,3 +413,25 @@ def test_an_escalation_cut_short_is_applied_at_the_next_scan(store: CRMStore) ->
     assert store.sla.scan(start + timedelta(hours=3), applied.append) == 0
     assert applied == [BreachAction("c1", "first_response", "high", False)]
     assert clock(store)["escalation_pending"] is None and len(breaches(store)) == 1
+
+
+def test_policy_changes_are_reapplied_to_running_clocks(store: CRMStore) -> None:
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    created(store, start)
+    created(store, start, "c2")
+    status(store, start + timedelta(minutes=5), "resolved", "c2")
+    store.sla.follow()
+    assert clock(store)["first_response_due"] is None
+    before = store.sla.policies.fingerprint()
+    default = policy(store, first_response_minutes=60)
+    assert store.sla.policies.fingerprint() != before
+    assert store.sla.reapply() == 1  # the resolved conversation is left alone
+    assert clock(store)["first_response_due"] == start + timedelta(hours=1)
+    assert clock(store, "c2")["first_response_due"] is None
+    assert store.sla.reapply() == 0  # nothing changed since
+    store.sla.policies.replace(default, SlaPolicySpec(name="default", first_response_minutes=30))
+    assert store.sla.reapply() == 1 and clock(store)["first_response_due"] == start + timedelta(minutes=30)
+    store.sla.policies.delete(default)
+    assert store.sla.reapply() == 1
+    row = clock(store)
+    assert (row["policy_id"], row["first_response_due"]) == (None, None)
