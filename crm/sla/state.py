@@ -35,6 +35,7 @@ and breaches nothing retroactively; analytics can leave ``backfilled`` rows out.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,10 +43,15 @@ from typing import Any
 from crm.events import Event
 from crm.sla.clock import BusinessCalendar, Pause, due_at, elapsed
 from crm.sla.policies import SlaPolicy
+from hub.models import Priority
 
 __all__ = ["ClockState", "Measurement", "apply_event", "event_time", "recompute"]
 
+log = logging.getLogger("parley.sla")
+
 PAUSING_STATUSES = frozenset({"pending", "snoozed"})
+STATUSES = frozenset({"open", "resolved", *PAUSING_STATUSES})
+PRIORITIES = frozenset(p.value for p in Priority)
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,12 @@ def _parse(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _text(value: Any, limit: int) -> str | None:
+    """A string field of an event's data as a column can hold it: anything else (a number, a
+    list, an id longer than any we make) is read as absent rather than stopping the tracker."""
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
 def event_time(event: Event, late_after: timedelta) -> tuple[datetime, bool]:
     """The time ``event`` counts at, and whether it was replaced by the hub's (module doc)."""
     sent = _parse(event.data.get("sent_at"))
@@ -160,8 +172,8 @@ def new_clock(conversation_id: str, at: datetime, data: dict[str, Any]) -> Clock
         conversation_id=conversation_id,
         started_at=at,
         last_at=at,
-        channel=data.get("channel"),
-        origin_message_id=data.get("message_id"),
+        channel=_text(data.get("channel"), 64),
+        origin_message_id=_text(data.get("message_id"), 128),
     )
 
 
@@ -194,21 +206,24 @@ def apply_event(
             state.first_response_owed = False
         elif state.first_response_at is None and state.first_response_owed and state.resolved_at is None:
             state.first_response_at = at
-            done.append(_measure(state, "first_response", at, policy, data.get("sent_by") or state.assignee))
+            agent = _text(data.get("sent_by"), 64) or state.assignee
+            done.append(_measure(state, "first_response", at, policy, agent))
         _end_wait(state)
     elif kind == "conversation.status_changed":
         done += _status(state, data.get("to"), data.get("snoozed_until"), at, policy)
     elif kind == "conversation.reopened":
         _reopen(state, at)
     elif kind == "conversation.updated":
-        changes = data.get("changes") or {}
-        if isinstance(changes.get("priority"), list) and len(changes["priority"]) == 2:
-            state.priority = str(changes["priority"][1] or "normal")
-        if isinstance(changes.get("queue"), list) and len(changes["queue"]) == 2:
-            state.queue = changes["queue"][1]
+        changes = data.get("changes")
+        changes = changes if isinstance(changes, dict) else {}
+        priority, queue = changes.get("priority"), changes.get("queue")
+        if isinstance(priority, list) and len(priority) == 2 and priority[1] in PRIORITIES:
+            state.priority = priority[1]
+        if isinstance(queue, list) and len(queue) == 2:
+            state.queue = _text(queue[1], 256)
     elif kind == "conversation.assigned":
-        state.assignee = data.get("assignee")
-        if "queue" in data and data["queue"] is not None:
+        state.assignee = _text(data.get("assignee"), 64)
+        if _text(data.get("queue"), 256) is not None:
             state.queue = data["queue"]
     return state, done
 
@@ -216,8 +231,10 @@ def apply_event(
 def _status(
     state: ClockState, to: Any, snoozed_until: Any, at: datetime, policy: SlaPolicy | None
 ) -> list[Measurement]:
+    if not isinstance(to, str) or to not in STATUSES:
+        return []  # a status this tracker does not know: the clock is left as it is
     previous = state.status
-    state.status = str(to) if to else state.status
+    state.status = to
     if state.status == "resolved":
         if previous == "resolved":
             return []
@@ -252,7 +269,12 @@ def _due(
 ) -> datetime | None:
     if start is None or seconds is None:
         return None
-    return due_at(start, timedelta(seconds=seconds), calendar, pauses)
+    try:
+        return due_at(start, timedelta(seconds=seconds), calendar, pauses)
+    except ValueError:
+        # holidays leave no working time for years: nothing can be due, nothing breaches
+        log.warning("SLA calendar has no working time ahead of %s; no due time set", start.isoformat())
+        return None
 
 
 def recompute(state: ClockState, policy: SlaPolicy | None) -> ClockState:

@@ -435,3 +435,32 @@ def test_policy_changes_are_reapplied_to_running_clocks(store: CRMStore) -> None
     assert store.sla.reapply() == 1
     row = clock(store)
     assert (row["policy_id"], row["first_response_due"]) == (None, None)
+
+
+def test_events_with_data_no_column_can_hold_do_not_stop_the_tracker(store: CRMStore) -> None:
+    policy(store, first_response_minutes=60)
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    created(store, start, channel="x" * 500)
+    status(store, start, "archived-by-a-rule-we-do-not-know")
+    status(store, start, ["open"])  # type: ignore[arg-type]
+    log(
+        store,
+        "conversation.updated",
+        start,
+        changes={"priority": ["normal", "critical"], "queue": ["a", ["b"]]},
+    )
+    log(store, "conversation.updated", start, changes="priority")
+    log(store, "conversation.assigned", start, assignee="a" * 300, queue=7)
+    message(store, start + timedelta(minutes=5), "out", sent_by=["a1"])
+    assert store.sla.follow() == 8
+    assert store.sla.tracker.cursor() == store.events.last_id()
+    row = clock(store)
+    assert (row["channel"], row["status"], row["priority"], row["queue"], row["assignee"]) == (
+        None,
+        "open",
+        "normal",
+        None,
+        None,
+    )
+    [measured] = store.sla.response_times()
+    assert (measured.business_seconds, measured.agent_id) == (300, None)
