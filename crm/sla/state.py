@@ -19,7 +19,8 @@ The rules, in the order a conversation meets them:
   resumes them. The paused time never counts.
 * **resolution**: status ``resolved`` meets the resolution target and stops the response
   targets; a reopen resumes the resolution target (the resolved interval is a pause) and the
-  first response if none was given.
+  first response if none was given; a reopen by an inbound message (``reason: inbound``)
+  starts a next-response wait, whether its ``message.created`` came before or after it.
 * **scope**: ``conversation.updated`` (priority, queue) and ``conversation.assigned`` (queue,
   assignee) change the policy's scope; due times of running targets are recomputed from their
   original start under the new policy. Breached targets keep the due time they breached.
@@ -213,6 +214,13 @@ def apply_event(
         done += _status(state, data.get("to"), data.get("snoozed_until"), at, policy)
     elif kind == "conversation.reopened":
         _reopen(state, at)
+        # reopened by the customer writing (whichever of the two events came first): they wait
+        if (
+            data.get("reason") == "inbound"
+            and state.first_response_at is not None
+            and state.waiting_since is None
+        ):
+            state.waiting_since = at
     elif kind == "conversation.updated":
         changes = data.get("changes")
         changes = changes if isinstance(changes, dict) else {}

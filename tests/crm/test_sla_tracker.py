@@ -184,9 +184,11 @@ def test_next_response_and_resolution_with_a_reopen(store: CRMStore) -> None:
     assert resolution.business_seconds == 130 * 60 and not resolution.breached
 
     # reopened two hours later: the resolved time does not count; 110 minutes are left
+    message(store, start + timedelta(minutes=250), "in")  # while resolved: routing reopens it
     log(store, "conversation.reopened", start + timedelta(minutes=250), reason="inbound")
     store.sla.follow()
     assert clock(store)["resolution_due"] == start + timedelta(minutes=360)
+    assert clock(store)["next_response_due"] == start + timedelta(minutes=280)
     status(store, start + timedelta(minutes=300), "resolved")
     store.sla.follow()
     [resolution] = store.sla.response_times(metric="resolution")
