@@ -31,6 +31,7 @@ from api.routes import (
     rules,
     search,
     segments,
+    sla,
     teams,
     tokens,
     webhooks,
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, rules, audit, events, analytics, webhooks):
+    for module in (*routers, agents, teams, rules, sla, audit, events, analytics, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

@@ -1,6 +1,7 @@
 """``parley``: the command line (see the package docstring: the composition root).
 
-``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
+``parley run`` ingests (the bundled demo when no channel is configured) and serves the API,
+with the SLA tracker and breach scan running beside it (``flows.sla``);
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
 ``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
 (:mod:`cli.agents`); ``parley rules ...`` (:mod:`cli.rules`). Serving on an empty agents
@@ -17,12 +18,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -35,6 +37,10 @@ from cli import agents, rules
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
+
+if TYPE_CHECKING:
+    from crm.store import CRMStore
+    from kb.base import KnowledgeBase
 
 app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge base maintenance.", no_args_is_help=True)
@@ -208,12 +214,33 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     logging.getLogger("uvicorn.access").addFilter(agents.RedactSignInLinks())
     from flows.snooze import SnoozeTimer
 
-    # snoozed conversations reopen on time while the hub serves
+    # snoozed conversations reopen on time while the hub serves; SLA clocks run beside it
     timer = SnoozeTimer(application.state.crm, application.state.kb, settings.routing.snooze_poll_s).start()
     try:
-        uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+        with _sla_worker(settings, application.state.crm, application.state.kb):
+            uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         timer.stop()
+
+
+@contextmanager
+def _sla_worker(settings: Settings, crm: CRMStore, kb: KnowledgeBase) -> Iterator[None]:
+    """The SLA tracker and breach scan (``flows.sla``) in a background thread while serving."""
+    if not settings.sla.enabled:
+        yield
+        return
+    from flows.sla import run_sla_worker
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_sla_worker, args=(crm, kb, settings.sla.scan_interval_s, stop), name="sla", daemon=True
+    )
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
 def _fail(exc: Exception) -> None:

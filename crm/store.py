@@ -10,7 +10,7 @@ invalid). The schema is created or migrated when the store is opened.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -32,6 +32,7 @@ from crm.routing import RoutingStore
 from crm.rules import RuleStore
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
+from crm.sla import SlaStore
 from crm.teams import TeamStore
 from crm.threads import ThreadStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
@@ -48,7 +49,12 @@ def open_crm(settings: Settings) -> CRMStore:
     engine = make_engine(settings.crm_url)
     migrate(engine)
     # the brand's own addresses and numbers (its mailboxes among them) must never merge people
-    return CRMStore(engine, settings.crm, own_addresses=settings.own_addresses())
+    return CRMStore(
+        engine,
+        settings.crm,
+        own_addresses=settings.own_addresses(),
+        sla_late_after=timedelta(minutes=settings.sla.late_after_minutes),
+    )
 
 
 def _like(text: str) -> str:
@@ -62,7 +68,12 @@ class CRMStore:
     ``audit``; the event log through ``events``."""
 
     def __init__(
-        self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
+        self,
+        engine: Engine,
+        settings: CRMSettings | None = None,
+        *,
+        own_addresses: Sequence[str] = (),
+        sla_late_after: timedelta = timedelta(hours=1),
     ) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
@@ -80,6 +91,8 @@ class CRMStore:
         #: routing rules and each conversation's routing state (``crm.rules``, ``crm.routing``)
         self.rules = RuleStore(engine, self._writer)
         self.routing = RoutingStore(engine, self.events)
+        #: SLA policies, clocks that follow ``events``, breaches and response times (``crm.sla``)
+        self.sla = SlaStore(engine, self._writer, self.events, late_after=sla_late_after)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

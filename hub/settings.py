@@ -46,6 +46,7 @@ __all__ = [
     "FlowSettings",
     "KBSettings",
     "RoutingSettings",
+    "SLASettings",
     "Settings",
     "WebhookSettings",
 ]
@@ -287,6 +288,19 @@ class CRMSettings(BaseModel):
     strict_phone_validation: bool = False
 
 
+class SLASettings(BaseModel):
+    """The SLA tracker and breach scan (``crm.sla``; policies themselves are data, edited
+    through the API)."""
+
+    #: run the tracker and breach scan in ``parley run`` / ``parley serve``
+    enabled: bool = True
+    #: seconds between two passes of the tracker and the breach scan
+    scan_interval_s: float = Field(default=15.0, gt=0)
+    #: a message recorded more than this many minutes after it was sent (an import, a
+    #: backfill, an outage) starts or stops clocks at the time it was recorded, not sent
+    late_after_minutes: int = Field(default=60, ge=0)
+
+
 #: a phone number as people write it: digits with an optional leading +, spaces, dots, dashes
 #: and parentheses (at least five digits, so short handles like "a1b2" never look like one)
 _PHONE = re.compile(r"\+?(?:[\s().-]*\d){5,}[\s().-]*")
@@ -386,6 +400,7 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     crm: CRMSettings = Field(default_factory=CRMSettings)
+    sla: SLASettings = Field(default_factory=SLASettings)
     brand: BrandSettings = Field(default_factory=BrandSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

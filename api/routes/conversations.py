@@ -36,6 +36,8 @@ from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
 from api.triage import ensure_routed, project
 from crm import Role, role_at_least
+from crm.sla import SlaView
+from crm.store import CRMStore
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -46,15 +48,27 @@ router = APIRouter(
 )
 
 
+class InboxConversation(Conversation):
+    """A conversation with its SLA clock (``null`` until the SLA tracker has seen it)."""
+
+    sla: SlaView | None = None
+
+
 class ConversationPage(BaseModel):
     total: int
-    items: list[Conversation]
+    items: list[InboxConversation]
     next_cursor: str | None = None
 
 
 class ConversationDetail(BaseModel):
-    conversation: Conversation
+    conversation: InboxConversation
     messages: list[Message]
+
+
+def with_sla(crm: CRMStore, conversations: list[Conversation]) -> list[InboxConversation]:
+    """``conversations`` with their SLA clocks, read in one query for the page."""
+    clocks = crm.sla.views([c.id for c in conversations])
+    return [InboxConversation(**c.__dict__, sla=clocks.get(c.id)) for c in conversations]
 
 
 #: triage fields that always have a value; assignee and queue may be cleared with null
@@ -86,6 +100,7 @@ class ConversationUpdate(RequestBody):
 @router.get("/conversations")
 def list_conversations(
     kb: KBDep,
+    crm: CRMDep,
     q: str = Query(default="", description='listening query, e.g. refund "money back" -spam'),
     channel: list[str] | None = Query(default=None),
     status: list[str] | None = Query(default=None),
@@ -99,7 +114,8 @@ def list_conversations(
     offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
 ) -> ConversationPage:
-    """Conversations, newest activity first; ``q`` keeps those with a matching message."""
+    """Conversations, newest activity first; ``q`` keeps those with a matching message. Each
+    carries its SLA due times (``sla``)."""
     request = SearchRequest(
         query=q,
         filters=SearchFilters(
@@ -118,18 +134,18 @@ def list_conversations(
         highlight=False,
     )
     result = kb.search_conversations(request)
-    return ConversationPage(
-        total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
-    )
+    items = with_sla(crm, [hit.document for hit in result.hits])
+    return ConversationPage(total=result.total, items=items, next_cursor=result.next_cursor)
 
 
 @router.get("/conversations/{conversation_id}")
-def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
-    """One conversation with its messages, oldest first."""
+def get_conversation(conversation_id: str, kb: KBDep, crm: CRMDep) -> ConversationDetail:
+    """One conversation with its SLA due times and its messages, oldest first."""
     conversation = kb.get_conversation(conversation_id)
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
-    return ConversationDetail(conversation=conversation, messages=kb.conversation_messages(conversation_id))
+    [detailed] = with_sla(crm, [conversation])
+    return ConversationDetail(conversation=detailed, messages=kb.conversation_messages(conversation_id))
 
 
 def role_for_triage(changes: dict[str, Any], assignee: str | None, agent_id: str) -> Role:
