@@ -21,11 +21,13 @@ from api.routes import (
     agents,
     audit,
     auth,
+    canned,
     contacts,
     conversations,
     dead_letters,
     feeds,
     health,
+    replies,
     search,
     segments,
     teams,
@@ -76,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
 
-    routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
+    routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters, feeds)
     for module in (*routers, agents, teams, audit, webhooks):
         app.include_router(module.router)
     _document_guards(app)

@@ -11,6 +11,11 @@ A channel is a package ``channels/<name>/`` whose ``__init__`` exports one froze
 * ``webhook`` verifies a platform's push request, answers its challenge, and turns the body
   into envelopes (or ``None`` when the channel only polls);
 * ``replier(settings, account)`` sends replies for one account (or ``None``: read-only);
+  ``check_reply(reply)`` says, purely, what about a draft breaks the channel's rules (length,
+  mentions, recipients, messaging windows), so the API refuses it before it is queued;
+  ``reply_kinds`` says whether the channel has public replies, private messages or both, and
+  ``sent_is_delivered`` whether a platform's acceptance is publication (X) or only a hand-over
+  (SMTP);
 * ``threading(settings)`` says how messages of this channel thread beyond reply links;
 * ``own_identities(settings)`` names the brand's identities its configured accounts use.
 
@@ -49,6 +54,9 @@ __all__ = [
     "NamedSource",
     "Parser",
     "Replier",
+    "ReplyCheck",
+    "ReplyProblem",
+    "SettlingReplier",
     "ThreadingRules",
     "Webhook",
     "WebhookRefused",
@@ -80,6 +88,29 @@ class Replier(Protocol):
     async def send(self, reply: Reply) -> Delivery:
         """Deliver ``reply``; retriable failures raise ``RetriableError``."""
         ...
+
+
+class SettlingReplier(Replier, Protocol):
+    """A replier that can tell whether a reply in doubt (its sender died between sending and
+    recording) reached the platform, by asking the platform (X: the account's timeline)."""
+
+    def settle(self, reply: Reply) -> Delivery | None:
+        """The delivery of ``reply`` if the platform has it, ``None`` if it never got there
+        (it may be sent). ``RetriableError`` when the platform cannot be asked now."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReplyProblem:
+    """What about a draft reply breaks a channel's rules: the ``field`` (``text``, ``to``,
+    ``private``...) and a sentence saying what is wrong and how to fix it."""
+
+    field: str
+    message: str
+
+
+#: a channel's pure check of a draft reply: the problems, [] when it may be queued
+ReplyCheck = Callable[[Reply], list[ReplyProblem]]
 
 
 _KINDS = (
@@ -287,6 +318,9 @@ class Channel(Generic[S]):
     importers: tuple[FileImporter, ...] = ()
     webhook: Webhook | None = None
     replier: Callable[[Settings, str], Replier] | None = None
+    check_reply: ReplyCheck | None = None
+    reply_kinds: frozenset[str] = frozenset({"public"})
+    sent_is_delivered: bool = False
     threading: Callable[[Settings], ThreadingRules] = no_subject_fallback
     own_identities: Callable[[Settings], list[str]] | None = None
 

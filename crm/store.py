@@ -18,11 +18,14 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from crm.agents import AgentStore
 from crm.attributes import attributes_problem, text_problem
 from crm.audit import AuditLog
+from crm.canned import CannedStore
 from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
 from crm.inbox import InboxEntry, InboxTable
+from crm.notes import NoteStore
+from crm.outbox import OutboxStore
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
 from crm.resolve import upsert_authors
@@ -74,6 +77,10 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        #: replies and their delivery state (``crm.outbox``), notes, canned responses
+        self.outbox = OutboxStore(engine, self._writer)
+        self.notes = NoteStore(engine, self._writer)
+        self.canned = CannedStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import MAX_KB_OFFSET, AgentDep, AuditDep, Instant, KBDep, require_viewer, split_multi
+from api.deps import MAX_KB_OFFSET, AgentDep, AuditDep, CRMDep, Instant, KBDep, require_viewer, split_multi
 from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
 from crm import Role, role_at_least
+from crm.notes import NoteView
+from crm.outbox import ReplyView
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -36,6 +38,10 @@ class ConversationPage(BaseModel):
 class ConversationDetail(BaseModel):
     conversation: Conversation
     messages: list[Message]
+    #: the agents' replies with their delivery state (sent ones are among ``messages`` too)
+    replies: list[ReplyView] = []
+    #: internal notes, never sent
+    notes: list[NoteView] = []
 
 
 #: triage fields that always have a value; assignee and queue may be cleared with null
@@ -105,12 +111,17 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}")
-def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
-    """One conversation with its messages, oldest first."""
+def get_conversation(conversation_id: str, kb: KBDep, crm: CRMDep) -> ConversationDetail:
+    """One conversation with its messages, its replies' delivery state and its notes, oldest first."""
     conversation = kb.get_conversation(conversation_id)
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
-    return ConversationDetail(conversation=conversation, messages=kb.conversation_messages(conversation_id))
+    return ConversationDetail(
+        conversation=conversation,
+        messages=kb.conversation_messages(conversation_id),
+        replies=crm.outbox.for_conversation(conversation_id),
+        notes=crm.notes.for_conversation(conversation_id),
+    )
 
 
 def role_for_triage(changes: dict[str, Any], assignee: str | None, agent_id: str) -> Role:

@@ -24,13 +24,14 @@ from html import escape
 
 import aiosmtplib
 
+from channels.base import ReplyProblem
 from channels.email.headers import normalize_subject
 from channels.email.settings import CHANNEL, MailboxSettings, email_settings
 from hub.errors import FatalError, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
 from hub.settings import Settings
 
-__all__ = ["EmailReplier", "build_reply", "check_smtp", "replier_for"]
+__all__ = ["EmailReplier", "build_reply", "check_reply", "check_smtp", "replier_for"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,26 @@ def _default_recipients(parent: Message | None) -> list[Identity]:
             if isinstance(a, dict) and a.get("email")
         ]
     return [parent.author] if parent.author is not None else []
+
+
+def check_reply(reply: Reply) -> list[ReplyProblem]:
+    """What keeps ``reply`` from going out as mail (pure): it needs text or HTML, and a
+    recipient with an email address (given in ``to``, or the answered message's sender)."""
+    problems = []
+    if not reply.text.strip() and not (reply.html or "").strip():
+        problems.append(ReplyProblem("text", "a mail reply needs some text"))
+    to = reply.to or _default_recipients(reply.in_reply_to)
+    if not any(_address_of(ident) for ident in to):
+        problems.append(
+            ReplyProblem(
+                "to",
+                "a mail reply needs a recipient with an email address: the answered message has "
+                "none, so name one in 'to'",
+            )
+        )
+    if reply.private is False:
+        problems.append(ReplyProblem("private", "mail has no public replies: leave 'private' out"))
+    return problems
 
 
 def build_reply(reply: Reply, mailbox: MailboxSettings) -> tuple[EmailMessage, Message]:
@@ -179,6 +200,11 @@ class EmailReplier:
 
     def __init__(self, mailbox: MailboxSettings) -> None:
         self.mailbox = mailbox
+
+    def rebuild(self, reply: Reply) -> Message:
+        """The outbound message ``send`` made for ``reply`` (the same Message-ID: it derives
+        from the reply id), for a dispatcher that sent it but died before recording it."""
+        return build_reply(reply, self.mailbox)[1]
 
     async def send(self, reply: Reply) -> Delivery:
         mime, outbound = build_reply(reply, self.mailbox)
