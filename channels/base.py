@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Channel",
+    "DeliveryInDoubt",
     "FileImporter",
+    "HandOver",
     "ImportFile",
     "ImportItem",
     "NamedSource",
@@ -82,8 +84,19 @@ NamedSource = tuple[str, "Source[Any]"]
 S = TypeVar("S", bound=BaseModel)
 
 
+#: what a replier awaits at its point of no return: right before the step after which the
+#: platform may have the reply (SMTP DATA). The outbox records it, so a sender that dies before
+#: it is known never to have sent the reply. It may raise to stop the send.
+HandOver = Callable[[], Awaitable[None]]
+
+
 class Replier(Protocol):
-    """Sends replies through one channel account."""
+    """Sends replies through one channel account.
+
+    A replier whose ``send`` takes a keyword ``handing_over`` (a :data:`HandOver`) awaits it at
+    its point of no return; for one that does not, the dispatcher counts the whole send as
+    past that point.
+    """
 
     async def send(self, reply: Reply) -> Delivery:
         """Deliver ``reply``; retriable failures raise ``RetriableError``."""
@@ -262,6 +275,11 @@ class WebhookResponse:
     status: int = 200
     body: bytes | str | dict[str, Any] = b""
     media_type: str = "application/json"
+
+
+class DeliveryInDoubt(ParleyError):
+    """The send failed past its point of no return (the connection dropped after the message
+    went): the platform may or may not have the reply, so it must not simply be sent again."""
 
 
 class WebhookRefused(ParleyError):

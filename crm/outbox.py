@@ -20,9 +20,10 @@ What the store promises:
   time). Every later transition names the run that claimed the row and changes nothing when
   another run has taken it since.
 * **Nothing sent twice unseen.** A row left ``sending`` by a run that is gone is *in doubt*
-  (:meth:`in_doubt`): it may or may not have reached the platform. It is never simply sent
-  again: the dispatcher asks the platform (:meth:`take_in_doubt`, then ``record_*``), and
-  records ``unknown`` when the platform cannot tell.
+  (:meth:`in_doubt`). If it never reached its point of no return (``handed_over_at`` is
+  NULL: :meth:`mark_handed_over` commits before SMTP DATA), the platform cannot have it and it
+  is queued again; otherwise it is never simply sent again: the dispatcher asks the platform
+  (:meth:`take_in_doubt`, then ``record_*``), and records ``unknown`` when it cannot tell.
 * Every transition appends its event (``reply.queued/sent/delivered/failed/unknown``) in the
   same transaction, when the store has an event log.
 """
@@ -107,6 +108,7 @@ class ReplyView(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     claimed_by: str | None = None
+    handed_over_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,7 @@ class OutboxStore:
                     attempts=outbox.c.attempts + 1,
                     claimed_by=run_id,
                     lease_until=moment + lease,
+                    handed_over_at=None,
                     updated_at=moment,
                 )
             )
@@ -349,6 +352,16 @@ class OutboxStore:
 
         return write(self._writer, work)
 
+    def mark_handed_over(self, reply_id: str, run_id: str) -> bool:
+        """Record that ``run_id`` is about to hand the reply over (its point of no return);
+        False when it no longer holds the reply (it must not send it)."""
+        statement = (
+            update(outbox)
+            .where(outbox.c.id == reply_id, outbox.c.state == "sending", outbox.c.claimed_by == run_id)
+            .values(handed_over_at=utcnow())
+        )
+        return bool(write(self._writer, lambda conn: conn.execute(statement).rowcount))
+
     def record_sent(
         self,
         reply_id: str,
@@ -376,7 +389,7 @@ class OutboxStore:
 
     def record_retry(self, reply_id: str, run_id: str, *, reason: str, at: datetime) -> ReplyView | None:
         """A passing failure: back to ``queued``, not taken before ``at``."""
-        values = {"state": "queued", "reason": reason, "next_attempt_at": at, "lease_until": None}
+        values = {"state": "queued", "reason": reason, "next_attempt_at": at, "lease_until": None, "handed_over_at": None}
         return self._transition(reply_id, run_id, values)
 
     def record_failed(self, reply_id: str, run_id: str, *, reason: str) -> ReplyView | None:

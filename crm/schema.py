@@ -430,6 +430,9 @@ outbox = Table(
     #: who took the row to send it (a dispatcher run), and until when its claim holds
     Column("claimed_by", String(128)),
     Column("lease_until", UTCDateTime()),
+    #: when this attempt reached its point of no return (SMTP DATA); NULL = the platform
+    #: cannot have it yet, so a sender dying before is known not to have sent it
+    Column("handed_over_at", UTCDateTime()),
     #: the platform's id of the sent reply (mail: the Message-ID; X: the tweet or ``dm:`` id)
     Column("platform_id", Text),
     #: the hub id of the outbound message in the knowledge base

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import inspect
 import logging
 import os
 import socket
@@ -41,11 +42,11 @@ from pathlib import Path
 from typing import IO
 
 from channels import CHANNELS
-from channels.base import Replier
+from channels.base import DeliveryInDoubt, Replier
 from crm import CRMStore
 from crm.outbox import ReplyView
 from hub.backoff import backoff_delay
-from hub.errors import FatalError, InvalidInput, RetriableError, SkippableError
+from hub.errors import FatalError, InvalidInput, ParleyError, RetriableError, SkippableError
 from hub.models import Delivery, Message, Reply, utcnow
 from hub.settings import Settings
 from kb.base import KnowledgeBase
@@ -71,6 +72,10 @@ class DispatchReport:
     requeued: int = 0
     recorded: int = 0
     reasons: list[str] = field(default_factory=list)
+
+
+class ClaimLost(ParleyError):
+    """The dispatcher no longer holds the reply it was about to hand over: it does not send it."""
 
 
 def single_dispatcher_lock(settings: Settings) -> IO[str] | None:
@@ -185,10 +190,28 @@ class Dispatcher:
 
     async def dispatch(self, row: ReplyView) -> None:
         """Send one claimed reply and record what became of it."""
+        handed = False
+
+        async def handing_over() -> None:
+            nonlocal handed
+            if not await asyncio.to_thread(self.outbox.mark_handed_over, row.id, self.run_id):
+                raise ClaimLost(f"reply {row.id} was taken by another dispatcher")
+            handed = True
+
         try:
             reply = await asyncio.to_thread(self._reply, row)
             replier = await asyncio.to_thread(self._replier, row.channel, row.account)
-            delivery = await replier.send(reply)
+            if "handing_over" in inspect.signature(replier.send).parameters:
+                delivery = await replier.send(reply, handing_over=handing_over)  # type: ignore[call-arg]
+            else:  # no point of no return known: the whole send is past it
+                await handing_over()
+                delivery = await replier.send(reply)
+        except ClaimLost as exc:
+            log.error("%s; leaving it to that one", exc)
+            return
+        except DeliveryInDoubt as exc:
+            await asyncio.to_thread(self._settle, row, str(exc), True)
+            return
         except RetriableError as exc:
             await asyncio.to_thread(self._retry_or_fail, row, exc)
             return
@@ -198,8 +221,11 @@ class Dispatcher:
         except FatalError as exc:
             await self._finish(row, "failed", f"{exc} (then retry the reply)")
             return
-        except Exception as exc:  # an unexpected error may have struck after the platform took it
+        except Exception as exc:  # a bug, or a library error nobody translated
             log.exception("reply %s: unexpected error while sending", row.id)
+            if not handed:  # the platform cannot have it
+                await self._finish(row, "failed", f"unexpected error before sending ({exc!r}); retry it")
+                return
             await self._finish(row, "unknown", f"unexpected error while sending ({exc!r}); it may have gone out")
             return
         await asyncio.to_thread(self._sent, row, delivery)
@@ -317,9 +343,17 @@ class Dispatcher:
                 self.outbox.take_in_doubt, reply_id, self.run_id, self.lease, every_other_run=self.only
             )
             if row is not None:
-                await asyncio.to_thread(self._settle, row)
+                await asyncio.to_thread(
+                    self._settle, row, "the dispatcher stopped while sending it", row.handed_over_at is not None
+                )
 
-    def _settle(self, row: ReplyView) -> None:
+    def _settle(self, row: ReplyView, why: str, handed_over: bool) -> None:
+        """Settle a reply in doubt (``why``); ``handed_over``: it reached its point of no return."""
+        if not handed_over:
+            # it never reached its point of no return: the platform cannot have it
+            if self.outbox.record_retry(row.id, self.run_id, reason=f"{why}, before handing it over", at=utcnow()):
+                self.report.requeued += 1
+            return
         try:
             replier = self._replier(row.channel, row.account)
             settle = getattr(replier, "settle", None)
@@ -327,9 +361,9 @@ class Dispatcher:
                 self._record(
                     row,
                     "unknown",
-                    f"the dispatcher stopped while sending this reply and {row.channel} keeps no record "
-                    "Parley can check; look in the mailbox's sent mail or ask the customer, then retry "
-                    "it (it may arrive twice) or drop it",
+                    f"{why}, after handing it over, and {row.channel} keeps no record Parley can "
+                    "check; look in the mailbox's sent mail or ask the customer, then retry it (it "
+                    "may arrive twice) or drop it",
                 )
                 return
             delivery = settle(self._reply(row))

@@ -21,10 +21,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
+from typing import Any
 
 import aiosmtplib
+from aiosmtplib.typing import Default
 
-from channels.base import ReplyProblem
+from channels.base import DeliveryInDoubt, HandOver, ReplyProblem
 from channels.email.headers import normalize_subject
 from channels.email.settings import CHANNEL, MailboxSettings, email_settings
 from hub.errors import FatalError, RetriableError, SkippableError
@@ -195,6 +197,23 @@ def _untrusted_certificate(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
+class _HandingOverSMTP(aiosmtplib.SMTP):
+    """``aiosmtplib.SMTP`` that awaits ``handing_over`` right before DATA (the SMTP command
+    after which the server may hold the message)."""
+
+    def __init__(self, handing_over: HandOver | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handing_over = handing_over
+        #: DATA was started: from here on the server may hold the message
+        self.handed_over = False
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = Default.token) -> Any:
+        if self._handing_over is not None:
+            await self._handing_over()
+        self.handed_over = True
+        return await super().data(message, timeout=timeout)
+
+
 class EmailReplier:
     """Sends replies through one mailbox's SMTP server (implements ``channels.base.Replier``)."""
 
@@ -206,24 +225,28 @@ class EmailReplier:
         from the reply id), for a dispatcher that sent it but died before recording it."""
         return build_reply(reply, self.mailbox)[1]
 
-    async def send(self, reply: Reply) -> Delivery:
+    async def send(self, reply: Reply, *, handing_over: HandOver | None = None) -> Delivery:
+        """Send ``reply``; ``handing_over`` is awaited after the server accepted the sender and
+        recipients, just before the message itself goes (SMTP DATA): up to there the server
+        cannot have it, so a sender that dies earlier never sent it."""
         mime, outbound = build_reply(reply, self.mailbox)
         mb = self.mailbox
         credentials = mb.smtp_credentials()
         where = f"SMTP {mb.smtp_host}:{mb.smtp_port}"
+        client = _HandingOverSMTP(
+            handing_over,
+            hostname=mb.smtp_host,
+            port=mb.smtp_port,
+            username=credentials[0] if credentials else None,
+            password=credentials[1] if credentials else None,
+            use_tls=mb.smtp_tls == "ssl",
+            start_tls=mb.smtp_tls == "starttls",
+            tls_context=mb.tls_context() if mb.smtp_tls != "none" else None,
+            timeout=mb.timeout_s,
+        )
         try:
-            refused, _ = await aiosmtplib.send(
-                mime,
-                sender=parseaddr(str(mime["From"]))[1],
-                hostname=mb.smtp_host,
-                port=mb.smtp_port,
-                username=credentials[0] if credentials else None,
-                password=credentials[1] if credentials else None,
-                use_tls=mb.smtp_tls == "ssl",
-                start_tls=mb.smtp_tls == "starttls",
-                tls_context=mb.tls_context() if mb.smtp_tls != "none" else None,
-                timeout=mb.timeout_s,
-            )
+            async with client:
+                refused, _ = await client.send_message(mime, sender=parseaddr(str(mime["From"]))[1])
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise FatalError(
                 f"{where}: login refused ({exc.code} {exc.message}); check SMTP credentials"
@@ -243,6 +266,8 @@ class EmailReplier:
                 raise FatalError(
                     f"{where}: server certificate not trusted ({exc}); set the mailbox's ca_file"
                 ) from exc
+            if client.handed_over:  # no answer to DATA: the server may have taken it
+                raise DeliveryInDoubt(f"{where}: {exc.__class__.__name__} after the message was sent: {exc}") from exc
             raise RetriableError(f"{where}: {exc.__class__.__name__}: {exc}") from exc
         error = None
         if refused:

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", _when(), nullable=False),
         sa.Column("claimed_by", sa.String(length=128), nullable=True),
         sa.Column("lease_until", _when(), nullable=True),
+        sa.Column("handed_over_at", _when(), nullable=True),
         sa.Column("platform_id", sa.Text(), nullable=True),
         sa.Column("message_id", _id(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
