@@ -19,12 +19,14 @@ from api.limits import RequestBodyLimitMiddleware
 from api.ratelimit import FailureLimiter
 from api.routes import (
     agents,
+    analytics,
     audit,
     auth,
     canned,
     contacts,
     conversations,
     dead_letters,
+    events,
     feeds,
     health,
     replies,
@@ -78,8 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
 
-    routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, webhooks):
+    routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters)
+    for module in (*routers, feeds, agents, teams, audit, events, analytics, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app
