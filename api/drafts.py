@@ -26,7 +26,9 @@ __all__ = ["answered_message", "check_draft", "placeholder_values", "render_cann
 
 
 def _unprocessable(items: list[tuple[str, str, str]]) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body", loc), "msg": msg, "type": kind} for loc, msg, kind in items])
+    return RequestValidationError(
+        [{"loc": ("body", loc), "msg": msg, "type": kind} for loc, msg, kind in items]
+    )
 
 
 def answered_message(kb: KnowledgeBase, conversation: Conversation, in_reply_to: str | None) -> Message:
@@ -35,7 +37,9 @@ def answered_message(kb: KnowledgeBase, conversation: Conversation, in_reply_to:
     if in_reply_to is not None:
         found = kb.get_message(in_reply_to)
         if found is None or found.conversation_id != conversation.id:
-            raise _unprocessable([("in_reply_to", f"no message {in_reply_to} in this conversation", "value_error")])
+            raise _unprocessable(
+                [("in_reply_to", f"no message {in_reply_to} in this conversation", "value_error")]
+            )
         return found
     messages = kb.conversation_messages(conversation.id)
     inbound = [m for m in messages if m.direction is Direction.IN]
@@ -66,7 +70,11 @@ def placeholder_values(
     return {
         "contact": contact,
         "agent": {"name": agent_name, "first_name": agent_name.split()[0] if agent_name.split() else None},
-        "conversation": {"id": conversation.id, "subject": conversation.subject, "channel": conversation.channel},
+        "conversation": {
+            "id": conversation.id,
+            "subject": conversation.subject,
+            "channel": conversation.channel,
+        },
     }
 
 
@@ -92,11 +100,15 @@ def check_draft(settings: Settings, draft: Reply) -> None:
     the draft keeps the channel's rules."""
     descriptor = CHANNELS.get(draft.channel)
     if descriptor is None or descriptor.replier is None:
-        raise _unprocessable([("conversation", f"replies cannot be sent on {draft.channel!r} here", "channel_rule")])
+        raise _unprocessable(
+            [("conversation", f"replies cannot be sent on {draft.channel!r} here", "channel_rule")]
+        )
     try:
         descriptor.replier(settings, draft.account)
     except (SkippableError, FatalError) as exc:
-        raise _unprocessable([("conversation", f"cannot reply from this account: {exc}", "channel_rule")]) from exc
+        raise _unprocessable(
+            [("conversation", f"cannot reply from this account: {exc}", "channel_rule")]
+        ) from exc
     problems = descriptor.check_reply(draft) if descriptor.check_reply is not None else []
     if problems:
         raise _unprocessable([(p.field, p.message, "channel_rule") for p in problems])

@@ -32,7 +32,9 @@ def _summary(counts: dict[str, int], sent: int, retried: int, failed: int, unkno
     for column in ("queued", "sending", "sent", "delivered", "failed", "unknown", "this run"):
         table.add_column(column, justify="right")
     this_run = f"{sent} sent, {retried} retried, {failed} failed, {unknown} unknown"
-    table.add_row(*(str(counts[s]) for s in ("queued", "sending", "sent", "delivered", "failed", "unknown")), this_run)
+    table.add_row(
+        *(str(counts[s]) for s in ("queued", "sending", "sent", "delivered", "failed", "unknown")), this_run
+    )
     return table
 
 

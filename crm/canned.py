@@ -168,7 +168,9 @@ class CannedStore:
         if found is not None and found != own_id:
             raise Conflict(f"the shortcut {shortcut!r} is taken by canned response {found}")
 
-    def create(self, name: str, shortcut: str, variants: Mapping[str, str], actor_id: str | None) -> CannedResponse:
+    def create(
+        self, name: str, shortcut: str, variants: Mapping[str, str], actor_id: str | None
+    ) -> CannedResponse:
         now = utcnow()
         values = {
             "id": f"can_{uuid.uuid4().hex}",

@@ -389,7 +389,13 @@ class OutboxStore:
 
     def record_retry(self, reply_id: str, run_id: str, *, reason: str, at: datetime) -> ReplyView | None:
         """A passing failure: back to ``queued``, not taken before ``at``."""
-        values = {"state": "queued", "reason": reason, "next_attempt_at": at, "lease_until": None, "handed_over_at": None}
+        values = {
+            "state": "queued",
+            "reason": reason,
+            "next_attempt_at": at,
+            "lease_until": None,
+            "handed_over_at": None,
+        }
         return self._transition(reply_id, run_id, values)
 
     def record_failed(self, reply_id: str, run_id: str, *, reason: str) -> ReplyView | None:
@@ -440,11 +446,15 @@ class OutboxStore:
                 raise Conflict(f"reply {reply_id} is {row.state}; only {' or '.join(allowed)} replies can be")
             values: dict[str, Any] = {"state": to, "updated_at": now, "claimed_by": None, "lease_until": None}
             if to == "queued":
-                values.update(next_attempt_at=now, attempts=0, reason=f"retried by a person (was {row.state})")
+                values.update(
+                    next_attempt_at=now, attempts=0, reason=f"retried by a person (was {row.state})"
+                )
             else:
                 values["reason"] = f"dropped by a person (was {row.state}): {row.reason or ''}".strip()
             conn.execute(
-                update(outbox).where(and_(outbox.c.id == reply_id, outbox.c.state == row.state)).values(values)
+                update(outbox)
+                .where(and_(outbox.c.id == reply_id, outbox.c.state == row.state))
+                .values(values)
             )
             after = self._row(conn, reply_id)
             assert after is not None

@@ -148,7 +148,9 @@ class Dispatcher:
                 continue
             if until_idle and await asyncio.to_thread(self._idle):
                 return
-            if not self.only and await asyncio.to_thread(self.outbox.in_doubt, self.run_id, every_other_run=False):
+            if not self.only and await asyncio.to_thread(
+                self.outbox.in_doubt, self.run_id, every_other_run=False
+            ):
                 await self.settle_in_doubt()
                 continue
             with suppress(TimeoutError):  # the idle sender's poll interval passed
@@ -226,7 +228,9 @@ class Dispatcher:
             if not handed:  # the platform cannot have it
                 await self._finish(row, "failed", f"unexpected error before sending ({exc!r}); retry it")
                 return
-            await self._finish(row, "unknown", f"unexpected error while sending ({exc!r}); it may have gone out")
+            await self._finish(
+                row, "unknown", f"unexpected error while sending ({exc!r}); it may have gone out"
+            )
             return
         await asyncio.to_thread(self._sent, row, delivery)
 
@@ -238,7 +242,9 @@ class Dispatcher:
         if exc.retry_after is not None:
             wait = min(max(exc.retry_after, 0.0), config.max_retry_after_s)
         else:
-            wait = backoff_delay(row.attempts, base_s=config.retry_base_s, max_s=config.retry_max_s, jitter=True)
+            wait = backoff_delay(
+                row.attempts, base_s=config.retry_base_s, max_s=config.retry_max_s, jitter=True
+            )
         at = utcnow() + timedelta(seconds=wait)
         log.warning("reply %s: %s; retry %d in %.1fs", row.id, exc, row.attempts, wait)
         if self.outbox.record_retry(row.id, self.run_id, reason=str(exc), at=at) is not None:
@@ -290,7 +296,9 @@ class Dispatcher:
         try:
             self.keeper.apply([outbound])
         except RetriableError as exc:  # recorded later (record_pending): the reply itself is sent
-            log.warning("reply %s: its message could not be written to the knowledge base yet: %s", row.id, exc)
+            log.warning(
+                "reply %s: its message could not be written to the knowledge base yet: %s", row.id, exc
+            )
             return
         self.outbox.mark_recorded(row.id)
         self.report.recorded += 1
@@ -344,14 +352,19 @@ class Dispatcher:
             )
             if row is not None:
                 await asyncio.to_thread(
-                    self._settle, row, "the dispatcher stopped while sending it", row.handed_over_at is not None
+                    self._settle,
+                    row,
+                    "the dispatcher stopped while sending it",
+                    row.handed_over_at is not None,
                 )
 
     def _settle(self, row: ReplyView, why: str, handed_over: bool) -> None:
         """Settle a reply in doubt (``why``); ``handed_over``: it reached its point of no return."""
         if not handed_over:
             # it never reached its point of no return: the platform cannot have it
-            if self.outbox.record_retry(row.id, self.run_id, reason=f"{why}, before handing it over", at=utcnow()):
+            if self.outbox.record_retry(
+                row.id, self.run_id, reason=f"{why}, before handing it over", at=utcnow()
+            ):
                 self.report.requeued += 1
             return
         try:
@@ -378,7 +391,7 @@ class Dispatcher:
             self._sent(row, delivery)
             return
         # the platform does not have it: it never went out, so sending it is safe
-        if self.outbox.record_retry(row.id, self.run_id, reason="in doubt; the platform does not have it", at=utcnow()):
+        if self.outbox.record_retry(
+            row.id, self.run_id, reason="in doubt; the platform does not have it", at=utcnow()
+        ):
             self.report.requeued += 1
-
-

@@ -87,9 +87,7 @@ def _conversation(kb: KnowledgeBase, conversation_id: str) -> Conversation:
 
 
 def _recipients(channel: str, addresses: list[str] | None) -> list[Identity]:
-    return [
-        Identity(channel=channel, native_id=a.strip().lower(), email=a.strip()) for a in addresses or []
-    ]
+    return [Identity(channel=channel, native_id=a.strip().lower(), email=a.strip()) for a in addresses or []]
 
 
 @router.post("/conversations/{conversation_id}/replies", status_code=202)
@@ -140,7 +138,9 @@ def create_reply(
             attachments=draft.attachments,
             canned_response_id=body.canned_response_id,
             idempotency_key=idempotency_key,
-            request_digest=request_digest({"conversation": conversation_id, "body": body.model_dump(mode="json")})
+            request_digest=request_digest(
+                {"conversation": conversation_id, "body": body.model_dump(mode="json")}
+            )
             if idempotency_key is not None
             else None,
         )
@@ -149,7 +149,9 @@ def create_reply(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
         return reply
-    audit.record("reply.create", "reply", reply.id, after={"conversation_id": conversation.id, "state": reply.state})
+    audit.record(
+        "reply.create", "reply", reply.id, after={"conversation_id": conversation.id, "state": reply.state}
+    )
     return reply
 
 
@@ -168,21 +170,29 @@ def _reply_of(crm: CRMDep, conversation_id: str, reply_id: str) -> ReplyView:
 
 
 @router.post("/conversations/{conversation_id}/replies/{reply_id}/retry")
-def retry_reply(conversation_id: str, reply_id: str, crm: CRMDep, caller: AgentDep, audit: AuditDep) -> ReplyView:
+def retry_reply(
+    conversation_id: str, reply_id: str, crm: CRMDep, caller: AgentDep, audit: AuditDep
+) -> ReplyView:
     """Queue a ``failed`` or ``unknown`` reply again (an ``unknown`` one may reach the customer
     twice: check the platform first); 409 in any other state."""
     before = _reply_of(crm, conversation_id, reply_id)
     after = crm.outbox.retry(reply_id, caller.agent.id)
-    audit.record("reply.retry", "reply", reply_id, before={"state": before.state}, after={"state": after.state})
+    audit.record(
+        "reply.retry", "reply", reply_id, before={"state": before.state}, after={"state": after.state}
+    )
     return after
 
 
 @router.post("/conversations/{conversation_id}/replies/{reply_id}/drop")
-def drop_reply(conversation_id: str, reply_id: str, crm: CRMDep, caller: AgentDep, audit: AuditDep) -> ReplyView:
+def drop_reply(
+    conversation_id: str, reply_id: str, crm: CRMDep, caller: AgentDep, audit: AuditDep
+) -> ReplyView:
     """Give up an ``unknown`` reply: ``failed``, never sent again; 409 in any other state."""
     before = _reply_of(crm, conversation_id, reply_id)
     after = crm.outbox.drop(reply_id, caller.agent.id)
-    audit.record("reply.drop", "reply", reply_id, before={"state": before.state}, after={"state": after.state})
+    audit.record(
+        "reply.drop", "reply", reply_id, before={"state": before.state}, after={"state": after.state}
+    )
     return after
 
 

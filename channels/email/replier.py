@@ -267,7 +267,9 @@ class EmailReplier:
                     f"{where}: server certificate not trusted ({exc}); set the mailbox's ca_file"
                 ) from exc
             if client.handed_over:  # no answer to DATA: the server may have taken it
-                raise DeliveryInDoubt(f"{where}: {exc.__class__.__name__} after the message was sent: {exc}") from exc
+                raise DeliveryInDoubt(
+                    f"{where}: {exc.__class__.__name__} after the message was sent: {exc}"
+                ) from exc
             raise RetriableError(f"{where}: {exc.__class__.__name__}: {exc}") from exc
         error = None
         if refused:

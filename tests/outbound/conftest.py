@@ -35,14 +35,15 @@ from tests.flows.conftest import ingest
 SUPPORT = "support@parley.test"
 
 
-def mailbox_for(server: SMTPServer, **overrides: object) -> MailboxSettings:
+def mailbox_for(port: int, **overrides: object) -> MailboxSettings:
+    """The ``support`` mailbox, sending through SMTP on 127.0.0.1:``port``."""
     values: dict[str, object] = {
         "name": "support",
         "imap_host": "127.0.0.1",
         "username": SUPPORT,
         "password": SecretStr("unused"),
-        "smtp_host": server.host,
-        "smtp_port": server.port,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
         "smtp_tls": "none",
         "from_address": SUPPORT,
         "from_name": "Parley Support",
@@ -54,7 +55,7 @@ def mailbox_for(server: SMTPServer, **overrides: object) -> MailboxSettings:
 
 @pytest.fixture
 def mail_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:  # noqa: F811
-    configured = EMAIL.with_settings(settings, EmailSettings(accounts=[mailbox_for(smtp_server)]))
+    configured = EMAIL.with_settings(settings, EmailSettings(accounts=[mailbox_for(smtp_server.port)]))
     configured.enrichment.ner = False  # not what these tests are about; keeps the flow quick
     configured.outbox.retry_base_s = 0.05
     configured.outbox.retry_max_s = 0.2
