@@ -408,10 +408,22 @@ class OutboxStore:
         values = {"state": "unknown", "reason": reason, "lease_until": None}
         return self._transition(reply_id, run_id, values, "reply.unknown")
 
-    def mark_recorded(self, reply_id: str) -> None:
-        """The outbound message is in the knowledge base."""
+    def mark_recorded(
+        self, reply_id: str, *, conversation_id: str | None = None, event: dict[str, Any] | None = None
+    ) -> None:
+        """The outbound message is in the knowledge base; ``event``: the ``message.created``
+        data to append with it (in ``conversation_id``, as it is now)."""
         statement = update(outbox).where(outbox.c.id == reply_id).values(recorded=True)
-        write(self._writer, lambda conn: conn.execute(statement))
+
+        def work(conn: Connection) -> None:
+            conn.execute(statement)
+            if event is not None and self.events is not None:
+                actor = event.get("sent_by")
+                self.events.append(
+                    "message.created", conversation_id=conversation_id, actor_id=actor, data=event, conn=conn
+                )
+
+        write(self._writer, work)
 
     def unrecorded(self, limit: int = 100) -> list[ReplyView]:
         """Sent replies whose outbound message is not in the knowledge base yet."""

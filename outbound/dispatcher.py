@@ -33,13 +33,14 @@ import inspect
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from channels import CHANNELS
 from channels.base import DeliveryInDoubt, Replier
@@ -55,6 +56,8 @@ from kb.conversations import ConversationKeeper
 __all__ = ["DispatchReport", "Dispatcher", "single_dispatcher_lock"]
 
 log = logging.getLogger("parley.dispatch")
+
+T = TypeVar("T")
 
 #: tries of each knowledge-base write of an outbound message before it is left for later
 KB_ATTEMPTS = 5
@@ -127,6 +130,20 @@ class Dispatcher:
         self.report = DispatchReport()
         self._repliers: dict[tuple[str, str], Replier] = {}
         self._on_outcome = on_outcome
+        self._store_lock: AbstractContextManager[Any] = (
+            threading.Lock() if crm.backend == "sqlite" else nullcontext()
+        )
+
+    async def _io(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work`` (store calls) in a worker thread; one at a time on SQLite, whose busy
+        handler sleeps in growing steps: waiting senders would sleep past the moment the lock
+        frees. The senders still overlap their network time, which is most of a send."""
+
+        def locked() -> T:
+            with self._store_lock:
+                return work(*args, **kwargs)
+
+        return await asyncio.to_thread(locked)
 
     # --- running ------------------------------------------------------------------------------
 
@@ -135,22 +152,20 @@ class Dispatcher:
         nothing is queued or in doubt). A sender finishes the reply in its hands before it stops."""
         stop = stop or asyncio.Event()
         await self.settle_in_doubt()
-        await asyncio.to_thread(self.record_pending)
+        await self._io(self.record_pending)
         await asyncio.gather(*(self._sender(stop, until_idle) for _ in range(self.senders)))
         return self.report
 
     async def _sender(self, stop: asyncio.Event, until_idle: bool) -> None:
         poll = self.settings.outbox.poll_s
         while not stop.is_set():
-            row = await asyncio.to_thread(self.outbox.claim, self.run_id, self.lease)
+            row = await self._io(self.outbox.claim, self.run_id, self.lease)
             if row is not None:
                 await self.dispatch(row)
                 continue
-            if until_idle and await asyncio.to_thread(self._idle):
+            if until_idle and await self._io(self._idle):
                 return
-            if not self.only and await asyncio.to_thread(
-                self.outbox.in_doubt, self.run_id, every_other_run=False
-            ):
+            if not self.only and await self._io(self.outbox.in_doubt, self.run_id, every_other_run=False):
                 await self.settle_in_doubt()
                 continue
             with suppress(TimeoutError):  # the idle sender's poll interval passed
@@ -196,13 +211,13 @@ class Dispatcher:
 
         async def handing_over() -> None:
             nonlocal handed
-            if not await asyncio.to_thread(self.outbox.mark_handed_over, row.id, self.run_id):
+            if not await self._io(self.outbox.mark_handed_over, row.id, self.run_id):
                 raise ClaimLost(f"reply {row.id} was taken by another dispatcher")
             handed = True
 
         try:
-            reply = await asyncio.to_thread(self._reply, row)
-            replier = await asyncio.to_thread(self._replier, row.channel, row.account)
+            reply = await self._io(self._reply, row)
+            replier = await self._io(self._replier, row.channel, row.account)
             if "handing_over" in inspect.signature(replier.send).parameters:
                 delivery = await replier.send(reply, handing_over=handing_over)  # type: ignore[call-arg]
             else:  # no point of no return known: the whole send is past it
@@ -212,10 +227,10 @@ class Dispatcher:
             log.error("%s; leaving it to that one", exc)
             return
         except DeliveryInDoubt as exc:
-            await asyncio.to_thread(self._settle, row, str(exc), True)
+            await self._io(self._settle, row, str(exc), True)
             return
         except RetriableError as exc:
-            await asyncio.to_thread(self._retry_or_fail, row, exc)
+            await self._io(self._retry_or_fail, row, exc)
             return
         except (SkippableError, InvalidInput) as exc:
             await self._finish(row, "failed", f"cannot be sent: {exc}")
@@ -232,7 +247,10 @@ class Dispatcher:
                 row, "unknown", f"unexpected error while sending ({exc!r}); it may have gone out"
             )
             return
-        await asyncio.to_thread(self._sent, row, delivery)
+        # recorded first, on its own: the moment of doubt ends as soon as it can
+        done = await self._io(self._sent, row, delivery, write_message=False)
+        if done is not None and delivery.message is not None:
+            await self._io(self._write_message, done, delivery.message)
 
     def _retry_or_fail(self, row: ReplyView, exc: RetriableError) -> None:
         config = self.settings.outbox
@@ -251,7 +269,7 @@ class Dispatcher:
             self.report.retried += 1
 
     async def _finish(self, row: ReplyView, state: str, reason: str) -> None:
-        await asyncio.to_thread(self._record, row, state, reason)
+        await self._io(self._record, row, state, reason)
 
     def _record(self, row: ReplyView, state: str, reason: str) -> None:
         record = self.outbox.record_failed if state == "failed" else self.outbox.record_unknown
@@ -262,7 +280,9 @@ class Dispatcher:
             log.warning("reply %s %s: %s", row.id, state, reason)
             self._outcome(state, done)
 
-    def _sent(self, row: ReplyView, delivery: Delivery) -> None:
+    def _sent(self, row: ReplyView, delivery: Delivery, *, write_message: bool = True) -> ReplyView | None:
+        """Record ``delivery``; the row as recorded (None: another run holds it). The outbound
+        message is written too unless the caller writes it itself (``write_message``)."""
         descriptor = CHANNELS.get(row.channel)
         message = delivery.message
         done = self.outbox.record_sent(
@@ -276,11 +296,12 @@ class Dispatcher:
         )
         if done is None:
             log.error("reply %s was sent but another dispatcher holds it now", row.id)
-            return
+            return None
         self.report.sent += 1
         self._outcome(done.state, done)
-        if message is not None:
+        if message is not None and write_message:
             self._write_message(done, message)
+        return done
 
     def _outcome(self, state: str, row: ReplyView) -> None:
         if self._on_outcome is not None:
@@ -300,23 +321,19 @@ class Dispatcher:
                 "reply %s: its message could not be written to the knowledge base yet: %s", row.id, exc
             )
             return
-        self.outbox.mark_recorded(row.id)
+        self.outbox.mark_recorded(
+            row.id,
+            conversation_id=conversation,
+            event={
+                "message_id": outbound.id,
+                "direction": "out",
+                "channel": outbound.channel,
+                "account": outbound.account,
+                "sent_at": outbound.created_at.isoformat(),
+                "sent_by": row.author_id,
+            },
+        )
         self.report.recorded += 1
-        events = self.outbox.events
-        if events is not None:
-            events.append(
-                "message.created",
-                conversation_id=conversation,
-                actor_id=row.author_id,
-                data={
-                    "message_id": outbound.id,
-                    "direction": "out",
-                    "channel": outbound.channel,
-                    "account": outbound.account,
-                    "sent_at": outbound.created_at.isoformat(),
-                    "sent_by": row.author_id,
-                },
-            )
 
     def record_pending(self) -> None:
         """Write the messages of sent replies a previous run did not get to write."""
@@ -346,12 +363,12 @@ class Dispatcher:
 
     async def settle_in_doubt(self) -> None:
         """Settle every reply another run left ``sending`` (see the module doc)."""
-        for reply_id in await asyncio.to_thread(self.outbox.in_doubt, self.run_id, every_other_run=self.only):
-            row = await asyncio.to_thread(
+        for reply_id in await self._io(self.outbox.in_doubt, self.run_id, every_other_run=self.only):
+            row = await self._io(
                 self.outbox.take_in_doubt, reply_id, self.run_id, self.lease, every_other_run=self.only
             )
             if row is not None:
-                await asyncio.to_thread(
+                await self._io(
                     self._settle,
                     row,
                     "the dispatcher stopped while sending it",
