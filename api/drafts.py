@@ -43,10 +43,10 @@ def answered_message(kb: KnowledgeBase, conversation: Conversation, in_reply_to:
         return found
     messages = kb.conversation_messages(conversation.id)
     inbound = [m for m in messages if m.direction is Direction.IN]
-    chosen = (inbound or messages or [None])[-1]
-    if chosen is None:
+    candidates = inbound or messages
+    if not candidates:
         raise _unprocessable([("in_reply_to", "this conversation has no message to answer", "value_error")])
-    return chosen
+    return candidates[-1]
 
 
 def placeholder_values(

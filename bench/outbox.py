@@ -180,10 +180,12 @@ def main() -> None:
             f"  outbox, 1 sender                        : {one:8.1f} replies/s  ({one / base:.2f} x baseline)"
         )
         print(
-            f"  outbox, 4 senders                       : {four:8.1f} replies/s  ({four / one:.2f} x 1 sender)"
+            f"  outbox, 4 senders                       : {four:8.1f} replies/s"
+            f"  ({four / one:.2f} x 1 sender)"
         )
         print(
-            f"  server received {sum(server.by_reply.values())} mails for {len(server.by_reply)} replies, 0 twice"
+            f"  server received {sum(server.by_reply.values())} mails for {len(server.by_reply)} replies,"
+            " 0 twice"
         )
 
 

@@ -190,8 +190,9 @@ class OutboxStore:
                 found = self._by_key(conn, new.author_id, new.idempotency_key)
                 if found is not None:
                     return self._replayed(conn, found, new), False
-            values = {
-                "id": f"rpl_{uuid.uuid4().hex}",
+            reply_id = f"rpl_{uuid.uuid4().hex}"
+            values: dict[str, Any] = {
+                "id": reply_id,
                 "conversation_id": new.conversation_id,
                 "channel": new.channel,
                 "account": new.account,
@@ -214,7 +215,7 @@ class OutboxStore:
                 "updated_at": now,
             }
             conn.execute(insert(outbox).values(values))
-            row = self._row(conn, values["id"])
+            row = self._row(conn, reply_id)
             assert row is not None
             self._event(conn, "reply.queued", row, new.author_id)
             return row, True

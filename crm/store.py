@@ -25,10 +25,10 @@ from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
-from crm.notes import NoteStore
-from crm.outbox import OutboxStore
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
+from crm.notes import NoteStore
+from crm.outbox import OutboxStore
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events

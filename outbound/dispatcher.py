@@ -165,9 +165,11 @@ class Dispatcher:
                 continue
             if until_idle and await self._io(self._idle):
                 return
-            if not self.only and await self._io(self.outbox.in_doubt, self.run_id, every_other_run=False):
-                await self.settle_in_doubt()
-                continue
+            if not self.only:  # other dispatchers' leases may have run out
+                doubtful: list[str] = await self._io(self.outbox.in_doubt, self.run_id, every_other_run=False)
+                if doubtful:
+                    await self.settle_in_doubt()
+                    continue
             with suppress(TimeoutError):  # the idle sender's poll interval passed
                 await asyncio.wait_for(stop.wait(), timeout=poll)
 

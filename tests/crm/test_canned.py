@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm import CRMStore, Conflict, InvalidRequest
+from crm import Conflict, CRMStore, InvalidRequest
 from crm.canned import MissingPlaceholder, check_template, pick_variant, render
 
 VALUES = {

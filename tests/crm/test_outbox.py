@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from alembic import command
 
-from crm import CRMStore, Conflict, NotFound
+from crm import Conflict, CRMStore, NotFound
 from crm.engine import _alembic_config
 from crm.outbox import NewReply, request_digest
 from hub.models import utcnow
@@ -18,7 +18,9 @@ from hub.models import utcnow
 LEASE = timedelta(minutes=5)
 
 
-def new_reply(key: str | None = None, text: str = "Your kettle ships today.", author: str = "a-1") -> NewReply:
+def new_reply(
+    key: str | None = None, text: str = "Your kettle ships today.", author: str = "a-1"
+) -> NewReply:
     return NewReply(
         conversation_id="cnv_1",
         channel="email",
@@ -75,8 +77,12 @@ def test_transitions_need_the_claim(store: CRMStore) -> None:
     claimed = store.outbox.claim("run-a", LEASE)
     assert claimed is not None and claimed.id == reply.id
     # another run cannot record anything about it
-    assert store.outbox.record_sent(reply.id, "run-b", platform_id="x", message_id="m", sent_at=utcnow()) is None
-    sent = store.outbox.record_sent(reply.id, "run-a", platform_id="<p@x>", message_id="msg_9", sent_at=utcnow())
+    assert (
+        store.outbox.record_sent(reply.id, "run-b", platform_id="x", message_id="m", sent_at=utcnow()) is None
+    )
+    sent = store.outbox.record_sent(
+        reply.id, "run-a", platform_id="<p@x>", message_id="msg_9", sent_at=utcnow()
+    )
     assert sent is not None and sent.state == "sent" and sent.platform_id == "<p@x>"
     assert store.outbox.record_failed(reply.id, "run-a", reason="late") is None  # not sending any more
     assert store.outbox.unrecorded() == [sent]

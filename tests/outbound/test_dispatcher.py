@@ -20,6 +20,7 @@ from tests.channels.email.conftest import SMTPServer
 from tests.conftest import free_ports
 from tests.outbound.conftest import mailbox_for
 
+
 def queue(settings: Settings, question: Message, count: int = 1) -> list[ReplyView]:
     crm = open_crm(settings)
     try:
@@ -40,7 +41,9 @@ def queue(settings: Settings, question: Message, count: int = 1) -> list[ReplyVi
         crm.close()
 
 
-async def run(settings: Settings, question: Message, **kwargs: object) -> tuple[Dispatcher, dict[str, ReplyView]]:
+async def run(
+    settings: Settings, question: Message, **kwargs: object
+) -> tuple[Dispatcher, dict[str, ReplyView]]:
     crm, kb = open_crm(settings), open_kb(settings)
     try:
         dispatcher = Dispatcher(settings, crm, kb, **kwargs)  # type: ignore[arg-type]
