@@ -30,6 +30,7 @@ from tests.api.callers import add_agent, bearer
 from tests.api.conftest import BASE_URL
 from tests.channels.email.conftest import SMTPServer, smtp_server  # noqa: F401 (a fixture)
 from tests.channels.email.test_story import customer_mail
+from tests.channels.twitter.conftest import x_server, x_settings  # noqa: F401 (fixtures)
 from tests.flows.conftest import ingest
 
 SUPPORT = "support@parley.test"
