@@ -271,11 +271,16 @@ class OutboxStore:
         """Take the oldest due ``queued`` reply for ``run_id``: committed as ``sending`` (attempts
         + 1, leased until now + ``lease``) before this returns; ``None`` when none is due."""
         moment = now or utcnow()
+        due = (outbox.c.state == "queued", outbox.c.next_attempt_at <= moment)
+        # an idle dispatcher polls: a plain read first, so polling takes no write lock
+        with self._engine.connect() as conn:
+            if conn.execute(select(outbox.c.id).where(*due).limit(1)).first() is None:
+                return None
 
         def work(conn: Connection) -> ReplyView | None:
             query = (
                 select(outbox.c.id)
-                .where(outbox.c.state == "queued", outbox.c.next_attempt_at <= moment)
+                .where(*due)
                 .order_by(outbox.c.next_attempt_at, outbox.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
