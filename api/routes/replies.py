@@ -63,7 +63,9 @@ class ReplyRequest(RequestBody):
     #: True: a private message (DM), False: a public reply; default: the channel's usual way
     private: bool | None = None
     #: recipients (email addresses) instead of the answered message's sender
-    to: list[Annotated[str, Field(min_length=3, max_length=320)]] | None = Field(default=None, max_length=50)
+    to: list[Annotated[str, Field(max_length=320, pattern=r"^[^\s@]+@[^\s@]+$")]] | None = Field(
+        default=None, max_length=50
+    )
     subject: Label | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
 
