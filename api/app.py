@@ -22,12 +22,14 @@ from api.routes import (
     analytics,
     audit,
     auth,
+    canned,
     contacts,
     conversations,
     dead_letters,
     events,
     feeds,
     health,
+    replies,
     rules,
     search,
     segments,
@@ -80,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
 
-    routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, rules, sla, audit, events, analytics, webhooks):
+    routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters)
+    for module in (*routers, feeds, agents, teams, rules, sla, audit, events, analytics, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

@@ -33,7 +33,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents, rules
+from cli import agents, dispatch, rules
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -277,7 +277,8 @@ def run(
         summary = _run_ingest(settings, settings.import_paths, recovery=True)
         _print_summary(summary)
         if serve:
-            _serve(settings, host, port)
+            with _dispatcher():
+                _serve(settings, host, port)
     except FatalError as exc:
         _fail(exc)
 
@@ -320,13 +321,31 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
         console.print(f"ingest flow running (pid {flow_process.pid})")
         try:
             if serve:
-                _serve(settings, host, port)
+                with _dispatcher():
+                    _serve(settings, host, port)
             else:
                 flow_process.wait()
         finally:
             _stop_flow(flow_process)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def _dispatcher() -> Iterator[None]:
+    """The reply dispatcher (``parley dispatch``) in a process of its own while the body runs:
+    stopped like the flow (SIGINT, then SIGKILL), and SIGTERMed by Linux should this one die."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "dispatch", "--quiet"],
+        env=os.environ.copy(),
+        process_group=0,
+        preexec_fn=_flow_dies_with(os.getpid()),
+    )
+    console.print(f"reply dispatcher running (pid {process.pid})")
+    try:
+        yield
+    finally:
+        _stop_flow(process)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -509,6 +528,7 @@ def kb_migrate(
 
 agents.register(app, lambda: _settings())
 rules.register(app, lambda: _settings())
+dispatch.register(app, lambda: _settings())
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "agents",
     "api_tokens",
     "audit_log",
+    "canned_responses",
     "contacts",
     "conversation_aliases",
     "conversation_routing",
@@ -59,6 +60,8 @@ __all__ = [
     "merge_blocks",
     "merge_events",
     "metadata",
+    "notes",
+    "outbox",
     "processed_messages",
     "routing_rules",
     "segment_members",
@@ -470,5 +473,85 @@ team_cursors = Table(
     #: round-robin position per team: the agent who got the team's last conversation
     Column("team_id", ID, primary_key=True),
     Column("last_agent_id", ID, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+# --- replies: the outbox, internal notes and canned responses (migration 0008; crm.outbox) --
+
+outbox = Table(
+    "outbox",
+    metadata,
+    #: ``rpl_<hex>``; the channel derives what it can from it (mail: the Message-ID)
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("account", Text, nullable=False),
+    #: the hub id of the message answered (the conversation's latest inbound one by default)
+    Column("in_reply_to", ID),
+    #: the agent who wrote it (the signed-in agent)
+    Column("author_id", ID, nullable=False, index=True),
+    #: the client's ``Idempotency-Key``, unique per author; NULL = none given
+    Column("idempotency_key", String(256)),
+    #: SHA-256 of the request the key was first used with: the same key with another request is refused
+    Column("request_digest", String(64)),
+    #: a private message (True: a DM) or a public reply (False) where the channel has both;
+    #: NULL = the channel's usual way for the answered message
+    Column("private", Boolean),
+    Column("subject", Text),
+    Column("text", Text, nullable=False),
+    Column("html", Text),
+    #: explicit recipients (``hub.models.Identity`` as JSON); [] = the channel's default
+    Column("recipients", JSON, nullable=False, default=list),
+    #: attachment metadata (``hub.models.Attachment`` as JSON); the content is never stored
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("canned_response_id", ID),
+    #: queued | sending | sent | delivered | failed | unknown (crm.outbox.STATES)
+    Column("state", String(16), nullable=False),
+    #: sends tried so far (a send in doubt counts)
+    Column("attempts", Integer, nullable=False, default=0),
+    #: a queued row is not taken before this (backoff, Retry-After)
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    #: who took the row to send it (a dispatcher run), and until when its claim holds
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime()),
+    #: when this attempt reached its point of no return (SMTP DATA); NULL = the platform
+    #: cannot have it yet, so a sender dying before is known not to have sent it
+    Column("handed_over_at", UTCDateTime()),
+    #: the platform's id of the sent reply (mail: the Message-ID; X: the tweet or ``dm:`` id)
+    Column("platform_id", Text),
+    #: the hub id of the outbound message in the knowledge base
+    Column("message_id", ID),
+    #: why it failed, is unknown or was retried: what happened and what to do
+    Column("reason", Text),
+    #: the outbound message is in the knowledge base (written after the state is recorded)
+    Column("recorded", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("uq_outbox_author_id_idempotency_key", "author_id", "idempotency_key", unique=True),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, nullable=False, index=True),
+    Column("author_id", ID, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    #: what an agent types to pick it (``/refund``), unique
+    Column("shortcut", String(64), nullable=False, unique=True),
+    #: language code (ISO 639-1, or ``default``) -> template text
+    Column("variants", JSON, nullable=False),
+    Column("created_by", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from crm.agents import AgentStore
 from crm.attributes import attributes_problem, text_problem
 from crm.audit import AuditLog
+from crm.canned import CannedStore
 from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
@@ -26,6 +27,8 @@ from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
+from crm.notes import NoteStore
+from crm.outbox import OutboxStore
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.routing import RoutingStore
@@ -93,6 +96,11 @@ class CRMStore:
         self.routing = RoutingStore(engine, self.events)
         #: SLA policies, clocks that follow ``events``, breaches and response times (``crm.sla``)
         self.sla = SlaStore(engine, self._writer, self.events, late_after=sla_late_after)
+        #: replies and their delivery state (``crm.outbox``; transitions append to ``events``),
+        #: notes, canned responses
+        self.outbox = OutboxStore(engine, self._writer, self.events)
+        self.notes = NoteStore(engine, self._writer)
+        self.canned = CannedStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

@@ -359,6 +359,11 @@ class Reply(BaseModel):
     text: str
     html: str | None = None
     author: str | None = None
+    #: a private message (a DM, True) or a public reply (False) where the channel has both;
+    #: None: the channel's usual way for the answered message (a DM answers a DM)
+    private: bool | None = None
+    #: attachment metadata the agent named (sent where the channel's replier supports it)
+    attachments: list[Attachment] = Field(default_factory=list)
 
 
 class Delivery(BaseModel):

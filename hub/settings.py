@@ -45,6 +45,7 @@ __all__ = [
     "EnrichmentSettings",
     "FlowSettings",
     "KBSettings",
+    "OutboxSettings",
     "RoutingSettings",
     "SLASettings",
     "Settings",
@@ -373,6 +374,25 @@ class RoutingSettings(BaseModel):
     snooze_poll_s: float = Field(default=30.0, gt=0)
 
 
+class OutboxSettings(BaseModel):
+    """The reply outbox and its dispatcher (``parley dispatch``, started by ``parley run``)."""
+
+    #: replies sent at once by one dispatcher
+    senders: int = Field(default=4, ge=1, le=64)
+    #: sends of one reply before it is ``failed`` (a passing failure each time)
+    max_attempts: int = Field(default=8, ge=1)
+    #: backoff after the first passing failure, doubling up to ``retry_max_s``
+    retry_base_s: float = Field(default=5.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    #: a platform's Retry-After longer than this is clamped to it
+    max_retry_after_s: float = Field(default=3600.0, gt=0)
+    #: how long a dispatcher's claim on a reply holds; a reply still ``sending`` after it is in
+    #: doubt (its dispatcher died) and is settled by another dispatcher (PostgreSQL)
+    lease_s: float = Field(default=300.0, gt=0)
+    #: how often an idle dispatcher looks for due replies
+    poll_s: float = Field(default=0.5, gt=0)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -404,6 +424,7 @@ class Settings(BaseSettings):
     brand: BrandSettings = Field(default_factory=BrandSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
     #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields.
     #: ``PARLEY_EMAIL__ACCOUNTS`` / ``[email]`` land here as ``channels["email"]`` (as do

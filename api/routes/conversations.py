@@ -36,6 +36,8 @@ from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
 from api.triage import ensure_routed, project
 from crm import Role, role_at_least
+from crm.notes import NoteView
+from crm.outbox import ReplyView
 from crm.sla import SlaView
 from crm.store import CRMStore
 from hub.models import Conversation, ConversationStatus, Message, Priority
@@ -63,6 +65,10 @@ class ConversationPage(BaseModel):
 class ConversationDetail(BaseModel):
     conversation: InboxConversation
     messages: list[Message]
+    #: the agents' replies with their delivery state (sent ones are among ``messages`` too)
+    replies: list[ReplyView] = []
+    #: internal notes, never sent
+    notes: list[NoteView] = []
 
 
 def with_sla(crm: CRMStore, conversations: list[Conversation]) -> list[InboxConversation]:
@@ -140,12 +146,18 @@ def list_conversations(
 
 @router.get("/conversations/{conversation_id}")
 def get_conversation(conversation_id: str, kb: KBDep, crm: CRMDep) -> ConversationDetail:
-    """One conversation with its SLA due times and its messages, oldest first."""
+    """One conversation with its SLA due times, its messages, its replies' delivery state and
+    its notes, oldest first."""
     conversation = kb.get_conversation(conversation_id)
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
     [detailed] = with_sla(crm, [conversation])
-    return ConversationDetail(conversation=detailed, messages=kb.conversation_messages(conversation_id))
+    return ConversationDetail(
+        conversation=detailed,
+        messages=kb.conversation_messages(conversation_id),
+        replies=crm.outbox.for_conversation(conversation_id),
+        notes=crm.notes.for_conversation(conversation_id),
+    )
 
 
 def role_for_triage(changes: dict[str, Any], assignee: str | None, agent_id: str) -> Role:

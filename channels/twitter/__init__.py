@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from channels.base import Channel
 from channels.twitter.parse import PARSERS
-from channels.twitter.replier import replier_for
+from channels.twitter.replier import check_reply, replier_for
 from channels.twitter.settings import CHANNEL, TwitterSettings, own_identities
 from channels.twitter.source import sources
 from channels.twitter.webhook import AccountActivityWebhook
@@ -47,5 +47,8 @@ TWITTER: Channel[TwitterSettings] = Channel(
     sources=sources,
     webhook=AccountActivityWebhook(),
     replier=replier_for,
+    check_reply=check_reply,
+    reply_kinds=frozenset({"public", "private"}),
+    sent_is_delivered=True,
     own_identities=own_identities,
 )
