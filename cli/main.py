@@ -1,6 +1,7 @@
 """``parley``: the command line (see the package docstring: the composition root).
 
-``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
+``parley run`` ingests (the bundled demo when no channel is configured), serves the API and
+delivers outbound webhooks (``parley webhooks deliver`` alone, :mod:`cli.webhooks`);
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
 ``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
 (:mod:`cli.agents`). Serving on an empty agents table creates the first admin and prints a
@@ -30,7 +31,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents
+from cli import agents, webhooks
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -234,17 +235,33 @@ def run(
         from flows.inbox import inbox_sources
         from flows.ingest import channel_sources
 
-        # configured accounts, feeds added through the API, or webhooks filling the inbox
-        if channel_sources(settings) or inbox_sources(settings):
-            _run_live(settings, host, port, serve)
-            return
-        settings = _with_demo_fallback(settings)
-        summary = _run_ingest(settings, settings.import_paths, recovery=True)
-        _print_summary(summary)
-        if serve:
-            _serve(settings, host, port)
+        with _delivering_webhooks(settings):
+            # configured accounts, feeds added through the API, or webhooks filling the inbox
+            if channel_sources(settings) or inbox_sources(settings):
+                _run_live(settings, host, port, serve)
+                return
+            settings = _with_demo_fallback(settings)
+            summary = _run_ingest(settings, settings.import_paths, recovery=True)
+            _print_summary(summary)
+            if serve:
+                _serve(settings, host, port)
     except FatalError as exc:
         _fail(exc)
+
+
+@contextmanager
+def _delivering_webhooks(settings: Settings) -> Iterator[None]:
+    """The outbound webhook deliverer in a thread of this process, beside the flow and the API
+    (``parley webhooks deliver`` runs it alone); its own store, so it never waits on theirs."""
+    from crm import open_crm
+    from outbound.webhooks import delivering_in_background
+
+    crm = open_crm(settings)
+    try:
+        with delivering_in_background(crm, settings.outbound_webhooks):
+            yield
+    finally:
+        crm.close()
 
 
 def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
@@ -473,6 +490,7 @@ def kb_migrate(
 
 
 agents.register(app, lambda: _settings())
+webhooks.register(app, lambda: _settings())
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from crm.errors import InvalidRequest, NotFound
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
+from crm.outbound_webhooks import OutboundWebhookStore
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.schema import contacts, identities, merge_events
@@ -74,6 +75,8 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        #: outbound webhook subscriptions and their delivery log (``crm.outbound_webhooks``)
+        self.outbound_webhooks = OutboundWebhookStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 
