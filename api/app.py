@@ -24,6 +24,7 @@ from api.routes import (
     contacts,
     conversations,
     dead_letters,
+    events,
     feeds,
     health,
     outbound_webhooks,
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, webhooks, outbound_webhooks):
+    for module in (*routers, agents, teams, audit, events, webhooks, outbound_webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

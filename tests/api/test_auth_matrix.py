@@ -75,6 +75,7 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("PUT", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("DELETE", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("GET", "/audit"): "supervisor",
+    ("GET", "/events"): "viewer",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
     ("GET", "/outbound-webhooks"): "admin",
