@@ -114,7 +114,9 @@ def test_network_errors_and_timeouts_are_failures_too(store: CRMStore) -> None:
     # the receiver is gone: connection refused
     store.outbound_webhooks.update(sub_id, {"url": receiver.url})
     with WebhookDeliverer(store, FAST) as deliverer:
-        deliver_until(deliverer, lambda: store.outbound_webhooks.deliveries(sub_id)[0].attempts >= 2)  # queued above
+        deliver_until(
+            deliverer, lambda: store.outbound_webhooks.deliveries(sub_id)[0].attempts >= 2
+        )  # queued above
     assert "ConnectError" in (store.outbound_webhooks.deliveries(sub_id)[0].last_error or "")
 
 
@@ -214,7 +216,10 @@ def test_concurrent_deliverers_send_each_event_once(store: CRMStore) -> None:
         for deliverer in deliverers:
             deliver_until(deliverer, lambda: len(receiver.requests) >= 80)
             deliverer.close()
-        per_path = {path: sorted(r.headers["webhook-id"] for r in receiver.requests if r.path == path) for path in ("/hook", "/other")}
+        per_path = {
+            path: sorted(r.headers["webhook-id"] for r in receiver.requests if r.path == path)
+            for path in ("/hook", "/other")
+        }
         expected = sorted(f"evt_{i}" for i in events)
         assert per_path == {"/hook": expected, "/other": expected}
 

@@ -14,7 +14,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from crm.outbound_webhooks import new_secret
 from outbound.signing import InvalidSecret, headers, secret_key, sign
 
-BODY = '{"type":"conversation.assigned","timestamp":"2026-11-26T04:00:00Z","data":{"assignee":"a-é"}}'.encode()
+BODY = (
+    '{"type":"conversation.assigned","timestamp":"2026-11-26T04:00:00Z","data":{"assignee":"a-é"}}'.encode()
+)
 
 
 def spec_verify(secret: str, message_id: str, timestamp: str, body: bytes, signature: str) -> bool:
