@@ -247,7 +247,7 @@ def test_a_test_message_is_sent_once_and_failures_do_not_count(store: CRMStore) 
 @pytest.mark.parametrize("status", [301, 404])
 def test_redirects_are_not_followed_and_4xx_are_retried(store: CRMStore, status: int) -> None:
     with receiving() as receiver, WebhookDeliverer(store, FAST) as deliverer:
-        sub_id, _ = subscribe(store, receiver.url)
+        subscribe(store, receiver.url)
         receiver.script = [(status, {"Location": "http://169.254.169.254/"})]
         store.events.append("conversation.assigned", conversation_id="c-1")
         deliver_until(deliverer, lambda: bool(receiver.delivered_ids()))
