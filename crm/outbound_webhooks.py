@@ -25,16 +25,11 @@ What the store promises the deliverer (``outbound.webhooks``):
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -43,6 +38,24 @@ from crm.engine import write
 from crm.errors import InvalidRequest, NotFound
 from crm.ids import clean_text
 from crm.schema import webhook_deliveries, webhook_subscriptions
+from crm.webhook_values import (
+    MAX_TEXT,
+    Claim,
+    CreatedSubscription,
+    DeliveryState,
+    DeliveryView,
+    EventRecord,
+    SubscriptionView,
+    check_event_types,
+    claim_of,
+    delivery_of,
+    json_text,
+    new_secret,
+    subscription_of,
+    type_matches,
+    utc_text,
+    webhook_body,
+)
 from hub.models import utcnow
 
 __all__ = [
@@ -58,160 +71,6 @@ __all__ = [
     "type_matches",
     "webhook_body",
 ]
-
-DeliveryState = Literal["pending", "delivered", "failed"]
-#: the Standard Webhooks secret prefix
-SECRET_PREFIX = "whsec_"
-#: an event type (``conversation.assigned``) or a family (``conversation.*``)
-_TYPE = re.compile(r"[a-z][a-z0-9_]*\.(?:[a-z][a-z0-9_]*|\*)")
-MAX_TYPES = 100
-MAX_TEXT = 2000
-
-
-class EventRecord(Protocol):
-    """What the store reads of an event of the log (``crm.events.Event``)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def conversation_id(self) -> str | None: ...
-    @property
-    def contact_id(self) -> str | None: ...
-    @property
-    def actor_id(self) -> str | None: ...
-    @property
-    def data(self) -> Mapping[str, Any]: ...
-
-
-def new_secret() -> str:
-    """A fresh signing secret: ``whsec_`` and the base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-
-
-def check_event_types(types: Sequence[str] | None) -> list[str] | None:
-    """``types`` deduplicated, or ``None`` (every type) for ``None``/``["*"]``;
-    ``InvalidRequest`` naming a malformed one."""
-    if types is None or list(types) == ["*"]:
-        return None
-    if not types:
-        raise InvalidRequest("event_types must name at least one type, or be null for every type")
-    if len(types) > MAX_TYPES:
-        raise InvalidRequest(f"at most {MAX_TYPES} event types")
-    bad = [t for t in types if not _TYPE.fullmatch(t)]
-    if bad:
-        raise InvalidRequest(
-            f"malformed event types {bad[:5]!r}: write subject.verb (conversation.assigned) or "
-            "subject.* (every conversation event); see docs/events.md"
-        )
-    return list(dict.fromkeys(types))
-
-
-def type_matches(types: Sequence[str] | None, event_type: str) -> bool:
-    """Whether a subscription to ``types`` (``None`` = all) wants ``event_type``."""
-    if types is None:
-        return True
-    family = event_type.split(".", 1)[0] + ".*"
-    return event_type in types or family in types
-
-
-def webhook_body(event: EventRecord) -> str:
-    """The JSON body delivered for ``event``: ``{"type", "timestamp", "data"}`` (Standard
-    Webhooks); ``data`` is the event's data with its id and subject ids added."""
-    subject = {
-        "event_id": event.id,
-        "conversation_id": event.conversation_id,
-        "contact_id": event.contact_id,
-        "actor_id": event.actor_id,
-    }
-    data = {**{k: v for k, v in subject.items() if v is not None}, **dict(event.data)}
-    return _json({"type": event.type, "timestamp": _iso(event.at), "data": data})
-
-
-def _json(document: Any) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
-class SubscriptionView(BaseModel):
-    """A subscription as admins see it: never its secret."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    url: str
-    description: str | None
-    event_types: list[str] | None
-    enabled: bool
-    disabled_reason: str | None
-    disabled_at: datetime | None
-    consecutive_failures: int
-    paused_until: datetime | None
-    cursor: int
-    created_by: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class CreatedSubscription(SubscriptionView):
-    """A new subscription and its secret: the only time the secret is shown."""
-
-    secret: str
-
-
-class DeliveryView(BaseModel):
-    """One message of the delivery log: what was sent where, how often, and how it went."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    subscription_id: str
-    event_id: int | None
-    message_id: str
-    event_type: str
-    state: DeliveryState
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime | None
-    last_attempt_at: datetime | None
-    finished_at: datetime | None
-    last_status: int | None
-    last_error: str | None
-    last_response: str | None
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A delivery handed to a deliverer: everything one attempt needs."""
-
-    delivery_id: int
-    subscription_id: str
-    url: str
-    secret: str
-    message_id: str
-    body: str
-    attempts: int
-    created_at: datetime
-    is_test: bool
-    #: the subscription's failed attempts in a row when it was claimed
-    failures: int
-
-
-def _subscription(row: Any) -> SubscriptionView:
-    return SubscriptionView(**{name: row[name] for name in SubscriptionView.model_fields})
-
-
-def _delivery(row: Any) -> DeliveryView:
-    values = {name: row[name] for name in DeliveryView.model_fields}
-    if row["state"] != "pending":
-        values["next_attempt_at"] = None
-    return DeliveryView(**values)
 
 
 def _text(value: str | None, what: str) -> str | None:
@@ -268,7 +127,7 @@ class OutboundWebhookStore:
     def list_all(self) -> list[SubscriptionView]:
         query = select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at)
         with self._engine.connect() as conn:
-            return [_subscription(row) for row in conn.execute(query).mappings()]
+            return [subscription_of(row) for row in conn.execute(query).mappings()]
 
     def get(self, subscription_id: str) -> SubscriptionView:
         """The subscription; ``NotFound`` when there is none."""
@@ -277,7 +136,7 @@ class OutboundWebhookStore:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"webhook subscription {subscription_id} does not exist")
-        return _subscription(row)
+        return subscription_of(row)
 
     def update(self, subscription_id: str, changes: Mapping[str, Any]) -> SubscriptionView:
         """Change ``url``, ``event_types`` or ``description`` (only the keys given)."""
@@ -395,8 +254,8 @@ class OutboundWebhookStore:
         self.get(subscription_id)
         now = utcnow()
         message_id = f"test_{secrets.token_hex(12)}"
-        body = _json(
-            {"type": "webhook.test", "timestamp": _iso(now), "data": {"subscription_id": subscription_id}}
+        body = json_text(
+            {"type": "webhook.test", "timestamp": utc_text(now), "data": {"subscription_id": subscription_id}}
         )
         row = _delivery_row(subscription_id, message_id, "webhook.test", body, now, None)
         write(self._writer, lambda conn: conn.execute(insert(webhook_deliveries).values(row)))
@@ -440,20 +299,27 @@ class OutboundWebhookStore:
                 conn.execute(
                     update(d).where(d.c.id.in_([r["id"] for r in rows])).values(next_attempt_at=lease)
                 )
-            return [_claim(row) for row in rows]
+            return [claim_of(row) for row in rows]
 
         return write(self._writer, work)
 
-    def record_success(self, claim: Claim, *, status: int, response: str | None) -> None:
-        """The receiver took the delivery: delivered; the subscription's failures forgotten."""
+    def record_successes(self, delivered: Sequence[tuple[Claim, int, str | None]]) -> None:
+        """Receivers took these deliveries (claim, status, answer): delivered, in one
+        transaction; their subscriptions' failures forgotten."""
+        if not delivered:
+            return
         now = utcnow()
+        s = webhook_subscriptions
 
         def work(conn: Connection) -> None:
-            _finish(conn, claim, now, state="delivered", status=status, error=None, response=response)
-            if not claim.is_test:
+            for claim, status, response in delivered:
+                _finish(conn, claim, now, state="delivered", status=status, error=None, response=response)
+            ids = sorted({claim.subscription_id for claim, _, _ in delivered if not claim.is_test})
+            if ids:
+                healthy = and_(s.c.consecutive_failures == 0, s.c.paused_until.is_(None))
                 conn.execute(
-                    update(webhook_subscriptions)
-                    .where(webhook_subscriptions.c.id == claim.subscription_id)
+                    update(s)
+                    .where(s.c.id.in_(ids), ~healthy)  # rows unchanged are not written
                     .values(consecutive_failures=0, paused_until=None)
                 )
 
@@ -538,7 +404,7 @@ class OutboundWebhookStore:
         if state is not None:
             query = query.where(d.c.state == state)
         with self._engine.connect() as conn:
-            return [_delivery(row) for row in conn.execute(query).mappings()]
+            return [delivery_of(row) for row in conn.execute(query).mappings()]
 
     def delivery(self, subscription_id: str, delivery_id: int) -> DeliveryView:
         d = webhook_deliveries
@@ -547,7 +413,7 @@ class OutboundWebhookStore:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"delivery {delivery_id} of webhook subscription {subscription_id} does not exist")
-        return _delivery(row)
+        return delivery_of(row)
 
     def count(self, state: DeliveryState) -> int:
         query = (
@@ -565,22 +431,7 @@ class OutboundWebhookStore:
         d = webhook_deliveries
         query = select(d).where(d.c.subscription_id == subscription_id, d.c.message_id == message_id)
         with self._engine.connect() as conn:
-            return _delivery(conn.execute(query).mappings().one())
-
-
-def _claim(row: Any) -> Claim:
-    return Claim(
-        delivery_id=row["id"],
-        subscription_id=row["subscription_id"],
-        url=row["url"],
-        secret=row["secret"],
-        message_id=row["message_id"],
-        body=row["body"],
-        attempts=row["attempts"],
-        created_at=row["created_at"],
-        is_test=row["event_id"] is None,
-        failures=row["consecutive_failures"],
-    )
+            return delivery_of(conn.execute(query).mappings().one())
 
 
 def _greatest(value: int) -> Any:

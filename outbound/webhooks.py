@@ -61,6 +61,8 @@ log = logging.getLogger("parley.webhooks")
 USER_AGENT = "Parley-Webhooks/0.1 (+https://github.com/parley-hub/parley)"
 #: seconds added to a claim's lease beyond the attempts' own timeouts
 LEASE_MARGIN_S = 30.0
+#: deliveries claimed per round and worker (fewer claims; a bigger lease)
+CLAIM_PER_WORKER = 8
 #: how often finished deliveries older than the retention are pruned
 PRUNE_EVERY_S = 3600.0
 
@@ -152,12 +154,18 @@ class WebhookDeliverer:
 
     def send_due(self) -> int:
         """Send one batch of due deliveries, ``concurrency`` at once; how many were claimed."""
-        limit = self.concurrency * 2
-        rounds = math.ceil(limit / self.concurrency) + 2
+        limit = self.concurrency * CLAIM_PER_WORKER
+        # the lease outlasts the batch's slowest case: each worker's share of attempts, each
+        # up to a DNS lookup and a request of timeout_s
+        rounds = math.ceil(limit / self.concurrency) + 1
         lease_s = rounds * 2 * self.settings.timeout_s + LEASE_MARGIN_S
         claims = self.store.outbound_webhooks.claim(limit=limit, lease_s=lease_s)
-        for _ in self._pool.map(self._deliver, claims):
-            pass
+        # failures are recorded as they come (they pause or disable the subscription); the
+        # round's successes in one transaction at its end (should that fail, their leases end and
+        # they are sent again: at least once)
+        delivered = [done for done in self._pool.map(self._deliver, claims) if done is not None]
+        self.store.outbound_webhooks.record_successes(delivered)
+        self.stats.add(delivered=len(delivered))
         return len(claims)
 
     def run_once(self) -> int:
@@ -221,21 +229,22 @@ class WebhookDeliverer:
         except httpx.HTTPError as exc:
             return Attempt(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
 
-    def _deliver(self, claim: Claim) -> None:
+    def _deliver(self, claim: Claim) -> tuple[Claim, int, str | None] | None:
+        """One attempt; a success to record (claim, status, answer), or ``None`` once a failure
+        is recorded."""
+        outcome = self.attempt(claim)
+        if outcome.ok:
+            return claim, outcome.status or 200, outcome.response
         try:
-            outcome = self.attempt(claim)
-            self._record(claim, outcome)
+            self._record_failure(claim, outcome)
         except Exception:  # a store failure: the lease ends and the delivery is due again
             log.exception(
                 "webhook delivery %s to %s could not be recorded", claim.message_id, claim.subscription_id
             )
+        return None
 
-    def _record(self, claim: Claim, outcome: Attempt) -> None:
+    def _record_failure(self, claim: Claim, outcome: Attempt) -> None:
         outbound = self.store.outbound_webhooks
-        if outcome.ok:
-            outbound.record_success(claim, status=outcome.status or 200, response=outcome.response)
-            self.stats.add(delivered=1)
-            return
         now = utcnow()
         retry_at = self._retry_at(claim, outcome, now)
         pause = outcome.retry_after
