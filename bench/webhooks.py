@@ -123,7 +123,10 @@ def run(url: str, counter: Counter, events: int, concurrency: int, base_url: str
         store = open_crm(settings)
         try:
             store.outbound_webhooks.create(url=url, event_types=None, start_after=0)
-            batch = [NewEvent(type="message.created", conversation_id=f"c-{i}", data={"n": i}) for i in range(events)]
+            batch = [
+                NewEvent(type="message.created", conversation_id=f"c-{i}", data={"n": i})
+                for i in range(events)
+            ]
             for start in range(0, events, 500):
                 store.events.append_many(batch[start : start + 500])
             config = OutboundWebhookSettings(allow_private_addresses=True, concurrency=concurrency)
@@ -132,12 +135,13 @@ def run(url: str, counter: Counter, events: int, concurrency: int, base_url: str
                 started = time.perf_counter()
                 deliverer.queue()
                 queued_at = time.perf_counter()
-                while deliverer.send_due():
-                    pass
+                deliverer.send_due()
                 finished = time.perf_counter()
             delivered = store.outbound_webhooks.count("delivered")
             if delivered != events or counter.n - before != events:
-                raise SystemExit(f"expected {events} deliveries, got {delivered} ({counter.n - before} received)")
+                raise SystemExit(
+                    f"expected {events} deliveries, got {delivered} ({counter.n - before} received)"
+                )
             return {
                 "total": events / (finished - started),
                 "send": events / (finished - queued_at),
@@ -148,7 +152,9 @@ def run(url: str, counter: Counter, events: int, concurrency: int, base_url: str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--database-url", default=None, help="PostgreSQL base URL (default: SQLite)")

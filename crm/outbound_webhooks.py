@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -90,6 +90,15 @@ class OutboundWebhookStore:
     def __init__(self, engine: Engine, writer: Engine) -> None:
         self._engine = engine
         self._writer = writer
+        # Claims and their outcomes touch rows by id, each change conditional on the row still
+        # being pending; on PostgreSQL they run READ COMMITTED with row locks (FOR UPDATE SKIP
+        # LOCKED), the usual queue pattern: SERIALIZABLE would abort concurrent deliverers'
+        # claims over the rows they skip. SQLite serialises writers anyway.
+        self._deliverer = (
+            writer.execution_options(isolation_level="READ COMMITTED")
+            if engine.dialect.name == "postgresql"
+            else writer
+        )
 
     # --- subscriptions -------------------------------------------------------------------
 
@@ -263,9 +272,11 @@ class OutboundWebhookStore:
 
     # --- delivering ----------------------------------------------------------------------
 
-    def claim(self, *, limit: int, lease_s: float) -> list[Claim]:
-        """Up to ``limit`` due deliveries, their next attempt pushed ``lease_s`` ahead."""
+    def claim(self, *, limit: int, lease_s: float, due_by: datetime | None = None) -> list[Claim]:
+        """Up to ``limit`` deliveries due now (or by ``due_by``, when earlier), their next
+        attempt pushed ``lease_s`` ahead."""
         now = utcnow()
+        due = now if due_by is None else min(now, due_by)
         d, s = webhook_deliveries, webhook_subscriptions
         is_test = d.c.event_id.is_(None)
         query = (
@@ -284,7 +295,7 @@ class OutboundWebhookStore:
             .join(s, s.c.id == d.c.subscription_id)
             .where(
                 d.c.state == "pending",
-                d.c.next_attempt_at <= now,
+                d.c.next_attempt_at <= due,
                 or_(is_test, and_(s.c.enabled, or_(s.c.paused_until.is_(None), s.c.paused_until <= now))),
             )
             .order_by(d.c.next_attempt_at, d.c.id)
@@ -301,7 +312,7 @@ class OutboundWebhookStore:
                 )
             return [claim_of(row) for row in rows]
 
-        return write(self._writer, work)
+        return write(self._deliverer, work)
 
     def record_successes(self, delivered: Sequence[tuple[Claim, int, str | None]]) -> None:
         """Receivers took these deliveries (claim, status, answer): delivered, in one
@@ -311,9 +322,28 @@ class OutboundWebhookStore:
         now = utcnow()
         s = webhook_subscriptions
 
+        d = webhook_deliveries
+        # one executemany (a single round trip in psycopg's pipeline), only rows still pending
+        statement = (
+            update(d)
+            .where(d.c.id == bindparam("delivery_id"), d.c.state == "pending")
+            .values(
+                state="delivered",
+                attempts=d.c.attempts + 1,
+                last_attempt_at=now,
+                finished_at=now,
+                last_status=bindparam("status"),
+                last_error=None,
+                last_response=bindparam("response"),
+            )
+        )
+        rows = [
+            {"delivery_id": claim.delivery_id, "status": status, "response": clean_text(response)}
+            for claim, status, response in delivered
+        ]
+
         def work(conn: Connection) -> None:
-            for claim, status, response in delivered:
-                _finish(conn, claim, now, state="delivered", status=status, error=None, response=response)
+            conn.execute(statement, rows)
             ids = sorted({claim.subscription_id for claim, _, _ in delivered if not claim.is_test})
             if ids:
                 healthy = and_(s.c.consecutive_failures == 0, s.c.paused_until.is_(None))
@@ -323,7 +353,7 @@ class OutboundWebhookStore:
                     .values(consecutive_failures=0, paused_until=None)
                 )
 
-        write(self._writer, work)
+        write(self._deliverer, work)
 
     def record_failure(
         self,
@@ -383,7 +413,7 @@ class OutboundWebhookStore:
             )
             return True
 
-        return write(self._writer, work)
+        return write(self._deliverer, work)
 
     # --- the delivery log ----------------------------------------------------------------
 

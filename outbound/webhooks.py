@@ -33,7 +33,6 @@ and writes its own tables.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Iterator
@@ -61,8 +60,8 @@ log = logging.getLogger("parley.webhooks")
 USER_AGENT = "Parley-Webhooks/0.1 (+https://github.com/parley-hub/parley)"
 #: seconds added to a claim's lease beyond the attempts' own timeouts
 LEASE_MARGIN_S = 30.0
-#: deliveries claimed per round and worker (fewer claims; a bigger lease)
-CLAIM_PER_WORKER = 8
+#: deliveries a worker claims at once (fewer store writes; a longer lease)
+CLAIM_PER_WORKER = 16
 #: how often finished deliveries older than the retention are pruned
 PRUNE_EVERY_S = 3600.0
 
@@ -153,27 +152,33 @@ class WebhookDeliverer:
         return queued
 
     def send_due(self) -> int:
-        """Send one batch of due deliveries, ``concurrency`` at once; how many were claimed."""
-        limit = self.concurrency * CLAIM_PER_WORKER
-        # the lease outlasts the batch's slowest case: each worker's share of attempts, each
-        # up to a DNS lookup and a request of timeout_s
-        rounds = math.ceil(limit / self.concurrency) + 1
-        lease_s = rounds * 2 * self.settings.timeout_s + LEASE_MARGIN_S
-        claims = self.store.outbound_webhooks.claim(limit=limit, lease_s=lease_s)
-        # failures are recorded as they come (they pause or disable the subscription); the
-        # round's successes in one transaction at its end (should that fail, their leases end and
-        # they are sent again: at least once)
-        delivered = [done for done in self._pool.map(self._deliver, claims) if done is not None]
-        self.store.outbound_webhooks.record_successes(delivered)
-        self.stats.add(delivered=len(delivered))
-        return len(claims)
+        """Send what is due now, ``concurrency`` workers each claiming batches of its own (so
+        one's store writes overlap the others' requests); how many deliveries were attempted.
+        Retries that fall due meanwhile wait for the next call."""
+        due_by = utcnow()
+        workers = [self._pool.submit(self._work_through, due_by) for _ in range(self.concurrency)]
+        return sum(worker.result() for worker in workers)
+
+    def _work_through(self, due_by: datetime) -> int:
+        # the lease outlasts a batch's slowest case: each attempt up to a DNS lookup and a
+        # request of timeout_s
+        lease_s = CLAIM_PER_WORKER * 2 * self.settings.timeout_s + LEASE_MARGIN_S
+        outbound = self.store.outbound_webhooks
+        attempted = 0
+        while claims := outbound.claim(limit=CLAIM_PER_WORKER, lease_s=lease_s, due_by=due_by):
+            # failures are recorded as they come (they pause or disable the subscription); the
+            # batch's successes in one transaction after it (should that fail, their leases
+            # end and they are sent again: at least once)
+            delivered = [done for done in map(self._deliver, claims) if done is not None]
+            outbound.record_successes(delivered)
+            self.stats.add(delivered=len(delivered))
+            attempted += len(claims)
+        return attempted
 
     def run_once(self) -> int:
-        """Queue, then send until nothing is due; how many deliveries were attempted."""
+        """Queue, then send what is due; how many deliveries were attempted."""
         self.queue()
-        attempted = 0
-        while claimed := self.send_due():
-            attempted += claimed
+        attempted = self.send_due()
         self._prune()
         return attempted
 
