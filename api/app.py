@@ -19,6 +19,7 @@ from api.limits import RequestBodyLimitMiddleware
 from api.ratelimit import FailureLimiter
 from api.routes import (
     agents,
+    analytics,
     audit,
     auth,
     contacts,
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, events, webhooks, outbound_webhooks):
+    for module in (*routers, agents, teams, audit, events, analytics, webhooks, outbound_webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app
