@@ -7,6 +7,8 @@ import base64
 import hashlib
 import hmac
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -88,3 +90,20 @@ def test_a_known_answer_vector() -> None:
 def test_a_malformed_secret_is_refused() -> None:
     with pytest.raises(InvalidSecret):
         secret_key("whsec_not base64!")
+
+
+def test_the_readme_verifier_accepts_our_signatures_and_refuses_replays() -> None:
+    """The verification example in the README's "Outbound webhooks" section, run as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Outbound webhooks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    verify = namespace["verify"]
+    secret = new_secret()
+    signed = headers(secret, "evt_9", int(time.time()), BODY)
+    assert verify(secret, signed, BODY) is True
+    assert verify(secret, signed, BODY + b" ") is False
+    assert verify(new_secret(), signed, BODY) is False
+    old = headers(secret, "evt_9", int(time.time()) - 600, BODY)
+    assert verify(secret, old, BODY) is False
