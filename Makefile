@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/kb.py --n 20000
 	$(PY) bench/crm.py --n 10000
 	$(PY) bench/sentiment.py
+	$(PY) bench/webhooks.py
 
 # Rebuild enrichment/models/sentiment-en.npz from ../shared/corpora (byte-identical for the same
 # corpus and package versions) and print its (a) dev and (b) held-out-year macro-recall.

@@ -29,6 +29,7 @@ from api.routes import (
     events,
     feeds,
     health,
+    outbound_webhooks,
     replies,
     rules,
     search,
@@ -83,7 +84,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters)
-    for module in (*routers, feeds, agents, teams, rules, sla, audit, events, analytics, webhooks):
+    for module in (
+        *routers,
+        feeds,
+        agents,
+        teams,
+        rules,
+        sla,
+        audit,
+        events,
+        analytics,
+        webhooks,
+        outbound_webhooks,
+    ):
         app.include_router(module.router)
     _document_guards(app)
     return app

@@ -1,7 +1,8 @@
 """``parley``: the command line (see the package docstring: the composition root).
 
 ``parley run`` ingests (the bundled demo when no channel is configured) and serves the API,
-with the SLA tracker and breach scan running beside it (``flows.sla``);
+with the SLA tracker and breach scan (``flows.sla``), the reply dispatcher and the outbound
+webhook deliverer (``parley webhooks deliver`` alone, :mod:`cli.webhooks`) beside it;
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
 ``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
 (:mod:`cli.agents`); ``parley rules ...`` (:mod:`cli.rules`). Serving on an empty agents
@@ -33,7 +34,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents, dispatch, rules
+from cli import agents, dispatch, rules, webhooks
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -269,18 +270,34 @@ def run(
         from flows.inbox import inbox_sources
         from flows.ingest import channel_sources
 
-        # configured accounts, feeds added through the API, or webhooks filling the inbox
-        if channel_sources(settings) or inbox_sources(settings):
-            _run_live(settings, host, port, serve)
-            return
-        settings = _with_demo_fallback(settings)
-        summary = _run_ingest(settings, settings.import_paths, recovery=True)
-        _print_summary(summary)
-        if serve:
-            with _dispatcher():
-                _serve(settings, host, port)
+        with _delivering_webhooks(settings):
+            # configured accounts, feeds added through the API, or webhooks filling the inbox
+            if channel_sources(settings) or inbox_sources(settings):
+                _run_live(settings, host, port, serve)
+                return
+            settings = _with_demo_fallback(settings)
+            summary = _run_ingest(settings, settings.import_paths, recovery=True)
+            _print_summary(summary)
+            if serve:
+                with _dispatcher():
+                    _serve(settings, host, port)
     except FatalError as exc:
         _fail(exc)
+
+
+@contextmanager
+def _delivering_webhooks(settings: Settings) -> Iterator[None]:
+    """The outbound webhook deliverer in a thread of this process, beside the flow and the API
+    (``parley webhooks deliver`` runs it alone); its own store, so it never waits on theirs."""
+    from crm import open_crm
+    from outbound.webhooks import delivering_in_background
+
+    crm = open_crm(settings)
+    try:
+        with delivering_in_background(crm, settings.outbound_webhooks):
+            yield
+    finally:
+        crm.close()
 
 
 def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
@@ -529,6 +546,7 @@ def kb_migrate(
 agents.register(app, lambda: _settings())
 rules.register(app, lambda: _settings())
 dispatch.register(app, lambda: _settings())
+webhooks.register(app, lambda: _settings())
 
 
 def main() -> None:

@@ -19,6 +19,10 @@ Invariants the store keeps:
 * thread membership (``crm.threads``): every ``thread_nodes`` row names its component's current
   conversation (never a folded one), and every ``conversation_aliases`` row points straight at
   a current conversation (one hop), so resolving an id is one lookup.
+* outbound webhooks (``crm.outbound_webhooks``): a subscription's ``cursor`` is the last event
+  it has queued; a delivery row is queued in the transaction that moves the cursor past its
+  event, and ``(subscription_id, message_id)`` is unique, so an event is queued once per
+  subscription whatever crashes.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ __all__ = [
     "team_members",
     "teams",
     "thread_nodes",
+    "webhook_deliveries",
+    "webhook_subscriptions",
 ]
 
 
@@ -554,4 +560,67 @@ canned_responses = Table(
     Column("created_by", ID),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# --- outbound webhooks (migration 0009; crm.outbound_webhooks) --------------------------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    #: the event types sent (``conversation.*`` for a family); NULL = every type
+    Column("event_types", JSON),
+    #: ``whsec_<base64 key>``: kept as written, since the hub must sign with it (see the module)
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: why it was disabled (by an admin, or after repeated failures); NULL while enabled
+    Column("disabled_reason", Text),
+    Column("disabled_at", UTCDateTime()),
+    #: attempts that failed in a row, any delivery; a success resets it
+    Column("consecutive_failures", Integer, nullable=False),
+    #: no attempt before this (set after a failure, so a dead receiver gets one try per backoff)
+    Column("paused_until", UTCDateTime()),
+    #: the id of the last event queued for this subscription (or skipped by its filter)
+    Column("cursor", BigInteger, nullable=False),
+    Column("created_by", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", InboxId, primary_key=True, autoincrement=True),
+    Column(
+        "subscription_id",
+        ID,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    #: the event delivered; NULL for a test message
+    Column("event_id", BigInteger),
+    #: the ``webhook-id`` header: ``evt_<event id>`` (the same on every retry), ``test_...``
+    Column("message_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    #: the exact JSON body sent on every attempt
+    Column("body", Text, nullable=False),
+    #: pending | delivered | failed
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    #: when the next attempt is due (while pending; a claim pushes it past the attempt's timeout)
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime(), index=True),
+    #: the receiver's HTTP status on the last attempt (NULL: no answer)
+    Column("last_status", Integer),
+    #: why the last attempt failed, in a sentence
+    Column("last_error", Text),
+    #: the start of the receiver's last answer body
+    Column("last_response", Text),
+    Index("uq_webhook_deliveries_subscription_id_message_id", "subscription_id", "message_id", unique=True),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
 )

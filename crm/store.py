@@ -28,6 +28,7 @@ from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
 from crm.notes import NoteStore
+from crm.outbound_webhooks import OutboundWebhookStore
 from crm.outbox import OutboxStore
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
@@ -101,6 +102,8 @@ class CRMStore:
         self.outbox = OutboxStore(engine, self._writer, self.events)
         self.notes = NoteStore(engine, self._writer)
         self.canned = CannedStore(engine, self._writer)
+        #: outbound webhook subscriptions and their delivery log (``crm.outbound_webhooks``)
+        self.outbound_webhooks = OutboundWebhookStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

@@ -45,6 +45,7 @@ __all__ = [
     "EnrichmentSettings",
     "FlowSettings",
     "KBSettings",
+    "OutboundWebhookSettings",
     "OutboxSettings",
     "RoutingSettings",
     "SLASettings",
@@ -393,6 +394,39 @@ class OutboxSettings(BaseModel):
     poll_s: float = Field(default=0.5, gt=0)
 
 
+class OutboundWebhookSettings(BaseModel):
+    """Signed outbound webhooks (``outbound.webhooks``): how deliveries are sent and retried.
+
+    A failed delivery is retried with exponential backoff (``backoff_base_s`` doubling up to
+    ``backoff_max_s``, jittered; a receiver's Retry-After is honoured up to ``backoff_max_s``)
+    until ``retry_for_s`` after it was queued, then it is ``failed``. A subscription whose
+    deliveries failed ``disable_after_failures`` times in a row (no success between) is
+    disabled with the reason, until an admin re-enables it.
+    """
+
+    #: let webhook URLs reach loopback, private, link-local and other internal addresses
+    #: (an intranet receiver, the project's own tests); the feeds' SSRF policy otherwise
+    allow_private_addresses: bool = False
+    #: seconds a receiver has to answer one delivery (connect, send, read)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    #: deliveries sent at once by one deliverer
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: how long a failed delivery is retried, from when it was queued (a day)
+    retry_for_s: float = Field(default=24 * 3600.0, ge=0)
+    backoff_base_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    #: consecutive failed attempts (no success between) that disable a subscription
+    disable_after_failures: int = Field(default=50, ge=1)
+    #: how often the deliverer looks for new events when the last look found nothing to send
+    poll_s: float = Field(default=1.0, gt=0)
+    #: events read from the log per look; deliveries claimed per look
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    #: delivered and failed deliveries are deleted from the delivery log after this many days
+    log_retention_days: float = Field(default=30.0, gt=0)
+    #: the largest response body read from a receiver (the rest is not read); kept for the log
+    max_response_bytes: int = Field(default=4096, ge=0)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -425,6 +459,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    outbound_webhooks: OutboundWebhookSettings = Field(default_factory=OutboundWebhookSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
     #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields.
     #: ``PARLEY_EMAIL__ACCOUNTS`` / ``[email]`` land here as ``channels["email"]`` (as do

@@ -106,6 +106,16 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("GET", "/analytics/inbox/workload"): "supervisor",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
+    ("GET", "/outbound-webhooks"): "admin",
+    ("POST", "/outbound-webhooks"): "admin",
+    ("GET", "/outbound-webhooks/{subscription_id}"): "admin",
+    ("PATCH", "/outbound-webhooks/{subscription_id}"): "admin",
+    ("DELETE", "/outbound-webhooks/{subscription_id}"): "admin",
+    ("POST", "/outbound-webhooks/{subscription_id}/enable"): "admin",
+    ("POST", "/outbound-webhooks/{subscription_id}/disable"): "admin",
+    ("POST", "/outbound-webhooks/{subscription_id}/test"): "admin",
+    ("GET", "/outbound-webhooks/{subscription_id}/deliveries"): "admin",
+    ("GET", "/outbound-webhooks/{subscription_id}/deliveries/{delivery_id}"): "admin",
 }
 
 #: FastAPI's own pages, outside the schema
