@@ -113,6 +113,13 @@ class TwitterSettings(BaseModel):
     dead_letter_after: int = Field(default=3, ge=1)
     #: extra seconds waited past ``x-rate-limit-reset`` (clocks differ)
     rate_limit_margin_s: float = Field(default=1.0, ge=0)
+    #: seconds between compliance checks of recently ingested tweets (``GET /2/tweets?ids=``;
+    #: a tweet X no longer finds is deleted here too; see ``recheck``); 0 turns them off
+    recheck_interval_s: float = Field(default=6 * 3600.0, ge=0)
+    #: how far back ingested tweets are rechecked
+    recheck_window_s: float = Field(default=7 * 86400.0, gt=0)
+    #: at most this many (the newest) are remembered per account for the check
+    recheck_max_tweets: int = Field(default=2000, ge=1, le=100_000)
 
     def account(self, name: str) -> XAccount | None:
         return next((account for account in self.accounts if account.name == name), None)
