@@ -120,7 +120,6 @@ class Identity(BaseModel):
             object.__setattr__(self, "id", expected)
         return self
 
-
     @classmethod
     def prevalidated(cls, **values: Any) -> Identity:
         """An identity from values a channel parser has already checked (``Message.prevalidated``

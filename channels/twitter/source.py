@@ -42,17 +42,31 @@ from typing import Any
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from channels.base import NamedSource
-from channels.twitter.client import RateLimit, RateLimited, XClient, call, reader_for
+from channels.twitter.client import (
+    DM_EXPANSIONS,
+    DM_FIELDS,
+    EXPANSIONS,
+    MEDIA_FIELDS,
+    PLACE_FIELDS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    RateLimit,
+    RateLimited,
+    XClient,
+    call,
+    reader_for,
+)
 from channels.twitter.fields import as_dict
 from channels.twitter.parse import DM_EVENTS_KIND, TWEET_PAGE_KIND
 from channels.twitter.recheck import RecentTweets, not_found_errors
 from channels.twitter.settings import CHANNEL, TwitterSettings, XAccount, twitter_settings
+from channels.twitter.stream import XStreamSource
 from hub.backoff import backoff_delay
 from hub.errors import ParleyError, RetriableError
 from hub.models import DeadLetter, Envelope
 from hub.settings import Settings
 
-__all__ = ["Timeline", "XPartition", "XSource", "sources"]
+__all__ = ["EXPANSIONS", "TWEET_FIELDS", "USER_FIELDS", "Timeline", "XPartition", "XSource", "sources"]
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +74,6 @@ XItem = Envelope | DeadLetter
 #: the timeline of the compliance check of recently ingested tweets (``recheck``)
 RECHECK = "recheck"
 _BUSY_POLL = timedelta(milliseconds=50)
-
-#: what every tweet request asks for, so the parser has authors, threads, media and places
-TWEET_FIELDS = [
-    "author_id", "conversation_id", "created_at", "entities", "geo", "in_reply_to_user_id",
-    "lang", "note_tweet", "public_metrics", "referenced_tweets", "attachments", "edit_history_tweet_ids",
-]  # fmt: skip
-USER_FIELDS = ["name", "username", "verified", "public_metrics"]
-EXPANSIONS = ["author_id", "referenced_tweets.id", "attachments.media_keys", "geo.place_id"]
-MEDIA_FIELDS = ["type", "url", "preview_image_url"]
-PLACE_FIELDS = ["full_name", "country_code"]
-DM_FIELDS = [
-    "id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id",
-    "participant_ids", "referenced_tweets", "attachments", "entities",
-]  # fmt: skip
-DM_EXPANSIONS = ["sender_id", "participant_ids", "attachments.media_keys"]
 
 
 def _id(value: Any) -> int | None:
@@ -445,8 +444,12 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
 
 
 def sources(settings: Settings) -> list[NamedSource]:
-    """The X poller for the ingest flow, or none when no account is configured."""
+    """The X poller for the ingest flow (and the filtered stream when it is enabled), or none
+    when no account is configured."""
     config = twitter_settings(settings)
     if not config.accounts:
         return []
-    return [("twitter_in", XSource(config))]
+    named: list[NamedSource] = [("twitter_in", XSource(config))]
+    if config.stream.enabled:
+        named.append(("twitter_stream", XStreamSource(config)))
+    return named

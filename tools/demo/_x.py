@@ -76,7 +76,12 @@ def _entities(text: str, ids_by_handle: dict[str, str]) -> dict[str, list[dict[s
         }
         for m in _URL.finditer(text)
     ]
-    for name, found in (("mentions", mentions), ("hashtags", hashtags), ("cashtags", cashtags), ("urls", urls)):
+    for name, found in (
+        ("mentions", mentions),
+        ("hashtags", hashtags),
+        ("cashtags", cashtags),
+        ("urls", urls),
+    ):
         if found:
             entities[name] = found
     return entities

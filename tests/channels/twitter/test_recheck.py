@@ -96,7 +96,9 @@ def test_a_deleted_tweet_found_by_the_recheck_loses_its_text(x_settings: Setting
     x_server.script("GET", MENTIONS, page(polled))
     x_server.script("GET", LOOKUP, unavailable())  # the first check fails: the batch is asked again
     x_server.handle("GET", LOOKUP, lookup)
-    config = twitter_settings(x_settings).model_copy(update={"recheck_interval_s": 0.3, "poll_interval_s": 60.0})
+    config = twitter_settings(x_settings).model_copy(
+        update={"recheck_interval_s": 0.3, "poll_interval_s": 60.0}
+    )
     config.accounts[0] = config.accounts[0].model_copy(update={"direct_messages": False})
     part = partition(config)
     items = drain(part, lambda items: any(isinstance(i, Envelope) and "errors" in i.payload for i in items))
