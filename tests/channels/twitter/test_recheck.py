@@ -12,7 +12,6 @@ from bytewax.testing import run_main
 from channels import parse_envelope
 from channels.twitter.recheck import RecentTweets, not_found_errors
 from channels.twitter.settings import twitter_settings
-from channels.twitter.source import XSource
 from flows.imports import FileImportSource
 from flows.ingest import build_flow
 from hub.models import DeadLetter, Envelope, message_id
