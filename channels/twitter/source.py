@@ -450,6 +450,8 @@ def sources(settings: Settings) -> list[NamedSource]:
     if not config.accounts:
         return []
     named: list[NamedSource] = [("twitter_in", XSource(config))]
-    if config.stream.enabled:
+    if config.stream.enabled and not config.bearer_token.get_secret_value():
+        log.warning("X filtered stream enabled but no bearer_token (the stream needs the app's); not started")
+    elif config.stream.enabled:
         named.append(("twitter_stream", XStreamSource(config)))
     return named

@@ -209,3 +209,5 @@ def test_the_stream_is_a_source_only_when_enabled(settings: Settings) -> None:
     named = sources(with_twitter(settings, table))
     assert [name for name, _ in named] == ["twitter_in", "twitter_stream"]
     assert isinstance(named[0][1], XSource) and isinstance(named[1][1], XStreamSource)
+    table["bearer_token"] = ""  # the stream needs the app's token: not started (logged)
+    assert [name for name, _ in sources(with_twitter(settings, table))] == ["twitter_in"]
