@@ -28,6 +28,7 @@ from api.routes import (
     events,
     feeds,
     health,
+    rules,
     search,
     segments,
     teams,
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, events, analytics, webhooks):
+    for module in (*routers, agents, teams, rules, audit, events, analytics, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

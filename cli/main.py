@@ -3,8 +3,9 @@
 ``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
 ``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
-(:mod:`cli.agents`). Serving on an empty agents table creates the first admin and prints a
-one-time sign-in link.
+(:mod:`cli.agents`); ``parley rules ...`` (:mod:`cli.rules`). Serving on an empty agents
+table creates the first admin and prints a one-time sign-in link; serving also runs the snooze
+timer (``flows.snooze``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents
+from cli import agents, rules
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -205,7 +206,14 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         )
     sys.stdout.flush()
     logging.getLogger("uvicorn.access").addFilter(agents.RedactSignInLinks())
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    from flows.snooze import SnoozeTimer
+
+    # snoozed conversations reopen on time while the hub serves
+    timer = SnoozeTimer(application.state.crm, application.state.kb, settings.routing.snooze_poll_s).start()
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        timer.stop()
 
 
 def _fail(exc: Exception) -> None:
@@ -473,6 +481,7 @@ def kb_migrate(
 
 
 agents.register(app, lambda: _settings())
+rules.register(app, lambda: _settings())
 
 
 def main() -> None:

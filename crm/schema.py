@@ -51,6 +51,7 @@ __all__ = [
     "audit_log",
     "contacts",
     "conversation_aliases",
+    "conversation_routing",
     "dead_letters",
     "events",
     "identities",
@@ -59,10 +60,12 @@ __all__ = [
     "merge_events",
     "metadata",
     "processed_messages",
+    "routing_rules",
     "segment_members",
     "segments",
     "sessions",
     "sign_in_links",
+    "team_cursors",
     "team_members",
     "teams",
     "thread_nodes",
@@ -407,4 +410,65 @@ conversation_aliases = Table(
     #: its knowledge-base documents have been moved into ``into_id``
     Column("moved", Boolean, nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# --- routing: rules, each conversation's routing state, round-robin cursors (migration 0006) --
+
+routing_rules = Table(
+    "routing_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    #: evaluation order, lowest first (ties by id)
+    Column("position", Integer, nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: crm.rules.RuleCondition as JSON: a listening query and conversation field values
+    Column("condition", JSON, nullable=False),
+    #: crm.rules.RuleActions as JSON: queue, priority, tags, assign
+    Column("actions", JSON, nullable=False),
+    #: a match ends the evaluation (later rules are not read)
+    Column("stop", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+conversation_routing = Table(
+    "conversation_routing",
+    metadata,
+    #: the conversation (its knowledge-base document is the searchable projection of this row)
+    Column("conversation_id", ID, primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("account", String(256), nullable=False),
+    #: the contact of the customer who opened it (sticky assignment reads it)
+    Column("contact_id", ID, index=True),
+    Column("language", String(16)),
+    #: open | pending | resolved | snoozed
+    Column("status", String(16), nullable=False),
+    Column("snoozed_until", UTCDateTime(), index=True),
+    #: the agent it is assigned to; an agent's load is their rows not resolved
+    Column("assignee", String(256), index=True),
+    Column("queue", String(256)),
+    Column("priority", String(16), nullable=False),
+    Column("tags", JSON, nullable=False),
+    #: a rule asked for an agent and none fitted: crm.rules.AssignSpec to retry, and since when
+    Column("wait_spec", JSON(none_as_null=True)),
+    Column("wait_rule_id", ID),
+    Column("waiting_since", UTCDateTime(), index=True),
+    #: the last agent assigned (kept when it is released, for sticky assignment) and when
+    Column("last_assignee", String(256)),
+    Column("assigned_at", UTCDateTime()),
+    #: folded into another conversation (crm.threads): no longer routed, holds no capacity
+    Column("folded_into", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_conversation_routing_contact_id_assigned_at", "contact_id", "assigned_at"),
+)
+
+team_cursors = Table(
+    "team_cursors",
+    metadata,
+    #: round-robin position per team: the agent who got the team's last conversation
+    Column("team_id", ID, primary_key=True),
+    Column("last_agent_id", ID, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -28,6 +28,8 @@ from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
+from crm.routing import RoutingStore
+from crm.rules import RuleStore
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
 from crm.teams import TeamStore
@@ -75,6 +77,9 @@ class CRMStore:
         self.audit = AuditLog(engine, self._writer)
         #: what changed, in commit order, for followers (``crm.events``, docs/events.md)
         self.events = EventLog(engine, self._writer)
+        #: routing rules and each conversation's routing state (``crm.rules``, ``crm.routing``)
+        self.rules = RuleStore(engine, self._writer)
+        self.routing = RoutingStore(engine, self.events)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

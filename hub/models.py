@@ -315,6 +315,8 @@ class ConversationStatus(StrEnum):
     OPEN = "open"
     PENDING = "pending"
     RESOLVED = "resolved"
+    #: set aside until a time; reopens then, or when the customer writes
+    SNOOZED = "snoozed"
 
 
 class Priority(StrEnum):

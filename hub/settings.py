@@ -45,6 +45,7 @@ __all__ = [
     "EnrichmentSettings",
     "FlowSettings",
     "KBSettings",
+    "RoutingSettings",
     "Settings",
     "WebhookSettings",
 ]
@@ -347,6 +348,17 @@ class WebhookSettings(BaseModel):
     inbox_retention_days: float = Field(default=7.0, gt=0)
 
 
+class RoutingSettings(BaseModel):
+    """Routing rules, assignment and the conversation life cycle (``flows.routing``)."""
+
+    #: the ingest flow routes inbox conversations (rules, assignment, their events)
+    enabled: bool = True
+    #: channels whose conversations are listening only: never routed, no inbox events
+    listening_channels: list[str] = Field(default_factory=lambda: ["feeds"])
+    #: how often ``parley run`` reopens snoozed conversations whose time has come
+    snooze_poll_s: float = Field(default=30.0, gt=0)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -376,6 +388,7 @@ class Settings(BaseSettings):
     crm: CRMSettings = Field(default_factory=CRMSettings)
     brand: BrandSettings = Field(default_factory=BrandSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
     #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields.
     #: ``PARLEY_EMAIL__ACCOUNTS`` / ``[email]`` land here as ``channels["email"]`` (as do

@@ -24,6 +24,7 @@ __all__ = [
     "analyse_message",
     "build_matcher",
     "compile_matcher",
+    "evaluate",
     "highlight",
     "near_in_column",
 ]
@@ -49,6 +50,9 @@ def _leaf_positions(leaf: Text, column: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) token spans where ``leaf`` occurs in ``column``."""
     want = [stem(t) for t in leaf.tokens]
     n = len(want)
+    # a cheap rejection, at C speed: every whole token must occur somewhere in the column
+    if any(token not in column for token in (want[:-1] if leaf.prefix else want)):
+        return []
     spans = []
     for i in range(len(column) - n + 1):
         ok = all(column[i + k] == want[k] for k in range(n - 1))
@@ -106,6 +110,14 @@ def compile_matcher(query: str) -> Matcher:
     false when no conversation is given. Raises ``kb.query.QuerySyntaxError`` like the backends.
     """
     return build_matcher(parse_query(query))
+
+
+def evaluate(node: Node | None, analysed: AnalysedColumns, fields: dict[str, list[str]]) -> bool:
+    """Whether the AST ``node`` (None matches all) matches a message already analysed
+    (:func:`analyse_message`) with its field values (``kb.analysis.message_field_values``, and
+    ``conversation_field_values`` for conversation fields): many queries over one message
+    analyse it once."""
+    return node is None or _evaluate(node, analysed.columns, fields)
 
 
 def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:
