@@ -5,7 +5,8 @@ Activity webhooks, public replies and DMs sent back.
 envelope kind: v2 tweet pages, stream lines, DM event pages, Account Activity events, v1.1
 archive tweets; the shapes are read by ``v2`` and ``v1``, with ``fields`` for what they share);
 ``source`` polls each account's mentions, searches and DMs as a Bytewax source (cursor:
-``since_id`` and the page in progress per timeline); ``webhook`` answers X's CRC and checks its
+``since_id`` and the page in progress per timeline) and rechecks recent tweets for deletions
+(``recheck``); ``stream`` is the optional filtered stream; ``webhook`` answers X's CRC and checks its
 signature; ``replier`` posts replies (``@mention`` and 280 weighted characters checked) and
 DMs; ``client`` is the one place that speaks to the API (``tweepy.Client`` at a base URL);
 ``settings`` holds the accounts and credentials. It threads by reply links and X's
@@ -25,6 +26,9 @@ Configure it in ``parley.toml``::
     handle = "AcmeHelp"
     user_id = "1234567890"
     queries = ['"acme kettle" -is:retweet']
+
+    [twitter.stream]                # optional: X pushes what the queries match
+    enabled = true
 
 or as ``PARLEY_TWITTER__...`` variables (``PARLEY_TWITTER__ACCOUNTS`` as JSON).
 """
