@@ -26,6 +26,7 @@ from api.routes import (
     dead_letters,
     feeds,
     health,
+    monitors,
     search,
     segments,
     teams,
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, webhooks):
+    for module in (*routers, agents, teams, audit, monitors, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

@@ -24,6 +24,7 @@ from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
+from crm.monitors import MonitorStore
 from crm.normalise import Resolver
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
@@ -76,6 +77,12 @@ class CRMStore:
         self.audit = AuditLog(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
+        #: listening monitors, their windows and alerts (``crm.monitors``)
+        self.monitors = MonitorStore(engine, self._writer, self._append_event)
+
+    def _append_event(self, type_: str, data: dict[str, Any], conn: Connection) -> int:
+        """Append an event in the caller's transaction (the event log, ``crm.events``)."""
+        return self.events.append(type_, data=data, conn=conn)
 
     @property
     def backend(self) -> str:

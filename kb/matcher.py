@@ -24,6 +24,7 @@ __all__ = [
     "analyse_message",
     "build_matcher",
     "compile_matcher",
+    "evaluate",
     "highlight",
     "near_in_column",
 ]
@@ -106,6 +107,12 @@ def compile_matcher(query: str) -> Matcher:
     false when no conversation is given. Raises ``kb.query.QuerySyntaxError`` like the backends.
     """
     return build_matcher(parse_query(query))
+
+
+def evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:
+    """``node`` against a message analysed once (:func:`analyse_message` columns and
+    ``kb.analysis.message_field_values``): many queries over one message analyse it once."""
+    return _evaluate(node, columns, fields)
 
 
 def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:

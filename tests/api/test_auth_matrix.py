@@ -75,6 +75,13 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("PUT", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("DELETE", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("GET", "/audit"): "supervisor",
+    ("GET", "/monitors"): "viewer",
+    ("POST", "/monitors"): "supervisor",
+    ("GET", "/monitors/{monitor_id}"): "viewer",
+    ("PATCH", "/monitors/{monitor_id}"): "supervisor",
+    ("DELETE", "/monitors/{monitor_id}"): "supervisor",
+    ("GET", "/monitors/{monitor_id}/windows"): "viewer",
+    ("GET", "/monitors/{monitor_id}/alerts"): "viewer",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
 }
