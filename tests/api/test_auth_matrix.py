@@ -82,6 +82,10 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("DELETE", "/monitors/{monitor_id}"): "supervisor",
     ("GET", "/monitors/{monitor_id}/windows"): "viewer",
     ("GET", "/monitors/{monitor_id}/alerts"): "viewer",
+    ("GET", "/events"): "viewer",
+    ("GET", "/analytics/inbox/response-times"): "supervisor",
+    ("GET", "/analytics/inbox/backlog"): "supervisor",
+    ("GET", "/analytics/inbox/workload"): "supervisor",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
 }

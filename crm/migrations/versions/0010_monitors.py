@@ -1,7 +1,7 @@
 """Listening monitors: saved queries, their matched messages, 5-minute windows and alerts.
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-26 04:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import crm.schema
 
 revision: str = "0010"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
