@@ -2,11 +2,12 @@
 
 * **Volume spike** (:func:`spike_thresholds`): the series of window volumes (every window, empty
   ones as 0) against a baseline that learns as it goes: an exponentially weighted mean and
-  variance (``alpha`` = :data:`ALPHA`, about an hour's memory at 5-minute windows), and, once a
-  day of history exists, the same statistics per hour of the day (the seasonal baseline: a
-  quiet night does not make the morning rush a spike). A window is a spike when its volume is
-  at least ``min_count`` and above ``mean + k·σ`` of the larger baseline, with σ at least
-  ``sqrt(mean)`` and 1 (counts are Poisson-like: a flat series has no variance but is noisy).
+  variance (``alpha`` = :data:`ALPHA`, about an hour's memory at 5-minute windows) for the
+  first day; once a day of history exists, the expectation is the mean of the same hour of the
+  day (the seasonal baseline: a quiet night does not make the morning rush a spike) and σ the
+  spread of what that expectation missed. A window is a spike when its volume is at least
+  ``min_count`` and above ``expected + k·σ``, with σ at least ``sqrt(expected)`` and 1 (counts
+  are Poisson-like: a flat series has no variance but is noisy).
   Spike windows do not feed the baseline, so a storm does not teach it that storms are normal.
 * **Negative share** (:func:`negative_share_fires`): negatives over the messages whose
   sentiment is known, at or over the threshold, with at least ``negative_min_count`` known.
@@ -28,6 +29,8 @@ ALPHA = 0.08
 #: windows per day, and per hour (5-minute windows)
 SEASON = 288
 PER_HOUR = 12
+#: weight of the newest window in an hour-of-day slot's mean (12 windows a day feed a slot)
+SLOT_ALPHA = 0.1
 #: windows before any spike may be judged (the baseline must see something first)
 WARMUP = 12
 
@@ -52,24 +55,39 @@ class _Ewm:
         return self.mean + k * sigma
 
 
+def _interpolated(hourly: list[_Ewm], hour: int, minute_slot: int) -> float:
+    """The hour's mean, moved towards the neighbouring hour's the nearer the window is to it
+    (the level changes within an hour; hourly steps alone read a steady rise as spikes)."""
+    offset = (minute_slot + 0.5) / PER_HOUR - 0.5  # -0.5 .. 0.5 from the hour's middle
+    neighbour = hourly[(hour + (1 if offset > 0 else -1)) % len(hourly)]
+    if not neighbour.n:
+        return hourly[hour].mean
+    return hourly[hour].mean + abs(offset) * (neighbour.mean - hourly[hour].mean)
+
+
 def spike_thresholds(
     volumes: Sequence[int], *, k: float, min_count: int, alpha: float = ALPHA, season: bool = True
 ) -> list[tuple[bool, float]]:
     """For each window of ``volumes`` (consecutive, oldest first): (is a spike, threshold)."""
-    overall = _Ewm()
-    hourly = [_Ewm() for _ in range(SEASON // PER_HOUR)]
+    overall = _Ewm()  # the level, for the first day
+    hourly = [_Ewm() for _ in range(SEASON // PER_HOUR)]  # the level by hour of day, after it
+    residual = _Ewm()  # what the expectation misses: its variance widens σ
     out: list[tuple[bool, float]] = []
     for index, volume in enumerate(volumes):
-        threshold = overall.threshold(k)
-        slot = hourly[(index // PER_HOUR) % len(hourly)]
-        if season and index >= SEASON and slot.n:
-            threshold = max(threshold, slot.threshold(k))
-        threshold = max(threshold, float(min_count))
+        hour = (index // PER_HOUR) % len(hourly)
+        slot = hourly[hour]
+        seasonal = season and index >= SEASON and slot.n > 0
+        expected = _interpolated(hourly, hour, index % PER_HOUR) if seasonal else overall.mean
+        spread = math.sqrt(residual.var) if seasonal else math.sqrt(overall.var)
+        sigma = max(spread, math.sqrt(max(expected, 0.0)), 1.0)
+        threshold = max(expected + k * sigma, float(min_count))
         spike = index >= WARMUP and volume >= min_count and volume > threshold
         out.append((spike, threshold))
         if not spike:
+            if seasonal:
+                residual.add(volume - expected, alpha)
             overall.add(volume, alpha)
-            slot.add(volume, alpha * PER_HOUR / 2)  # fewer points per hour: a faster learner
+            slot.add(volume, SLOT_ALPHA)
     return out
 
 

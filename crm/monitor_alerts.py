@@ -56,7 +56,6 @@ class AlertView(BaseModel):
     threshold: float
     term: str | None
     message_ids: list[str]
-    event_id: int | None
     fired_at: datetime
 
 
@@ -168,18 +167,6 @@ def evaluate_window(conn: Connection, monitor: Any, start: datetime, append_even
     first = fired[0]
     message_ids = _message_ids(conn, monitor.id, start, first["keep"])
     end = start + WINDOW
-    data = {
-        "monitor_id": monitor.id,
-        "kind": first["kind"],
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "value": first["value"],
-        "threshold": first["threshold"],
-        "term": first["term"],
-        "also": [f["kind"] for f in fired[1:]],
-        "message_ids": message_ids,
-    }
-    event_id = append_event("alert.fired", data, conn)
     row = {
         "id": f"alr_{secrets.token_hex(8)}",
         "monitor_id": monitor.id,
@@ -190,10 +177,22 @@ def evaluate_window(conn: Connection, monitor: Any, start: datetime, append_even
         "threshold": first["threshold"],
         "term": first["term"],
         "message_ids": message_ids,
-        "event_id": event_id,
         "fired_at": utcnow(),
     }
     conn.execute(insert(monitor_alerts).values(row))
+    data = {
+        "monitor_id": monitor.id,
+        "alert_id": row["id"],
+        "kind": first["kind"],
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "value": first["value"],
+        "threshold": first["threshold"],
+        "term": first["term"],
+        "also": [f["kind"] for f in fired[1:]],
+        "message_ids": message_ids,
+    }
+    append_event("alert.fired", data, conn)  # last in the transaction (crm.events)
     return _alert_view(row)
 
 

@@ -45,7 +45,7 @@ class AlertSettings(BaseModel):
 
     #: volume above the baseline: EWMA + k·σ of the window series, at least ``min_count``
     volume_spike: bool = True
-    spike_k: float = Field(default=3.0, ge=0.5, le=20.0)
+    spike_k: float = Field(default=3.5, ge=0.5, le=20.0)
     min_count: int = Field(default=10, ge=1, le=1_000_000)
     #: negative share of the messages whose sentiment is known; None: never
     negative_share: float | None = Field(default=0.5, gt=0.0, le=1.0)

@@ -503,8 +503,6 @@ monitor_alerts = Table(
     Column("term", Text),
     #: the messages that caused it (bounded)
     Column("message_ids", JSON, nullable=False),
-    #: the ``alert.fired`` event's id
-    Column("event_id", BigInteger),
     Column("fired_at", UTCDateTime(), nullable=False),
     #: one alert per monitor, kind and window, whatever restarts and replays
     Index("ix_monitor_alerts_monitor_id_kind_window_start", "monitor_id", "kind", "window_start", unique=True),

@@ -98,7 +98,6 @@ def upgrade() -> None:
         sa.Column("threshold", sa.Float(), nullable=False),
         sa.Column("term", sa.Text(), nullable=True),
         sa.Column("message_ids", sa.JSON(), nullable=False),
-        sa.Column("event_id", sa.BigInteger(), nullable=True),
         sa.Column("fired_at", _when(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitor_alerts")),
     )
