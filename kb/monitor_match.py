@@ -4,7 +4,7 @@
 keys**: a set of words (stemmed, as the matcher compares them) or exact field values of which
 every matching message holds at least one (:func:`required_keys`). A message is analysed once;
 only monitors whose keys it holds (and those with no key to index, such as ``NOT x`` alone or
-``refu*``) are evaluated, with the same semantics as ``kb.matcher`` and the backends. With
+``re*``) are evaluated, with the same semantics as ``kb.matcher`` and the backends. With
 200 brand and product monitors a message typically evaluates a handful.
 
 A query that does not compile, or raises while it is evaluated, is reported (``failed`` /
@@ -42,11 +42,23 @@ class _Compiled:
     node: Node | None
 
 
+#: fields with few values (every message has one of a handful): poor keys to index by
+_WEAK_FIELDS = ("f:channel:", "f:lang:", "f:sentiment:", "f:intent:")
+#: a prefix term is indexed by its first characters (``refu*`` by ``p:ref``)
+PREFIX_KEY = 3
+
+
 def _text_key(leaf: Text) -> str | None:
     tokens = leaf.tokens[:-1] if leaf.prefix else leaf.tokens
-    if not tokens:
-        return None
-    return "t:" + max((stem(t) for t in tokens), key=len)  # the longest stem: likely the rarest
+    if tokens:
+        return "t:" + max((stem(t) for t in tokens), key=len)  # the longest stem: likely the rarest
+    # a lone prefix term: the message's stem starts with the stemmed prefix (kb.matcher)
+    prefix = stem(leaf.tokens[-1]) if leaf.tokens else ""
+    return f"p:{prefix[:PREFIX_KEY]}" if len(prefix) >= PREFIX_KEY else None
+
+
+def _weak(keys: frozenset[str]) -> bool:
+    return all(key.startswith(_WEAK_FIELDS) for key in keys)
 
 
 def required_keys(node: Node | None) -> frozenset[str] | None:
@@ -67,7 +79,8 @@ def required_keys(node: Node | None) -> frozenset[str] | None:
         return None if node.prefix else frozenset({f"f:{node.name}:{node.value}"})
     if isinstance(node, And):
         options = [keys for keys in map(required_keys, node.children) if keys is not None]
-        return min(options, key=len) if options else None
+        # any child's keys will do: the fewest, preferring words to channel:/lang:-like fields
+        return min(options, key=lambda keys: (_weak(keys), len(keys))) if options else None
     assert isinstance(node, Or)
     union: set[str] = set()
     for child in node.children:
@@ -132,6 +145,7 @@ class MonitorSet:
         columns = analyse_message(message).columns
         fields = message_field_values(message)
         keys = {f"t:{token}" for column in columns for token in column}
+        keys.update(f"p:{token[:PREFIX_KEY]}" for column in columns for token in column if len(token) >= PREFIX_KEY)
         keys.update(f"f:{name}:{value}" for name, values in fields.items() for value in values)
         channel = message.channel.lower()
         language = effective_language(message)
