@@ -29,8 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # bench/kb.py and bench/crm.py would shadow the packages of the same name: the repo root first.
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bytewax.testing import run_main
 from rich.progress import Progress
@@ -47,8 +46,9 @@ from flows.monitors import MonitorMatchStep
 from hub.models import Enrichment, Entity, Envelope, Identity, Message
 from hub.settings import MonitorSettings, Settings
 from kb.sqlite import SQLiteKB
-from tests.monitors.synthetic import precision_recall, synthetic_series
+from tests.monitors.synthetic import synthetic_series
 
+ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
@@ -92,7 +92,7 @@ def monitor_queries(count: int, seed: int = 3) -> list[tuple[str, str]]:
 def install_monitors(settings: Settings, count: int) -> None:
     crm = open_crm(settings)
     try:
-        for monitor in crm.monitors.list():
+        for monitor in crm.monitors.list_all():
             crm.monitors.delete(monitor.id)
         for name, query in monitor_queries(count):
             crm.monitors.create(name, query, alerts=AlertSettings())
@@ -161,7 +161,7 @@ def main() -> None:
             install_monitors(with_monitors, 200)
             present.append(run_flow(with_monitors, source))
         crm = open_crm(with_monitors)
-        windows = sum(len(crm.monitors.windows(m.id)) for m in crm.monitors.list())
+        windows = sum(len(crm.monitors.windows(m.id)) for m in crm.monitors.list_all())
         crm.close()
 
         # (c): the match step alone over the same messages, enriched
@@ -206,7 +206,8 @@ def main() -> None:
     print("(c) monitor match step alone (enriched messages):")
     for count, (elapsed, hits) in step_rates.items():
         share = 100 * (elapsed / n) / (a / n)
-        print(f"    {count:3d} monitors  {n / elapsed:10.1f} msgs/s  {hits / n:5.2f} matches/msg  = {share:4.1f}% of (a)")
+        rate = f"{n / elapsed:10.1f} msgs/s  {hits / n:5.2f} matches/msg"
+        print(f"    {count:3d} monitors  {rate}  = {share:4.1f}% of (a)")
     print(
         f"(d) backfill over {len(stored)} stored messages: {found} matched, {backfill_windows} windows, "
         f"{backfill_time:.2f} s ({found / backfill_time:.0f} matched msgs/s)"
@@ -216,7 +217,6 @@ def main() -> None:
     for seed in range(5):
         series, spikes = synthetic_series(seed)
         flags = [flag for flag, _ in spike_thresholds(series, k=k, min_count=10)]
-        precision, recall = precision_recall(flags, spikes)
         found_set = {i for i, f in enumerate(flags) if f}
         hits_true += len(found_set & spikes)
         flagged += len(found_set)

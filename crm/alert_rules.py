@@ -132,6 +132,10 @@ def emerging_term(
         before = baseline.get((kind, term), 0)
         base_share = (before if before else 0.5) / baseline_volume if baseline_volume else 0.0
         threshold = jump * base_share
-        if share >= threshold and share > 0 and (best is None or share / max(threshold, 1e-9) > best.share / max(best.threshold, 1e-9)):
+        if (
+            share >= threshold
+            and share > 0
+            and (best is None or share / max(threshold, 1e-9) > best.share / max(best.threshold, 1e-9))
+        ):
             best = TermJump(term, kind, count, share, base_share, threshold)
     return best

@@ -82,7 +82,9 @@ def _series(conn: Connection, monitor_id: str, start: datetime) -> list[int]:
     return [volumes.get(first + WINDOW * i, 0) for i in range(count)]
 
 
-def _term_baseline(conn: Connection, monitor_id: str, start: datetime) -> tuple[dict[tuple[str, str], int], int]:
+def _term_baseline(
+    conn: Connection, monitor_id: str, start: datetime
+) -> tuple[dict[tuple[str, str], int], int]:
     query = select(monitor_windows).where(
         monitor_windows.c.monitor_id == monitor_id,
         monitor_windows.c.window_start >= start - TERM_BASELINE,
@@ -98,7 +100,9 @@ def _term_baseline(conn: Connection, monitor_id: str, start: datetime) -> tuple[
     return dict(terms), volume
 
 
-def _message_ids(conn: Connection, monitor_id: str, start: datetime, keep: Callable[[Any], bool]) -> list[str]:
+def _message_ids(
+    conn: Connection, monitor_id: str, start: datetime, keep: Callable[[Any], bool]
+) -> list[str]:
     query = (
         select(monitor_hits)
         .where(monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start == start)
@@ -127,35 +131,71 @@ def _judge(conn: Connection, monitor: Any, start: datetime) -> list[dict[str, An
         series = _series(conn, monitor.id, start)
         spike, threshold = spike_thresholds(series, k=settings.spike_k, min_count=settings.min_count)[-1]
         if spike:
-            fired.append({"kind": "volume_spike", "value": float(counts.volume), "threshold": threshold,
-                          "term": None, "keep": lambda r: True})
+            fired.append(
+                {
+                    "kind": "volume_spike",
+                    "value": float(counts.volume),
+                    "threshold": threshold,
+                    "term": None,
+                    "keep": lambda r: True,
+                }
+            )
     if settings.negative_share is not None:
         fires, share = negative_share_fires(
             counts.sentiment, threshold=settings.negative_share, min_count=settings.negative_min_count
         )
         if fires:
-            fired.append({"kind": "negative_share", "value": share, "threshold": settings.negative_share,
-                          "term": None, "keep": lambda r: r["sentiment"] == "negative"})
+            fired.append(
+                {
+                    "kind": "negative_share",
+                    "value": share,
+                    "threshold": settings.negative_share,
+                    "term": None,
+                    "keep": lambda r: r["sentiment"] == "negative",
+                }
+            )
     if settings.emerging_terms:
         baseline, baseline_volume = _term_baseline(conn, monitor.id, start)
-        items = [("hashtag", t, c) for t, c in counts.hashtags] + [("entity", t, c) for t, c in counts.entities]
-        jump = emerging_term(
-            items, counts.volume, baseline, baseline_volume,
-            min_count=settings.term_min_count, jump=settings.term_jump,
-        ) if baseline_volume else None
+        items = [("hashtag", t, c) for t, c in counts.hashtags] + [
+            ("entity", t, c) for t, c in counts.entities
+        ]
+        jump = (
+            emerging_term(
+                items,
+                counts.volume,
+                baseline,
+                baseline_volume,
+                min_count=settings.term_min_count,
+                jump=settings.term_jump,
+            )
+            if baseline_volume
+            else None
+        )
         if jump is not None:
             column = "hashtags" if jump.kind == "hashtag" else "entities"
-            fired.append({"kind": "emerging_term", "value": jump.share, "threshold": jump.threshold,
-                          "term": jump.term, "keep": lambda r: jump.term in (r[column] or ())})
+            fired.append(
+                {
+                    "kind": "emerging_term",
+                    "value": jump.share,
+                    "threshold": jump.threshold,
+                    "term": jump.term,
+                    "keep": lambda r: jump.term in (r[column] or ()),
+                }
+            )
     return fired
 
 
-def evaluate_window(conn: Connection, monitor: Any, start: datetime, append_event: EventWriter) -> AlertView | None:
+def evaluate_window(
+    conn: Connection, monitor: Any, start: datetime, append_event: EventWriter
+) -> AlertView | None:
     """Judge ``monitor``'s window at ``start``; the alert it fired now, if any (see module doc)."""
     cooldown = timedelta(minutes=monitor.alerts.cooldown_minutes)
     nearby = select(monitor_alerts.c.id).where(
         monitor_alerts.c.monitor_id == monitor.id,
-        and_(monitor_alerts.c.window_start > start - cooldown - WINDOW, monitor_alerts.c.window_start < start + cooldown + WINDOW)
+        and_(
+            monitor_alerts.c.window_start > start - cooldown - WINDOW,
+            monitor_alerts.c.window_start < start + cooldown + WINDOW,
+        )
         if cooldown
         else monitor_alerts.c.window_start == start,
     )
@@ -196,7 +236,9 @@ def evaluate_window(conn: Connection, monitor: Any, start: datetime, append_even
     return _alert_view(row)
 
 
-def list_alerts(conn: Connection, monitor_id: str, *, limit: int = 50, before: datetime | None = None) -> list[AlertView]:
+def list_alerts(
+    conn: Connection, monitor_id: str, *, limit: int = 50, before: datetime | None = None
+) -> list[AlertView]:
     """A monitor's alerts, newest window first."""
     query = select(monitor_alerts).where(monitor_alerts.c.monitor_id == monitor_id)
     if before is not None:

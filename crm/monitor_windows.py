@@ -182,11 +182,9 @@ def _insert_ignoring_existing(conn: Connection, rows: list[dict[str, Any]]) -> i
     if not rows:
         return 0
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    inserted = 0
-    for part in _chunks(rows, 500):
-        statement = maker(monitor_hits).values(part).on_conflict_do_nothing()
-        inserted += conn.execute(statement).rowcount or 0
-    return inserted
+    # executemany of one compiled statement: a multi-row VALUES compiles a bind per cell
+    statement = maker(monitor_hits).on_conflict_do_nothing()
+    return conn.execute(statement, rows).rowcount or 0
 
 
 def _current_revisions(conn: Connection, monitor_ids: Sequence[str]) -> dict[str, int]:
@@ -197,20 +195,42 @@ def _current_revisions(conn: Connection, monitor_ids: Sequence[str]) -> dict[str
 
 
 def recount(conn: Connection, keys: Iterable[tuple[str, datetime]], *, correction: bool = False) -> None:
-    """Recompute and store the windows ``keys`` (monitor id, window start) from their hits."""
+    """Recompute and store the windows ``keys`` (monitor id, window start) from their hits.
+
+    A few statements per 400 windows, whatever their number (a backfill touches thousands)."""
     now = utcnow()
+    by_monitor: dict[str, list[datetime]] = {}
     for monitor_id, start in sorted(set(keys)):
-        query = select(monitor_hits).where(
-            monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start == start
-        )
-        counts = aggregate(monitor_id, start, (hit_from_row(r) for r in conn.execute(query).mappings()))
-        key = (monitor_windows.c.monitor_id == monitor_id) & (monitor_windows.c.window_start == start)
-        previous = conn.execute(select(monitor_windows.c.corrections).where(key)).scalar_one_or_none()
-        conn.execute(delete(monitor_windows).where(key))
-        if counts.volume == 0:
-            continue
-        corrections = (previous or 0) + (1 if correction and previous is not None else 0)
-        conn.execute(insert(monitor_windows).values(_window_row(counts, corrections, now)))
+        by_monitor.setdefault(monitor_id, []).append(start)
+    for monitor_id, starts in by_monitor.items():
+        for part in _chunks(starts, 400):
+            hits: dict[datetime, list[Hit]] = {start: [] for start in part}
+            query = select(monitor_hits).where(
+                monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(list(part))
+            )
+            for row in conn.execute(query).mappings():
+                hit = hit_from_row(row)
+                hits[hit.window_start].append(hit)
+            where = (monitor_windows.c.monitor_id == monitor_id) & monitor_windows.c.window_start.in_(
+                list(part)
+            )
+            previous = {
+                row.window_start: row.corrections
+                for row in conn.execute(
+                    select(monitor_windows.c.window_start, monitor_windows.c.corrections).where(where)
+                )
+            }
+            conn.execute(delete(monitor_windows).where(where))
+            rows = []
+            for start, window_hits in hits.items():
+                counts = aggregate(monitor_id, start, window_hits)
+                if counts.volume == 0:
+                    continue
+                before = previous.get(start)
+                corrections = (before or 0) + (1 if correction and before is not None else 0)
+                rows.append(_window_row(counts, corrections, now))
+            if rows:
+                conn.execute(insert(monitor_windows), rows)
 
 
 def _window_row(counts: WindowCounts, corrections: int, now: datetime) -> dict[str, Any]:
@@ -245,7 +265,9 @@ def window_from_row(row: Any) -> WindowCounts:
     )
 
 
-def record_hits(conn: Connection, hits: Sequence[Hit], *, correction: bool = False) -> set[tuple[str, datetime]]:
+def record_hits(
+    conn: Connection, hits: Sequence[Hit], *, correction: bool = False
+) -> set[tuple[str, datetime]]:
     """Store the new ``hits`` and recount the windows that gained one; returns those windows.
 
     Hits of a deleted monitor, or matched under an older revision than the monitor's current

@@ -140,7 +140,7 @@ class MonitorStore:
             raise NotFound(f"monitor {monitor_id} does not exist")
         return _view(row)
 
-    def list(self, *, enabled_only: bool = False) -> list[MonitorView]:
+    def list_all(self, *, enabled_only: bool = False) -> list[MonitorView]:
         """Live monitors by name."""
         query = self._live().order_by(monitors.c.name)
         if enabled_only:
@@ -216,7 +216,9 @@ class MonitorStore:
             values["owner_id"] = changes["owner_id"]
         if "alerts" in changes:
             alerts = changes["alerts"]
-            values["alerts"] = (alerts if isinstance(alerts, AlertSettings) else AlertSettings(**alerts)).model_dump()
+            values["alerts"] = (
+                alerts if isinstance(alerts, AlertSettings) else AlertSettings(**alerts)
+            ).model_dump()
         if "enabled" in changes:
             values["enabled"] = bool(changes["enabled"])
             if values["enabled"]:
@@ -271,13 +273,17 @@ class MonitorStore:
         reason = (clean_text(reason) or "")[:1000]
 
         def work(conn: Connection) -> bool:
-            query = select(monitors.c.enabled).where(monitors.c.id == monitor_id, monitors.c.deleted.is_(False))
+            query = select(monitors.c.enabled).where(
+                monitors.c.id == monitor_id, monitors.c.deleted.is_(False)
+            )
             if not conn.execute(query).scalar_one_or_none():
                 return False
             conn.execute(
                 update(monitors)
                 .where(monitors.c.id == monitor_id)
-                .values(enabled=False, disabled_reason=reason, updated_at=utcnow(), revision=_next_revision(conn))
+                .values(
+                    enabled=False, disabled_reason=reason, updated_at=utcnow(), revision=_next_revision(conn)
+                )
             )
             self._event("monitor.disabled", {"monitor_id": monitor_id, "reason": reason}, conn)
             return True
@@ -322,7 +328,12 @@ class MonitorStore:
             return list_alerts(conn, monitor_id, limit=limit, before=before)
 
     def windows(
-        self, monitor_id: str, *, since: datetime | None = None, until: datetime | None = None, limit: int = 10_000
+        self,
+        monitor_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
     ) -> list[WindowCounts]:
         """The monitor's stored windows with any message, oldest first (``since`` inclusive,
         ``until`` exclusive, by window start)."""

@@ -505,5 +505,7 @@ monitor_alerts = Table(
     Column("message_ids", JSON, nullable=False),
     Column("fired_at", UTCDateTime(), nullable=False),
     #: one alert per monitor, kind and window, whatever restarts and replays
-    Index("ix_monitor_alerts_monitor_id_kind_window_start", "monitor_id", "kind", "window_start", unique=True),
+    Index(
+        "ix_monitor_alerts_monitor_id_kind_window_start", "monitor_id", "kind", "window_start", unique=True
+    ),
 )

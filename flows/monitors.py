@@ -96,10 +96,8 @@ class MonitorMatchStep:
         version = retry("monitor version", store.version)
         if version == self._version and not force:
             return
-        views = retry("monitor load", lambda: store.list(enabled_only=True))
-        specs = [
-            MonitorSpec(v.id, v.query, frozenset(v.channels), frozenset(v.languages)) for v in views
-        ]
+        views = retry("monitor load", lambda: store.list_all(enabled_only=True))
+        specs = [MonitorSpec(v.id, v.query, frozenset(v.channels), frozenset(v.languages)) for v in views]
         compiled = MonitorSet.compile(specs)
         self._revisions = {v.id: v.match_revision for v in views}
         self._set = compiled
@@ -148,7 +146,9 @@ class _WindowPartition(StatelessSinkPartition[tuple[str, tuple[int, dict[str, Hi
     def write_batch(self, items: list[tuple[str, tuple[int, dict[str, Hit]]]]) -> None:
         hits = [hit for _, (_, window) in items for hit in window.values()]
         retry("monitor windows", lambda: self._crm.monitors.record_hits(hits))
-        closed = sorted({(monitor_id, hit.window_start) for monitor_id, (_, window) in items for hit in window.values()})
+        closed = sorted(
+            {(monitor_id, hit.window_start) for monitor_id, (_, window) in items for hit in window.values()}
+        )
         for monitor_id, start in closed:
             self._judge(monitor_id, start)
 

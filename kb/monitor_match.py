@@ -133,9 +133,9 @@ class MonitorSet:
                     found.update(positions)
         else:
             for key in keys:
-                positions = index.get(key)
-                if positions:
-                    found.update(positions)
+                listed = index.get(key)
+                if listed:
+                    found.update(listed)
         return sorted(found)
 
     def match(self, message: Message) -> tuple[list[str], dict[str, str]]:
@@ -145,7 +145,9 @@ class MonitorSet:
         columns = analyse_message(message).columns
         fields = message_field_values(message)
         keys = {f"t:{token}" for column in columns for token in column}
-        keys.update(f"p:{token[:PREFIX_KEY]}" for column in columns for token in column if len(token) >= PREFIX_KEY)
+        keys.update(
+            f"p:{token[:PREFIX_KEY]}" for column in columns for token in column if len(token) >= PREFIX_KEY
+        )
         keys.update(f"f:{name}:{value}" for name, values in fields.items() for value in values)
         channel = message.channel.lower()
         language = effective_language(message)
@@ -154,7 +156,9 @@ class MonitorSet:
         for position in self.candidates(keys):
             compiled = self.monitors[position]
             spec = compiled.spec
-            if (spec.channels and channel not in spec.channels) or (spec.languages and language not in spec.languages):
+            if (spec.channels and channel not in spec.channels) or (
+                spec.languages and language not in spec.languages
+            ):
                 continue
             try:
                 ok = compiled.node is None or evaluate(compiled.node, columns, fields)

@@ -106,7 +106,7 @@ def _checked(query: str) -> str:
 @router.get("/monitors")
 def list_monitors(crm: CRMDep) -> list[MonitorView]:
     """Every monitor by name (disabled ones with the hub's reason, if it disabled them)."""
-    return crm.monitors.list()
+    return crm.monitors.list_all()
 
 
 @router.post("/monitors", status_code=201)

@@ -53,7 +53,7 @@ def message(
         author=Identity(channel=channel, native_id=author, handle=author),
         enrichment=Enrichment(
             language=language,
-            sentiment={"negative": -0.6, "neutral": 0.0, "positive": 0.6}.get(sentiment or "", None),
+            sentiment={"negative": -0.6, "neutral": 0.0, "positive": 0.6}.get(sentiment or ""),
             sentiment_label=sentiment,  # type: ignore[arg-type]
             hashtags=list(hashtags),
             entities=[Entity(text=e, label="ORG") for e in entities],
@@ -61,9 +61,7 @@ def message(
     )
 
 
-def run_monitor_flow(
-    settings: Settings, items: Iterable[Any], *, recovery: Path | None = None
-) -> None:
+def run_monitor_flow(settings: Settings, items: Iterable[Any], *, recovery: Path | None = None) -> None:
     """The monitor steps over ``items`` (messages, maybe ``TestingSource.ABORT()``), to the end."""
     flow = Dataflow("monitors_test")
     stream = op.input("in", flow, TestingSource(list(items)))

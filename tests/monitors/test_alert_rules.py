@@ -45,7 +45,9 @@ def test_no_spike_is_judged_before_the_baseline_has_seen_anything() -> None:
 
 
 def test_negative_share_needs_enough_known_sentiment() -> None:
-    assert negative_share_fires({"negative": 9, "positive": 1, "unknown": 40}, threshold=0.5, min_count=10) == (
+    assert negative_share_fires(
+        {"negative": 9, "positive": 1, "unknown": 40}, threshold=0.5, min_count=10
+    ) == (
         True,
         0.9,
     )

@@ -16,7 +16,17 @@ from crm import CRMStore, open_crm
 from hub.settings import Settings
 from kb.base import KnowledgeBase
 from tests.kb.conftest import BACKENDS, drop_kb, make_kb
-from tests.monitors.helpers import QUIET, SENTIMENTS, T0, TAGS, WORDS, brute_force, message, run_monitor_flow, stored
+from tests.monitors.helpers import (
+    QUIET,
+    SENTIMENTS,
+    T0,
+    TAGS,
+    WORDS,
+    brute_force,
+    message,
+    run_monitor_flow,
+    stored,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -48,7 +58,9 @@ def _messages(count: int) -> list:
     ]
 
 
-def test_backfill_counts_the_history_over_several_pages(kb: KnowledgeBase, crm: CRMStore, settings: Settings) -> None:
+def test_backfill_counts_the_history_over_several_pages(
+    kb: KnowledgeBase, crm: CRMStore, settings: Settings
+) -> None:
     messages = _messages(2500)
     kb.upsert_messages(messages)
     kb.refresh()

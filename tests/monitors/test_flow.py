@@ -29,7 +29,9 @@ def crm(settings: Settings) -> CRMStore:
 def _story() -> tuple[list[Message], list[Message]]:
     """Two hours of ordinary mentions of Acme and Globex, then a storm of negative Acme ones."""
     ordinary = [
-        message(i, ["acme" if i % 2 else "globex", "kettle"], T0 + timedelta(minutes=2.5 * i), sentiment="neutral")
+        message(
+            i, ["acme" if i % 2 else "globex", "kettle"], T0 + timedelta(minutes=2.5 * i), sentiment="neutral"
+        )
         for i in range(48)
     ]
     storm_at = T0 + timedelta(hours=2)
@@ -47,7 +49,9 @@ def _story() -> tuple[list[Message], list[Message]]:
     return ordinary, storm
 
 
-def test_a_storm_of_negative_mentions_is_one_alert_and_a_replay_fires_none(settings: Settings, crm: CRMStore) -> None:
+def test_a_storm_of_negative_mentions_is_one_alert_and_a_replay_fires_none(
+    settings: Settings, crm: CRMStore
+) -> None:
     brand = crm.monitors.create("Acme", "acme", alerts=AlertSettings())
     rival = crm.monitors.create("Globex", "globex", alerts=AlertSettings())
     ordinary, storm = _story()
@@ -104,7 +108,10 @@ def test_a_monitor_failing_while_it_is_evaluated_is_disabled_and_the_flow_goes_o
 
     view = crm.monitors.get(bad.id)
     assert not view.enabled
-    assert view.disabled_reason == "evaluating its query failed: RecursionError: maximum recursion depth exceeded"
+    assert (
+        view.disabled_reason
+        == "evaluating its query failed: RecursionError: maximum recursion depth exceeded"
+    )
     assert len(crm.events.read(types=["monitor.disabled"])) == 1  # once, not once per message
     assert [w.volume for w in crm.monitors.windows(good.id)] == [4]
     assert crm.monitors.windows(bad.id) == []

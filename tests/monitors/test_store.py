@@ -26,7 +26,7 @@ def test_create_read_edit_delete_and_the_change_counter(store: CRMStore) -> None
         store.monitors.create("Acme", "other")
     globex = store.monitors.create("Globex", "globex")
     versions.append(store.monitors.version())
-    assert [m.name for m in store.monitors.list()] == ["Acme", "Globex"]
+    assert [m.name for m in store.monitors.list_all()] == ["Acme", "Globex"]
 
     renamed, rematch = store.monitors.update(acme.id, {"name": "Acme brand"})
     versions.append(store.monitors.version())
@@ -39,7 +39,7 @@ def test_create_read_edit_delete_and_the_change_counter(store: CRMStore) -> None
 
     store.monitors.delete(globex.id)
     versions.append(store.monitors.version())
-    assert [m.name for m in store.monitors.list()] == ["Acme brand"]
+    assert [m.name for m in store.monitors.list_all()] == ["Acme brand"]
     with pytest.raises(NotFound):
         store.monitors.get(globex.id)
     store.monitors.create("Globex", "globex")  # the name is free again
@@ -99,7 +99,9 @@ def test_a_storm_is_one_alert_with_its_messages_and_one_event(store: CRMStore) -
     events = store.events.read(types=["alert.fired"])
     assert len(events) == 1
     data = events[0].data
-    assert data["monitor_id"] == monitor.id and data["alert_id"] == alert.id and data["kind"] == "volume_spike"
+    assert (
+        data["monitor_id"] == monitor.id and data["alert_id"] == alert.id and data["kind"] == "volume_spike"
+    )
     assert "negative_share" in data["also"]
     assert data["window_start"] == alert.window_start.isoformat()
     assert store.monitors.alerts(monitor.id) == [alert]
@@ -122,7 +124,9 @@ def test_alerts_are_deduplicated_across_restarts(store: CRMStore, crm_settings: 
 
 
 def test_without_a_cool_down_each_window_of_a_storm_may_fire(store: CRMStore) -> None:
-    monitor = store.monitors.create("Acme", "acme", alerts=ALERTING.model_copy(update={"cooldown_minutes": 0}))
+    monitor = store.monitors.create(
+        "Acme", "acme", alerts=ALERTING.model_copy(update={"cooldown_minutes": 0})
+    )
     _burst(store, monitor.id, monitor.match_revision)
     fired = [store.monitors.evaluate(monitor, w.window_start) for w in store.monitors.windows(monitor.id)]
     assert sum(alert is not None for alert in fired) >= 2  # the cool-down is what made it one
@@ -143,5 +147,7 @@ def test_a_monitor_disabled_at_run_time_says_why_in_the_store_and_the_event_log(
 def test_a_query_edited_behind_the_store_still_loads(store: CRMStore) -> None:
     monitor = store.monitors.create("Acme", "acme")
     with store.engine.begin() as conn:  # as an older Parley might have left it
-        conn.execute(update(monitors_table).where(monitors_table.c.id == monitor.id).values(query="acme AND ("))
+        conn.execute(
+            update(monitors_table).where(monitors_table.c.id == monitor.id).values(query="acme AND (")
+        )
     assert store.monitors.get(monitor.id).query == "acme AND ("

@@ -25,7 +25,9 @@ async def story(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Se
     app = create_app(settings)
     _, token = add_agent(app, "supervisor")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://parley.test", headers=bearer(token)) as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://parley.test", headers=bearer(token)
+    ) as c:
         yield c, settings
     app.state.kb.close()
     app.state.crm.close()

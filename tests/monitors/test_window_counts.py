@@ -10,11 +10,23 @@ from pathlib import Path
 
 from bytewax.recovery import init_db_dir
 from bytewax.testing import TestingSource
-from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from crm import open_crm
 from hub.settings import MonitorSettings, Settings
-from tests.monitors.helpers import QUIET, SENTIMENTS, T0, TAGS, WORDS, brute_force, message, run_monitor_flow, stored
+from tests.monitors.helpers import (
+    QUIET,
+    SENTIMENTS,
+    T0,
+    TAGS,
+    WORDS,
+    brute_force,
+    message,
+    run_monitor_flow,
+    stored,
+)
 
 QUERIES = ["acme", "kettle OR toaster", "acme -broken", "hashtag:acmefail", "refund NEAR/2 late"]
 
@@ -65,11 +77,15 @@ def test_window_counts_equal_a_brute_force_count(
         items.insert(min(abort_at, len(items)), TestingSource.ABORT())
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", demo=False, monitors=MonitorSettings(lateness_s=lateness))
+        settings = Settings(
+            data_dir=Path(tmp) / "data", demo=False, monitors=MonitorSettings(lateness_s=lateness)
+        )
         crm = open_crm(settings)
         try:
             monitors = [crm.monitors.create(f"m{i}", q, alerts=QUIET) for i, q in enumerate(QUERIES)]
-            monitors.append(crm.monitors.create("email only", "acme OR kettle", channels=["email"], alerts=QUIET))
+            monitors.append(
+                crm.monitors.create("email only", "acme OR kettle", channels=["email"], alerts=QUIET)
+            )
             recovery = Path(tmp) / "recovery"
             recovery.mkdir()
             init_db_dir(recovery, 1)

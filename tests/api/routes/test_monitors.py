@@ -40,7 +40,9 @@ async def test_a_new_monitor_is_backfilled_from_the_knowledge_base(client: httpx
     series = (await client.get(f"/monitors/{monitor['id']}/windows")).json()
     assert _series(series) == expected
     negatives = sum(item["sentiment"]["negative"] for item in series["items"])
-    assert negatives == sum(1 for m in MESSAGES if compile_matcher("refund*")(m) and m.enrichment.sentiment_label == "negative")
+    assert negatives == sum(
+        1 for m in MESSAGES if compile_matcher("refund*")(m) and m.enrichment.sentiment_label == "negative"
+    )
 
     listed = (await client.get("/monitors")).json()
     assert [m["name"] for m in listed] == ["Refunds"]
@@ -51,7 +53,9 @@ async def test_editing_the_query_backfills_anew_and_renaming_does_not(client: ht
     monitor = (await client.post("/monitors", json={"name": "Delays", "query": "delay"})).json()
     renamed = (await client.patch(f"/monitors/{monitor['id']}", json={"name": "Flight delays"})).json()
     assert renamed["backfilled"] is None and renamed["name"] == "Flight delays"
-    edited = await client.patch(f"/monitors/{monitor['id']}", json={"query": "refund", "channels": ["twitter"]})
+    edited = await client.patch(
+        f"/monitors/{monitor['id']}", json={"query": "refund", "channels": ["twitter"]}
+    )
     assert edited.status_code == 200, edited.text
     assert edited.json()["backfilled"] == sum(_expected("refund", ("twitter",)).values())
     series = (await client.get(f"/monitors/{monitor['id']}/windows")).json()
@@ -64,7 +68,9 @@ async def test_a_bad_query_is_refused_with_the_query_error_shape_and_nothing_sav
     response = await client.post("/monitors", json={"name": "Bad", "query": "refund AND (late"})
     assert response.status_code == 400
     detail = response.json()["detail"]
-    assert detail["message"].startswith("invalid query") and detail["position"] == 16  # 0-based: the end of the query
+    assert (
+        detail["message"].startswith("invalid query") and detail["position"] == 16
+    )  # 0-based: the end of the query
     assert "')'" in detail["expected"]
     assert (await client.get("/monitors")).json() == []
     monitor = (await client.post("/monitors", json={"name": "Good", "query": "refund"})).json()
@@ -75,8 +81,12 @@ async def test_a_bad_query_is_refused_with_the_query_error_shape_and_nothing_sav
 
 async def test_bad_bodies_names_and_ids(client: httpx.AsyncClient) -> None:
     assert (await client.post("/monitors", json={"name": "", "query": "x"})).status_code == 422
-    assert (await client.post("/monitors", json={"name": "A", "query": "x", "alerts": {"spike_k": 0}})).status_code == 422
-    assert (await client.post("/monitors", json={"name": "A", "query": "x", "alerts": {"nope": 1}})).status_code == 422
+    assert (
+        await client.post("/monitors", json={"name": "A", "query": "x", "alerts": {"spike_k": 0}})
+    ).status_code == 422
+    assert (
+        await client.post("/monitors", json={"name": "A", "query": "x", "alerts": {"nope": 1}})
+    ).status_code == 422
     assert (await client.post("/monitors", json={"name": "A", "query": "x\u0000"})).status_code == 422
     assert (await client.post("/monitors", json={"name": "A", "query": "x"})).status_code == 201
     assert (await client.post("/monitors", json={"name": "A", "query": "y"})).status_code == 409
@@ -103,12 +113,17 @@ async def test_alerts_are_listed_with_their_messages(client: httpx.AsyncClient, 
     from datetime import timedelta
 
     quiet = [message(i, ["acme"], T0 + timedelta(minutes=5 * i), sentiment="neutral") for i in range(24)]
-    storm = [message(100 + i, ["acme"], T0 + timedelta(hours=2, seconds=10 * i), sentiment="negative") for i in range(20)]
+    storm = [
+        message(100 + i, ["acme"], T0 + timedelta(hours=2, seconds=10 * i), sentiment="negative")
+        for i in range(20)
+    ]
     crm.monitors.record_hits([hit_for(m, view.id, view.match_revision) for m in quiet + storm])
     alert = crm.monitors.evaluate(view, T0 + timedelta(hours=2))
     assert alert is not None
     body = (await client.get(f"/monitors/{monitor['id']}/alerts")).json()
     assert [a["id"] for a in body["items"]] == [alert.id]
     assert body["items"][0]["message_ids"] == [m.id for m in storm]
-    series = (await client.get(f"/monitors/{monitor['id']}/windows", params={"since": "2026-11-20T11:00:00Z"})).json()
+    series = (
+        await client.get(f"/monitors/{monitor['id']}/windows", params={"since": "2026-11-20T11:00:00Z"})
+    ).json()
     assert [(i["volume"], i["negative_share"]) for i in series["items"]] == [(20, 1.0)]
