@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -186,12 +186,19 @@ class _CorrectionPartition(StatelessSinkPartition[tuple[str, tuple[int, Hit]]]):
         self._crm.close()
 
 
+def _clock_time(hit: Hit) -> datetime:
+    """The time a hit moves its monitor's clock to: its message time, but never past now, so one
+    message dated in 2099 cannot make every later one late. (Where the hit is counted is its own
+    message time, whatever the clock says.)"""
+    return min(hit.sent_at, datetime.now(UTC))
+
+
 def add_monitor_steps(messages: Stream[Message], settings: Settings) -> None:
     """Count ``messages`` (enriched) for every enabled monitor, store windows, fire alerts."""
     matcher = MonitorMatchStep(settings)
     keyed: Stream[Keyed] = op.flat_map("monitor_match", messages, matcher)
     clock: EventClock[Hit] = EventClock(
-        ts_getter=lambda hit: hit.sent_at,
+        ts_getter=_clock_time,
         wait_for_system_duration=timedelta(seconds=settings.monitors.lateness_s),
     )
     windower = TumblingWindower(length=WINDOW, align_to=EPOCH)

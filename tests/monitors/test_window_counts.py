@@ -15,6 +15,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from crm import open_crm
+from crm.monitor_windows import window_start_of
+from hub.models import utcnow
 from hub.settings import MonitorSettings, Settings
 from tests.monitors.helpers import (
     QUIET,
@@ -113,5 +115,24 @@ def test_late_messages_go_to_the_correction_path_and_are_counted(settings: Setti
         windows = {w.window_start: w for w in crm.monitors.windows(monitor.id)}
         assert {k: w.volume for k, w in windows.items()} == {T0: 2, T0 + timedelta(minutes=30): 1}
         assert windows[T0].corrections == 1  # recounted once after the late message
+    finally:
+        crm.close()
+
+
+def test_a_message_dated_far_in_the_future_does_not_make_the_others_late(settings: Settings) -> None:
+    crm = open_crm(settings)
+    try:
+        monitor = crm.monitors.create("acme", "acme", alerts=QUIET)
+        now = window_start_of(utcnow())  # a live stream: messages of the last minutes
+        future = now.replace(year=2099)
+        messages = [
+            message(1, ["acme"], now),
+            message(2, ["acme"], future),
+            message(3, ["acme"], now + timedelta(seconds=30)),
+        ]
+        run_monitor_flow(settings, messages)
+        windows = {w.window_start: w for w in crm.monitors.windows(monitor.id)}
+        assert {k: w.volume for k, w in windows.items()} == {now: 2, future: 1}
+        assert windows[now].corrections == 0  # counted in its window, not by the correction path
     finally:
         crm.close()
