@@ -5,7 +5,8 @@ In one run:
   (a) the whole ingest dataflow over N generated messages (message times in order, as a live
       stream), the monitor steps absent (``monitors.enabled = false``): the baseline
   (b) the same with 200 monitors enabled (match, windows, stored hits, alerts): the overhead
-      against (a), measured twice and the smaller taken (the machine is shared)
+      against (a); (a) and (b) alternate ``--rounds`` times and the fastest of each is kept
+      (the machine is shared: the slowest runs measure the neighbours)
   (c) the monitor match step alone (``flows.monitors.MonitorMatchStep``: prefilter, matchers,
       hits) over the same messages, enriched, with 10, 50 and 200 monitors: messages/s, and its
       time as a share of (a)'s time per message
@@ -145,6 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000, help="messages through the ingest flow")
     parser.add_argument("--stored", type=int, default=100_000, help="messages stored for the backfill")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of (a) and (b), alternating; the fastest kept"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +159,7 @@ def main() -> None:
         # (a) and (b): the whole flow without and with 200 monitors, alternating
         absent: list[float] = []
         present: list[float] = []
-        for round_ in range(2):
+        for round_ in range(args.rounds):
             absent.append(run_flow(fresh_settings(base, f"absent{round_}", monitors=False), source))
             with_monitors = fresh_settings(base, f"present{round_}", monitors=True)
             install_monitors(with_monitors, 200)
