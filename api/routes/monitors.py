@@ -51,7 +51,8 @@ class MonitorCreate(RequestBody):
 
 
 class MonitorUpdate(RequestBody):
-    """Fields to change; those left out stay."""
+    """Fields to change; those left out stay. ``alerts`` replaces the alert settings whole
+    (settings it leaves out take their defaults)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS)
