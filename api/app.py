@@ -29,6 +29,7 @@ from api.routes import (
     events,
     feeds,
     health,
+    monitors,
     outbound_webhooks,
     replies,
     rules,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit,
         events,
         analytics,
+        monitors,
         webhooks,
         outbound_webhooks,
     ):

@@ -64,6 +64,10 @@ __all__ = [
     "merge_blocks",
     "merge_events",
     "metadata",
+    "monitor_alerts",
+    "monitor_hits",
+    "monitor_windows",
+    "monitors",
     "notes",
     "outbox",
     "processed_messages",
@@ -623,4 +627,101 @@ webhook_deliveries = Table(
     Index("uq_webhook_deliveries_subscription_id_message_id", "subscription_id", "message_id", unique=True),
     Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     sqlite_autoincrement=True,
+)
+
+# --- listening monitors (migration 0010; crm.monitors, crm.monitor_windows, crm.monitor_alerts) --
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    #: the listening query (kb.query language), checked when saved
+    Column("query", Text, nullable=False),
+    #: channels / languages the monitor is limited to; empty = any
+    Column("channels", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("owner_id", ID),
+    #: crm.monitors.AlertSettings as JSON
+    Column("alerts", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: why the hub disabled it (a run-time failure); NULL when a person did, or it is enabled
+    Column("disabled_reason", Text),
+    #: the store-wide change counter when this row last changed: unique, only grows, so the
+    #: flow reloads its monitors when ``max(revision)`` differs from what it loaded
+    Column("revision", BigInteger, nullable=False, unique=True),
+    #: the revision at which what it matches (query, channels, languages) last changed: hits
+    #: carry it, and hits of an older one are refused
+    Column("match_revision", BigInteger, nullable=False),
+    #: deleted monitors stay as tombstones so the change counter never goes back
+    Column("deleted", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    #: when the last backfill from the knowledge base finished (NULL: never)
+    Column("backfilled_at", UTCDateTime()),
+)
+
+monitor_hits = Table(
+    "monitor_hits",
+    metadata,
+    #: one matched message of one monitor: windows are recounted from these, so a replay or a
+    #: late message is counted exactly once
+    Column("monitor_id", ID, primary_key=True),
+    Column("message_id", ID, primary_key=True),
+    #: the monitor revision it was matched under; hits of an older revision are refused
+    Column("revision", BigInteger, nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("language", String(32), nullable=False),
+    #: negative | neutral | positive, NULL when unknown
+    Column("sentiment", String(16)),
+    Column("author", Text),
+    Column("hashtags", JSON, nullable=False),
+    Column("entities", JSON, nullable=False),
+    Index("ix_monitor_hits_monitor_id_window_start", "monitor_id", "window_start"),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("monitor_id", ID, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("volume", Integer, nullable=False),
+    Column("negative", Integer, nullable=False),
+    Column("neutral", Integer, nullable=False),
+    Column("positive", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    #: {value: count} for channels and languages; [[value, count], ...] top lists for the rest
+    Column("channels", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("hashtags", JSON, nullable=False),
+    Column("entities", JSON, nullable=False),
+    Column("authors", JSON, nullable=False),
+    #: times the window was recounted after late messages (the correction path)
+    Column("corrections", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, nullable=False),
+    #: volume_spike | negative_share | emerging_term
+    Column("kind", String(32), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    #: the hashtag or entity of an emerging-term alert
+    Column("term", Text),
+    #: the messages that caused it (bounded)
+    Column("message_ids", JSON, nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+    #: one alert per monitor, kind and window, whatever restarts and replays
+    Index(
+        "ix_monitor_alerts_monitor_id_kind_window_start", "monitor_id", "kind", "window_start", unique=True
+    ),
 )

@@ -26,6 +26,7 @@ from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
+from crm.monitors import MonitorStore
 from crm.normalise import Resolver
 from crm.notes import NoteStore
 from crm.outbound_webhooks import OutboundWebhookStore
@@ -106,6 +107,12 @@ class CRMStore:
         self.outbound_webhooks = OutboundWebhookStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
+        #: listening monitors, their windows and alerts (``crm.monitors``)
+        self.monitors = MonitorStore(engine, self._writer, self._append_event)
+
+    def _append_event(self, type_: str, data: dict[str, Any], conn: Connection) -> int:
+        """Append an event in the caller's transaction (the event log, ``crm.events``)."""
+        return self.events.append(type_, data=data, conn=conn)
 
     @property
     def backend(self) -> str:

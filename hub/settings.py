@@ -115,6 +115,19 @@ class FlowSettings(BaseModel):
     state_capacity: int = Field(default=50_000, ge=1000)
 
 
+class MonitorSettings(BaseModel):
+    """Listening monitors counted in the ingest flow (``flows.monitors``)."""
+
+    #: count monitors in the flow at all
+    enabled: bool = True
+    #: how late (by message time, behind the newest message a monitor has seen) a message may
+    #: arrive and still be counted in its still-open 5-minute window; later ones go to the
+    #: correction path, which recounts the stored window
+    lateness_s: float = Field(default=120.0, ge=0, le=24 * 3600)
+    #: how often the flow checks the monitors' change counter and reloads them
+    reload_s: float = Field(default=5.0, gt=0, le=3600)
+
+
 class ElasticsearchSettings(BaseModel):
     url: str | None = None
     api_key: SecretStr | None = None
@@ -450,6 +463,7 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     kb: KBSettings = Field(default_factory=KBSettings)
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)

@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from hub.models import Conversation, Message
@@ -46,21 +47,40 @@ def analyse_message(message: Message) -> AnalysedColumns:
     return AnalysedColumns(tuple(tuple(stem(t) for t in tokenize(text)) for text in texts))
 
 
+@lru_cache(maxsize=65536)
+def _wanted(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(stem(t) for t in tokens)
+
+
 def _leaf_positions(leaf: Text, column: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) token spans where ``leaf`` occurs in ``column``."""
-    want = [stem(t) for t in leaf.tokens]
+    want = _wanted(leaf.tokens)
     n = len(want)
+    last = want[-1]
+    if n == 1:  # most leaves: one pass in C-speed comprehensions
+        if leaf.prefix:
+            return [(i, i) for i, token in enumerate(column) if token.startswith(last)]
+        return [(i, i) for i, token in enumerate(column) if token == last]
     # a cheap rejection, at C speed: every whole token must occur somewhere in the column
     if any(token not in column for token in (want[:-1] if leaf.prefix else want)):
         return []
+    first = want[0]
     spans = []
     for i in range(len(column) - n + 1):
-        ok = all(column[i + k] == want[k] for k in range(n - 1))
-        last = column[i + n - 1]
-        ok = ok and (last.startswith(want[-1]) if leaf.prefix else last == want[-1])
-        if ok:
+        if column[i] != first:
+            continue
+        ok = all(column[i + k] == want[k] for k in range(1, n - 1))
+        end = column[i + n - 1]
+        if ok and (end.startswith(last) if leaf.prefix else end == last):
             spans.append((i, i + n - 1))
     return spans
+
+
+def _leaf_in(leaf: Text, column: Sequence[str]) -> bool:
+    """Whether ``leaf`` occurs in ``column`` (a term without a prefix: one C-speed search)."""
+    if len(leaf.tokens) == 1 and not leaf.prefix:
+        return _wanted(leaf.tokens)[0] in column
+    return bool(_leaf_positions(leaf, column))
 
 
 def near_in_column(node: Near, column: Sequence[str]) -> bool:
@@ -122,7 +142,7 @@ def evaluate(node: Node | None, analysed: AnalysedColumns, fields: dict[str, lis
 
 def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:
     if isinstance(node, Text):
-        return any(_leaf_positions(node, col) for col in columns)
+        return any(_leaf_in(node, col) for col in columns)
     if isinstance(node, Near):
         return any(near_in_column(node, col) for col in columns)
     if isinstance(node, Field):
