@@ -109,6 +109,8 @@ class FlowSettings(BaseModel):
     #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
     #: themselves are decided in the CRM store, which forgets nothing)
     state_capacity: int = Field(default=50_000, ge=1000)
+    #: Bytewax processes ``parley run`` runs the flow as (0: one per core; ``cli.cluster``)
+    processes: int = Field(default=0, ge=0)
 
 
 class ElasticsearchSettings(BaseModel):
