@@ -348,9 +348,8 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
                     )
                 )
             pids = ", ".join(str(p.pid) for p in flow_processes)
-            console.print(
-                f"ingest flow running ({processes} process{'es' if processes > 1 else ''}: pid {pids})"
-            )
+            shown = f"{processes} processes, pids {pids}" if processes > 1 else f"pid {pids}"
+            console.print(f"ingest flow running ({shown})")
             if serve:
                 _serve(settings, host, port)
             else:
