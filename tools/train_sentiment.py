@@ -15,7 +15,6 @@ macro-recall on the ``twitter-2016test-A`` rows of a model trained on all the ot
 Needs scikit-learn and scipy (the ``dev`` extra); inference does not.
 """
 
-# ruff: noqa: E402 (the thread limits below must be set before numpy is imported)
 from __future__ import annotations
 
 import os
@@ -24,8 +23,11 @@ import os
 # a multithreaded sum adds in a different order from run to run, and ``threadpool_limits``
 # alone only reaches the libraries already loaded when it is entered (scikit-learn's OpenMP
 # runtime loads with its first import), so a model depended on what ran before it.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_variable] = "1"
+# Only when run as the script: a module that imports this one (a test) keeps its own settings
+# and relies on ``train``'s limit, entered after scikit-learn is imported.
+if __name__ == "__main__":
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ[_variable] = "1"
 
 import argparse
 import csv
