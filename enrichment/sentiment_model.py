@@ -45,7 +45,9 @@ __all__ = ["CLASSES", "DEFAULT_MODEL", "Featurizer", "SentimentModel", "SparseBa
 CLASSES: tuple[SentimentLabel, SentimentLabel, SentimentLabel] = ("negative", "neutral", "positive")
 DEFAULT_MODEL = Path(__file__).parent / "models" / "sentiment-en.npz"
 _CHAR_BLOCK = 1
-_TOKEN_CACHE_LIMIT = 200_000
+#: tokens whose columns are cached (about 250 bytes each); word frequencies fall fast, so
+#: 50,000 hold nearly every token of a stream and keep the cache near 12 MB
+_TOKEN_CACHE_LIMIT = 50_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
