@@ -1,7 +1,7 @@
 """The ingest flow as N Bytewax processes on this machine: every core used.
 
 ``parley ingest --processes N`` and ``parley run --processes N`` (default: the number of
-cores) start N copies of ``python -m cli.cluster``, process ``i`` of N joined over local
+cores) start N copies of ``python -m cli.flow_worker``, process ``i`` of N joined over local
 TCP ports (``bytewax.testing.cluster_main``). Processes, never ``-w`` threads: the GIL makes
 threads slower here. Bytewax routes every keyed step to the process that owns the key:
 
@@ -22,7 +22,6 @@ not written twice.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -34,17 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import fields
-from datetime import timedelta
 from pathlib import Path
 
 from flows.report import IngestReport
 from hub.errors import FatalError
 from hub.settings import Settings
 
-__all__ = ["default_processes", "run_cluster", "sum_reports"]
-
-#: how often a process rewrites its running ``read`` count
-_PROGRESS_EVERY_S = 0.5
+__all__ = ["default_processes", "free_addresses", "run_cluster", "stop", "sum_reports", "write_report"]
 
 
 def default_processes() -> int:
@@ -79,7 +74,7 @@ def sum_reports(reports: Sequence[dict[str, object]]) -> IngestReport:
     return total
 
 
-def _write_report(path: Path, report: IngestReport) -> None:
+def write_report(path: Path, report: IngestReport) -> None:
     data = {**report.as_dict(), "conversation_ids": sorted(report.conversation_ids)}
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps(data), encoding="utf-8")
@@ -121,7 +116,15 @@ def run_cluster(
         reports = [Path(scratch) / f"report-{i}.json" for i in range(processes)]
         workers = []
         for index in range(processes):
-            command = [sys.executable, "-m", "cli.cluster", "--index", str(index), "--addresses", addresses]
+            command = [
+                sys.executable,
+                "-m",
+                "cli.flow_worker",
+                "--index",
+                str(index),
+                "--addresses",
+                addresses,
+            ]
             command += ["--report", str(reports[index])]
             command += ["--recovery"] if recovery else []
             command += ["--demo-fallback"] if demo_fallback else []
@@ -183,50 +186,3 @@ def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> N
             with suppress(ProcessLookupError):
                 os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-
-
-def _worker(argv: Sequence[str] | None = None) -> int:
-    """One flow process of the cluster (``python -m cli.cluster``; started by :func:`run_cluster`)."""
-    from bytewax.recovery import RecoveryConfig
-    from bytewax.testing import cluster_main
-
-    from cli.main import settings_for_run
-    from flows.imports import FileImportSource
-    from flows.ingest import build_flow
-
-    parser = argparse.ArgumentParser(prog="python -m cli.cluster", description=_worker.__doc__)
-    parser.add_argument("--index", type=int, required=True)
-    parser.add_argument("--addresses", required=True, help="host:port of every process, ';'-separated")
-    parser.add_argument("--report", type=Path, required=True)
-    parser.add_argument("--recovery", action="store_true")
-    parser.add_argument("--demo-fallback", action="store_true")
-    parser.add_argument("paths", nargs="*", type=Path)
-    args = parser.parse_args(argv)
-
-    settings = settings_for_run(demo_fallback=args.demo_fallback)
-    report = IngestReport()
-    paths = list(args.paths) or list(settings.import_paths)
-    last = [0.0]
-
-    def progress(n: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= _PROGRESS_EVERY_S:
-            last[0] = now
-            _write_report(args.report, report)
-
-    sources = [("import", FileImportSource(paths, on_emit=progress))] if paths else None
-    flow = build_flow(settings, sources, report=report)
-    recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
-    cluster_main(
-        flow,
-        args.addresses.split(";"),
-        args.index,
-        epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
-        recovery_config=recovery,
-    )
-    _write_report(args.report, report)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_worker())

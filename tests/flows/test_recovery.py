@@ -88,7 +88,7 @@ def test_kills_during_ingest_then_a_run_to_the_end(crm_settings: Settings, tmp_p
 
 
 def _flow_processes(run: subprocess.Popen[str]) -> list[int]:
-    """Pids of ``parley run``'s flow processes (its ``python -m cli.cluster`` children)."""
+    """Pids of ``parley run``'s flow processes (its ``python -m cli.flow_worker`` children)."""
     pids = []
     children = Path(f"/proc/{run.pid}/task/{run.pid}/children")
     for pid in children.read_text().split() if children.exists() else []:
@@ -96,7 +96,7 @@ def _flow_processes(run: subprocess.Popen[str]) -> list[int]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"cli.cluster" in command:
+        if b"cli.flow_worker" in command:
             pids.append(int(pid))
     return sorted(pids)
 
