@@ -108,6 +108,7 @@ def run_cluster(
     from bytewax.recovery import init_db_dir
 
     settings.ensure_data_dir()
+    _prepare_stores(settings)
     if recovery and not settings.recovery_dir.exists():
         settings.recovery_dir.mkdir(parents=True)
         init_db_dir(settings.recovery_dir, processes)
@@ -147,6 +148,16 @@ def run_cluster(
         if missing:
             raise FatalError(f"flow processes {missing} ended without a report; run the command again")
         return sum_reports([r for r in saved if r is not None])
+
+
+def _prepare_stores(settings: Settings) -> None:
+    """Create or migrate the stores once, here, before the processes start: N processes
+    migrating a new database at the same moment race on its schema."""
+    from crm import open_crm
+    from kb import open_kb
+
+    open_crm(settings).close()
+    open_kb(settings).close()
 
 
 def _wait(
