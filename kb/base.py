@@ -93,6 +93,9 @@ class SearchRequest:
     facets: Sequence[str] = ()
     histogram: Literal["hour", "day", "week", "month"] | None = None
     highlight: bool = True
+    #: count matches exactly up to this many; past it ``total`` is this limit and
+    #: ``total_relation`` is "gte" (Elasticsearch's ``track_total_hits``). None counts them all.
+    total_limit: int | None = 10_000
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,13 @@ OnUnreadable = Callable[[UnreadableDocument], None]
 class SearchResult(Generic[DocT]):
     """One page of a search. ``total`` counts matches as stored; a hit whose document no
     longer validates is left out of ``hits`` (which may then hold fewer than the limit) and
-    its id listed in ``unreadable``."""
+    its id listed in ``unreadable``.
+
+    ``total_relation`` says what ``total`` is: "eq" an exact count, "gte" a lower bound (the
+    request's ``total_limit`` was reached and counting stopped there). The hits themselves,
+    their order and every document shown are exact either way; facets and histograms count
+    every match.
+    """
 
     total: int
     hits: list[Hit[DocT]]
@@ -142,6 +151,7 @@ class SearchResult(Generic[DocT]):
     histogram: list[DateHistogramBucket] = field(default_factory=list)
     next_cursor: str | None = None
     unreadable: list[str] = field(default_factory=list)
+    total_relation: Literal["eq", "gte"] = "eq"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the audit log as ``conversation.update``, with the fields before and after.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
@@ -28,7 +28,10 @@ router = APIRouter(
 
 
 class ConversationPage(BaseModel):
+    #: conversations, counted exactly up to 10,000; past that a lower bound (see total_relation)
     total: int
+    #: "eq": total is exact; "gte": at least total conversations match (counting stopped there)
+    total_relation: Literal["eq", "gte"] = "eq"
     items: list[Conversation]
     next_cursor: str | None = None
 
@@ -100,7 +103,10 @@ def list_conversations(
     )
     result = kb.search_conversations(request)
     return ConversationPage(
-        total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
+        total=result.total,
+        total_relation=result.total_relation,
+        items=[hit.document for hit in result.hits],
+        next_cursor=result.next_cursor,
     )
 
 

@@ -44,7 +44,10 @@ class HistogramCount(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    #: matches, counted exactly up to 10,000; past that a lower bound (see total_relation)
     total: int
+    #: "eq": total is exact; "gte": at least total messages match (counting stopped there)
+    total_relation: Literal["eq", "gte"] = "eq"
     hits: list[SearchHit]
     facets: dict[str, list[FacetCount]]
     histogram: list[HistogramCount]
@@ -97,6 +100,7 @@ def search(
     result = kb.search_messages(request)
     return SearchResponse(
         total=result.total,
+        total_relation=result.total_relation,
         hits=[
             SearchHit(id=h.id, score=h.score, message=h.document, highlights=h.highlights)
             for h in result.hits

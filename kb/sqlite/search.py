@@ -6,13 +6,26 @@ parameters (FTS5 expressions are compiled from the AST with every token quoted).
 What a search means (which filters apply where, the default sort, subject matches,
 highlights) is stated in ``kb.search_rules``, shared with the Elasticsearch backend; this
 module only says how SQLite runs it.
+
+Broad matches (a word in most messages) never cost a pass over every hit for a page:
+
+* totals are counted up to ``SearchRequest.total_limit`` (``LIMIT`` stops the scan) and then
+  reported as a lower bound (``total_relation="gte"``);
+* a relevance page of a bare word query reads only FTS5 (rowid and bm25), no join;
+* a date-ordered page of a broad query (more than :data:`BROAD_MATCHES` hits) walks the date
+  index newest (or oldest) first and probes each row against the matching rowids, stopping
+  once the page is full; a conversation page walks conversations by ``last_message_at``
+  and keeps those with a matching message (an ``EXISTS`` probe), instead of grouping every
+  matching message per conversation on every request.
+
+Narrow queries keep the direct plans (driving from the few hits), which are cheaper for them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from hub.models import Conversation, Message
 from kb.base import DateHistogramBucket, FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
@@ -38,9 +51,13 @@ from kb.search_rules import (
     message_highlights,
     message_level,
 )
-from kb.sqlite.query import compile_message_query, conversation_filter_sql, fts_expression
+from kb.sqlite.query import CompiledQuery, compile_message_query, conversation_filter_sql, fts_expression
 
-__all__ = ["search_conversations", "search_messages"]
+__all__ = ["BROAD_MATCHES", "search_conversations", "search_messages"]
+
+#: matching messages past which a date-ordered page walks the date index instead of sorting
+#: every hit: the walk then reads about (messages / matches) x page rows, under a thousand
+BROAD_MATCHES = 1000
 
 #: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite.store); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
@@ -133,18 +150,46 @@ def _page(
 
 
 def _histogram(
-    conn: sqlite3.Connection, interval: str | None, ts: str, source: str, where: str, params: list[Any]
+    conn: sqlite3.Connection,
+    interval: str | None,
+    ts: str,
+    source: str,
+    where: str,
+    params: list[Any],
+    with_sql: str = "",
 ) -> list[DateHistogramBucket]:
     """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
     if interval is None:
         return []
-    sql = f"SELECT {_BUCKETS[interval].format(ts=ts)}, count(*) FROM {source} WHERE {where} GROUP BY 1"
+    sql = f"{with_sql}SELECT {_BUCKETS[interval].format(ts=ts)}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
         for bucket, count in conn.execute(sql, params)
         if bucket
     }
     return fill_histogram(counts, interval)
+
+
+def _capped_count(
+    conn: sqlite3.Connection, select_one: str, params: list[Any], limit: int | None, with_sql: str = ""
+) -> tuple[int, Literal["eq", "gte"]]:
+    """The rows of ``select_one`` (a "SELECT 1 FROM ... WHERE ..."), counted up to ``limit``.
+
+    Past the limit the scan stops: (limit, "gte"). None counts every row: (count, "eq").
+    """
+    if limit is None:
+        total = conn.execute(f"{with_sql}SELECT count(*) FROM ({select_one})", params).fetchone()[0]
+        return int(total), "eq"
+    limit = max(0, limit)
+    total = conn.execute(
+        f"{with_sql}SELECT count(*) FROM ({select_one} LIMIT ?)", [*params, limit + 1]
+    ).fetchone()[0]
+    return (limit, "gte") if total > limit else (int(total), "eq")
+
+
+def _fts_only(compiled: CompiledQuery) -> bool:
+    """Whether no predicate reads the FTS table's own columns (an ordered NEAR's check does)."""
+    return not any("message_fts." in predicate for predicate in compiled.where)
 
 
 def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
@@ -167,6 +212,7 @@ def search_messages(
     where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
+    bare_match = bool(compiled.fts) and len(where) == 1 and not with_sql
     if facet_names or request.histogram:
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
         # a per-connection temp table holding the faceted columns, and work from there.
@@ -176,20 +222,27 @@ def search_messages(
             f"CREATE TEMP TABLE matched AS {with_sql}SELECT {columns} FROM {source} WHERE {where_sql}", params
         )
         source, score, where_sql, params, rowid, with_sql = _MATCHED_SOURCE, "m.score", "1", [], "m.r", ""
+        bare_match = False
+    # the total first: counted up to the limit, it also says whether the query is broad
+    if bare_match:  # FTS5 counts a bare MATCH without the join
+        counted = "SELECT 1 FROM message_fts WHERE message_fts MATCH ?"
+    else:
+        counted = f"SELECT 1 FROM {source} WHERE {where_sql}"
+    total, relation = _capped_count(conn, counted, params, request.total_limit, with_sql)
     inner = (
         f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
     )
+    if bare_match and sort == "relevance":
+        # ranking reads FTS5 alone (rowid and bm25): no join for hits that are not shown
+        inner = f"SELECT rowid AS r, {_BM25} AS score, 0.0 AS ts FROM message_fts WHERE message_fts MATCH ?"
+    elif source == _FTS_SOURCE and sort != "relevance" and _fts_only(compiled) and _broad(total, relation):
+        # walk the date index and probe each message against the matching rowids: a full
+        # page is found after about (messages / matches) x page rows, not after sorting them all
+        probe = ["m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", *where[1:]]
+        inner = f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts FROM messages m" + (
+            f" INDEXED BY messages_created WHERE {' AND '.join(probe)}"
+        )
     rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
-    if source == _MATCHED_SOURCE:
-        total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
-    elif source == _FTS_SOURCE and len(where) == 1:  # FTS5 counts a bare MATCH without the join
-        total = conn.execute("SELECT count(*) FROM message_fts WHERE message_fts MATCH ?", params).fetchone()[
-            0
-        ]
-    else:
-        total = conn.execute(f"{with_sql}SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[
-            0
-        ]
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         message = read_document(Message, "message", doc_id, doc)
@@ -200,7 +253,11 @@ def search_messages(
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
     facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable, relation)
+
+
+def _broad(total: int, relation: str) -> bool:
+    return relation == "gte" or total > BROAD_MATCHES
 
 
 def _message_facet(
@@ -251,29 +308,57 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
 
 
+def _matching_exists(compiled: CompiledQuery) -> tuple[str, list[Any]]:
+    """``EXISTS (...)`` testing that conversation ``c`` has a message matching ``compiled``
+    (its row sets' parameters excluded: they open the statement), and its parameters."""
+    where = list(compiled.where)
+    params = list(compiled.params)
+    if compiled.fts:
+        where.insert(0, "m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)")
+        params.insert(0, compiled.fts)
+    condition = " AND ".join(["m.conversation_id = c.id", *where])
+    return f"EXISTS (SELECT 1 FROM messages m WHERE {condition})", params
+
+
 def search_conversations(
     conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
 ) -> SearchResult[Conversation]:
     node: Node | None = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, CONVERSATION_FACETS)
     f = request.filters
-    source, score = "conversations c", "0.0"
+    source, score, with_sql, with_params = "conversations c", "0.0", "", list[Any]()
     where, params = conversation_filter_sql(conversation_level(f))
-    if node is not None or has_message_level_filters(f):
-        _collect_conversation_hits(conn, node, message_level(f))
-        source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
-        if node is not None and matches_subjects(node, f):
-            # subject matches rank after conversations with matching messages (score 0)
-            source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
-            score = "coalesce(h.score, 0.0)"
-            where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
-            params.insert(0, fts_expression(node))
-    where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)
+    if node is not None or has_message_level_filters(f):
+        compiled = compile_message_query(node, message_level(f))
+        by_subject = node is not None and matches_subjects(node, f)
+        if sort != "relevance" and _fts_only(compiled) and _broad_messages(conn, compiled):
+            # Date order needs no score: walk conversations by their last message and keep
+            # those with a matching one, until the page is full (no grouping of every hit).
+            exists, exists_params = _matching_exists(compiled)
+            with_sql, with_params = compiled.with_sql, list(compiled.with_params)
+            if by_subject:
+                exists = f"({exists} OR c.rowid IN ({_SUBJECT_MATCH}))"
+                exists_params.append(fts_expression(node) if node is not None else None)
+            where.insert(0, exists)
+            params[:0] = exists_params
+        else:
+            _collect_conversation_hits(conn, node, message_level(f))
+            source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
+            if node is not None and by_subject:
+                # subject matches rank after conversations with matching messages (score 0)
+                source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
+                score = "coalesce(h.score, 0.0)"
+                where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
+                params.insert(0, fts_expression(node))
+    where_sql = " AND ".join(where) or "1"
+    params = [*with_params, *params]
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
-    inner_sql = f"SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
+    inner_sql = f"{with_sql}SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
     rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
-    total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
+    total, relation = _capped_count(
+        conn, f"SELECT 1 FROM {source} WHERE {where_sql}", params, request.total_limit, with_sql
+    )
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         conversation = read_document(Conversation, "conversation", doc_id, doc)
@@ -288,14 +373,26 @@ def search_conversations(
         if name in ("tags", "languages"):
             field = "tag" if name == "tags" else "lang"
             sql = (
-                f"SELECT t.value, count(*) FROM {source} JOIN conversation_terms t ON t.crow = c.rowid"
+                f"{with_sql}SELECT t.value, count(*) FROM {source} JOIN conversation_terms t ON t.crow = c.rowid"
                 f" AND t.field = '{field}' WHERE {where_sql} {tail}"
             )
         else:
             col = f"c.{name}"
-            sql = f"SELECT {col}, count(*) FROM {source} WHERE {where_sql} AND {col} IS NOT NULL {tail}"
+            sql = f"{with_sql}SELECT {col}, count(*) FROM {source} WHERE {where_sql} AND {col} IS NOT NULL {tail}"
         facets[name] = _buckets(conn.execute(sql, params).fetchall())
     # conversations without messages have no date (last_ts 0): they belong in no bucket
     dated = f"{where_sql} AND c.last_ts > 0"
-    histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
+    histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params, with_sql)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable, relation)
+
+
+def _broad_messages(conn: sqlite3.Connection, compiled: CompiledQuery) -> bool:
+    """Whether more than :data:`BROAD_MATCHES` messages match ``compiled`` (counting stops there)."""
+    if compiled.fts:
+        where = ["m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", *compiled.where]
+        params = [*compiled.with_params, compiled.fts, *compiled.params]
+    else:
+        where, params = compiled.where, [*compiled.with_params, *compiled.params]
+    counted = f"SELECT 1 FROM messages m WHERE {' AND '.join(where) or '1'}"
+    total, relation = _capped_count(conn, counted, params, BROAD_MATCHES, compiled.with_sql)
+    return relation == "gte"

@@ -240,11 +240,16 @@ class FakeElasticsearch:
                         aggs[name]["buckets"] = [
                             {"key_as_string": "2026-11-02T00:00:00.000Z", "doc_count": 1}
                         ]
+                # track_total_hits as Elasticsearch applies it: an int counts up to that many
+                tracked = body.get("track_total_hits", 10_000)
+                total = {"value": len(docs), "relation": "eq"}
+                if tracked is not True and len(docs) > int(tracked):
+                    total = {"value": int(tracked), "relation": "gte"}
                 self._reply(
                     200,
                     {
                         "timed_out": fake.searches_time_out,
-                        "hits": {"total": {"value": len(docs), "relation": "eq"}, "hits": hits},
+                        "hits": {"total": total, "hits": hits},
                         "aggregations": aggs,
                     },
                 )

@@ -98,7 +98,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
         SearchRequest(query='refund -"money back"', facets=["channel", "tags"], histogram="day", limit=3)
     )
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
-    assert body["track_total_hits"] is True and body["size"] == 4
+    assert body["track_total_hits"] == 10_000 and body["size"] == 4
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
     assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
@@ -109,6 +109,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert any("<mark>Refund" in " ".join(h.highlights.get("text", [])) for h in result.hits)
     assert result.total == len(MESSAGES) and len(result.hits) == 3 and result.next_cursor
     assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
+    assert result.total_relation == "eq"
     kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
     assert body["search_after"] == [1.0, result.hits[-1].id]
@@ -271,3 +272,17 @@ def test_the_deepest_queries_stay_within_elasticsearchs_bool_depth(
 def test_refresh_makes_both_indices_countable(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
     kb.refresh()  # what `parley ingest` does before counting conversations for its summary
     assert fake.requests[-1][:2] == ("POST", "t-messages,t-conversations/_refresh")
+
+
+def test_totals_are_counted_up_to_the_limit_and_marked_as_lower_bounds(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_messages(MESSAGES)
+    capped = kb.search_messages(SearchRequest(query="", total_limit=2, limit=1))
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["track_total_hits"] == 2
+    assert (capped.total, capped.total_relation) == (2, "gte") and len(capped.hits) == 1
+    exact = kb.search_messages(SearchRequest(query="", total_limit=None, limit=1))
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["track_total_hits"] is True
+    assert (exact.total, exact.total_relation) == (len(MESSAGES), "eq")
