@@ -51,7 +51,13 @@ from kb.search_rules import (
     message_highlights,
     message_level,
 )
-from kb.sqlite.query import CompiledQuery, compile_message_query, conversation_filter_sql, fts_expression
+from kb.sqlite.query import (
+    SUBJECT_COLUMNS,
+    CompiledQuery,
+    compile_message_query,
+    conversation_filter_sql,
+    fts_expression,
+)
 
 __all__ = ["BROAD_MATCHES", "search_conversations", "search_messages"]
 
@@ -192,6 +198,15 @@ def _fts_only(compiled: CompiledQuery) -> bool:
     return not any("message_fts." in predicate for predicate in compiled.where)
 
 
+def _analyses(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The analyses (``kb.languages``) the index holds text in: what queries expand over."""
+    return tuple(name for (name,) in conn.execute("SELECT name FROM analyses ORDER BY name"))
+
+
+def _subject_expression(node: Node | None, analyses: tuple[str, ...]) -> str | None:
+    return fts_expression(node, analyses, SUBJECT_COLUMNS) if node is not None else None
+
+
 def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
     return [FacetBucket(str(value), int(count)) for value, count in rows]
 
@@ -201,7 +216,7 @@ def search_messages(
 ) -> SearchResult[Message]:
     node = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, MESSAGE_FACETS)
-    compiled = compile_message_query(node, request.filters)
+    compiled = compile_message_query(node, request.filters, _analyses(conn))
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
@@ -292,7 +307,7 @@ def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filt
 
     Page, count and facets all need this grouping, so it is computed once per search.
     """
-    compiled = compile_message_query(node, filters)
+    compiled = compile_message_query(node, filters, _analyses(conn))
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
@@ -330,7 +345,8 @@ def search_conversations(
     where, params = conversation_filter_sql(conversation_level(f))
     sort = effective_sort(request.sort, node)
     if node is not None or has_message_level_filters(f):
-        compiled = compile_message_query(node, message_level(f))
+        analyses = _analyses(conn)
+        compiled = compile_message_query(node, message_level(f), analyses)
         by_subject = node is not None and matches_subjects(node, f)
         if sort != "relevance" and _fts_only(compiled) and _broad_messages(conn, compiled):
             # Date order needs no score: walk conversations by their last message and keep
@@ -339,7 +355,7 @@ def search_conversations(
             with_sql, with_params = compiled.with_sql, list(compiled.with_params)
             if by_subject:
                 exists = f"({exists} OR c.rowid IN ({_SUBJECT_MATCH}))"
-                exists_params.append(fts_expression(node) if node is not None else None)
+                exists_params.append(_subject_expression(node, analyses))
             where.insert(0, exists)
             params[:0] = exists_params
         else:
@@ -350,7 +366,7 @@ def search_conversations(
                 source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
                 score = "coalesce(h.score, 0.0)"
                 where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
-                params.insert(0, fts_expression(node))
+                params.insert(0, _subject_expression(node, analyses))
     where_sql = " AND ".join(where) or "1"
     params = [*with_params, *params]
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]

@@ -45,6 +45,8 @@ class FakeElasticsearch:
     def __init__(self) -> None:
         self.indices: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, Any] = {}
+        #: index -> its mappings, where they differ from its template's (an older index)
+        self.mappings: dict[str, Any] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.reject: set[str] = set()
         self.throttle: set[str] = set()
@@ -185,6 +187,10 @@ class FakeElasticsearch:
                 if path.startswith("_tasks/") and path.endswith("/_cancel"):
                     fake.cancel_task(unquote(path.split("/")[1]))
                     return self._reply(200, {"nodes": {}})
+                if path.endswith("/_mapping"):  # an index's mappings: its template's, as created
+                    name = path.split("/")[0]
+                    template = fake.templates.get(name, {}).get("template", {})
+                    return self._reply(200, {name: {"mappings": fake.mappings.get(name, template.get("mappings", {}))}})
                 body = json.loads(raw or b"{}")
                 fake.requests.append(("POST", path, body))
                 index = path.split("/")[0]
