@@ -153,7 +153,10 @@ def _readings(parts: list[tuple[dict[str, Any], tuple[str, ...]]]) -> dict[str, 
         return {"match_none": {}}
     if len(parts) == 1 and set(_ALL_ANALYSES) <= set(parts[0][1]):
         return parts[0][0]
-    limited = [{"bool": {"must": [query], "filter": [{"terms": {"analysis": list(names)}}]}} for query, names in parts]
+    limited = [
+        {"bool": {"must": [query], "filter": [{"terms": {"analysis": list(names)}}]}}
+        for query, names in parts
+    ]
     return limited[0] if len(limited) == 1 else _any_field(limited)
 
 

@@ -120,9 +120,7 @@ def _leaf(text: Text, analyses: tuple[str, ...], columns: str) -> str:
     return _alternatives(parts)
 
 
-def fts_expression(
-    node: Node, analyses: tuple[str, ...], columns: str = MESSAGE_TEXT_COLUMNS
-) -> str | None:
+def fts_expression(node: Node, analyses: tuple[str, ...], columns: str = MESSAGE_TEXT_COLUMNS) -> str | None:
     """The FTS5 expression for ``node`` over ``columns``, or None unless it is a word query.
 
     Which queries are word queries is a search rule (``kb.search_rules.is_word_query``): it

@@ -370,7 +370,9 @@ def search_conversations(
     where_sql = " AND ".join(where) or "1"
     params = [*with_params, *params]
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
-    inner_sql = f"{with_sql}SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
+    inner_sql = (
+        f"{with_sql}SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
+    )
     rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
     total, relation = _capped_count(
         conn, f"SELECT 1 FROM {source} WHERE {where_sql}", params, request.total_limit, with_sql

@@ -45,8 +45,8 @@ from kb.conversations import check_triage_changes, merge_rollup
 from kb.languages import analyse, analysis_for
 from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
-from kb.search_rules import conversation_analysis
 from kb.query import Near, Text
+from kb.search_rules import conversation_analysis
 from kb.sqlite.search import search_conversations, search_messages
 
 __all__ = ["SQLiteKB"]
@@ -343,7 +343,9 @@ class SQLiteKB:
             conn.executemany(
                 "INSERT INTO message_fts (rowid, text, subject, author, lang) VALUES (?,?,?,?,?)", fts_rows
             )
-            conn.executemany("INSERT OR IGNORE INTO analyses (name) VALUES (?)", [(a,) for a in sorted(analyses)])
+            conn.executemany(
+                "INSERT OR IGNORE INTO analyses (name) VALUES (?)", [(a,) for a in sorted(analyses)]
+            )
             conn.executemany(
                 "INSERT OR IGNORE INTO message_terms (field, value, mrow) VALUES (?,?,?)", term_rows
             )

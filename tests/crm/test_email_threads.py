@@ -45,26 +45,43 @@ def _homes(store: CRMStore, messages: list[Message], account: str) -> dict[str, 
 
 
 def test_a_bogus_first_reference_is_dropped_by_the_parser() -> None:
-    reply = _mail(
-        "p1@host", "[PATCH 1/2] fix", in_reply_to="<cover@host>", references="<yes> <cover@host>"
+    reply = _mail("p1@host", "[PATCH 1/2] fix", in_reply_to="<cover@host>", references="<yes> <cover@host>")
+    assert (reply.reply_to, reply.thread_key, reply.references) == (
+        "cover@host",
+        "cover@host",
+        ["cover@host"],
     )
-    assert (reply.reply_to, reply.thread_key, reply.references) == ("cover@host", "cover@host", ["cover@host"])
     assert reply.metadata["ignored_thread_ids"] == ["yes"]
     cover = _mail("cover@host", "[PATCH 0/2] series", in_reply_to="<yes>", references="<yes>")
     assert (cover.reply_to, cover.thread_key, cover.references) == (None, None, [])
-    plain = _mail("r@host", "Re: x", in_reply_to="<a@host> (Ann's message)", references="<root@host> <a@host>")
-    assert (plain.reply_to, plain.thread_key, plain.references) == ("a@host", "root@host", ["root@host", "a@host"])
+    plain = _mail(
+        "r@host", "Re: x", in_reply_to="<a@host> (Ann's message)", references="<root@host> <a@host>"
+    )
+    assert (plain.reply_to, plain.thread_key, plain.references) == (
+        "a@host",
+        "root@host",
+        ["root@host", "a@host"],
+    )
     assert "ignored_thread_ids" not in plain.metadata
 
 
 def test_bogus_first_references_join_their_real_threads_in_any_order(store: CRMStore) -> None:
     series = [
         _mail("cover-a@host", "[PATCH 0/1] a", in_reply_to="<yes>", references="<yes>"),
-        _mail("patch-a@host", "[PATCH 1/1] a", in_reply_to="<cover-a@host>", references="<yes> <cover-a@host>"),
+        _mail(
+            "patch-a@host", "[PATCH 1/1] a", in_reply_to="<cover-a@host>", references="<yes> <cover-a@host>"
+        ),
         _mail("cover-b@host", "[PATCH 0/1] b", in_reply_to="<yes>", references="<yes>"),
-        _mail("patch-b@host", "[PATCH 1/1] b", in_reply_to="<cover-b@host>", references="<yes> <cover-b@host>"),
+        _mail(
+            "patch-b@host", "[PATCH 1/1] b", in_reply_to="<cover-b@host>", references="<yes> <cover-b@host>"
+        ),
         _mail("real-parent@host", "question"),
-        _mail("answer@host", "Re: question", in_reply_to="<real-parent@host>", references="<yes> <real-parent@host>"),
+        _mail(
+            "answer@host",
+            "Re: question",
+            in_reply_to="<real-parent@host>",
+            references="<yes> <real-parent@host>",
+        ),
     ]
     for number, order in enumerate(permutations(series)):
         if number % 7:  # 103 of the 720 orders: every message first and last many times over

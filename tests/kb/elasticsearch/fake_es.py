@@ -190,7 +190,9 @@ class FakeElasticsearch:
                 if path.endswith("/_mapping"):  # an index's mappings: its template's, as created
                     name = path.split("/")[0]
                     template = fake.templates.get(name, {}).get("template", {})
-                    return self._reply(200, {name: {"mappings": fake.mappings.get(name, template.get("mappings", {}))}})
+                    return self._reply(
+                        200, {name: {"mappings": fake.mappings.get(name, template.get("mappings", {}))}}
+                    )
                 body = json.loads(raw or b"{}")
                 fake.requests.append(("POST", path, body))
                 index = path.split("/")[0]

@@ -300,7 +300,9 @@ def test_an_index_from_before_per_language_text_is_refused_but_still_read(
     fake_kb.upsert_messages(MESSAGES)
     # an index created by an older Parley: its template had no layout
     fake.mappings["t-messages"] = {"properties": {"text": {"type": "text", "analyzer": "parley_text"}}}
-    settings = Settings(data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t"))
+    settings = Settings(
+        data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t")
+    )
     old = ElasticsearchKB.from_settings(settings)
     try:
         with pytest.raises(FatalError, match="parley kb migrate --to sqlite"):
