@@ -140,9 +140,13 @@ class SearchResult(Generic[DocT]):
     its id listed in ``unreadable``.
 
     ``total_relation`` says what ``total`` is: "eq" an exact count, "gte" a lower bound (the
-    request's ``total_limit`` was reached and counting stopped there). The hits themselves,
-    their order and every document shown are exact either way; facets and histograms count
-    every match.
+    request's ``total_limit`` was reached and counting stopped there). The hits themselves
+    and every document shown are exact either way; facets and histograms count every match.
+
+    ``relevance_window``, when set, says a relevance search matched so many messages that it
+    ranked only that many of them, the most recently indexed (the embedded backend; a word in
+    most messages scores alike everywhere). Pages then end with the window; sorting by
+    newest or oldest reaches every match.
     """
 
     total: int
@@ -152,6 +156,7 @@ class SearchResult(Generic[DocT]):
     next_cursor: str | None = None
     unreadable: list[str] = field(default_factory=list)
     total_relation: Literal["eq", "gte"] = "eq"
+    relevance_window: int | None = None
 
 
 @dataclass(frozen=True)

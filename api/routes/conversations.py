@@ -27,11 +27,19 @@ router = APIRouter(
 )
 
 
+#: conversations a list counts exactly; past this the total is a lower bound ("gte"). Lower
+#: than /search's: counting a conversation means finding one of its messages
+TOTAL_LIMIT = 1_000
+
+
 class ConversationPage(BaseModel):
-    #: conversations, counted exactly up to 10,000; past that a lower bound (see total_relation)
+    #: conversations, counted exactly up to 1,000; past that a lower bound (see total_relation)
     total: int
     #: "eq": total is exact; "gte": at least total conversations match (counting stopped there)
     total_relation: Literal["eq", "gte"] = "eq"
+    #: set when so many messages matched ``q`` that relevance ranked the conversations of only
+    #: this many, the most recently indexed; sort=newest or oldest reaches every match
+    relevance_window: int | None = None
     items: list[Conversation]
     next_cursor: str | None = None
 
@@ -100,11 +108,13 @@ def list_conversations(
         cursor=cursor,
         sort=sort,  # type: ignore[arg-type]
         highlight=False,
+        total_limit=TOTAL_LIMIT,
     )
     result = kb.search_conversations(request)
     return ConversationPage(
         total=result.total,
         total_relation=result.total_relation,
+        relevance_window=result.relevance_window,
         items=[hit.document for hit in result.hits],
         next_cursor=result.next_cursor,
     )
