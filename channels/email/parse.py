@@ -10,8 +10,9 @@ message they are about when the original is enclosed; RFC 3834 auto-generated ma
 forms, shops) gets ``auto_generated`` only, since it often carries a real customer request.
 When In-Reply-To is missing, the last References id is the parent; self-references (mail
 loops) are dropped, and so are tokens that cannot be a msg-id (no ``@``: ``git send-email``'s
-``<yes>``), listed in ``metadata["ignored_thread_ids"]``. ``created_at`` is the Date header unless missing or more than a day in the
-future (then the arrival time; the header is kept in ``metadata["date_header"]``).
+``<yes>``), listed in ``metadata["ignored_thread_ids"]``. ``created_at`` is the Date header
+unless missing or more than a day in the future (then the arrival time; the header is kept in
+``metadata["date_header"]``).
 The thread hints are typed: ``references`` (the References ids, oldest first) and
 ``subject_key`` (the normalised subject, for the thread step's subject fallback).
 ``metadata`` carries ``reply_to_addresses`` when Reply-To differs from From (the replier reads

@@ -202,10 +202,10 @@ def _near(node: Near, fields: tuple[str, ...]) -> dict[str, Any]:
         else:
             readings.setdefault(tuple(operands), []).append(analysis)
     parts = []
-    for operands, names in readings.items():
+    for reading, names in readings.items():
         rule = {
             "all_of": {
-                "intervals": [_interval_rule(tokens, prefix) for tokens, prefix in operands],
+                "intervals": [_interval_rule(tokens, prefix) for tokens, prefix in reading],
                 "max_gaps": node.distance,
                 "ordered": node.ordered,
             }

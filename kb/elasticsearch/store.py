@@ -199,8 +199,9 @@ class ElasticsearchKB:
         An analyzer cannot change on an existing index: an index from before text was
         analysed per language (no ``_meta.parley_layout``) must be rebuilt.
         """
-        mapping = dict(self.client.indices.get_mapping(index=index))
-        meta = next(iter(mapping.values()), {}).get("mappings", {}).get("_meta", {}) if mapping else {}
+        mapping: dict[str, Any] = dict(self.client.indices.get_mapping(index=index))
+        first: dict[str, Any] = next(iter(mapping.values()), {})
+        meta = first.get("mappings", {}).get("_meta", {})
         layout = meta.get("parley_layout", 1)
         if layout != INDEX_LAYOUT:
             # reads (iter_*, counts, gets) still work, so the documents can be copied out

@@ -259,8 +259,8 @@ def _unordered(node: Near, analyses: tuple[str, ...], columns: str = MESSAGE_TEX
         else:
             readings.setdefault(tuple(operands), []).append(analysis)
     parts = []
-    for operands, names in readings.items():
-        phrases = " ".join(_quote(tokens) + (" *" if prefix else "") for tokens, prefix in operands)
+    for reading, names in readings.items():
+        phrases = " ".join(_quote(tokens) + (" *" if prefix else "") for tokens, prefix in reading)
         parts.append(f"({columns} : NEAR({phrases}, {node.distance}){_lang_test(tuple(names), analyses)})")
     return _alternatives(parts)
 

@@ -177,7 +177,8 @@ def _histogram(
     """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
     if interval is None:
         return []
-    sql = f"{with_sql}SELECT {_BUCKETS[interval].format(ts=ts)}, count(*) FROM {source} WHERE {where} GROUP BY 1"
+    bucket = _BUCKETS[interval].format(ts=ts)
+    sql = f"{with_sql}SELECT {bucket}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
         for bucket, count in conn.execute(sql, params)
@@ -278,12 +279,17 @@ def search_messages(
         # walk the date index and test each message, stopping once the page is full: about
         # (messages / matches) x page rows, instead of sorting every hit
         if relation == "gte" or total >= PROBE_MATCHES:
-            walk = "messages m INDEXED BY messages_created CROSS JOIN message_fts ON message_fts.rowid = m.rowid"
+            walk = (
+                "messages m INDEXED BY messages_created CROSS JOIN message_fts ON message_fts.rowid = m.rowid"
+            )
             test = ["message_fts MATCH ?", *where[1:]]
         else:
             walk = "messages m INDEXED BY messages_created"
             test = ["m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", *where[1:]]
-        inner = f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts FROM {walk} WHERE {' AND '.join(test)}"
+        inner = (
+            f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts"
+            f" FROM {walk} WHERE {' AND '.join(test)}"
+        )
     rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
@@ -499,7 +505,8 @@ def search_conversations(
     params = [*plan.with_params, *plan.params]
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
     inner_sql = (
-        f"{with_sql}SELECT c.rowid AS r, {plan.score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
+        f"{with_sql}SELECT c.rowid AS r, {plan.score} AS score, c.last_ts AS ts"
+        f" FROM {source} WHERE {where_sql}"
     )
     rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
     if plan.count is not None:

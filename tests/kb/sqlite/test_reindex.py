@@ -32,7 +32,8 @@ CREATE VIRTUAL TABLE message_fts USING fts5(
     text, subject, author, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 CREATE VIRTUAL TABLE conversation_fts USING fts5(subject, tokenize = 'porter unicode61 remove_diacritics 2');
-INSERT INTO message_fts (rowid, text, subject, author) SELECT m.rowid, 'porter-indexed', '', '' FROM messages m;
+INSERT INTO message_fts (rowid, text, subject, author)
+    SELECT m.rowid, 'porter-indexed', '', '' FROM messages m;
 PRAGMA user_version = 4;
 """
 
