@@ -94,8 +94,9 @@ class SearchRequest:
     histogram: Literal["hour", "day", "week", "month"] | None = None
     highlight: bool = True
     #: count matches exactly up to this many; past it ``total`` is this limit and
-    #: ``total_relation`` is "gte" (Elasticsearch's ``track_total_hits``). None counts them all.
-    total_limit: int | None = 10_000
+    #: ``total_relation`` is "gte" (Elasticsearch's ``track_total_hits``). None (the default)
+    #: counts them all; the API asks for a limit (``api.routes.search.TOTAL_LIMIT``).
+    total_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,9 @@ def test_totals_are_exact_up_to_the_limit_then_lower_bounds(broad_kb: KnowledgeB
     exact = broad_kb.search_messages(SearchRequest(query="coffee", total_limit=None, limit=3))
     assert (exact.total, exact.total_relation) == (MESSAGES_N, "eq")
     default = broad_kb.search_messages(SearchRequest(query="coffee", limit=3))
-    assert (default.total, default.total_relation) == (MESSAGES_N, "eq")  # under 10,000
+    assert (default.total, default.total_relation) == (MESSAGES_N, "eq")  # exact unless limited
+    under = broad_kb.search_messages(SearchRequest(query="coffee", limit=3, total_limit=10_000))
+    assert (under.total, under.total_relation) == (MESSAGES_N, "eq")
     for sort in ("relevance", "newest"):
         capped = broad_kb.search_messages(SearchRequest(query="coffee", total_limit=100, limit=3, sort=sort))
         assert (capped.total, capped.total_relation, len(capped.hits)) == (100, "gte", 3)

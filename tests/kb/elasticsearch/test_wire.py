@@ -101,7 +101,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
         SearchRequest(query='refund -"money back"', facets=["channel", "tags"], histogram="day", limit=3)
     )
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
-    assert body["track_total_hits"] == 10_000 and body["size"] == 4
+    assert body["track_total_hits"] is True and body["size"] == 4  # exact unless a limit is asked
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
     assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
