@@ -19,11 +19,13 @@ from api.limits import RequestBodyLimitMiddleware
 from api.ratelimit import FailureLimiter
 from api.routes import (
     agents,
+    analytics,
     audit,
     auth,
     contacts,
     conversations,
     dead_letters,
+    events,
     feeds,
     health,
     search,
@@ -77,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, audit, webhooks):
+    for module in (*routers, agents, teams, audit, events, analytics, webhooks):
         app.include_router(module.router)
     _document_guards(app)
     return app

@@ -130,10 +130,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def unprocessable(where: str, message: str) -> RequestValidationError:
-    """A 422 for a request body that validates field by field but not as a whole, in the one
-    422 shape the schema documents (``detail`` a list of ``{loc, msg, type}``)."""
-    return RequestValidationError([{"loc": ("body", where), "msg": message, "type": "value_error"}])
+def unprocessable(where: str, message: str, *, location: str = "body") -> RequestValidationError:
+    """A 422 for a request body (or query, with ``location="query"``) that validates field by
+    field but not as a whole, in the one 422 shape the schema documents (``detail`` a list of
+    ``{loc, msg, type}``)."""
+    return RequestValidationError([{"loc": (location, where), "msg": message, "type": "value_error"}])
 
 
 def document_guard_responses(schema: dict[str, Any]) -> dict[str, Any]:

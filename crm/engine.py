@@ -53,6 +53,22 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+class _PipelineExitNoise(logging.Filter):
+    """Drops psycopg's "error ignored terminating <Pipeline>" warning.
+
+    psycopg logs it when a pipelined ``executemany`` fails (a serialization failure between
+    concurrent writers, say) and closing the pipeline fails again: the first error still
+    propagates, and :func:`write` retries it or reports it, so the warning only repeats it, and
+    under load it reached users as a stray "error" line of a run that succeeded.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_PSYCOPG_NOISE = _PipelineExitNoise()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their directory created and WAL mode."""
     url = normalise_url(url)
@@ -61,6 +77,7 @@ def make_engine(url: str) -> Engine:
         connect_args: dict[str, Any] = {}
         if parsed.get_driver_name() in {"psycopg", "psycopg2"}:
             connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+            logging.getLogger("psycopg").addFilter(_PSYCOPG_NOISE)  # idempotent: one instance
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from crm.errors import Conflict, InvalidRequest, NotFound
+from crm.events import NewEvent, append_events
 from crm.ids import new_contact_row, record_id
 from crm.rollups import chunks, recompute_rollups
 from crm.schema import contacts, identities, merge_blocks, merge_events, segment_members
@@ -53,6 +54,23 @@ def _block(conn: Connection, a: str, b: str, reason: str) -> None:
         conn.execute(
             insert(merge_blocks).values(contact_a=first, contact_b=second, reason=reason, created_at=utcnow())
         )
+
+
+def _merge_event(
+    conn: Connection,
+    type: str,
+    contact_id: str,
+    other_id: str,
+    event_id: str,
+    actor: str | None,
+    *,
+    mode: str,
+) -> None:
+    """The event-log entry of a merge, unmerge or split, in its transaction (docs/events.md)."""
+    data = {"merged": [other_id], "event_id": event_id, "mode": mode}
+    if type == "contact.split":
+        data = {"split_into": other_id, "event_id": event_id, "mode": mode}
+    append_events(conn, [NewEvent(type=type, contact_id=contact_id, actor_id=actor, data=data)])
 
 
 def merge_contacts(
@@ -137,6 +155,7 @@ def merge_contacts(
         )
     if rollups:
         recompute_rollups(conn, [survivor_id, absorbed_id])
+    _merge_event(conn, "contact.merged", survivor_id, absorbed_id, event_id, actor, mode=mode)
     return event_id
 
 
@@ -251,6 +270,7 @@ def unmerge_contact(
     )
     _block(conn, survivor_id, absorbed_id, f"unmerged by {undo_id}")
     recompute_rollups(conn, [survivor_id, absorbed["id"]])
+    _merge_event(conn, "contact.unmerged", survivor_id, absorbed_id, undo_id, actor, mode="manual")
     return undo_id
 
 
@@ -295,4 +315,5 @@ def split_contact(
     )
     _block(conn, contact_id, new_id, f"split by {event_id}")
     recompute_rollups(conn, [contact_id, new_id])
+    _merge_event(conn, "contact.split", contact_id, new_id, event_id, actor, mode="manual")
     return new_id, event_id

@@ -12,7 +12,7 @@ Invariants the store keeps:
   contact's identities change, which is what makes an unmerge exact;
 * ``inbox`` ids only grow, in commit order, and are never reused (SQLite AUTOINCREMENT; on
   PostgreSQL writers take an advisory lock), so a reader's "after id N" cursor misses nothing;
-  ``audit_log`` ids the same way;
+  ``audit_log`` and ``events`` ids the same way;
 * an agent's ``email_key`` is its email lower-cased: unique, so one address is one agent
   whatever its case; credentials (tokens, sessions, sign-in links) are stored only as SHA-256
   digests of the secret, never the secret itself; passwords only as argon2 hashes.
@@ -52,6 +52,7 @@ __all__ = [
     "contacts",
     "conversation_aliases",
     "dead_letters",
+    "events",
     "identities",
     "inbox",
     "merge_blocks",
@@ -356,6 +357,25 @@ audit_log = Table(
     Column("before", JSON),
     Column("after", JSON),
     Column("request_id", String(64)),
+    sqlite_autoincrement=True,
+)
+
+# --- the event log (migration 0005; crm.events, docs/events.md) ----------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", InboxId, primary_key=True, autoincrement=True),
+    #: when the event was recorded
+    Column("at", UTCDateTime(), nullable=False),
+    #: ``subject.verb``: conversation.assigned, reply.sent, sla.breached...
+    Column("type", String(64), nullable=False, index=True),
+    Column("conversation_id", Text, index=True),
+    Column("contact_id", ID, index=True),
+    #: the agent who caused it; NULL for the hub itself (a rule, the flow, a timer)
+    Column("actor_id", ID),
+    #: small JSON: ids, states and times, never message text or secrets
+    Column("data", JSON, nullable=False),
     sqlite_autoincrement=True,
 )
 

@@ -22,6 +22,7 @@ from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
+from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
 from crm.normalise import Resolver
@@ -54,11 +55,9 @@ def _like(text: str) -> str:
 
 
 class CRMStore:
-    """Contacts and identities, merges, segments and dead letters in one relational database;
-    the team's tables through ``agents``, ``teams``, ``credentials`` and ``audit``."""
-
     """Contacts and identities, merges, segments, dead letters and thread membership in one
-    relational database."""
+    relational database; the team's tables through ``agents``, ``teams``, ``credentials`` and
+    ``audit``; the event log through ``events``."""
 
     def __init__(
         self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
@@ -74,6 +73,8 @@ class CRMStore:
         self.teams = TeamStore(engine, self._writer)
         self.credentials = CredentialStore(engine, self._writer)
         self.audit = AuditLog(engine, self._writer)
+        #: what changed, in commit order, for followers (``crm.events``, docs/events.md)
+        self.events = EventLog(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
 

@@ -75,6 +75,10 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("PUT", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("DELETE", "/teams/{team_id}/members/{agent_id}"): "admin",
     ("GET", "/audit"): "supervisor",
+    ("GET", "/events"): "viewer",
+    ("GET", "/analytics/inbox/response-times"): "supervisor",
+    ("GET", "/analytics/inbox/backlog"): "supervisor",
+    ("GET", "/analytics/inbox/workload"): "supervisor",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead
     ("POST", "/webhooks/{channel}/{account}"): PUBLIC,
 }

@@ -59,3 +59,18 @@ def test_a_real_postgresql_connection_carries_the_timeout() -> None:
             assert raw.info.get_parameters()["connect_timeout"] == str(PG_CONNECT_TIMEOUT_S)
     finally:
         engine.dispose()
+
+
+def test_psycopg_pipeline_exit_noise_is_dropped_and_other_warnings_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test").dispose()  # installs the filter
+    psycopg_log = logging.getLogger("psycopg")
+    with caplog.at_level(logging.WARNING, logger="psycopg"):
+        psycopg_log.warning("error ignored terminating %r: %s", "<psycopg.Pipeline>", "serialization failure")
+        psycopg_log.warning("connection lost: %s", "server closed the connection")
+    assert [record.getMessage() for record in caplog.records] == [
+        "connection lost: server closed the connection"
+    ]

@@ -1,0 +1,160 @@
+"""``/analytics``: the tables team leads and marketers read, as JSON or CSV (``format=csv``).
+
+Inbox analytics (supervisors): first-response and resolution times by agent, team, channel or
+priority; backlog over time; conversations per agent. They are folded from the event log
+(``analytics.inbox`` says what each figure means), so they cover what happened since the log
+began.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from analytics.inbox import InboxFold, backlog_table, fold_events, response_time_table, workload_table
+from analytics.tables import Table
+from api.deps import CRM_ROUTES, CRMDep, Instant, require_supervisor
+from api.errors import error_responses, unprocessable
+from crm import CRMStore, Event
+from hub.models import utcnow
+
+__all__ = ["TablePage", "router", "table_response"]
+
+router = APIRouter(
+    prefix="/analytics",
+    tags=["analytics"],
+    responses=error_responses(400, 503),
+    dependencies=[*CRM_ROUTES],
+)
+
+#: the event types inbox analytics fold
+INBOX_EVENTS = (
+    "conversation.created",
+    "conversation.assigned",
+    "conversation.updated",
+    "conversation.status_changed",
+    "conversation.reopened",
+    "message.created",
+)
+INTERVALS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+#: events read per page while folding
+_PAGE = 5000
+
+Format = Literal["json", "csv"]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the table (JSON or CSV)"}
+}
+
+
+class TablePage(BaseModel):
+    """One table: its columns, rows as column → value records, and how it was computed."""
+
+    name: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    note: str = ""
+
+
+def table_response(table: Table, format: Format) -> TablePage | Response:
+    """``table`` as JSON, or as a CSV attachment named after it."""
+    if format == "csv":
+        return Response(
+            table.to_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{table.name}.csv"'},
+        )
+    return TablePage(name=table.name, columns=list(table.columns), rows=table.records(), note=table.note)
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    end = until or utcnow()
+    start = since or end - timedelta(days=7)
+    if start >= end:
+        raise unprocessable("since", "since must be before until", location="query")
+    return start, end
+
+
+def _fold(crm: CRMStore) -> InboxFold:
+    # Every inbox event, whenever recorded: an import records old messages today, and the
+    # tables place each figure by the time it happened.
+    events: list[Event] = []
+    after = 0
+    while True:
+        page = crm.events.read(after=after, limit=_PAGE, types=INBOX_EVENTS)
+        events.extend(page)
+        if len(page) < _PAGE:
+            return fold_events(events)
+        after = page[-1].id
+
+
+def _names(crm: CRMStore) -> dict[str, str]:
+    return {agent.id: agent.name for agent in crm.agents.list_all()}
+
+
+@router.get(
+    "/inbox/response-times",
+    dependencies=[Depends(require_supervisor)],
+    response_model=TablePage,
+    responses=CSV_RESPONSE,
+)
+def response_times(
+    crm: CRMDep,
+    measure: Literal["first_response", "resolution"] = "first_response",
+    by: Literal["agent", "team", "channel", "priority"] = "agent",
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    format: Format = "json",
+) -> TablePage | Response:
+    """Count, median and p90 of first-response or resolution times (calendar seconds) per group."""
+    start, end = _period(since, until)
+    teams: dict[str, list[str]] = {}
+    for team in crm.teams.list_all():
+        for member in team.member_ids:
+            teams.setdefault(member, []).append(team.name)
+    table = response_time_table(
+        _fold(crm), measure=measure, by=by, since=start, until=end, teams=teams, names=_names(crm)
+    )
+    return table_response(table, format)
+
+
+@router.get(
+    "/inbox/backlog",
+    dependencies=[Depends(require_supervisor)],
+    response_model=TablePage,
+    responses=CSV_RESPONSE,
+)
+def backlog(
+    crm: CRMDep,
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    interval: Literal["hour", "day", "week"] = "day",
+    format: Format = "json",
+) -> TablePage | Response:
+    """Conversations open or pending at the end of each interval."""
+    start, end = _period(since, until)
+    try:
+        table = backlog_table(_fold(crm), since=start, until=end, step=INTERVALS[interval])
+    except ValueError as exc:
+        raise unprocessable("interval", str(exc), location="query") from exc
+    return table_response(table, format)
+
+
+@router.get(
+    "/inbox/workload",
+    dependencies=[Depends(require_supervisor)],
+    response_model=TablePage,
+    responses=CSV_RESPONSE,
+)
+def workload(
+    crm: CRMDep,
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    format: Format = "json",
+) -> TablePage | Response:
+    """Conversations assigned to each agent in the period, and those they still hold at its end."""
+    start, end = _period(since, until)
+    return table_response(workload_table(_fold(crm), since=start, until=end, names=_names(crm)), format)
