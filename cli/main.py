@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -574,13 +575,27 @@ def kb_export() -> None:
 
 @kb_app.command("migrate")
 def kb_migrate(
-    to: Annotated[str, typer.Option("--to", help="target backend: elasticsearch or sqlite")],
+    to: Annotated[str | None, typer.Option("--to", help="target backend: elasticsearch or sqlite")] = None,
+    reindex: Annotated[
+        bool,
+        typer.Option(
+            "--reindex",
+            help="rebuild the embedded knowledge base of an older layout in place, from its own documents",
+        ),
+    ] = False,
 ) -> None:
-    """Copy the whole knowledge base to the other backend (resumable; verifies counts).
+    """Copy the whole knowledge base to the other backend (resumable; verifies counts), or
+    with ``--reindex`` rebuild an embedded one written by an older Parley.
 
     The source is the configured backend (``PARLEY_KB__BACKEND``); interrupted, it resumes
     from its checkpoint under the data directory.
     """
+    if reindex:
+        _kb_reindex()
+        return
+    if to is None:
+        _fail(FatalError("say where to: --to elasticsearch or --to sqlite (or --reindex)"))
+        return
     from kb import open_kb
     from kb.migrate import migrate_kb
 
@@ -619,6 +634,53 @@ def kb_migrate(
     if not report.verified:
         _fail(FatalError("the copy is incomplete; fix the errors above and run the same command again"))
     console.print(f"[green]verified.[/] Set PARLEY_KB__BACKEND={to} to use it.")
+
+
+def _kb_reindex() -> None:
+    """``parley kb migrate --reindex``: rebuild the embedded knowledge base in the current layout."""
+    from kb.sqlite.reindex import layout_of, reindex_sqlite_kb
+    from kb.sqlite.store import SCHEMA_VERSION
+
+    settings = _settings()
+    path = settings.kb_path
+    layout = layout_of(path)
+    if layout is None or layout == SCHEMA_VERSION:
+        console.print(
+            f"[green]nothing to do:[/] {path} {'does not exist' if layout is None else 'is current'}."
+        )
+        return
+    with sqlite3.connect(path) as conn:
+        total = sum(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("messages", "conversations")
+        )
+    try:
+        with _progress(total, f"rebuilding layout {layout} as {SCHEMA_VERSION}") as bar:
+            task = bar.task_ids[0]
+            outcome = reindex_sqlite_kb(
+                path, on_progress=lambda done, n: bar.update(task, completed=done, total=n)
+            )
+    except ValueError as exc:
+        _fail(FatalError(str(exc)))
+        return
+    report = outcome.report
+    table = Table(title=f"reindex of {path}", show_header=False)
+    table.add_row("messages", f"{report.target_messages} of {report.source_messages}")
+    table.add_row("conversations", f"{report.target_conversations} of {report.source_conversations}")
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]{problem}")
+    for doc_id, error in list(report.errors.items())[:20]:
+        console.print(f"[red]{doc_id}: {error}")
+    if outcome.backup is None:
+        _fail(
+            FatalError(
+                f"the rebuild is incomplete; {path} is unchanged. Fix the errors above and run it again"
+            )
+        )
+        return
+    console.print(
+        f"[green]rebuilt.[/] The layout-{layout} file is kept as {outcome.backup}; remove it when satisfied."
+    )
 
 
 agents.register(app, lambda: _settings())

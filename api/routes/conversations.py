@@ -16,7 +16,7 @@ ending, reopens it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
@@ -56,8 +56,19 @@ class InboxConversation(Conversation):
     sla: SlaView | None = None
 
 
+#: conversations a list counts exactly; past this the total is a lower bound ("gte"). Lower
+#: than /search's: counting a conversation means finding one of its messages
+TOTAL_LIMIT = 1_000
+
+
 class ConversationPage(BaseModel):
+    #: conversations, counted exactly up to 1,000; past that a lower bound (see total_relation)
     total: int
+    #: "eq": total is exact; "gte": at least total conversations match (counting stopped there)
+    total_relation: Literal["eq", "gte"] = "eq"
+    #: set when so many messages matched ``q`` that relevance ranked the conversations of only
+    #: this many, the most recently indexed; sort=newest or oldest reaches every match
+    relevance_window: int | None = None
     items: list[InboxConversation]
     next_cursor: str | None = None
 
@@ -138,10 +149,16 @@ def list_conversations(
         cursor=cursor,
         sort=sort,  # type: ignore[arg-type]
         highlight=False,
+        total_limit=TOTAL_LIMIT,
     )
     result = kb.search_conversations(request)
-    items = with_sla(crm, [hit.document for hit in result.hits])
-    return ConversationPage(total=result.total, items=items, next_cursor=result.next_cursor)
+    return ConversationPage(
+        total=result.total,
+        total_relation=result.total_relation,
+        relevance_window=result.relevance_window,
+        items=with_sla(crm, [hit.document for hit in result.hits]),
+        next_cursor=result.next_cursor,
+    )
 
 
 @router.get("/conversations/{conversation_id}")
