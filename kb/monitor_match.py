@@ -4,8 +4,8 @@
 keys**: a set of words (analysed in the message's language, as the matcher compares them) or
 exact field values of which every matching message holds at least one (:func:`required_keys`).
 A message is analysed once; only monitors whose keys it holds (and those with no key to index,
-such as ``NOT x`` alone or ``re*``) are evaluated, with the same semantics as ``kb.matcher`` and the backends. With
-200 brand and product monitors a message typically evaluates a handful.
+such as ``NOT x`` alone or ``re*``) are evaluated, with the same semantics as ``kb.matcher``
+and the backends. With 200 brand and product monitors a message typically evaluates a handful.
 
 A query that does not compile, or raises while it is evaluated, is reported (``failed`` /
 the failures returned by :meth:`MonitorSet.match`) rather than raised: the caller disables
