@@ -25,7 +25,7 @@ from rich.table import Table
 from hub.settings import Settings
 
 if TYPE_CHECKING:  # the stores and the API load on use: `parley --help` stays quick
-    from crm import CRMStore, Role
+    from crm import Availability, CRMStore, Role
 
 #: the roles, lowest first (crm.agents.ROLES; repeated here so --help loads no store)
 ROLES = ("viewer", "agent", "supervisor", "admin")
@@ -165,6 +165,40 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
                 )
                 console.print(f"API token (shown once; expires {new.view.expires_at:%Y-%m-%d}):")
                 typer.echo(new.token)
+
+        run(work)
+
+    @agents_app.command("availability")
+    def availability(
+        email: str, state: Annotated[str, typer.Argument(help="online, away or offline")]
+    ) -> None:
+        """Set an agent's availability; coming online takes conversations waiting for an agent."""
+
+        def work(crm: CRMStore, settings: Settings) -> None:
+            from flows.routing import project
+            from kb import open_kb
+
+            who = agent_id(crm, email)
+            before = crm.agents.get(who)
+            after = crm.agents.update(who, availability=cast("Availability", state))
+            _audit(
+                crm,
+                "agent.availability",
+                "agent",
+                who,
+                before={"availability": before and before.availability},
+                after={"availability": state},
+            )
+            assigned = 0
+            if state == "online":
+                kb = open_kb(settings)
+                try:
+                    changed = crm.routing.assign_waiting()
+                    project(kb, changed)
+                    assigned = len(changed)
+                finally:
+                    kb.close()
+            console.print(f"{after.email} is {after.availability}; {assigned} waiting conversations assigned")
 
         run(work)
 

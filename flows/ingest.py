@@ -7,6 +7,8 @@
                       with a listen_query (feed items) must match it
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
+      → monitors      every enabled monitor's matches, 5-minute windows and alerts
+                      (flows.monitors; a branch: the messages go on to the thread step)
       → thread        keyed by channel+account+author shard → each message's thread link
                       (ThreadState),
                       with each channel's threading rules (CHANNELS[c].threading)
@@ -40,6 +42,7 @@ from channels.base import NamedSource
 from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
 from flows.kb_writer import KBWriteStep, Linked
+from flows.monitors import add_monitor_steps
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink
 from flows.threading import ThreadState, thread_link
@@ -294,6 +297,8 @@ def build_flow(
         "batch", fresh, timedelta(milliseconds=settings.flow.batch_timeout_ms), settings.flow.batch_size
     )
     enriched = op.flat_map("enrich", op.key_rm("unshard", batches), _enrich_batch(settings))
+    if settings.monitors.enabled:
+        add_monitor_steps(enriched, settings)  # listening monitors: windows, corrections, alerts
 
     by_account = op.key_on("thread_key", enriched, thread_key)
     linked = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))

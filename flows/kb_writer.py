@@ -11,7 +11,9 @@ handle. Per batch it
    folds and any another process decided but has not finished (a crash between deciding and
    moving), then marks those folds moved (``kb.conversations.ConversationKeeper``);
 3. looks the conversations it wrote up again among the folds, and moves what it wrote into a
-   conversation that another process folded meanwhile.
+   conversation that another process folded meanwhile;
+4. routes the inbox conversations it wrote to (``flows.routing``: rules, assignment, events),
+   unless ``routing.enabled`` is off.
 
 Writes are idempotent and recomputed from what is stored, so the at-least-once replay after
 a crash writes nothing twice; ``RetriableError`` (a busy store) is retried with the hub's
@@ -28,6 +30,7 @@ from datetime import timedelta
 from crm import CRMStore
 from crm.threads import ThreadLink, ThreadStore
 from flows.report import IngestReport
+from flows.routing import Router
 from flows.thread_backfill import backfill_threads, needs_backfill
 from flows.threading import ThreadState, thread_link
 from hub.backoff import retry
@@ -140,6 +143,7 @@ class KBWriteStep:
         self._settings = settings
         self._report = report
         self._stores: tuple[ConversationKeeper, CRMStore] | None = None
+        self._router: Router | None = None
         self._lock = threading.Lock()  # workers of one process share this step
         self._first = True
 
@@ -156,6 +160,8 @@ class KBWriteStep:
                 keeper = ConversationKeeper(kb, attempts=WRITE_ATTEMPTS)
                 if needs_backfill(kb, crm.threads):  # a knowledge base from before the tables
                     backfill_threads(kb, crm.threads, keeper)
+                if self._settings.routing.enabled:
+                    self._router = Router(crm, kb, self._settings.routing.listening_channels)
                 self._stores = (keeper, crm)
             return self._stores
 
@@ -211,7 +217,12 @@ class KBWriteStep:
         # is pending, and whoever moves it reads what this batch wrote).
         written = sorted({c for m in messages if (c := m.conversation_id)} | set(applied.rolled_up))
         resolved = threads.resolve(written)
-        move_folds(keeper, threads, {c: r for c, r in resolved.items() if r != c})
+        stragglers = {c: r for c, r in resolved.items() if r != c}
+        move_folds(keeper, threads, stragglers)
+        if self._router is not None:
+            self._router.route(
+                messages, resolved, set(applied.written.created), _flatten({**folds, **stragglers})
+            )
         if self._report is not None:
             self._report.created += len(applied.written.created)
             self._report.updated += len(applied.written.updated)

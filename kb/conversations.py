@@ -59,7 +59,7 @@ ROLLUP_FIELDS = (
 )
 #: the conversation fields people and rules own (``update_conversation`` changes only these)
 TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
-_REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED})
+_REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED, ConversationStatus.SNOOZED})
 _PRIORITY_ORDER = list(Priority)
 SNIPPET_CHARS = 200
 #: messages read per conversation to roll it up, and per round when folding one into another
@@ -139,7 +139,7 @@ def _new_inbound(stored: Conversation, rollup: Conversation) -> bool:
 def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
     """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
 
-    A pending or resolved conversation reopens when the caller says a customer wrote again
+    A pending, resolved or snoozed conversation reopens when the caller says a customer wrote again
     (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
     second rule makes a replay after a crash reopen too: the replayed messages are already
     stored, so the caller sees none of them "created", but the rollup that was never saved

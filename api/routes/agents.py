@@ -15,9 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, SettingsDep, require_supervisor
+from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, KBDep, SettingsDep, require_supervisor
 from api.errors import error_responses, unprocessable
 from api.hosts import public_url
+from api.triage import assign_waiting
 from crm import AgentView, Availability, NotFound, Role
 from crm.agents import DEFAULT_CAPACITY
 from crm.store import CRMStore
@@ -112,8 +113,11 @@ def get_agent(agent_id: str, crm: CRMDep) -> AgentView:
 
 
 @router.patch("/agents/{agent_id}")
-def update_agent(agent_id: str, body: AgentUpdate, crm: CRMDep, _: AdminDep, audit: AuditDep) -> AgentView:
-    """Change an agent's name, role, languages, channels, capacity, availability or disabled."""
+def update_agent(
+    agent_id: str, body: AgentUpdate, crm: CRMDep, kb: KBDep, _: AdminDep, audit: AuditDep
+) -> AgentView:
+    """Change an agent's name, role, languages, channels, capacity, availability or disabled;
+    conversations waiting for an agent are assigned to them when they now fit."""
     changes = body.model_dump(exclude_unset=True)
     nulls = sorted(field for field, value in changes.items() if value is None)
     if nulls or not changes:
@@ -127,6 +131,8 @@ def update_agent(agent_id: str, body: AgentUpdate, crm: CRMDep, _: AdminDep, aud
         before={field: getattr(before, field) for field in changes},
         after={field: getattr(after, field) for field in changes},
     )
+    if after.availability == "online" and not after.disabled:
+        assign_waiting(crm, kb)
     return after
 
 

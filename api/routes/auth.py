@@ -30,9 +30,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from api.cookies import SESSION_COOKIE, clear_session_cookies, set_session_cookies
-from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, SettingsDep, request_id, unauthorized
+from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, KBDep, SettingsDep, request_id, unauthorized
 from api.errors import error_responses
 from api.ratelimit import FailureLimiter
+from api.triage import assign_waiting
 from crm import AgentView, Availability, TeamView
 from crm.agents import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 from crm.credentials import NewSession
@@ -182,8 +183,9 @@ def me(caller: CurrentAgent, crm: CRMDep) -> Me:
 
 
 @router.patch("/auth/me")
-def update_me(body: MeUpdate, caller: CurrentAgent, crm: CRMDep, audit: AuditDep) -> Me:
-    """Set one's own availability (online, away, offline): routing assigns only to online agents."""
+def update_me(body: MeUpdate, caller: CurrentAgent, crm: CRMDep, kb: KBDep, audit: AuditDep) -> Me:
+    """Set one's own availability (online, away, offline): routing assigns only to online
+    agents, and coming online takes conversations waiting for an agent."""
     before = caller.agent.availability
     agent = crm.agents.update(caller.agent.id, availability=body.availability)
     audit.record(
@@ -193,6 +195,8 @@ def update_me(body: MeUpdate, caller: CurrentAgent, crm: CRMDep, audit: AuditDep
         before={"availability": before},
         after={"availability": agent.availability},
     )
+    if agent.availability == "online":
+        assign_waiting(crm, kb)
     return Me(agent=agent, via=caller.via, teams=crm.teams.of_agent(agent.id))
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, require_supervisor
+from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, KBDep, require_supervisor
 from api.errors import error_responses
+from api.triage import assign_waiting
 from crm import TeamView
 from crm.store import CRMStore
 
@@ -85,11 +86,13 @@ def delete_team(team_id: str, crm: CRMDep, _: AdminDep, audit: AuditDep) -> Resp
 
 
 @router.put("/teams/{team_id}/members/{agent_id}")
-def add_member(team_id: str, agent_id: str, crm: CRMDep, _: AdminDep, audit: AuditDep) -> TeamView:
-    """Add an agent to the team (404 for an unknown team or agent)."""
+def add_member(team_id: str, agent_id: str, crm: CRMDep, kb: KBDep, _: AdminDep, audit: AuditDep) -> TeamView:
+    """Add an agent to the team (404 for an unknown team or agent); conversations waiting for
+    the team are assigned to them when they fit."""
     added, team = crm.teams.add_member(team_id, agent_id)
     if added:
         audit.record("team.add_member", "team", team_id, after={"agent_id": agent_id})
+        assign_waiting(crm, kb)
     return team
 
 

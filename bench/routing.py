@@ -1,0 +1,193 @@
+"""Routing cost: rules evaluated per second, and routing's share of the ingest flow.
+
+With 50 rules (listening queries and conversation fields; most do not match, the last assigns
+round robin) and 200 agents in 10 teams, in the same run:
+
+  (a) rule evaluation alone: ``flows.routing.decide`` over N inbound messages (50 rules each)
+  (b) routing transactions alone: ``CRMStore.routing.route_batch`` (new conversations, rules,
+      assignment under the routing lock, events) in batches of 256
+  (c) the whole ingest dataflow (``bench/ingest.py``'s workload) with routing off, fresh stores
+  (d) the same with routing on (the rules and agents above), fresh stores
+
+and prints rules/s, conversations routed/s and the share of routing in the flow, (d-c)/c (the
+goal is under 5%). Run: python bench/routing.py --n 3000 [--no-ner] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# bench/kb.py and bench/crm.py would shadow the packages of the same name: the repo root first.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))
+
+from ingest import generate, run_flow  # noqa: E402  (bench/ingest.py)
+
+from channels import parse_envelope  # noqa: E402
+from crm import CRMStore, open_crm  # noqa: E402
+from crm.routing import Arrival  # noqa: E402
+from enrichment import enrich  # noqa: E402
+from flows.imports import iter_records  # noqa: E402
+from flows.routing import compile_rules, decide  # noqa: E402
+from hub.models import Envelope, Message, utcnow  # noqa: E402
+from hub.settings import Settings  # noqa: E402
+
+RULES, AGENTS, TEAMS = 50, 200, 10
+QUERIES = [
+    "refund NEAR/3 broken",
+    '"money back" -spam',
+    "lang:fr",
+    "sentiment:negative kettle",
+    "intent:complaint",
+    "hashtag:fail",
+    "grinder OR beans",
+    "discount code",
+    "site:example.com",
+    "author:u1",
+]
+
+
+def setup_team(crm: CRMStore) -> None:
+    """200 agents in 10 teams, 50 rules: 49 specific ones, then a round-robin catch-all."""
+    rng = random.Random(3)
+    ids = [
+        crm.agents.create(
+            name=f"agent {n}",
+            email=f"agent{n}@bench.test",
+            languages=rng.sample(["en", "fr", "es", "de"], 2),
+            channels=rng.sample(["twitter", "facebook", "sms", "email"], 3),
+            capacity=1000,
+            availability="online" if n % 4 else "away",
+        ).id
+        for n in range(AGENTS)
+    ]
+    teams = [crm.teams.create(f"team {t}", member_ids=ids[t::TEAMS]).id for t in range(TEAMS)]
+    for r in range(RULES - 1):
+        condition: dict[str, object] = {"query": QUERIES[r % len(QUERIES)] + f" OR zz{r}"}
+        if r % 3 == 0:
+            condition["channels"] = [rng.choice(["twitter", "sms"])]
+        if r % 5 == 0:
+            condition["priorities"] = ["urgent"]  # never true here: most rules do not match
+        actions: dict[str, object] = {"tags": [f"t{r}"]}
+        if r % 2:
+            actions["assign"] = {
+                "mode": "least_loaded" if r % 4 == 1 else "sticky",
+                "team_id": teams[r % TEAMS],
+                **({"fallback": {"mode": "round_robin", "team_id": teams[r % TEAMS]}} if r % 4 == 3 else {}),
+            }
+        crm.rules.create(name=f"rule {r}", condition=condition, actions=actions)
+    crm.rules.create(
+        name="everyone else",
+        condition={},
+        actions={"queue": "inbox", "assign": {"mode": "round_robin", "team_id": teams[0]}},
+    )
+
+
+def bench_decide(crm: CRMStore, messages: list[Message]) -> float:
+    """Seconds to evaluate every rule for every message (rules compiled once, as the flow does)."""
+    rules = compile_rules(crm.rules.list_all(enabled_only=True))
+    from crm.routing import RoutingState
+
+    state = RoutingState(
+        "c", "twitter", "brand", None, "en", "open", None, None, None, "normal", (), False, None
+    )
+    started = time.perf_counter()
+    for message in messages:
+        decide(rules, state, message)
+    return time.perf_counter() - started
+
+
+def bench_route_batch(crm: CRMStore, messages: list[Message]) -> float:
+    """Seconds to route one new conversation per message, in batches of 256."""
+    rules = compile_rules(crm.rules.list_all(enabled_only=True))
+    by_id = {f"bench-{n}": m for n, m in enumerate(messages)}
+    arrivals = [
+        Arrival(cid, m.channel, m.account, None, "en", m.id, utcnow(), inbound=True, has_inbound=True)
+        for cid, m in by_id.items()
+    ]
+    started = time.perf_counter()
+    for start in range(0, len(arrivals), 256):
+        crm.routing.route_batch(
+            arrivals[start : start + 256], lambda s: decide(rules, s, by_id[s.conversation_id])
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000, help="messages to generate")
+    parser.add_argument("--no-ner", action="store_true", help="disable spaCy NER in enrichment")
+    parser.add_argument("--postgres", help="a PostgreSQL URL for the CRM store (default: SQLite)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "bench.jsonl"
+        generate(source, args.n)
+
+        def settings_for(name: str, routing: bool) -> Settings:
+            settings = Settings(data_dir=Path(tmp) / name, demo=False)
+            settings.enrichment.ner = not args.no_ner
+            settings.enrichment.cache_size = 0
+            settings.routing.enabled = routing
+            if args.postgres:
+                settings.database_url = args.postgres
+            return settings
+
+        messages = [m for r in iter_records(source) if isinstance(r, Envelope) for m in parse_envelope(r)]
+        base = settings_for("unit", True)
+        messages = enrich(messages, base.enrichment, base.brand)  # rules read the enrichment
+        _reset(args.postgres)
+        crm = open_crm(base)
+        setup_team(crm)
+        decide_time = bench_decide(crm, messages)
+        route_time = bench_route_batch(crm, messages)
+        crm.close()
+
+        _reset(args.postgres)
+        without_time, without = run_flow(settings_for("without", False), source)
+        _reset(args.postgres)
+        with_settings = settings_for("with", True)
+        crm = open_crm(with_settings)
+        setup_team(crm)
+        crm.close()
+        with_time, with_report = run_flow(with_settings, source)
+        crm = open_crm(with_settings)
+        assigned = len(crm.events.read(types=["conversation.assigned"], limit=1_000_000))
+        crm.close()
+
+    n = len(messages)
+    ner, backend = "off" if args.no_ner else "on", "PostgreSQL" if args.postgres else "SQLite"
+    print(f"messages: {n}  rules: {RULES}  agents: {AGENTS}  (NER {ner}, CRM {backend})")
+    per_s = n / decide_time
+    print(f"(a) rule evaluation alone       {per_s * RULES:12.0f} rules/s  ({per_s:.0f} messages/s)")
+    print(f"(b) routing transactions alone  {n / route_time:12.1f} conversations/s")
+    print(f"(c) ingest flow, routing off    {n / without_time:12.1f} msgs/s  created {without.created}")
+    created = with_report.created
+    rate = n / with_time
+    print(f"(d) ingest flow, routing on     {rate:12.1f} msgs/s  created {created}, assigned {assigned}")
+    print(
+        f"routing share of the flow (d-c)/c = {(with_time - without_time) / without_time:+.1%}  (goal < 5%)"
+    )
+
+
+def _reset(url: str | None) -> None:
+    """A fresh PostgreSQL schema for each measurement (SQLite stores are fresh directories)."""
+    if not url:
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Choosing an agent for a conversation, inside the caller's routing transaction.
+
+The caller (``crm.routing``) holds the routing lock, so the loads read here are the loads: no
+other process assigns between the read and the write. An agent **fits** a conversation when
+
+* they are enabled and ``online``;
+* their load (conversations assigned to them and not resolved, :func:`loads`) is below their
+  capacity;
+* they speak its language (an agent who declared no languages takes any; a conversation whose
+  language is unknown fits any agent);
+* they handle its channel (an agent who declared no channels takes any).
+
+Modes (``crm.rules.AssignSpec``): ``agent`` - the named agent if they fit; ``round_robin`` - the
+next fitting member of the team after the one who got the team's last conversation
+(``team_cursors``), members in id order; ``least_loaded`` - the fitting member with the lowest
+load ÷ capacity (ties: lower load, then id); ``sticky`` - the agent most recently assigned a
+conversation of the same contact, if they fit (and belong to ``team_id`` when one is given).
+Each spec's ``fallback`` is tried in turn when its own mode finds nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from crm.rules import AssignSpec
+from crm.schema import agents, conversation_routing, team_cursors, team_members
+from hub.models import utcnow
+
+__all__ = ["Candidate", "Pool", "Subject", "fits", "loads"]
+
+#: statuses that hold an agent's capacity
+_HOLDING = ("open", "pending", "snoozed")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What assignment needs to know about one conversation."""
+
+    conversation_id: str
+    channel: str
+    language: str | None
+    contact_id: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An agent as assignment sees them."""
+
+    id: str
+    capacity: int
+    load: int
+    languages: tuple[str, ...]
+    channels: tuple[str, ...]
+    online: bool
+
+    def fits(self, subject: Subject) -> bool:
+        return fits(self, subject)
+
+
+def fits(agent: Candidate, subject: Subject) -> bool:
+    """Whether ``agent`` may take ``subject`` now (see the module doc)."""
+    if not agent.online or agent.load >= agent.capacity:
+        return False
+    language = (subject.language or "").lower()
+    if agent.languages and language and language != "und" and language not in agent.languages:
+        return False
+    return not agent.channels or subject.channel.lower() in agent.channels
+
+
+def loads(conn: Connection, agent_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """Conversations assigned to each agent and not resolved (nor folded away); every agent
+    holding any when ``agent_ids`` is None."""
+    query = (
+        select(conversation_routing.c.assignee, func.count())
+        .where(
+            conversation_routing.c.assignee.is_not(None),
+            conversation_routing.c.status.in_(_HOLDING),
+            conversation_routing.c.folded_into.is_(None),
+        )
+        .group_by(conversation_routing.c.assignee)
+    )
+    ids = None if agent_ids is None else sorted(set(agent_ids))
+    if ids is not None:
+        query = query.where(conversation_routing.c.assignee.in_(ids))
+    found = dict.fromkeys(ids or (), 0)
+    for agent_id, count in conn.execute(query):
+        found[agent_id] = int(count)
+    return found
+
+
+class Pool:
+    """The agents of one routing transaction: read once (agents, loads, teams, cursors) on
+    first use, then kept current in memory as this transaction assigns, so choosing an agent
+    costs no query but sticky's. Valid only inside the transaction that holds the routing lock;
+    :meth:`flush` writes the round-robin cursors it moved."""
+
+    def __init__(self, conn: Connection, before_read: Callable[[], None] = lambda: None) -> None:
+        self._conn = conn
+        #: called before reading conversation rows, so this transaction's changes are written
+        self._before_read = before_read
+        self._agents: dict[str, Candidate] | None = None
+        self._members: dict[str, list[str]] = {}
+        self._cursors: dict[str, str | None] = {}
+        self._moved: set[str] = set()
+
+    def agents(self) -> dict[str, Candidate]:
+        if self._agents is None:
+            rows = self._conn.execute(
+                select(
+                    agents.c.id,
+                    agents.c.capacity,
+                    agents.c.languages,
+                    agents.c.channels,
+                    agents.c.availability,
+                ).where(agents.c.disabled.is_(False))
+            ).all()
+            self._before_read()
+            current = loads(self._conn)
+            self._agents = {
+                row.id: Candidate(
+                    id=row.id,
+                    capacity=int(row.capacity),
+                    load=current.get(row.id, 0),
+                    languages=tuple(row.languages or ()),
+                    channels=tuple(row.channels or ()),
+                    online=row.availability == "online",
+                )
+                for row in rows
+            }
+        return self._agents
+
+    def members(self, team_id: str) -> list[str]:
+        if team_id not in self._members:
+            query = (
+                select(team_members.c.agent_id)
+                .where(team_members.c.team_id == team_id)
+                .order_by(team_members.c.agent_id)
+            )
+            self._members[team_id] = list(self._conn.execute(query).scalars())
+        return self._members[team_id]
+
+    def fitting(self, agent_id: str, subject: Subject) -> bool:
+        agent = self.agents().get(agent_id)
+        return agent is not None and agent.fits(subject)
+
+    def took(self, agent_id: str | None, count: int = 1) -> None:
+        """Record that ``agent_id`` gained (or, negative, lost) ``count`` conversations."""
+        agent = self.agents().get(agent_id) if agent_id else None
+        if agent is not None:
+            self.agents()[agent.id] = replace(agent, load=agent.load + count)
+
+    def round_robin(self, team_id: str, subject: Subject) -> str | None:
+        members = self.members(team_id)
+        if team_id not in self._cursors:
+            query = select(team_cursors.c.last_agent_id).where(team_cursors.c.team_id == team_id)
+            self._cursors[team_id] = self._conn.execute(query).scalar()
+        last = self._cursors[team_id]
+        start = members.index(last) + 1 if last in members else 0
+        for agent_id in members[start:] + members[:start]:
+            if self.fitting(agent_id, subject):
+                self._cursors[team_id] = agent_id
+                self._moved.add(team_id)
+                return agent_id
+        return None
+
+    def least_loaded(self, team_id: str, subject: Subject) -> str | None:
+        pool = self.agents()
+        fitting = [pool[a] for a in self.members(team_id) if a in pool and pool[a].fits(subject)]
+        if not fitting:
+            return None
+        return min(fitting, key=lambda a: (a.load / a.capacity, a.load, a.id)).id
+
+    def sticky(self, spec: AssignSpec, subject: Subject) -> str | None:
+        if subject.contact_id is None:
+            return None
+        query = (
+            select(conversation_routing.c.last_assignee)
+            .where(
+                conversation_routing.c.contact_id == subject.contact_id,
+                conversation_routing.c.last_assignee.is_not(None),
+                conversation_routing.c.conversation_id != subject.conversation_id,
+            )
+            .order_by(conversation_routing.c.assigned_at.desc())
+            .limit(1)
+        )
+        self._before_read()
+        previous = self._conn.execute(query).scalar()
+        if previous is None or (spec.team_id is not None and previous not in self.members(spec.team_id)):
+            return None
+        return previous if self.fitting(previous, subject) else None
+
+    def _one(self, spec: AssignSpec, subject: Subject) -> str | None:
+        if spec.mode == "agent":
+            assert spec.agent_id is not None  # AssignSpec checks it
+            return spec.agent_id if self.fitting(spec.agent_id, subject) else None
+        if spec.mode == "round_robin":
+            assert spec.team_id is not None
+            return self.round_robin(spec.team_id, subject)
+        if spec.mode == "least_loaded":
+            assert spec.team_id is not None
+            return self.least_loaded(spec.team_id, subject)
+        return self.sticky(spec, subject)
+
+    def choose(self, spec: AssignSpec, subject: Subject) -> str | None:
+        """The agent ``spec`` (or, failing it, its fallbacks) picks for ``subject``, counted in
+        their load; ``None`` when nobody fits."""
+        for step in spec.chain():
+            chosen = self._one(step, subject)
+            if chosen is not None:
+                self.took(chosen)
+                return chosen
+        return None
+
+    def flush(self) -> None:
+        """Write the round-robin cursors this transaction moved."""
+        now = utcnow()
+        for team_id in sorted(self._moved):
+            values: dict[str, Any] = {"last_agent_id": self._cursors[team_id], "updated_at": now}
+            statement = update(team_cursors).where(team_cursors.c.team_id == team_id).values(values)
+            if self._conn.execute(statement).rowcount == 0:
+                self._conn.execute(insert(team_cursors).values(team_id=team_id, **values))
+        self._moved.clear()

@@ -1,0 +1,374 @@
+"""The ingest flow's routing: rules evaluated on new inbound messages, assignment, inbox events.
+
+Runs inside the flow's ``kb`` step right after a batch is written (``flows.kb_writer``), so a
+conversation is routed once its knowledge-base document exists. Per batch, for the messages of
+inbox conversations (channels not in ``routing.listening_channels``):
+
+1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``: idempotent by
+   message id, so the flow's own ``crm`` sink finds the work done), for sticky assignment and
+   segment conditions;
+2. every enabled rule is evaluated (:func:`decide`) against the conversation's routing state and
+   its newest new inbound message; a rule that fails at run time (its query no longer parses,
+   it names a team or agent that is gone, its matcher raises) is skipped with a logged reason,
+   and the conversation still lands;
+3. ``CRMStore.routing.route_batch`` applies it all in one transaction under the routing lock:
+   new conversations, reopening, actions, assignment or waiting, folded conversations released,
+   and the events (``message.created``, ``conversation.*``);
+4. the changed rows are written to the knowledge-base documents (their searchable projection).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import select
+
+from crm import CRMStore
+from crm.events import NewEvent
+from crm.rollups import chunks
+from crm.routing import Arrival, Decision, RoutingState
+from crm.rules import RuleView
+from crm.schema import agents, identities, segment_members, teams
+from hub.backoff import retry
+from hub.models import Direction, Message
+from kb.analysis import effective_language, message_field_values
+from kb.base import KnowledgeBase
+from kb.matcher import AnalysedColumns, analyse_message, evaluate
+from kb.query import Node, parse_query
+
+__all__ = ["CompiledRule", "Router", "compile_rules", "decide", "project"]
+
+log = logging.getLogger("parley.routing")
+
+#: tries of each store call before a passing failure stops the flow
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to evaluate; ``problem`` says why it is skipped (it is, every time)."""
+
+    rule: RuleView
+    #: the parsed listening query (None: no query, or one that does not parse)
+    query: Node | None
+    problem: str | None = None
+    #: the condition's field lists that are not empty: (field, the values wanted)
+    fields: tuple[tuple[str, frozenset[str]], ...] = ()
+
+
+def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> list[CompiledRule]:
+    """``rules`` (enabled, in order) compiled; ``missing`` are team and agent ids that no
+    longer exist: a rule assigning to one is compiled with its problem."""
+    compiled = []
+    for rule in rules:
+        problem: str | None = None
+        query: Node | None = None
+        try:
+            query = parse_query(rule.condition.query)
+        except Exception as exc:  # stored before a change of the language, or written by hand
+            problem = f"its query does not parse: {exc}"
+        gone = [
+            target
+            for spec in (rule.actions.assign.chain() if rule.actions.assign else [])
+            for target in (spec.agent_id, spec.team_id)
+            if target in missing
+        ]
+        if gone:
+            problem = f"it assigns to {gone[0]}, which no longer exists"
+        wanted = tuple(
+            (name, frozenset(str(v) for v in values))
+            for name in _FIELDS
+            if (values := getattr(rule.condition, name))
+        )
+        compiled.append(CompiledRule(rule, query, problem, wanted))
+    return compiled
+
+
+#: the condition's field lists, in the order they are checked (cheapest first)
+_FIELDS = ("channels", "accounts", "priorities", "tags", "languages", "intents", "sentiments", "segments")
+
+
+class _Facts:
+    """One message and its conversation as rules read them, each part computed once, on use."""
+
+    def __init__(self, state: RoutingState, message: Message, segments: Collection[str]) -> None:
+        self.state, self.message, self.segments = state, message, segments
+        self._values: dict[str, frozenset[str]] = {}
+        self._analysed: AnalysedColumns | None = None
+        self._fields: dict[str, list[str]] | None = None
+
+    def values(self, name: str) -> frozenset[str]:
+        """The conversation's values of the condition field ``name`` (normalised)."""
+        if name not in self._values:
+            self._values[name] = frozenset(self._compute(name))
+        return self._values[name]
+
+    def _compute(self, name: str) -> Iterable[str]:
+        state, enrichment = self.state, self.message.enrichment
+        if name == "channels":
+            return [state.channel.lower()]
+        if name == "accounts":
+            return [state.account]
+        if name == "priorities":
+            return [state.priority]
+        if name == "tags":
+            return [t.lower() for t in state.tags]
+        if name == "languages":
+            return [effective_language(self.message)]
+        if name == "intents":
+            return [enrichment.intent.lower()] if enrichment.intent else []
+        if name == "sentiments":
+            return [str(enrichment.sentiment_label)] if enrichment.sentiment_label else []
+        return self.segments
+
+    def query_matches(self, query: Node) -> bool:
+        if self._analysed is None or self._fields is None:
+            self._analysed = analyse_message(self.message)
+            state = self.state  # kb.analysis.conversation_field_values, without building a document
+            self._fields = {
+                **message_field_values(self.message),
+                "status": [state.status],
+                "assignee": [state.assignee.lower()] if state.assignee else [],
+                "tag": list(dict.fromkeys(t.lower() for t in state.tags if t)),
+            }
+        return evaluate(query, self._analysed, self._fields)
+
+
+def _matches(compiled: CompiledRule, facts: _Facts) -> bool:
+    for name, wanted in compiled.fields:
+        if wanted.isdisjoint(facts.values(name)):
+            return False
+    return compiled.query is None or facts.query_matches(compiled.query)
+
+
+def decide(
+    rules: Sequence[CompiledRule], state: RoutingState, message: Message, segments: Collection[str] = ()
+) -> Decision:
+    """What ``rules`` do to the conversation ``state`` that ``message`` (inbound) arrived in.
+
+    Conditions see the conversation as it was before the rules ran. Every matching rule sets its
+    queue and priority (a later one overrides) and adds its tags; the first matching rule with an
+    assignment decides it; ``stop`` ends the list. A failing rule is logged and skipped."""
+    queue: str | None = None
+    priority: str | None = None
+    tags: list[str] = []
+    assign, assign_rule = None, None
+    facts = _Facts(state, message, segments)
+    for compiled in rules:
+        rule = compiled.rule
+        if compiled.problem is not None:
+            log.warning(
+                "routing rule %s (%r) skipped for %s: %s",
+                rule.id,
+                rule.name,
+                state.conversation_id,
+                compiled.problem,
+            )
+            continue
+        try:
+            if not _matches(compiled, facts):
+                continue
+        except Exception as exc:  # a rule must never stop the flow or lose the conversation
+            log.warning(
+                "routing rule %s (%r) skipped for %s: %s", rule.id, rule.name, state.conversation_id, exc
+            )
+            continue
+        actions = rule.actions
+        queue = actions.queue or queue
+        priority = str(actions.priority) if actions.priority is not None else priority
+        tags.extend(actions.tags)
+        if assign is None and actions.assign is not None:
+            assign, assign_rule = actions.assign, rule.id
+        if rule.stop:
+            break
+    return Decision(queue, priority, tuple(dict.fromkeys(tags)), assign, assign_rule)
+
+
+def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
+    """Write the routing rows' triage state into their knowledge-base documents: only those
+    whose document shows another (one read for all; a document that does not exist, a folded
+    conversation's, is skipped)."""
+    wanted = {state.conversation_id: state for state in states}
+    if not wanted:
+        return
+    docs = retry("kb read", partial(kb.get_conversations, sorted(wanted)), attempts=ATTEMPTS)
+    for cid, doc in sorted(docs.items()):
+        state = wanted[cid]
+        if {name: getattr(doc, name) for name in state.triage()} == state.triage():
+            continue
+        retry(
+            "kb triage projection",
+            partial(kb.update_conversation, state.conversation_id, state.triage()),
+            attempts=ATTEMPTS,
+        )
+
+
+class Router:
+    """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
+
+    Caches the compiled rules until ``CRMStore.rules.version()`` moves."""
+
+    def __init__(
+        self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
+    ) -> None:
+        self._crm = crm
+        self._kb = kb
+        self._listening = frozenset(c.lower() for c in listening_channels)
+        self._version: object = None
+        self._rules: list[RuleView] = []
+
+    def _current_rules(self) -> list[CompiledRule]:
+        version = self._crm.rules.version()
+        if version != self._version:
+            self._rules = self._crm.rules.list_all(enabled_only=True)
+            self._version = version
+        return compile_rules(self._rules, self._missing_targets(self._rules))
+
+    def _missing_targets(self, rules: Sequence[RuleView]) -> set[str]:
+        specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
+        team_ids = {s.team_id for s in specs if s.team_id}
+        agent_ids = {s.agent_id for s in specs if s.agent_id}
+        if not team_ids and not agent_ids:
+            return set()
+        with self._crm.engine.connect() as conn:
+            found = set(conn.execute(select(teams.c.id).where(teams.c.id.in_(team_ids))).scalars())
+            found |= set(
+                conn.execute(
+                    select(agents.c.id).where(agents.c.id.in_(agent_ids), agents.c.disabled.is_(False))
+                ).scalars()
+            )
+        return (team_ids | agent_ids) - found
+
+    def _contacts(self, inbound: Sequence[Message]) -> dict[str, str]:
+        """Identity id -> contact id of the authors of ``inbound``: looked up, and for authors the
+        store does not know yet, resolved now (what the flow's ``crm`` sink would do next; it
+        finds those messages counted and does nothing twice)."""
+        authors = sorted({m.author.id for m in inbound if m.author is not None})
+        if not authors:
+            return {}
+        found: dict[str, str] = {}
+        with self._crm.engine.connect() as conn:
+            for part in chunks(authors):
+                query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
+                found.update({row.id: row.contact_id for row in conn.execute(query)})
+        unknown = [m for m in inbound if m.author is not None and m.author.id not in found]
+        if unknown:
+            resolved = retry(
+                "routing contacts", partial(self._crm.upsert_from_messages, unknown), attempts=ATTEMPTS
+            )
+            found.update(resolved)
+        return found
+
+    def _segments(self, contact_ids: Collection[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        if not contact_ids:
+            return found
+        query = select(segment_members.c.contact_id, segment_members.c.segment_id).where(
+            segment_members.c.contact_id.in_(sorted(contact_ids))
+        )
+        with self._crm.engine.connect() as conn:
+            for contact_id, segment_id in conn.execute(query):
+                found.setdefault(contact_id, set()).add(segment_id)
+        return found
+
+    def route(
+        self,
+        messages: Sequence[Message],
+        conversation_of: Mapping[str, str],
+        created: Collection[str],
+        folds: Mapping[str, str],
+    ) -> list[RoutingState]:
+        """Route one written batch: ``messages`` as written, ``conversation_of`` their
+        conversation ids -> the current ones (after folds), ``created`` the ids of messages new
+        to the knowledge base, ``folds`` conversations folded away -> the one each joined.
+
+        A conversation is routed when it gets a new inbound message, or when it has no routing
+        row yet (a replay after a crash between the knowledge-base write and routing). Returns
+        the rows changed (already written to the knowledge base)."""
+        inbox: list[tuple[str, Message]] = [
+            (conversation_of.get(c, c), m)
+            for m in messages
+            if (c := m.conversation_id) and m.channel.lower() not in self._listening
+        ]
+        if not inbox and not folds:
+            return []
+        inbound = [m for _, m in inbox if m.direction == Direction.IN]
+        contacts = self._contacts(inbound)
+        arrivals, newest = _arrivals(inbox, contacts, created)
+        rules = self._current_rules() if newest else []
+        wanted = {a.contact_id for a in arrivals if a.contact_id}
+        segments = self._segments(wanted) if any(r.rule.condition.segments for r in rules) else {}
+        contact_of = {a.conversation_id: a.contact_id for a in arrivals}
+
+        def decide_one(state: RoutingState) -> Decision:
+            contact = contact_of.get(state.conversation_id)
+            return decide(rules, state, newest[state.conversation_id], segments.get(contact or "", ()))
+
+        events = [_message_event(cid, m, contacts) for cid, m in inbox if m.id in created]
+        replayed: dict[str, list[NewEvent]] = {}
+        for cid, m in inbox:
+            if m.id not in created:
+                replayed.setdefault(cid, []).append(_message_event(cid, m, contacts))
+        changed = retry(
+            "routing",
+            lambda: self._crm.routing.route_batch(
+                arrivals, decide_one, messages=events, replayed=replayed, folds=folds
+            ),
+            attempts=ATTEMPTS,
+        )
+        project(self._kb, changed)
+        return changed
+
+
+def _arrivals(
+    inbox: Sequence[tuple[str, Message]], contacts: Mapping[str, str], created: Collection[str]
+) -> tuple[list[Arrival], dict[str, Message]]:
+    """One arrival per conversation of ``inbox``, and the newest inbound message of each."""
+    by_conversation: dict[str, list[Message]] = {}
+    for cid, message in inbox:
+        by_conversation.setdefault(cid, []).append(message)
+    arrivals, newest = [], {}
+    for cid, group in sorted(by_conversation.items()):
+        group.sort(key=lambda m: (m.created_at, m.id))
+        first = group[0]
+        inbound = [m for m in group if m.direction == Direction.IN]
+        opener = inbound[0] if inbound else first
+        if inbound:
+            newest[cid] = inbound[-1]
+        language = effective_language(opener)
+        arrivals.append(
+            Arrival(
+                conversation_id=cid,
+                channel=first.channel,
+                account=first.account,
+                contact_id=contacts.get(opener.author.id) if opener.author is not None else None,
+                language=None if language == "und" else language,
+                # the first inbound message opens it for first-response times (analytics, SLAs)
+                message_id=opener.id,
+                sent_at=opener.created_at,
+                inbound=any(m.id in created for m in inbound),
+                has_inbound=bool(inbound),
+            )
+        )
+    return arrivals, newest
+
+
+def _message_event(conversation_id: str, message: Message, contacts: Mapping[str, str]) -> NewEvent:
+    author = message.author.id if message.author is not None else None
+    outbound = message.direction == Direction.OUT
+    return NewEvent(
+        type="message.created",
+        conversation_id=conversation_id,
+        contact_id=None if outbound or author is None else contacts.get(author),
+        data={
+            "message_id": message.id,
+            "direction": "out" if outbound else "in",
+            "channel": message.channel,
+            "account": message.account,
+            "sent_at": message.created_at.isoformat(),
+            "sent_by": message.metadata.get("sent_by") if outbound else None,
+        },
+    )
