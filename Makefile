@@ -42,7 +42,10 @@ bench: setup
 	$(PY) bench/enrich.py --n 5000
 	$(PY) bench/kb.py --n 20000
 	$(PY) bench/crm.py --n 10000
+	$(PY) bench/ingest.py --tweets 12000 --repeat 3
+	$(PY) bench/ingest.py --tweets 20000 --processes
 	$(PY) bench/sentiment.py
+	$(PY) bench/webhooks.py
 
 # Rebuild enrichment/models/sentiment-en.npz from ../shared/corpora (byte-identical for the same
 # corpus and package versions) and print its (a) dev and (b) held-out-year macro-recall.

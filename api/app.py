@@ -22,15 +22,20 @@ from api.routes import (
     analytics,
     audit,
     auth,
+    canned,
     contacts,
     conversations,
     dead_letters,
     events,
     feeds,
     health,
+    monitors,
+    outbound_webhooks,
+    replies,
     rules,
     search,
     segments,
+    sla,
     teams,
     tokens,
     webhooks,
@@ -79,8 +84,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
 
-    routers = (health, auth, tokens, conversations, search, contacts, segments, dead_letters, feeds)
-    for module in (*routers, agents, teams, rules, audit, events, analytics, webhooks):
+    routers = (health, auth, tokens, conversations, replies, canned, search, contacts, segments, dead_letters)
+    for module in (
+        *routers,
+        feeds,
+        agents,
+        teams,
+        rules,
+        sla,
+        audit,
+        events,
+        analytics,
+        monitors,
+        webhooks,
+        outbound_webhooks,
+    ):
         app.include_router(module.router)
     _document_guards(app)
     return app

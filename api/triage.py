@@ -20,18 +20,7 @@ __all__ = ["assign_waiting", "ensure_routed", "project", "seed_of"]
 
 def seed_of(conversation: Conversation) -> Seed:
     """The routing row a conversation document implies."""
-    languages = [lang for lang in conversation.languages if lang != "und"]
-    return Seed(
-        conversation_id=conversation.id,
-        channel=conversation.channel,
-        account=conversation.account,
-        language=languages[0] if languages else None,
-        status=str(conversation.status),
-        assignee=conversation.assignee,
-        queue=conversation.queue,
-        priority=str(conversation.priority),
-        tags=tuple(conversation.tags),
-    )
+    return Seed.of(conversation)
 
 
 def ensure_routed(crm: CRMStore, conversation: Conversation) -> None:

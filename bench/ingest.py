@@ -10,15 +10,28 @@ the same run measures:
 and prints messages per second and the ratios b/a and c/a. With ``--processes`` it also runs
 the flow as 1 and as 2 ``python -m bytewax.run`` processes on fresh stores (model loading
 included on both sides) and prints the speed-up. Run: python bench/ingest.py --n 5000 --processes
+
+With ``--tweets N`` it measures instead, on N real tweets from ``../shared/corpora`` (TweetEval
+dev, then the SemEval training set, in file order; one ``parley.message`` line each, with the
+``language`` the X API gives every tweet), in paired runs, each a fresh process with its model
+loads included: (r) raw spaCy ``nlp.pipe`` with only the NER pipe over the texts, and (p) one
+``parley ingest`` process over the file into a fresh data directory, with wall time, peak RSS
+(``wait4``) and the ratios p/r (throughput) and p/r (memory); ``--repeat K`` runs K pairs and
+prints the medians. ``--tweets N --processes`` compares ``parley ingest --processes 1`` and
+``--processes 2`` the same way (start-up included). Run:
+``python bench/ingest.py --tweets 12000 --repeat 3`` and
+``python bench/ingest.py --tweets 20000 --processes``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,12 +142,119 @@ def run_processes(source: Path, data: Path, count: int, ner: bool) -> float:
     return time.perf_counter() - started
 
 
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "text"
+TWEET_FILES = [CORPORA / "tweeteval" / "sentiment_dev.tsv", CORPORA / "semeval_twitter" / "train.tsv"]
+
+#: raw spaCy NER-only over the texts of a JSONL file, model load included (the baseline)
+RAW_NER = """
+import json, sys, spacy
+from enrichment.entities import UNUSED_PIPES
+from hub.settings import EnrichmentSettings
+nlp = spacy.load(EnrichmentSettings().spacy_model, exclude=UNUSED_PIPES)
+texts = [json.loads(line)["payload"]["text"] for line in open(sys.argv[1], encoding="utf-8")]
+n = sum(len(doc.ents) for doc in nlp.pipe(texts, batch_size=256))
+print(n, file=sys.stderr)
+"""
+
+
+def real_tweets(path: Path, n: int) -> int:
+    """Write up to ``n`` real tweets from the corpora to ``path`` as parley.message lines."""
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        for source in TWEET_FILES:
+            if not source.is_file():
+                raise SystemExit(f"{source} not found: --tweets needs ../shared/corpora")
+            with source.open(encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+                    if written >= n:
+                        return written
+                    payload = {
+                        "native_id": str(written),
+                        "text": row["text"],
+                        "language": "en",
+                        "created_at": f"2016-{1 + written % 12:02d}-{1 + written % 28:02d}T12:00:00Z",
+                        "author": {"native_id": f"u{written % 5000}", "handle": f"u{written % 5000}"},
+                    }
+                    envelope = {"channel": "twitter", "kind": "parley.message", "account": "brand"}
+                    out.write(json.dumps({**envelope, "payload": payload}) + "\n")
+                    written += 1
+    return written
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of ``command`` run to its end (its own process tree's
+    largest process: ``wait4`` reports the child's own peak)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(
+            f"{command[:4]} failed: {child.stderr.read().decode()[-2000:] if child.stderr else ''}"
+        )
+    return wall, usage.ru_maxrss / 1024
+
+
+def parley_ingest(source: Path, data: Path, processes: int) -> list[str]:
+    return [sys.executable, "-m", "cli", "ingest", "--processes", str(processes), str(source)]
+
+
+def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "tweets.jsonl"
+        n = real_tweets(source, n)
+
+        def env(data: str) -> dict[str, str]:
+            return {
+                **os.environ,
+                "PYTHONPATH": root,
+                "PARLEY_DATA_DIR": str(Path(tmp) / data),
+                "PARLEY_DEMO": "false",
+                "PARLEY_LOG_LEVEL": "ERROR",
+            }
+
+        rows: dict[str, list[tuple[float, float]]] = {}
+        for run in range(repeat):
+            if compare_processes:
+                pairs = {
+                    "1 process": parley_ingest(source, Path(tmp), 1),
+                    "2 processes": parley_ingest(source, Path(tmp), 2),
+                }
+            else:
+                pairs = {
+                    "raw NER nlp.pipe": [sys.executable, "-c", RAW_NER, str(source)],
+                    "parley ingest": parley_ingest(source, Path(tmp), 1),
+                }
+            for name, command in pairs.items():
+                rows.setdefault(name, []).append(timed(command, env(f"{name}-{run}")))
+    load = os.getloadavg()
+    loads = " ".join(f"{x:.2f}" for x in load)
+    print(f"real tweets: {n}  runs: {repeat}  load average at the end: {loads}")
+    for name, results in rows.items():
+        wall = statistics.median(r[0] for r in results)
+        rss = statistics.median(r[1] for r in results)
+        walls = ", ".join(f"{r[0]:.1f}" for r in results)
+        print(f"  {name:18s} {n / wall:8.1f} msgs/s  wall {wall:6.1f} s ({walls})  peak RSS {rss:6.0f} MiB")
+    (base_name, base), (name, other) = list(rows.items())
+    ratios = [b[0] / o[0] for b, o in zip(base, other, strict=True)]
+    memory = [o[1] / b[1] for b, o in zip(base, other, strict=True)]
+    label = "speed-up 2/1" if compare_processes else "throughput parley/raw"
+    print(f"{label} = {statistics.median(ratios):.2f} (paired: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"peak memory {name}/{base_name} = {statistics.median(memory):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="messages to generate")
     parser.add_argument("--no-ner", action="store_true", help="disable spaCy NER in enrichment")
     parser.add_argument("--processes", action="store_true", help="also compare 1 and 2 flow processes")
+    parser.add_argument("--tweets", type=int, default=0, help="real tweets from the corpora (see above)")
+    parser.add_argument("--repeat", type=int, default=1, help="paired runs with --tweets (medians)")
     args = parser.parse_args()
+    if args.tweets:
+        bench_tweets(args.tweets, args.repeat, args.processes)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "bench.jsonl"

@@ -11,6 +11,11 @@ A channel is a package ``channels/<name>/`` whose ``__init__`` exports one froze
 * ``webhook`` verifies a platform's push request, answers its challenge, and turns the body
   into envelopes (or ``None`` when the channel only polls);
 * ``replier(settings, account)`` sends replies for one account (or ``None``: read-only);
+  ``check_reply(reply)`` says, purely, what about a draft breaks the channel's rules (length,
+  mentions, recipients, messaging windows), so the API refuses it before it is queued;
+  ``reply_kinds`` says whether the channel has public replies, private messages or both, and
+  ``sent_is_delivered`` whether a platform's acceptance is publication (X) or only a hand-over
+  (SMTP);
 * ``threading(settings)`` says how messages of this channel thread beyond reply links;
 * ``own_identities(settings)`` names the brand's identities its configured accounts use.
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,12 +48,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Channel",
+    "DeliveryInDoubt",
     "FileImporter",
+    "HandOver",
     "ImportFile",
     "ImportItem",
     "NamedSource",
     "Parser",
     "Replier",
+    "ReplyCheck",
+    "ReplyProblem",
+    "SettlingReplier",
     "ThreadingRules",
     "Webhook",
     "WebhookRefused",
@@ -74,12 +84,46 @@ NamedSource = tuple[str, "Source[Any]"]
 S = TypeVar("S", bound=BaseModel)
 
 
+#: what a replier awaits at its point of no return: right before the step after which the
+#: platform may have the reply (SMTP DATA). The outbox records it, so a sender that dies before
+#: it is known never to have sent the reply. It may raise to stop the send.
+HandOver = Callable[[], Awaitable[None]]
+
+
 class Replier(Protocol):
-    """Sends replies through one channel account."""
+    """Sends replies through one channel account.
+
+    A replier whose ``send`` takes a keyword ``handing_over`` (a :data:`HandOver`) awaits it at
+    its point of no return; for one that does not, the dispatcher counts the whole send as
+    past that point.
+    """
 
     async def send(self, reply: Reply) -> Delivery:
         """Deliver ``reply``; retriable failures raise ``RetriableError``."""
         ...
+
+
+class SettlingReplier(Replier, Protocol):
+    """A replier that can tell whether a reply in doubt (its sender died between sending and
+    recording) reached the platform, by asking the platform (X: the account's timeline)."""
+
+    def settle(self, reply: Reply) -> Delivery | None:
+        """The delivery of ``reply`` if the platform has it, ``None`` if it never got there
+        (it may be sent). ``RetriableError`` when the platform cannot be asked now."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReplyProblem:
+    """What about a draft reply breaks a channel's rules: the ``field`` (``text``, ``to``,
+    ``private``...) and a sentence saying what is wrong and how to fix it."""
+
+    field: str
+    message: str
+
+
+#: a channel's pure check of a draft reply: the problems, [] when it may be queued
+ReplyCheck = Callable[[Reply], list[ReplyProblem]]
 
 
 _KINDS = (
@@ -233,6 +277,11 @@ class WebhookResponse:
     media_type: str = "application/json"
 
 
+class DeliveryInDoubt(ParleyError):
+    """The send failed past its point of no return (the connection dropped after the message
+    went): the platform may or may not have the reply, so it must not simply be sent again."""
+
+
 class WebhookRefused(ParleyError):
     """The request is not the platform's (bad or missing signature): answered 401, never stored."""
 
@@ -287,6 +336,9 @@ class Channel(Generic[S]):
     importers: tuple[FileImporter, ...] = ()
     webhook: Webhook | None = None
     replier: Callable[[Settings, str], Replier] | None = None
+    check_reply: ReplyCheck | None = None
+    reply_kinds: frozenset[str] = frozenset({"public"})
+    sent_is_delivered: bool = False
     threading: Callable[[Settings], ThreadingRules] = no_subject_fallback
     own_identities: Callable[[Settings], list[str]] | None = None
 

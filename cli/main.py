@@ -1,6 +1,8 @@
 """``parley``: the command line (see the package docstring: the composition root).
 
-``parley run`` ingests (the bundled demo when no channel is configured) and serves the API;
+``parley run`` ingests (the bundled demo when no channel is configured) and serves the API,
+with the SLA tracker and breach scan (``flows.sla``), the reply dispatcher and the outbound
+webhook deliverer (``parley webhooks deliver`` alone, :mod:`cli.webhooks`) beside it;
 ``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
 ``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
 (:mod:`cli.agents`); ``parley rules ...`` (:mod:`cli.rules`). Serving on an empty agents
@@ -15,14 +17,16 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -31,10 +35,14 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents, rules
+from cli import agents, dispatch, report, rules, webhooks
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
+
+if TYPE_CHECKING:
+    from crm.store import CRMStore
+    from kb.base import KnowledgeBase
 
 app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge base maintenance.", no_args_is_help=True)
@@ -79,6 +87,48 @@ def _with_demo_fallback(settings: Settings) -> Settings:
     from cli.demo import DEMO_PATH, demo_settings
 
     return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
+
+
+def settings_for_run(*, demo_fallback: bool) -> Settings:
+    """The settings ``parley run`` ingests with (the demo's when ``demo_fallback`` and nothing
+    else is configured); ``cli.cluster``'s flow processes build theirs the same way."""
+    settings = _settings()
+    return _with_demo_fallback(settings) if demo_fallback else settings
+
+
+def _processes(requested: int | None, settings: Settings) -> int:
+    """Flow processes to run: ``requested``, else the ``flow.processes`` setting; 0 means one
+    per core."""
+    from cli.cluster import default_processes
+
+    count = settings.flow.processes if requested is None else requested
+    return count or default_processes()
+
+
+def _run_ingest_processes(
+    settings: Settings, paths: Sequence[Path], processes: int, *, recovery: bool, demo_fallback: bool = False
+) -> dict[str, int]:
+    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``)."""
+    from cli.cluster import run_cluster
+    from flows.kb_writer import finish_ingest
+
+    if not paths:
+        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
+    total = sum(_count_records(p) for p in paths)
+    with _progress(total, f"ingesting ({processes} processes)") as progress:
+        task = progress.task_ids[0]
+        report = run_cluster(
+            settings,
+            paths,
+            processes,
+            recovery=recovery,
+            demo_fallback=demo_fallback,
+            on_read=lambda n: progress.update(task, completed=n),
+            preexec_fn=_flow_dies_with(os.getpid()),
+        )
+        progress.update(task, completed=total)
+    finish_ingest(settings, report)
+    return report.as_dict()
 
 
 def _count_records(path: Path) -> int:
@@ -208,12 +258,33 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     logging.getLogger("uvicorn.access").addFilter(agents.RedactSignInLinks())
     from flows.snooze import SnoozeTimer
 
-    # snoozed conversations reopen on time while the hub serves
+    # snoozed conversations reopen on time while the hub serves; SLA clocks run beside it
     timer = SnoozeTimer(application.state.crm, application.state.kb, settings.routing.snooze_poll_s).start()
     try:
-        uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+        with _sla_worker(settings, application.state.crm, application.state.kb):
+            uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         timer.stop()
+
+
+@contextmanager
+def _sla_worker(settings: Settings, crm: CRMStore, kb: KnowledgeBase) -> Iterator[None]:
+    """The SLA tracker and breach scan (``flows.sla``) in a background thread while serving."""
+    if not settings.sla.enabled:
+        yield
+        return
+    from flows.sla import run_sla_worker
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_sla_worker, args=(crm, kb, settings.sla.scan_interval_s, stop), name="sla", daemon=True
+    )
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
 def _fail(exc: Exception) -> None:
@@ -221,6 +292,10 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option("--processes", "-n", min=0, help="Bytewax processes to run the flow as (0: one per core)"),
+]
 PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="port to serve the API on")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="address to serve the API on")]
 
@@ -230,6 +305,7 @@ def run(
     port: PortOpt = None,
     host: HostOpt = None,
     serve: Annotated[bool, typer.Option(help="serve the API after ingesting")] = True,
+    processes: ProcessesOpt = None,
 ) -> None:
     """Ingest (configured channels, import paths, or the bundled demo) and serve the API.
 
@@ -242,34 +318,60 @@ def run(
         from flows.inbox import inbox_sources
         from flows.ingest import channel_sources
 
-        # configured accounts, feeds added through the API, or webhooks filling the inbox
-        if channel_sources(settings) or inbox_sources(settings):
-            _run_live(settings, host, port, serve)
-            return
-        settings = _with_demo_fallback(settings)
-        summary = _run_ingest(settings, settings.import_paths, recovery=True)
-        _print_summary(summary)
-        if serve:
-            _serve(settings, host, port)
+        with _delivering_webhooks(settings):
+            # configured accounts, feeds added through the API, or webhooks filling the inbox
+            count = _processes(processes, settings)
+            if channel_sources(settings) or inbox_sources(settings):
+                _run_live(settings, host, port, serve, count)
+                return
+            settings = _with_demo_fallback(settings)
+            if count > 1:
+                summary = _run_ingest_processes(
+                    settings, settings.import_paths, count, recovery=True, demo_fallback=True
+                )
+            else:
+                summary = _run_ingest(settings, settings.import_paths, recovery=True)
+            _print_summary(summary)
+            if serve:
+                with _dispatcher():
+                    _serve(settings, host, port)
     except FatalError as exc:
         _fail(exc)
 
 
-def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
-    """Live channels: the flow runs in its own process (resumable), the API in this one.
+@contextmanager
+def _delivering_webhooks(settings: Settings) -> Iterator[None]:
+    """The outbound webhook deliverer in a thread of this process, beside the flow and the API
+    (``parley webhooks deliver`` runs it alone); its own store, so it never waits on theirs."""
+    from crm import open_crm
+    from outbound.webhooks import delivering_in_background
+
+    crm = open_crm(settings)
+    try:
+        with delivering_in_background(crm, settings.outbound_webhooks):
+            yield
+    finally:
+        crm.close()
+
+
+def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: int = 1) -> None:
+    """Live channels: the flow runs as ``processes`` processes of its own (resumable), the API
+    in this one.
 
     SIGTERM stops both the way Ctrl-C does (a service manager or ``docker stop`` sends it): it
-    becomes ``SystemExit`` in this process, and the ``finally`` stops the flow process before
-    this one exits (status 143). The flow runs in its own process group, so a signal for this
-    process's group reaches it once, from here; on Linux it also gets SIGTERM should this
-    process die without cleaning up (SIGKILL).
+    becomes ``SystemExit`` in this process, and the ``finally`` stops the flow processes before
+    this one exits (status 143). Each flow process runs in its own process group, so a signal
+    for this process's group reaches it once, from here; on Linux it also gets SIGTERM should
+    this process die without cleaning up (SIGKILL).
     """
     from bytewax.recovery import init_db_dir
+
+    from cli.cluster import free_addresses
 
     settings.ensure_data_dir()
     if not settings.recovery_dir.exists():
         settings.recovery_dir.mkdir(parents=True)
-        init_db_dir(settings.recovery_dir, 1)
+        init_db_dir(settings.recovery_dir, processes)
     command = [
         sys.executable,
         "-m",
@@ -282,24 +384,54 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool) -> None:
         "-b",
         "0",
     ]
+    addresses = ";".join(free_addresses(processes))
+    commands = [
+        [*command, "-i", str(i), "-a", addresses] if processes > 1 else command for i in range(processes)
+    ]
     # Installed before the flow starts, so no SIGTERM can end this process with the flow
     # running. Uvicorn takes SIGTERM over while it serves, shuts down gracefully, then
     # raises the signal again: this handler sees it then.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    flow_processes: list[subprocess.Popen[bytes]] = []
     try:
-        flow_process = subprocess.Popen(
-            command, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
-        )
-        console.print(f"ingest flow running (pid {flow_process.pid})")
         try:
+            for one in commands:
+                flow_processes.append(
+                    subprocess.Popen(
+                        one, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
+                    )
+                )
+            pids = ", ".join(str(p.pid) for p in flow_processes)
+            shown = f"{processes} processes, pids {pids}" if processes > 1 else f"pid {pids}"
+            console.print(f"ingest flow running ({shown})")
             if serve:
-                _serve(settings, host, port)
+                with _dispatcher():
+                    _serve(settings, host, port)
             else:
-                flow_process.wait()
+                for flow_process in flow_processes:
+                    flow_process.wait()
         finally:
-            _stop_flow(flow_process)
+            for flow_process in flow_processes:
+                _stop_flow(flow_process)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def _dispatcher() -> Iterator[None]:
+    """The reply dispatcher (``parley dispatch``) in a process of its own while the body runs:
+    stopped like the flow (SIGINT, then SIGKILL), and SIGTERMed by Linux should this one die."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "dispatch", "--quiet"],
+        env=os.environ.copy(),
+        process_group=0,
+        preexec_fn=_flow_dies_with(os.getpid()),
+    )
+    console.print(f"reply dispatcher running (pid {process.pid})")
+    try:
+        yield
+    finally:
+        _stop_flow(process)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -366,11 +498,21 @@ def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="JSONL envelopes, .eml files or folders, .mbox, feed files")
     ],
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes", "-n", min=0, help="Bytewax processes to run the flow as (0: one per core)"
+        ),
+    ] = 1,
 ) -> None:
     """Import files through the same parsers as live channels; prints a summary at the end."""
     settings = _settings()
     try:
-        summary = _run_ingest(settings, paths, recovery=False)
+        count = _processes(processes, settings)
+        if count > 1:
+            summary = _run_ingest_processes(settings, paths, count, recovery=False)
+        else:
+            summary = _run_ingest(settings, paths, recovery=False)
     except FatalError as exc:
         _fail(exc)
     _print_summary(summary)
@@ -433,13 +575,27 @@ def kb_export() -> None:
 
 @kb_app.command("migrate")
 def kb_migrate(
-    to: Annotated[str, typer.Option("--to", help="target backend: elasticsearch or sqlite")],
+    to: Annotated[str | None, typer.Option("--to", help="target backend: elasticsearch or sqlite")] = None,
+    reindex: Annotated[
+        bool,
+        typer.Option(
+            "--reindex",
+            help="rebuild the embedded knowledge base of an older layout in place, from its own documents",
+        ),
+    ] = False,
 ) -> None:
-    """Copy the whole knowledge base to the other backend (resumable; verifies counts).
+    """Copy the whole knowledge base to the other backend (resumable; verifies counts), or
+    with ``--reindex`` rebuild an embedded one written by an older Parley.
 
     The source is the configured backend (``PARLEY_KB__BACKEND``); interrupted, it resumes
     from its checkpoint under the data directory.
     """
+    if reindex:
+        _kb_reindex()
+        return
+    if to is None:
+        _fail(FatalError("say where to: --to elasticsearch or --to sqlite (or --reindex)"))
+        return
     from kb import open_kb
     from kb.migrate import migrate_kb
 
@@ -480,8 +636,58 @@ def kb_migrate(
     console.print(f"[green]verified.[/] Set PARLEY_KB__BACKEND={to} to use it.")
 
 
+def _kb_reindex() -> None:
+    """``parley kb migrate --reindex``: rebuild the embedded knowledge base in the current layout."""
+    from kb.sqlite.reindex import layout_of, reindex_sqlite_kb
+    from kb.sqlite.store import SCHEMA_VERSION
+
+    settings = _settings()
+    path = settings.kb_path
+    layout = layout_of(path)
+    if layout is None or layout == SCHEMA_VERSION:
+        console.print(
+            f"[green]nothing to do:[/] {path} {'does not exist' if layout is None else 'is current'}."
+        )
+        return
+    with sqlite3.connect(path) as conn:
+        total = sum(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("messages", "conversations")
+        )
+    try:
+        with _progress(total, f"rebuilding layout {layout} as {SCHEMA_VERSION}") as bar:
+            task = bar.task_ids[0]
+            outcome = reindex_sqlite_kb(
+                path, on_progress=lambda done, n: bar.update(task, completed=done, total=n)
+            )
+    except ValueError as exc:
+        _fail(FatalError(str(exc)))
+        return
+    report = outcome.report
+    table = Table(title=f"reindex of {path}", show_header=False)
+    table.add_row("messages", f"{report.target_messages} of {report.source_messages}")
+    table.add_row("conversations", f"{report.target_conversations} of {report.source_conversations}")
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]{problem}")
+    for doc_id, error in list(report.errors.items())[:20]:
+        console.print(f"[red]{doc_id}: {error}")
+    if outcome.backup is None:
+        _fail(
+            FatalError(
+                f"the rebuild is incomplete; {path} is unchanged. Fix the errors above and run it again"
+            )
+        )
+        return
+    console.print(
+        f"[green]rebuilt.[/] The layout-{layout} file is kept as {outcome.backup}; remove it when satisfied."
+    )
+
+
 agents.register(app, lambda: _settings())
 rules.register(app, lambda: _settings())
+dispatch.register(app, lambda: _settings())
+report.register(app, lambda: _settings())
+webhooks.register(app, lambda: _settings())
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from crm.events import EventLog, NewEvent, record_events
 from crm.routing_txn import HOLDING, RoutingTxn, holding
 from crm.rules import AssignSpec
 from crm.schema import conversation_routing
-from hub.models import utcnow
+from hub.models import Conversation, utcnow
 
 __all__ = [
     "ROUTING_LOCK",
@@ -147,6 +147,22 @@ class Seed:
     queue: str | None
     priority: str
     tags: tuple[str, ...]
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> Seed:
+        """The routing row a conversation document implies."""
+        languages = [lang for lang in conversation.languages if lang != "und"]
+        return cls(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            account=conversation.account,
+            language=languages[0] if languages else None,
+            status=str(conversation.status),
+            assignee=conversation.assignee,
+            queue=conversation.queue,
+            priority=str(conversation.priority),
+            tags=tuple(conversation.tags),
+        )
 
 
 def _seed_triage(triage: Mapping[str, Any] | None) -> dict[str, Any]:

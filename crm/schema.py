@@ -19,6 +19,10 @@ Invariants the store keeps:
 * thread membership (``crm.threads``): every ``thread_nodes`` row names its component's current
   conversation (never a folded one), and every ``conversation_aliases`` row points straight at
   a current conversation (one hop), so resolving an id is one lookup.
+* outbound webhooks (``crm.outbound_webhooks``): a subscription's ``cursor`` is the last event
+  it has queued; a delivery row is queued in the transaction that moves the cursor past its
+  event, and ``(subscription_id, message_id)`` is unique, so an event is queued once per
+  subscription whatever crashes.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ __all__ = [
     "agents",
     "api_tokens",
     "audit_log",
+    "canned_responses",
     "contacts",
     "conversation_aliases",
     "conversation_routing",
@@ -59,6 +64,12 @@ __all__ = [
     "merge_blocks",
     "merge_events",
     "metadata",
+    "monitor_alerts",
+    "monitor_hits",
+    "monitor_windows",
+    "monitors",
+    "notes",
+    "outbox",
     "processed_messages",
     "routing_rules",
     "segment_members",
@@ -69,6 +80,8 @@ __all__ = [
     "team_members",
     "teams",
     "thread_nodes",
+    "webhook_deliveries",
+    "webhook_subscriptions",
 ]
 
 
@@ -471,4 +484,244 @@ team_cursors = Table(
     Column("team_id", ID, primary_key=True),
     Column("last_agent_id", ID, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+# --- replies: the outbox, internal notes and canned responses (migration 0008; crm.outbox) --
+
+outbox = Table(
+    "outbox",
+    metadata,
+    #: ``rpl_<hex>``; the channel derives what it can from it (mail: the Message-ID)
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("account", Text, nullable=False),
+    #: the hub id of the message answered (the conversation's latest inbound one by default)
+    Column("in_reply_to", ID),
+    #: the agent who wrote it (the signed-in agent)
+    Column("author_id", ID, nullable=False, index=True),
+    #: the client's ``Idempotency-Key``, unique per author; NULL = none given
+    Column("idempotency_key", String(256)),
+    #: SHA-256 of the request the key was first used with: the same key with another request is refused
+    Column("request_digest", String(64)),
+    #: a private message (True: a DM) or a public reply (False) where the channel has both;
+    #: NULL = the channel's usual way for the answered message
+    Column("private", Boolean),
+    Column("subject", Text),
+    Column("text", Text, nullable=False),
+    Column("html", Text),
+    #: explicit recipients (``hub.models.Identity`` as JSON); [] = the channel's default
+    Column("recipients", JSON, nullable=False, default=list),
+    #: attachment metadata (``hub.models.Attachment`` as JSON); the content is never stored
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("canned_response_id", ID),
+    #: queued | sending | sent | delivered | failed | unknown (crm.outbox.STATES)
+    Column("state", String(16), nullable=False),
+    #: sends tried so far (a send in doubt counts)
+    Column("attempts", Integer, nullable=False, default=0),
+    #: a queued row is not taken before this (backoff, Retry-After)
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    #: who took the row to send it (a dispatcher run), and until when its claim holds
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime()),
+    #: when this attempt reached its point of no return (SMTP DATA); NULL = the platform
+    #: cannot have it yet, so a sender dying before is known not to have sent it
+    Column("handed_over_at", UTCDateTime()),
+    #: the platform's id of the sent reply (mail: the Message-ID; X: the tweet or ``dm:`` id)
+    Column("platform_id", Text),
+    #: the hub id of the outbound message in the knowledge base
+    Column("message_id", ID),
+    #: why it failed, is unknown or was retried: what happened and what to do
+    Column("reason", Text),
+    #: the outbound message is in the knowledge base (written after the state is recorded)
+    Column("recorded", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("uq_outbox_author_id_idempotency_key", "author_id", "idempotency_key", unique=True),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, nullable=False, index=True),
+    Column("author_id", ID, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    #: what an agent types to pick it (``/refund``), unique
+    Column("shortcut", String(64), nullable=False, unique=True),
+    #: language code (ISO 639-1, or ``default``) -> template text
+    Column("variants", JSON, nullable=False),
+    Column("created_by", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# --- outbound webhooks (migration 0009; crm.outbound_webhooks) --------------------------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    #: the event types sent (``conversation.*`` for a family); NULL = every type
+    Column("event_types", JSON),
+    #: ``whsec_<base64 key>``: kept as written, since the hub must sign with it (see the module)
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: why it was disabled (by an admin, or after repeated failures); NULL while enabled
+    Column("disabled_reason", Text),
+    Column("disabled_at", UTCDateTime()),
+    #: attempts that failed in a row, any delivery; a success resets it
+    Column("consecutive_failures", Integer, nullable=False),
+    #: no attempt before this (set after a failure, so a dead receiver gets one try per backoff)
+    Column("paused_until", UTCDateTime()),
+    #: the id of the last event queued for this subscription (or skipped by its filter)
+    Column("cursor", BigInteger, nullable=False),
+    Column("created_by", ID),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", InboxId, primary_key=True, autoincrement=True),
+    Column(
+        "subscription_id",
+        ID,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    #: the event delivered; NULL for a test message
+    Column("event_id", BigInteger),
+    #: the ``webhook-id`` header: ``evt_<event id>`` (the same on every retry), ``test_...``
+    Column("message_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    #: the exact JSON body sent on every attempt
+    Column("body", Text, nullable=False),
+    #: pending | delivered | failed
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    #: when the next attempt is due (while pending; a claim pushes it past the attempt's timeout)
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime(), index=True),
+    #: the receiver's HTTP status on the last attempt (NULL: no answer)
+    Column("last_status", Integer),
+    #: why the last attempt failed, in a sentence
+    Column("last_error", Text),
+    #: the start of the receiver's last answer body
+    Column("last_response", Text),
+    Index("uq_webhook_deliveries_subscription_id_message_id", "subscription_id", "message_id", unique=True),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# --- listening monitors (migration 0010; crm.monitors, crm.monitor_windows, crm.monitor_alerts) --
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    #: the listening query (kb.query language), checked when saved
+    Column("query", Text, nullable=False),
+    #: channels / languages the monitor is limited to; empty = any
+    Column("channels", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("owner_id", ID),
+    #: crm.monitors.AlertSettings as JSON
+    Column("alerts", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: why the hub disabled it (a run-time failure); NULL when a person did, or it is enabled
+    Column("disabled_reason", Text),
+    #: the store-wide change counter when this row last changed: unique, only grows, so the
+    #: flow reloads its monitors when ``max(revision)`` differs from what it loaded
+    Column("revision", BigInteger, nullable=False, unique=True),
+    #: the revision at which what it matches (query, channels, languages) last changed: hits
+    #: carry it, and hits of an older one are refused
+    Column("match_revision", BigInteger, nullable=False),
+    #: deleted monitors stay as tombstones so the change counter never goes back
+    Column("deleted", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    #: when the last backfill from the knowledge base finished (NULL: never)
+    Column("backfilled_at", UTCDateTime()),
+)
+
+monitor_hits = Table(
+    "monitor_hits",
+    metadata,
+    #: one matched message of one monitor: windows are recounted from these, so a replay or a
+    #: late message is counted exactly once
+    Column("monitor_id", ID, primary_key=True),
+    Column("message_id", ID, primary_key=True),
+    #: the monitor revision it was matched under; hits of an older revision are refused
+    Column("revision", BigInteger, nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("language", String(32), nullable=False),
+    #: negative | neutral | positive, NULL when unknown
+    Column("sentiment", String(16)),
+    Column("author", Text),
+    Column("hashtags", JSON, nullable=False),
+    Column("entities", JSON, nullable=False),
+    Index("ix_monitor_hits_monitor_id_window_start", "monitor_id", "window_start"),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("monitor_id", ID, primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("volume", Integer, nullable=False),
+    Column("negative", Integer, nullable=False),
+    Column("neutral", Integer, nullable=False),
+    Column("positive", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    #: {value: count} for channels and languages; [[value, count], ...] top lists for the rest
+    Column("channels", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("hashtags", JSON, nullable=False),
+    Column("entities", JSON, nullable=False),
+    Column("authors", JSON, nullable=False),
+    #: times the window was recounted after late messages (the correction path)
+    Column("corrections", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor_id", ID, nullable=False),
+    #: volume_spike | negative_share | emerging_term
+    Column("kind", String(32), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    #: the hashtag or entity of an emerging-term alert
+    Column("term", Text),
+    #: the messages that caused it (bounded)
+    Column("message_ids", JSON, nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+    #: one alert per monitor, kind and window, whatever restarts and replays
+    Index(
+        "ix_monitor_alerts_monitor_id_kind_window_start", "monitor_id", "kind", "window_start", unique=True
+    ),
 )

@@ -10,7 +10,7 @@ invalid). The schema is created or migrated when the store is opened.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from crm.agents import AgentStore
 from crm.attributes import attributes_problem, text_problem
 from crm.audit import AuditLog
+from crm.canned import CannedStore
 from crm.credentials import CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
@@ -25,13 +26,18 @@ from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog
 from crm.inbox import InboxEntry, InboxTable
 from crm.merges import merge_contacts, split_contact, unmerge_contact
+from crm.monitors import MonitorStore
 from crm.normalise import Resolver
+from crm.notes import NoteStore
+from crm.outbound_webhooks import OutboundWebhookStore
+from crm.outbox import OutboxStore
 from crm.resolve import upsert_authors
 from crm.rollups import chunks
 from crm.routing import RoutingStore
 from crm.rules import RuleStore
 from crm.schema import contacts, identities, merge_events
 from crm.segments import SegmentStore
+from crm.sla import SlaStore
 from crm.teams import TeamStore
 from crm.threads import ThreadStore
 from crm.views import ContactView, MergeEventView, contact_view, event_view
@@ -48,7 +54,12 @@ def open_crm(settings: Settings) -> CRMStore:
     engine = make_engine(settings.crm_url)
     migrate(engine)
     # the brand's own addresses and numbers (its mailboxes among them) must never merge people
-    return CRMStore(engine, settings.crm, own_addresses=settings.own_addresses())
+    return CRMStore(
+        engine,
+        settings.crm,
+        own_addresses=settings.own_addresses(),
+        sla_late_after=timedelta(minutes=settings.sla.late_after_minutes),
+    )
 
 
 def _like(text: str) -> str:
@@ -62,7 +73,12 @@ class CRMStore:
     ``audit``; the event log through ``events``."""
 
     def __init__(
-        self, engine: Engine, settings: CRMSettings | None = None, *, own_addresses: Sequence[str] = ()
+        self,
+        engine: Engine,
+        settings: CRMSettings | None = None,
+        *,
+        own_addresses: Sequence[str] = (),
+        sla_late_after: timedelta = timedelta(hours=1),
     ) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
@@ -80,8 +96,23 @@ class CRMStore:
         #: routing rules and each conversation's routing state (``crm.rules``, ``crm.routing``)
         self.rules = RuleStore(engine, self._writer)
         self.routing = RoutingStore(engine, self.events)
+        #: SLA policies, clocks that follow ``events``, breaches and response times (``crm.sla``)
+        self.sla = SlaStore(engine, self._writer, self.events, late_after=sla_late_after)
+        #: replies and their delivery state (``crm.outbox``; transitions append to ``events``),
+        #: notes, canned responses
+        self.outbox = OutboxStore(engine, self._writer, self.events)
+        self.notes = NoteStore(engine, self._writer)
+        self.canned = CannedStore(engine, self._writer)
+        #: outbound webhook subscriptions and their delivery log (``crm.outbound_webhooks``)
+        self.outbound_webhooks = OutboundWebhookStore(engine, self._writer)
         #: thread membership shared by every ingest process (``crm.threads``)
         self.threads = ThreadStore(engine)
+        #: listening monitors, their windows and alerts (``crm.monitors``)
+        self.monitors = MonitorStore(engine, self._writer, self._append_event)
+
+    def _append_event(self, type_: str, data: dict[str, Any], conn: Connection) -> int:
+        """Append an event in the caller's transaction (the event log, ``crm.events``)."""
+        return self.events.append(type_, data=data, conn=conn)
 
     @property
     def backend(self) -> str:

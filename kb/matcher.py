@@ -1,9 +1,10 @@
 """Evaluate a parsed query against one message in memory, and highlight matches.
 
 This is the reference semantics the backends are tested against: a text leaf matches when its
-stemmed tokens occur consecutively in one of the searchable columns (text, subject, author
-names); a prefix leaf's last token is stemmed and then prefix-matched against stemmed tokens,
-as FTS5 does; ``NEAR/n`` allows at most ``n`` words between operands within one column.
+tokens, analysed in the message's language (``kb.languages``: stop words, stemmer), occur
+consecutively in one of the searchable columns (text, subject, author names) analysed the
+same way; a prefix leaf's last token is stemmed and then prefix-matched against the column's
+stems, as FTS5 does; ``NEAR/n`` allows at most ``n`` words between operands within one column.
 """
 
 from __future__ import annotations
@@ -12,16 +13,25 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from hub.models import Conversation, Message
-from kb.analysis import author_text, conversation_field_values, fold, message_field_values, stem, tokenize
+from kb.analysis import (
+    author_text,
+    conversation_field_values,
+    effective_language,
+    fold,
+    message_field_values,
+)
+from kb.languages import PLAIN, analyse, analyse_leaf, analyse_token, analysis_for
 from kb.query import And, Field, Near, Node, Not, Or, Text, parse_query
 
 __all__ = [
     "AnalysedColumns",
     "Matcher",
     "analyse_message",
+    "analysed_leaf",
     "build_matcher",
     "compile_matcher",
     "evaluate",
@@ -36,35 +46,66 @@ Matcher = Callable[..., bool]
 
 @dataclass(frozen=True)
 class AnalysedColumns:
-    """Stemmed token sequences of each searchable column of one message."""
+    """Analysed token sequences of each searchable column of one message, and the analysis
+    (``kb.languages.analysis_for`` its language) they were made with."""
 
     columns: tuple[tuple[str, ...], ...]
+    analysis: str = PLAIN
 
 
 def analyse_message(message: Message) -> AnalysedColumns:
+    analysis = analysis_for(effective_language(message))
     texts = (message.text, message.subject or "", author_text(message))
-    return AnalysedColumns(tuple(tuple(stem(t) for t in tokenize(text)) for text in texts))
+    return AnalysedColumns(tuple(tuple(analyse(text, analysis)) for text in texts), analysis)
 
 
-def _leaf_positions(leaf: Text, column: Sequence[str]) -> list[tuple[int, int]]:
-    """(start, end) token spans where ``leaf`` occurs in ``column``."""
-    want = [stem(t) for t in leaf.tokens]
+def _positions(want: tuple[str, ...], prefix: bool, column: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) token spans where the analysed tokens ``want`` occur in ``column``."""
     n = len(want)
+    last = want[-1]
+    if n == 1:  # most leaves: one pass in C-speed comprehensions
+        if prefix:
+            return [(i, i) for i, token in enumerate(column) if token.startswith(last)]
+        return [(i, i) for i, token in enumerate(column) if token == last]
     # a cheap rejection, at C speed: every whole token must occur somewhere in the column
-    if any(token not in column for token in (want[:-1] if leaf.prefix else want)):
+    if any(token not in column for token in (want[:-1] if prefix else want)):
         return []
+    first = want[0]
     spans = []
     for i in range(len(column) - n + 1):
-        ok = all(column[i + k] == want[k] for k in range(n - 1))
-        last = column[i + n - 1]
-        ok = ok and (last.startswith(want[-1]) if leaf.prefix else last == want[-1])
-        if ok:
+        if column[i] != first:
+            continue
+        ok = all(column[i + k] == want[k] for k in range(1, n - 1))
+        end = column[i + n - 1]
+        if ok and (end.startswith(last) if prefix else end == last):
             spans.append((i, i + n - 1))
     return spans
 
 
-def near_in_column(node: Near, column: Sequence[str]) -> bool:
-    spans = [_leaf_positions(op, column) for op in node.operands]
+@lru_cache(maxsize=65536)
+def analysed_leaf(tokens: tuple[str, ...], prefix: bool, analysis: str) -> tuple[str, ...] | None:
+    """A leaf's tokens as ``analysis`` indexes them (``kb.languages.analyse_leaf``), cached:
+    many monitors and rules ask for the same leaves of every message."""
+    return analyse_leaf(tokens, prefix, analysis)
+
+
+def _leaf_positions(leaf: Text, column: Sequence[str], analysis: str) -> list[tuple[int, int]]:
+    """(start, end) token spans where ``leaf`` occurs in ``column`` (analysed by ``analysis``)."""
+    want = analysed_leaf(tuple(leaf.tokens), leaf.prefix, analysis)
+    return _positions(want, leaf.prefix, column) if want is not None else []
+
+
+def _leaf_in(leaf: Text, column: Sequence[str], analysis: str) -> bool:
+    """Whether ``leaf`` occurs in ``column`` (a one-word term without a prefix: one C-speed search)."""
+    if len(leaf.tokens) == 1 and not leaf.prefix:
+        want = analysed_leaf(tuple(leaf.tokens), False, analysis)
+        return want is not None and want[0] in column
+    return bool(_leaf_positions(leaf, column, analysis))
+
+
+def near_in_column(node: Near, column: Sequence[str], analysis: str) -> bool:
+    """Whether ``node`` matches in ``column``, a column's tokens analysed by ``analysis``."""
+    spans = [_leaf_positions(op, column, analysis) for op in node.operands]
     if not all(spans):
         return False
     # Chains are checked pairwise between neighbours, which is what NEAR/n users mean.
@@ -94,11 +135,11 @@ def build_matcher(node: Node | None) -> Matcher:
     def match(message: Message, conversation: Conversation | None = None) -> bool:
         if node is None:
             return True
-        columns = analyse_message(message).columns
+        analysed = analyse_message(message)
         fields = message_field_values(message)
         if conversation is not None:
             fields.update(conversation_field_values(conversation))
-        return _evaluate(node, columns, fields)
+        return _evaluate(node, analysed, fields)
 
     return match
 
@@ -117,36 +158,39 @@ def evaluate(node: Node | None, analysed: AnalysedColumns, fields: dict[str, lis
     (:func:`analyse_message`) with its field values (``kb.analysis.message_field_values``, and
     ``conversation_field_values`` for conversation fields): many queries over one message
     analyse it once."""
-    return node is None or _evaluate(node, analysed.columns, fields)
+    return node is None or _evaluate(node, analysed, fields)
 
 
-def _evaluate(node: Node, columns: tuple[tuple[str, ...], ...], fields: dict[str, list[str]]) -> bool:
+def _evaluate(node: Node, analysed: AnalysedColumns, fields: dict[str, list[str]]) -> bool:
     if isinstance(node, Text):
-        return any(_leaf_positions(node, col) for col in columns)
+        return any(_leaf_in(node, col, analysed.analysis) for col in analysed.columns)
     if isinstance(node, Near):
-        return any(near_in_column(node, col) for col in columns)
+        return any(near_in_column(node, col, analysed.analysis) for col in analysed.columns)
     if isinstance(node, Field):
         return _field_match(node, fields.get(node.name, []))
     if isinstance(node, Not):
-        return not _evaluate(node.child, columns, fields)
+        return not _evaluate(node.child, analysed, fields)
     if isinstance(node, And):
-        return all(_evaluate(c, columns, fields) for c in node.children)
+        return all(_evaluate(c, analysed, fields) for c in node.children)
     assert isinstance(node, Or)
-    return any(_evaluate(c, columns, fields) for c in node.children)
+    return any(_evaluate(c, analysed, fields) for c in node.children)
 
 
-def highlight(text: str, leaves: Sequence[Text], *, fragment_chars: int = 160) -> list[str]:
-    """HTML-escaped fragments of ``text`` with the words matching ``leaves`` in ``<mark>``.
+def highlight(
+    text: str, leaves: Sequence[Text], *, fragment_chars: int = 160, analysis: str = "en"
+) -> list[str]:
+    """HTML-escaped fragments of ``text`` with the words matching ``leaves`` in ``<mark>``,
+    both analysed by ``analysis`` (``kb.languages``: the language of the text).
 
     Returns ``[]`` when nothing matches. Fragments are windows around the first matches.
     """
     if not text or not leaves:
         return []
     spans = [(m.start(), m.end()) for m in _TOKEN_SPANS.finditer(text)]
-    stems = [stem(fold(text[a:b])) for a, b in spans]
+    stems = [analyse_token(fold(text[a:b]), analysis) for a, b in spans]
     marked: set[int] = set()
     for leaf in leaves:
-        for start, end in _leaf_positions(leaf, stems):
+        for start, end in _leaf_positions(leaf, stems, analysis):
             marked.update(range(start, end + 1))
     if not marked:
         return []

@@ -19,11 +19,33 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
-from kb.base import KnowledgeBase, UnreadableDocument, UpsertResult
+from hub.models import Conversation, Message
+from kb.base import KnowledgeBase, OnUnreadable, UnreadableDocument, UpsertResult
 
-__all__ = ["MigrationReport", "migrate_kb"]
+__all__ = ["DocumentSource", "MigrationReport", "migrate_kb"]
+
+
+class DocumentSource(Protocol):
+    """What a migration reads: every document, in a stable order, and how many there are.
+
+    Every ``KnowledgeBase`` is one; so is ``kb.sqlite.reindex.StoredDocuments`` (a file of an
+    older layout, read as documents only).
+    """
+
+    def iter_messages(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Message]: ...
+
+    def iter_conversations(
+        self, batch_size: int = 1000, on_unreadable: OnUnreadable | None = None
+    ) -> Iterator[Conversation]: ...
+
+    def count_messages(self) -> int: ...
+
+    def count_conversations(self) -> int: ...
+
 
 T = TypeVar("T")
 _Phase = Literal["conversations", "messages"]
@@ -109,7 +131,7 @@ def _copy_phase(
 
 
 def migrate_kb(
-    source: KnowledgeBase,
+    source: DocumentSource,
     target: KnowledgeBase,
     *,
     state_path: Path,

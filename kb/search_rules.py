@@ -27,7 +27,9 @@ from __future__ import annotations
 from typing import Literal
 
 from hub.models import Conversation, Message
+from kb.analysis import effective_language
 from kb.base import SearchFilters
+from kb.languages import analysis_for
 from kb.matcher import highlight
 from kb.query import And, Field, Near, Node, Not, Or, Text, positive_texts
 
@@ -38,6 +40,7 @@ __all__ = [
     "MESSAGE_HIGHLIGHT_FIELDS",
     "MESSAGE_LEVEL_FILTERS",
     "Sort",
+    "conversation_analysis",
     "conversation_highlights",
     "conversation_level",
     "effective_sort",
@@ -147,17 +150,26 @@ def matches_subjects(node: Node | None, filters: SearchFilters) -> bool:
     return node is not None and is_word_query(node) and not has_message_level_filters(filters)
 
 
-def _highlights(texts: dict[str, str | None], node: Node | None) -> dict[str, list[str]]:
+def _highlights(texts: dict[str, str | None], node: Node | None, analysis: str) -> dict[str, list[str]]:
     leaves = positive_texts(node)
-    marked = {name: highlight(text or "", leaves) for name, text in texts.items()}
+    marked = {name: highlight(text or "", leaves, analysis=analysis) for name, text in texts.items()}
     return {name: fragments for name, fragments in marked.items() if fragments}
 
 
+def conversation_analysis(conversation: Conversation) -> str:
+    """The analysis (``kb.languages``) a conversation's own subject is indexed with: that of
+    its first language."""
+    return analysis_for(conversation.languages[0] if conversation.languages else None)
+
+
 def message_highlights(message: Message, node: Node | None) -> dict[str, list[str]]:
-    """Fragments of a message hit's :data:`MESSAGE_HIGHLIGHT_FIELDS` marking ``node``'s words."""
-    return _highlights({name: getattr(message, name) for name in MESSAGE_HIGHLIGHT_FIELDS}, node)
+    """Fragments of a message hit's :data:`MESSAGE_HIGHLIGHT_FIELDS` marking ``node``'s words,
+    analysed in the message's language."""
+    texts = {name: getattr(message, name) for name in MESSAGE_HIGHLIGHT_FIELDS}
+    return _highlights(texts, node, analysis_for(effective_language(message)))
 
 
 def conversation_highlights(conversation: Conversation, node: Node | None) -> dict[str, list[str]]:
     """Fragments of a conversation hit's :data:`CONVERSATION_HIGHLIGHT_FIELDS` marking ``node``'s words."""
-    return _highlights({name: getattr(conversation, name) for name in CONVERSATION_HIGHLIGHT_FIELDS}, node)
+    texts = {name: getattr(conversation, name) for name in CONVERSATION_HIGHLIGHT_FIELDS}
+    return _highlights(texts, node, conversation_analysis(conversation))

@@ -6,7 +6,8 @@
 Reads ``../shared/corpora/text/semeval_twitter/train.tsv`` (columns ``split label text``; the
 TweetEval dev tweets were removed from it, so dev stays fair) and never copies it. The same
 corpus and the same package versions give a byte-identical file: rows are sorted, there is no
-randomness, BLAS runs on one thread, weights are rounded to float16 (which absorbs the last-bit
+randomness, every native thread pool (BLAS and scikit-learn's OpenMP loops) runs on one thread
+from the first import on, weights are rounded to float16 (which absorbs the last-bit
 differences vectorised sums can show between runs) and the archive is written with fixed
 timestamps. ``--evaluate`` adds (a) macro-recall on the TweetEval dev split and (b)
 macro-recall on the ``twitter-2016test-A`` rows of a model trained on all the other rows.
@@ -15,6 +16,18 @@ Needs scikit-learn and scipy (the ``dev`` extra); inference does not.
 """
 
 from __future__ import annotations
+
+import os
+
+# One thread in every native pool, set before numpy, scipy or scikit-learn load their libraries:
+# a multithreaded sum adds in a different order from run to run, and ``threadpool_limits``
+# alone only reaches the libraries already loaded when it is entered (scikit-learn's OpenMP
+# runtime loads with its first import), so a model depended on what ran before it.
+# Only when run as the script: a module that imports this one (a test) keeps its own settings
+# and relies on ``train``'s limit, entered after scikit-learn is imported.
+if __name__ == "__main__":
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ[_variable] = "1"
 
 import argparse
 import csv
@@ -114,6 +127,8 @@ def to_matrix(batch: SparseBatch, width: int, dense: np.ndarray) -> object:
 
 def train(rows: Sequence[Row], params: Params) -> dict[str, np.ndarray]:
     """The model's arrays (as :class:`SentimentModel` loads them) trained on ``rows``."""
+    # imported before the limit is entered, so the limit reaches its OpenMP runtime too
+    import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     texts = [text for _, _, text in rows]

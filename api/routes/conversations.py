@@ -16,7 +16,7 @@ ending, reopens it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
@@ -36,6 +36,10 @@ from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
 from api.triage import ensure_routed, project
 from crm import Role, role_at_least
+from crm.notes import NoteView
+from crm.outbox import ReplyView
+from crm.sla import SlaView
+from crm.store import CRMStore
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
 
@@ -46,15 +50,42 @@ router = APIRouter(
 )
 
 
+class InboxConversation(Conversation):
+    """A conversation with its SLA clock (``null`` until the SLA tracker has seen it)."""
+
+    sla: SlaView | None = None
+
+
+#: conversations a list counts exactly; past this the total is a lower bound ("gte"). Lower
+#: than /search's: counting a conversation means finding one of its messages
+TOTAL_LIMIT = 1_000
+
+
 class ConversationPage(BaseModel):
+    #: conversations, counted exactly up to 1,000; past that a lower bound (see total_relation)
     total: int
-    items: list[Conversation]
+    #: "eq": total is exact; "gte": at least total conversations match (counting stopped there)
+    total_relation: Literal["eq", "gte"] = "eq"
+    #: set when so many messages matched ``q`` that relevance ranked the conversations of only
+    #: this many, the most recently indexed; sort=newest or oldest reaches every match
+    relevance_window: int | None = None
+    items: list[InboxConversation]
     next_cursor: str | None = None
 
 
 class ConversationDetail(BaseModel):
-    conversation: Conversation
+    conversation: InboxConversation
     messages: list[Message]
+    #: the agents' replies with their delivery state (sent ones are among ``messages`` too)
+    replies: list[ReplyView] = []
+    #: internal notes, never sent
+    notes: list[NoteView] = []
+
+
+def with_sla(crm: CRMStore, conversations: list[Conversation]) -> list[InboxConversation]:
+    """``conversations`` with their SLA clocks, read in one query for the page."""
+    clocks = crm.sla.views([c.id for c in conversations])
+    return [InboxConversation(**c.__dict__, sla=clocks.get(c.id)) for c in conversations]
 
 
 #: triage fields that always have a value; assignee and queue may be cleared with null
@@ -86,6 +117,7 @@ class ConversationUpdate(RequestBody):
 @router.get("/conversations")
 def list_conversations(
     kb: KBDep,
+    crm: CRMDep,
     q: str = Query(default="", description='listening query, e.g. refund "money back" -spam'),
     channel: list[str] | None = Query(default=None),
     status: list[str] | None = Query(default=None),
@@ -99,7 +131,8 @@ def list_conversations(
     offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
 ) -> ConversationPage:
-    """Conversations, newest activity first; ``q`` keeps those with a matching message."""
+    """Conversations, newest activity first; ``q`` keeps those with a matching message. Each
+    carries its SLA due times (``sla``)."""
     request = SearchRequest(
         query=q,
         filters=SearchFilters(
@@ -116,20 +149,32 @@ def list_conversations(
         cursor=cursor,
         sort=sort,  # type: ignore[arg-type]
         highlight=False,
+        total_limit=TOTAL_LIMIT,
     )
     result = kb.search_conversations(request)
     return ConversationPage(
-        total=result.total, items=[hit.document for hit in result.hits], next_cursor=result.next_cursor
+        total=result.total,
+        total_relation=result.total_relation,
+        relevance_window=result.relevance_window,
+        items=with_sla(crm, [hit.document for hit in result.hits]),
+        next_cursor=result.next_cursor,
     )
 
 
 @router.get("/conversations/{conversation_id}")
-def get_conversation(conversation_id: str, kb: KBDep) -> ConversationDetail:
-    """One conversation with its messages, oldest first."""
+def get_conversation(conversation_id: str, kb: KBDep, crm: CRMDep) -> ConversationDetail:
+    """One conversation with its SLA due times, its messages, its replies' delivery state and
+    its notes, oldest first."""
     conversation = kb.get_conversation(conversation_id)
     if conversation is None:
         raise HTTPException(status_code=404, detail=f"no conversation {conversation_id}")
-    return ConversationDetail(conversation=conversation, messages=kb.conversation_messages(conversation_id))
+    [detailed] = with_sla(crm, [conversation])
+    return ConversationDetail(
+        conversation=detailed,
+        messages=kb.conversation_messages(conversation_id),
+        replies=crm.outbox.for_conversation(conversation_id),
+        notes=crm.notes.for_conversation(conversation_id),
+    )
 
 
 def role_for_triage(changes: dict[str, Any], assignee: str | None, agent_id: str) -> Role:

@@ -3,6 +3,7 @@
 A query the user got wrong is a 400 whose detail says where and what was expected
 (``{"message", "position", "expected"}``); an unknown facet or a stale cursor is a 400 too, and
 so is a query over the cost budget or one stopped at the deadline (``kb.limits``).
+Totals are exact up to :data:`TOTAL_LIMIT` and marked ``total_relation: "gte"`` past it.
 The KB raises these as ``hub.errors.InvalidInput`` and the error edge (:mod:`api.errors`)
 answers them; anything else the KB raises is a fault of ours (500), never the user's query.
 """
@@ -25,6 +26,10 @@ router = APIRouter(
 )
 
 
+#: messages a search counts exactly; past this the total is a lower bound ("gte")
+TOTAL_LIMIT = 10_000
+
+
 class SearchHit(BaseModel):
     id: str
     score: float
@@ -44,7 +49,13 @@ class HistogramCount(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    #: matches, counted exactly up to 10,000; past that a lower bound (see total_relation)
     total: int
+    #: "eq": total is exact; "gte": at least total messages match (counting stopped there)
+    total_relation: Literal["eq", "gte"] = "eq"
+    #: set when so many messages matched that relevance ranked only this many, the most
+    #: recently indexed (pages end with them); sort=newest or oldest reaches every match
+    relevance_window: int | None = None
     hits: list[SearchHit]
     facets: dict[str, list[FacetCount]]
     histogram: list[HistogramCount]
@@ -93,10 +104,13 @@ def search(
         sort=sort,
         facets=tuple(split_multi([facets]) or ()),
         histogram=histogram,
+        total_limit=TOTAL_LIMIT,
     )
     result = kb.search_messages(request)
     return SearchResponse(
         total=result.total,
+        total_relation=result.total_relation,
+        relevance_window=result.relevance_window,
         hits=[
             SearchHit(id=h.id, score=h.score, message=h.document, highlights=h.highlights)
             for h in result.hits

@@ -30,7 +30,7 @@ from __future__ import annotations
 from channels.base import Channel
 from channels.email.importers import IMPORTERS
 from channels.email.parse import PARSERS
-from channels.email.replier import replier_for
+from channels.email.replier import check_reply, replier_for
 from channels.email.settings import CHANNEL, EmailSettings, own_identities, threading_rules
 from channels.email.source import sources
 
@@ -43,6 +43,8 @@ EMAIL: Channel[EmailSettings] = Channel(
     sources=sources,
     importers=IMPORTERS,
     replier=replier_for,
+    check_reply=check_reply,
+    reply_kinds=frozenset({"private"}),
     threading=threading_rules,
     own_identities=own_identities,
 )

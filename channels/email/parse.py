@@ -9,8 +9,10 @@ are flagged (``bounce``, ``receipt``, ``complaint``, each with ``auto_reply``) a
 message they are about when the original is enclosed; RFC 3834 auto-generated mail (contact
 forms, shops) gets ``auto_generated`` only, since it often carries a real customer request.
 When In-Reply-To is missing, the last References id is the parent; self-references (mail
-loops) are dropped. ``created_at`` is the Date header unless missing or more than a day in the
-future (then the arrival time; the header is kept in ``metadata["date_header"]``).
+loops) are dropped, and so are tokens that cannot be a msg-id (no ``@``: ``git send-email``'s
+``<yes>``), listed in ``metadata["ignored_thread_ids"]``. ``created_at`` is the Date header
+unless missing or more than a day in the future (then the arrival time; the header is kept in
+``metadata["date_header"]``).
 The thread hints are typed: ``references`` (the References ids, oldest first) and
 ``subject_key`` (the normalised subject, for the thread step's subject fallback).
 ``metadata`` carries ``reply_to_addresses`` when Reply-To differs from From (the replier reads
@@ -133,12 +135,35 @@ def _created_at(msg: EmailMessage, envelope: Envelope, metadata: dict[str, Any])
     return date
 
 
-def _threading(msg: EmailMessage, native_id: str) -> tuple[str | None, str | None, list[str]]:
-    """(reply_to, thread_key, references), with self-references removed (mail loops)."""
-    references = [r for r in msg_ids(header_text(msg, "References")) if r != native_id]
-    reply_to = first_msg_id(header_text(msg, "In-Reply-To"))
-    if reply_to == native_id:
-        reply_to = None
+def _is_msg_id(value: str) -> bool:
+    """Whether ``value`` can be an RFC 5322 msg-id (``id-left@id-right``).
+
+    ``git send-email`` asks for the Message-ID to answer and some set-ups answer "yes", which
+    lands as ``In-Reply-To: <yes>`` and ``References: <yes> <real-parent@host>``: such a token
+    names no message, and honouring it would make every such series one thread rooted at
+    "yes". Every id that can be a message's is honoured (JWZ), this one never.
+    """
+    left, at, right = value.partition("@")
+    return bool(at and left and right)
+
+
+def _threading(
+    msg: EmailMessage, native_id: str, metadata: dict[str, Any]
+) -> tuple[str | None, str | None, list[str]]:
+    """(reply_to, thread_key, references): every msg-id In-Reply-To and References name, as
+    JWZ threading reads them, with self-references (mail loops) and tokens that cannot be a
+    msg-id (kept in ``metadata["ignored_thread_ids"]``) removed."""
+    named = msg_ids(header_text(msg, "References"))
+    in_reply_to = msg_ids(header_text(msg, "In-Reply-To"))
+    if not in_reply_to:
+        bare = first_msg_id(header_text(msg, "In-Reply-To"))
+        in_reply_to = [bare] if bare else []
+    ignored = [i for i in dict.fromkeys([*named, *in_reply_to]) if not _is_msg_id(i)]
+    if ignored:
+        metadata["ignored_thread_ids"] = ignored
+    references = [r for r in named if r != native_id and _is_msg_id(r)]
+    # JWZ: the first msg-id of In-Reply-To is the parent (later ones are rarely ids at all)
+    reply_to = next((r for r in in_reply_to if r != native_id and _is_msg_id(r)), None)
     if reply_to is None and references:
         # Some clients send References only; its last id is the direct parent.
         reply_to = references[-1]
@@ -174,8 +199,8 @@ def _to_message(envelope: Envelope, raw: bytes, msg: EmailMessage) -> Message:
     text = strip_quotes(parts.html_own_text if parts.from_html else parts.text)
 
     flags = classify(msg, senders[0][1] if senders else None, subject)
-    reply_to, thread_key, references = _threading(msg, native_id)
     metadata: dict[str, Any] = {}
+    reply_to, thread_key, references = _threading(msg, native_id, metadata)
     if message_id_header is None:
         metadata["missing_message_id"] = True
     if to_and_cc.capped:

@@ -21,16 +21,19 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
+from typing import Any
 
 import aiosmtplib
+from aiosmtplib.typing import Default
 
+from channels.base import DeliveryInDoubt, HandOver, ReplyProblem
 from channels.email.headers import normalize_subject
 from channels.email.settings import CHANNEL, MailboxSettings, email_settings
 from hub.errors import FatalError, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
 from hub.settings import Settings
 
-__all__ = ["EmailReplier", "build_reply", "check_smtp", "replier_for"]
+__all__ = ["EmailReplier", "build_reply", "check_reply", "check_smtp", "replier_for"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,26 @@ def _default_recipients(parent: Message | None) -> list[Identity]:
             if isinstance(a, dict) and a.get("email")
         ]
     return [parent.author] if parent.author is not None else []
+
+
+def check_reply(reply: Reply) -> list[ReplyProblem]:
+    """What keeps ``reply`` from going out as mail (pure): it needs text or HTML, and a
+    recipient with an email address (given in ``to``, or the answered message's sender)."""
+    problems = []
+    if not reply.text.strip() and not (reply.html or "").strip():
+        problems.append(ReplyProblem("text", "a mail reply needs some text"))
+    to = reply.to or _default_recipients(reply.in_reply_to)
+    if not any(_address_of(ident) for ident in to):
+        problems.append(
+            ReplyProblem(
+                "to",
+                "a mail reply needs a recipient with an email address: the answered message has "
+                "none, so name one in 'to'",
+            )
+        )
+    if reply.private is False:
+        problems.append(ReplyProblem("private", "mail has no public replies: leave 'private' out"))
+    return problems
 
 
 def build_reply(reply: Reply, mailbox: MailboxSettings) -> tuple[EmailMessage, Message]:
@@ -174,30 +197,56 @@ def _untrusted_certificate(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
+class _HandingOverSMTP(aiosmtplib.SMTP):
+    """``aiosmtplib.SMTP`` that awaits ``handing_over`` right before DATA (the SMTP command
+    after which the server may hold the message)."""
+
+    def __init__(self, handing_over: HandOver | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handing_over = handing_over
+        #: DATA was started: from here on the server may hold the message
+        self.handed_over = False
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = Default.token) -> Any:
+        if self._handing_over is not None:
+            await self._handing_over()
+        self.handed_over = True
+        return await super().data(message, timeout=timeout)
+
+
 class EmailReplier:
     """Sends replies through one mailbox's SMTP server (implements ``channels.base.Replier``)."""
 
     def __init__(self, mailbox: MailboxSettings) -> None:
         self.mailbox = mailbox
 
-    async def send(self, reply: Reply) -> Delivery:
+    def rebuild(self, reply: Reply) -> Message:
+        """The outbound message ``send`` made for ``reply`` (the same Message-ID: it derives
+        from the reply id), for a dispatcher that sent it but died before recording it."""
+        return build_reply(reply, self.mailbox)[1]
+
+    async def send(self, reply: Reply, *, handing_over: HandOver | None = None) -> Delivery:
+        """Send ``reply``; ``handing_over`` is awaited after the server accepted the sender and
+        recipients, just before the message itself goes (SMTP DATA): up to there the server
+        cannot have it, so a sender that dies earlier never sent it."""
         mime, outbound = build_reply(reply, self.mailbox)
         mb = self.mailbox
         credentials = mb.smtp_credentials()
         where = f"SMTP {mb.smtp_host}:{mb.smtp_port}"
+        client = _HandingOverSMTP(
+            handing_over,
+            hostname=mb.smtp_host,
+            port=mb.smtp_port,
+            username=credentials[0] if credentials else None,
+            password=credentials[1] if credentials else None,
+            use_tls=mb.smtp_tls == "ssl",
+            start_tls=mb.smtp_tls == "starttls",
+            tls_context=mb.tls_context() if mb.smtp_tls != "none" else None,
+            timeout=mb.timeout_s,
+        )
         try:
-            refused, _ = await aiosmtplib.send(
-                mime,
-                sender=parseaddr(str(mime["From"]))[1],
-                hostname=mb.smtp_host,
-                port=mb.smtp_port,
-                username=credentials[0] if credentials else None,
-                password=credentials[1] if credentials else None,
-                use_tls=mb.smtp_tls == "ssl",
-                start_tls=mb.smtp_tls == "starttls",
-                tls_context=mb.tls_context() if mb.smtp_tls != "none" else None,
-                timeout=mb.timeout_s,
-            )
+            async with client:
+                refused, _ = await client.send_message(mime, sender=parseaddr(str(mime["From"]))[1])
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise FatalError(
                 f"{where}: login refused ({exc.code} {exc.message}); check SMTP credentials"
@@ -216,6 +265,10 @@ class EmailReplier:
             if _untrusted_certificate(exc):
                 raise FatalError(
                     f"{where}: server certificate not trusted ({exc}); set the mailbox's ca_file"
+                ) from exc
+            if client.handed_over:  # no answer to DATA: the server may have taken it
+                raise DeliveryInDoubt(
+                    f"{where}: {exc.__class__.__name__} after the message was sent: {exc}"
                 ) from exc
             raise RetriableError(f"{where}: {exc.__class__.__name__}: {exc}") from exc
         error = None

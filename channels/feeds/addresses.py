@@ -1,5 +1,8 @@
 """Which addresses a feed URL may reach: public ones only, unless internal feeds are allowed.
 
+The hub's one SSRF policy: outbound webhooks (``outbound.webhooks``) use it too, naming their own
+setting (``outbound_webhooks.allow_private_addresses``) through ``subject`` and ``setting``.
+
 A feed URL comes from a user (``POST /feeds``) and the poller fetches it from inside the
 hub's network, so an unchecked URL is a server-side request forgery: ``http://169.254.169.254/``
 (cloud metadata), loopback admin ports, private ranges. ``AddressPolicy`` refuses every URL
@@ -32,6 +35,7 @@ import httpx
 
 from channels.feeds.settings import FeedSettings
 from hub.errors import RetriableError, SkippableError
+from hub.settings import OutboundWebhookSettings
 
 __all__ = [
     "AddressPolicy",
@@ -124,15 +128,41 @@ def resolve_host(host: str, timeout_s: float) -> list[str]:
 class AddressPolicy:
     """Refuses feed URLs (and connections) that reach internal addresses; see the module doc."""
 
-    def __init__(self, *, allow_private: bool, timeout_s: float, resolve: Resolver = resolve_host) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        timeout_s: float,
+        resolve: Resolver = resolve_host,
+        subject: str = "feeds",
+        setting: str = "feeds.allow_private_addresses",
+    ) -> None:
         self.allow_private = allow_private
         self.timeout_s = timeout_s
         self.resolve = resolve
+        #: who the policy guards and the setting that lets it reach internal addresses, named in
+        #: refusals (the same policy guards outbound webhooks: ``outbound.webhooks``)
+        self.subject = subject
+        self.setting = setting
 
     @classmethod
     def from_settings(cls, settings: FeedSettings, resolve: Resolver = resolve_host) -> AddressPolicy:
         return cls(
             allow_private=settings.allow_private_addresses, timeout_s=settings.timeout_s, resolve=resolve
+        )
+
+    @classmethod
+    def for_outbound_webhooks(
+        cls, settings: OutboundWebhookSettings, resolve: Resolver = resolve_host
+    ) -> AddressPolicy:
+        """The same policy for outbound webhook URLs (``outbound_webhooks.allow_private_addresses``),
+        checked by the API when a URL is saved and by the deliverer on every attempt."""
+        return cls(
+            allow_private=settings.allow_private_addresses,
+            timeout_s=settings.timeout_s,
+            resolve=resolve,
+            subject="outbound webhooks",
+            setting="outbound_webhooks.allow_private_addresses",
         )
 
     def check_url(self, url: str | httpx.URL) -> httpx.URL:
@@ -193,8 +223,8 @@ class AddressPolicy:
             return
         target = host if host == address else f"{host} {verb} {address}"
         raise RefusedFeedURL(
-            f"refused {url}: {target} ({kind} address); feeds may only reach public "
-            "addresses unless feeds.allow_private_addresses is set"
+            f"refused {url}: {target} ({kind} address); {self.subject} may only reach public "
+            f"addresses unless {self.setting} is set"
         )
 
 

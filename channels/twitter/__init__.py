@@ -5,7 +5,8 @@ Activity webhooks, public replies and DMs sent back.
 envelope kind: v2 tweet pages, stream lines, DM event pages, Account Activity events, v1.1
 archive tweets; the shapes are read by ``v2`` and ``v1``, with ``fields`` for what they share);
 ``source`` polls each account's mentions, searches and DMs as a Bytewax source (cursor:
-``since_id`` and the page in progress per timeline); ``webhook`` answers X's CRC and checks its
+``since_id`` and the page in progress per timeline) and rechecks recent tweets for deletions
+(``recheck``); ``stream`` is the optional filtered stream; ``webhook`` answers X's CRC and checks its
 signature; ``replier`` posts replies (``@mention`` and 280 weighted characters checked) and
 DMs; ``client`` is the one place that speaks to the API (``tweepy.Client`` at a base URL);
 ``settings`` holds the accounts and credentials. It threads by reply links and X's
@@ -26,6 +27,9 @@ Configure it in ``parley.toml``::
     user_id = "1234567890"
     queries = ['"acme kettle" -is:retweet']
 
+    [twitter.stream]                # optional: X pushes what the queries match
+    enabled = true
+
 or as ``PARLEY_TWITTER__...`` variables (``PARLEY_TWITTER__ACCOUNTS`` as JSON).
 """
 
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 from channels.base import Channel
 from channels.twitter.parse import PARSERS
-from channels.twitter.replier import replier_for
+from channels.twitter.replier import check_reply, replier_for
 from channels.twitter.settings import CHANNEL, TwitterSettings, own_identities
 from channels.twitter.source import sources
 from channels.twitter.webhook import AccountActivityWebhook
@@ -47,5 +51,8 @@ TWITTER: Channel[TwitterSettings] = Channel(
     sources=sources,
     webhook=AccountActivityWebhook(),
     replier=replier_for,
+    check_reply=check_reply,
+    reply_kinds=frozenset({"public", "private"}),
+    sent_is_delivered=True,
     own_identities=own_identities,
 )

@@ -39,9 +39,38 @@ import tweepy
 from channels.twitter.settings import DEFAULT_API_BASE_URL, TwitterSettings, XAccount
 from hub.errors import FatalError, RetriableError, SkippableError
 
-__all__ = ["RateLimit", "RateLimited", "XClient", "call", "reader_for", "writer_for"]
+__all__ = [
+    "DM_EXPANSIONS",
+    "DM_FIELDS",
+    "EXPANSIONS",
+    "MEDIA_FIELDS",
+    "PLACE_FIELDS",
+    "TWEET_FIELDS",
+    "USER_FIELDS",
+    "RateLimit",
+    "RateLimited",
+    "XClient",
+    "call",
+    "reader_for",
+    "writer_for",
+]
 
 log = logging.getLogger(__name__)
+
+#: what every tweet request asks for, so the parser has authors, threads, media and places
+TWEET_FIELDS = [
+    "author_id", "conversation_id", "created_at", "entities", "geo", "in_reply_to_user_id",
+    "lang", "note_tweet", "public_metrics", "referenced_tweets", "attachments", "edit_history_tweet_ids",
+]  # fmt: skip
+USER_FIELDS = ["name", "username", "verified", "public_metrics"]
+EXPANSIONS = ["author_id", "referenced_tweets.id", "attachments.media_keys", "geo.place_id"]
+MEDIA_FIELDS = ["type", "url", "preview_image_url"]
+PLACE_FIELDS = ["full_name", "country_code"]
+DM_FIELDS = [
+    "id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id",
+    "participant_ids", "referenced_tweets", "attachments", "entities",
+]  # fmt: skip
+DM_EXPANSIONS = ["sender_id", "participant_ids", "attachments.media_keys"]
 
 
 class _RebasedSession(requests.Session):

@@ -17,6 +17,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from channels.twitter.settings import CHANNEL
 from hub.errors import MalformedPayload
 from hub.models import Attachment, Direction, Identity, Message
@@ -63,10 +65,17 @@ _MEDIA_TYPES = {"photo": "image/*", "video": "video/*", "animated_gif": "image/g
 
 
 def decode(payload: Any, what: str) -> Any:
-    """The payload as JSON values: bytes and text are decoded, anything else passes as is."""
+    """The payload as JSON values: bytes and text are decoded, anything else passes as is.
+
+    What ``json.loads`` accepts is accepted and what it refuses is refused with its reason;
+    orjson only makes the common case cheaper."""
     if isinstance(payload, bytes | bytearray | memoryview):
         payload = bytes(payload)
     if isinstance(payload, bytes | str):
+        try:  # orjson first: X pages arrive by the thousand and it decodes them ~3x faster
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass  # json decides: it takes what orjson refuses (NaN, huge ints, lone surrogates)
         if not payload.strip():
             raise MalformedPayload(f"empty {what}")
         try:
@@ -160,13 +169,14 @@ def identity(user: dict[str, Any], *, v1: bool = False) -> Identity:
         handle, followers = user.get("username"), as_dict(user.get("public_metrics")).get("followers_count")
     verified = user.get("verified")
     name = user.get("name")
-    return Identity(
+    # every value is checked here: no second validation (pages carry up to 100 users)
+    return Identity.prevalidated(
         channel=CHANNEL,
         native_id=native,
-        handle=handle if isinstance(handle, str) and handle else None,
-        display_name=name if isinstance(name, str) and name else None,
-        verified=verified if isinstance(verified, bool) else None,
-        followers=followers if isinstance(followers, int) and not isinstance(followers, bool) else None,
+        handle=handle if type(handle) is str and handle else None,
+        display_name=name if type(name) is str and name else None,
+        verified=verified if type(verified) is bool else None,
+        followers=followers if type(followers) is int else None,
     )
 
 
@@ -197,27 +207,33 @@ def entity_metadata(entities: Any) -> dict[str, list[str]]:
     ``urls``, each only when present (v1.1 calls cashtags ``symbols``)."""
     if type(entities) is not dict or not entities:
         return {}
-    try:  # the shapes X sends, read directly (pages of 100 tweets arrive by the thousand)
-        found = {
-            "hashtags": [h.get("tag") or h["text"] for h in entities.get("hashtags") or ()],
-            "mentions": [
-                m.get("username") or m["screen_name"]
-                for m in entities.get("mentions") or entities.get("user_mentions") or ()
-            ],
-            "cashtags": [
-                c.get("tag") or c["text"] for c in entities.get("cashtags") or entities.get("symbols") or ()
-            ],
-            "urls": [
-                u.get("unwound_url") or u.get("expanded_url") or u["url"]
-                for u in entities.get("urls") or ()
-                if "unwound" not in u
-            ],
-        }
-        if all(type(value) is str and value for values in found.values() for value in values):
-            return {key: values for key, values in found.items() if values}
-    except (AttributeError, KeyError, TypeError):
-        pass
-    return _checked_entities(entities)
+    # The shapes X sends, read directly (pages of 100 tweets arrive by the thousand); anything
+    # off them (a missing key, a wrong type, an empty value, v1.1's "unwound") is read again
+    # field by field by _checked_entities.
+    found: dict[str, list[str]] = {}
+    try:
+        items = entities.get("hashtags")
+        if items:
+            found["hashtags"] = [h.get("tag") or h["text"] for h in items]
+        items = entities.get("mentions") or entities.get("user_mentions")
+        if items:
+            found["mentions"] = [m.get("username") or m["screen_name"] for m in items]
+        items = entities.get("cashtags") or entities.get("symbols")
+        if items:
+            found["cashtags"] = [c.get("tag") or c["text"] for c in items]
+        items = entities.get("urls")
+        if items:
+            for u in items:
+                if "unwound" in u:
+                    raise KeyError("unwound")
+            found["urls"] = [u.get("unwound_url") or u.get("expanded_url") or u["url"] for u in items]
+        for values in found.values():
+            "".join(values)  # a TypeError unless every value is a string
+            if "" in values:
+                raise ValueError("an empty entity")
+        return found
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return _checked_entities(entities)
 
 
 def _checked_entities(entities: dict[str, Any]) -> dict[str, list[str]]:

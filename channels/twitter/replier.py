@@ -33,6 +33,7 @@ from typing import Any
 
 from twitter_text import parse_tweet
 
+from channels.base import ReplyProblem
 from channels.twitter.client import XClient, call, reader_for, writer_for
 from channels.twitter.fields import DM_FLAG, DM_PREFIX, as_dict, as_list, dm_thread_key, text_of, tweet_url
 from channels.twitter.settings import CHANNEL, TwitterSettings, XAccount, twitter_settings
@@ -40,7 +41,15 @@ from hub.errors import FatalError, InvalidInput, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
 from hub.settings import Settings
 
-__all__ = ["MAX_DM_CHARS", "MAX_WEIGHTED_LENGTH", "XReplier", "replier_for", "tweet_text", "weighted_length"]
+__all__ = [
+    "MAX_DM_CHARS",
+    "MAX_WEIGHTED_LENGTH",
+    "XReplier",
+    "check_reply",
+    "replier_for",
+    "tweet_text",
+    "weighted_length",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +98,36 @@ def tweet_text(reply: Reply) -> str:
     if not result.valid:
         raise InvalidInput("the reply contains characters X refuses (control or invalid characters)")
     return text
+
+
+def check_reply(reply: Reply) -> list[ReplyProblem]:
+    """What keeps ``reply`` from going out on X (pure): a tweet or DM to answer, a public reply
+    within 280 weighted characters (the leading ``@mention`` counted, as it is added), a DM
+    within 10,000 characters, and the kind matching the answered message (DMs answer DMs)."""
+    parent = reply.in_reply_to
+    if parent is None:
+        return [ReplyProblem("in_reply_to", "a reply on X answers a tweet or a DM: name one")]
+    is_dm = DM_FLAG in parent.flags
+    if reply.private is True and not is_dm:
+        return [
+            ReplyProblem(
+                "private",
+                "a DM in answer to a public tweet is not supported: reply publicly, or answer "
+                "the person's DM when they send one",
+            )
+        ]
+    if reply.private is False and is_dm:
+        return [ReplyProblem("private", "this answers a DM: the answer is a DM too; leave 'private' out")]
+    if is_dm:
+        length = len(reply.text.strip())
+        if not 0 < length <= MAX_DM_CHARS:
+            return [ReplyProblem("text", f"a DM on X needs 1 to {MAX_DM_CHARS} characters, not {length}")]
+        return []
+    try:
+        tweet_text(reply)
+    except InvalidInput as exc:
+        return [ReplyProblem("text", str(exc))]
+    return []
 
 
 def _comparable(text: str) -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL",
     "DEFAULT_API_BASE_URL",
+    "StreamSettings",
     "TwitterSettings",
     "XAccount",
     "own_identities",
@@ -84,6 +85,26 @@ class XAccount(BaseModel):
         return self
 
 
+class StreamSettings(BaseModel):
+    """``[twitter.stream]``: the optional filtered stream (``channels.twitter.stream``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    #: seconds without a byte (X sends a keep-alive every 20) before the stream is reconnected
+    stall_s: float = Field(default=30.0, gt=0)
+    #: X's reconnection schedule: network errors wait this much longer each time, up to the max
+    network_step_s: float = Field(default=0.25, gt=0)
+    network_max_s: float = Field(default=16.0, gt=0)
+    #: HTTP errors: the first wait, doubled each time up to the max
+    http_start_s: float = Field(default=5.0, gt=0)
+    http_max_s: float = Field(default=320.0, gt=0)
+    #: 429 (too many connections): the first wait, doubled each time
+    rate_limit_start_s: float = Field(default=60.0, gt=0)
+    #: ask X to replay up to this many minutes missed by a restart (X Pro/Enterprise; 0: never)
+    backfill_minutes: int = Field(default=0, ge=0, le=5)
+
+
 class TwitterSettings(BaseModel):
     """The ``[twitter]`` table: accounts, credentials, polling manners."""
 
@@ -113,6 +134,15 @@ class TwitterSettings(BaseModel):
     dead_letter_after: int = Field(default=3, ge=1)
     #: extra seconds waited past ``x-rate-limit-reset`` (clocks differ)
     rate_limit_margin_s: float = Field(default=1.0, ge=0)
+    #: seconds between compliance checks of recently ingested tweets (``GET /2/tweets?ids=``;
+    #: a tweet X no longer finds is deleted here too; see ``recheck``); 0 turns them off
+    recheck_interval_s: float = Field(default=6 * 3600.0, ge=0)
+    #: how far back ingested tweets are rechecked
+    recheck_window_s: float = Field(default=7 * 86400.0, gt=0)
+    #: at most this many (the newest) are remembered per account for the check
+    recheck_max_tweets: int = Field(default=2000, ge=1, le=100_000)
+    #: the filtered stream of the listening queries (off by default: recent search polls them)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     def account(self, name: str) -> XAccount | None:
         return next((account for account in self.accounts if account.name == name), None)

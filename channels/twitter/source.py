@@ -42,36 +42,38 @@ from typing import Any
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from channels.base import NamedSource
-from channels.twitter.client import RateLimit, RateLimited, XClient, call, reader_for
+from channels.twitter.client import (
+    DM_EXPANSIONS,
+    DM_FIELDS,
+    EXPANSIONS,
+    MEDIA_FIELDS,
+    PLACE_FIELDS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    RateLimit,
+    RateLimited,
+    XClient,
+    call,
+    reader_for,
+)
 from channels.twitter.fields import as_dict
 from channels.twitter.parse import DM_EVENTS_KIND, TWEET_PAGE_KIND
+from channels.twitter.recheck import RecentTweets, not_found_errors
 from channels.twitter.settings import CHANNEL, TwitterSettings, XAccount, twitter_settings
+from channels.twitter.stream import XStreamSource
 from hub.backoff import backoff_delay
 from hub.errors import ParleyError, RetriableError
 from hub.models import DeadLetter, Envelope
 from hub.settings import Settings
 
-__all__ = ["Timeline", "XPartition", "XSource", "sources"]
+__all__ = ["EXPANSIONS", "TWEET_FIELDS", "USER_FIELDS", "Timeline", "XPartition", "XSource", "sources"]
 
 log = logging.getLogger(__name__)
 
 XItem = Envelope | DeadLetter
+#: the timeline of the compliance check of recently ingested tweets (``recheck``)
+RECHECK = "recheck"
 _BUSY_POLL = timedelta(milliseconds=50)
-
-#: what every tweet request asks for, so the parser has authors, threads, media and places
-TWEET_FIELDS = [
-    "author_id", "conversation_id", "created_at", "entities", "geo", "in_reply_to_user_id",
-    "lang", "note_tweet", "public_metrics", "referenced_tweets", "attachments", "edit_history_tweet_ids",
-]  # fmt: skip
-USER_FIELDS = ["name", "username", "verified", "public_metrics"]
-EXPANSIONS = ["author_id", "referenced_tweets.id", "attachments.media_keys", "geo.place_id"]
-MEDIA_FIELDS = ["type", "url", "preview_image_url"]
-PLACE_FIELDS = ["full_name", "country_code"]
-DM_FIELDS = [
-    "id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id",
-    "participant_ids", "referenced_tweets", "attachments", "entities",
-]  # fmt: skip
-DM_EXPANSIONS = ["sender_id", "participant_ids", "attachments.media_keys"]
 
 
 def _id(value: Any) -> int | None:
@@ -162,7 +164,13 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
         }
         self._paused: dict[str, float] = dict(state.get("paused", {}))
         self._finished: set[str] = set()
-        self._inflight: tuple[str, Future[_Outcome]] | None = None
+        self._recent = RecentTweets.from_state(state.get("recent"))
+        recheck = self._timelines.get(RECHECK)
+        if recheck is not None and RECHECK not in stored:
+            recheck.next_poll_at = self._clock() + self._settings.recheck_interval_s
+        if recheck is not None and self._once and recheck.next_poll_at > self._clock():
+            self._finished.add(RECHECK)  # a batch run does not wait for the next check
+        self._inflight: tuple[str, Future[_Outcome], list[str]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"x-poll-{account.name}")
         self._done = not self._timelines
 
@@ -173,6 +181,8 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
             keys += (["mentions"] if account.mentions else []) + [f"search:{q}" for q in account.queries]
         elif account.mentions or account.queries:
             log.warning("X account %s: no bearer token or user context; nothing is searched", account.name)
+        if self._reader is not None and self._settings.recheck_interval_s > 0 and keys:
+            keys.append(RECHECK)
         if account.direct_messages and self._dm_reader is not None:
             keys.append("dms")
         elif account.direct_messages:
@@ -191,9 +201,12 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
         items: list[XItem] = []
         now = self._clock()
         if self._inflight is not None and self._inflight[1].done():
-            key, future = self._inflight
+            key, future, asked = self._inflight
             self._inflight = None
-            items = self._apply(self._timelines[key], future.result(), now)
+            if key == RECHECK:
+                items = self._apply_recheck(self._timelines[key], future.result(), asked, now)
+            else:
+                items = self._apply(self._timelines[key], future.result(), now)
         if self._inflight is None:
             self._submit_due(now)
         if self._once and self._inflight is None and self._finished >= set(self._timelines):
@@ -210,6 +223,7 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
         return {
             "timelines": {key: t.to_state() for key, t in self._timelines.items()},
             "paused": dict(self._paused),
+            "recent": self._recent.to_state(),
         }
 
     def close(self) -> None:
@@ -225,18 +239,38 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
             if self._once and key in self._finished:
                 continue
             if self._due_at(timeline) <= now:
+                ids: list[str] = []
+                if key == RECHECK:
+                    ids = self._recheck_batch(timeline, now)
+                    if not ids:
+                        continue  # nothing ingested lately: the next check is scheduled
                 self._inflight = (
                     key,
-                    self._pool.submit(self._fetch, timeline.key, timeline.since_id, timeline.next_token),
+                    self._pool.submit(self._fetch, timeline.key, timeline.since_id, timeline.next_token, ids),
+                    ids,
                 )
                 return
 
-    def _fetch(self, key: str, since_id: str | None, token: str | None) -> _Outcome:
+    def _recheck_batch(self, timeline: Timeline, now: float) -> list[str]:
+        settings = self._settings
+        if not self._recent.pending:
+            self._recent.start_round(
+                now, window_s=settings.recheck_window_s, limit=settings.recheck_max_tweets
+            )
+        batch = self._recent.batch()
+        if not batch:
+            timeline.next_poll_at = now + settings.recheck_interval_s
+            self._finished.add(timeline.key)
+        return batch
+
+    def _fetch(self, key: str, since_id: str | None, token: str | None, ids: list[str]) -> _Outcome:
         # Runs in the account's thread: touches no partition state, only returns what it found.
         what = f"X {self._account.name} {key}"
         try:
             page, limit = call(
-                what, lambda: self._request(key, since_id, token), margin_s=self._settings.rate_limit_margin_s
+                what,
+                lambda: self._request(key, since_id, token, ids),
+                margin_s=self._settings.rate_limit_margin_s,
             )
         except ParleyError as exc:
             return _Outcome(error=exc)
@@ -245,8 +279,12 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
             return _Outcome(error=RetriableError(f"{what}: unexpected {type(exc).__name__}: {exc}"))
         return _Outcome(page=page if isinstance(page, dict) else {}, limit=limit)
 
-    def _request(self, key: str, since_id: str | None, token: str | None) -> Any:
+    def _request(self, key: str, since_id: str | None, token: str | None, ids: list[str]) -> Any:
         size = self._settings.page_size
+        if key == RECHECK:
+            lookup = self._reader
+            assert lookup is not None
+            return lookup.get_tweets(ids, user_auth=lookup.user_auth)
         if key == "dms":
             client = self._dm_reader
             assert client is not None
@@ -296,10 +334,17 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
             data = fresh
         items: list[XItem] = []
         if data:
+            seen: list[str] = []
             for item in data:
                 number = _id(as_dict(item).get("id"))
                 if number is not None:
                     timeline.round_newest = _newer(timeline.round_newest, str(number))
+                    seen.append(str(number))
+            if RECHECK in self._timelines and timeline.key != "dms":
+                settings = self._settings
+                self._recent.remember(
+                    seen, now, window_s=settings.recheck_window_s, limit=settings.recheck_max_tweets
+                )
             payload = {**page, "data": data, "for_user_id": self._account.user_id or None}
             kind = DM_EVENTS_KIND if timeline.key == "dms" else TWEET_PAGE_KIND
             where = f"#{timeline.next_token}" if timeline.next_token else ""
@@ -324,6 +369,38 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
             timeline.next_poll_at = now + self._settings.poll_interval_s
             self._finished.add(timeline.key)
         return items
+
+    def _apply_recheck(
+        self, timeline: Timeline, outcome: _Outcome, asked: list[str], now: float
+    ) -> list[XItem]:
+        """A lookup of remembered tweets came back: the ones X no longer finds are deleted."""
+        if outcome.error is not None:
+            return self._failed(timeline, outcome.error, now)  # the same batch is asked again
+        if outcome.limit.exhausted:
+            self._pause(timeline.endpoint, outcome.limit.wait_s(now, self._settings.rate_limit_margin_s), now)
+        timeline.failures = 0
+        gone = not_found_errors(outcome.page or {}, asked)
+        gone_ids = [str(e.get("resource_id") or e.get("value")) for e in gone]
+        self._recent.answered(asked, gone_ids)
+        if gone_ids:
+            log.info("X %s: %d rechecked tweet(s) deleted on X", self._account.name, len(gone_ids))
+        timeline.next_poll_at = now
+        if not self._recent.pending:  # the round is over
+            timeline.next_poll_at = now + self._settings.recheck_interval_s
+            self._finished.add(timeline.key)
+        if not gone:
+            return []
+        payload = {"errors": gone, "for_user_id": self._account.user_id or None}
+        ref = f"x:{self._account.name}/{RECHECK}"
+        return [
+            Envelope(
+                channel=CHANNEL,
+                kind=TWEET_PAGE_KIND,
+                account=self._account.name,
+                payload=payload,
+                raw_ref=ref,
+            )
+        ]
 
     def _pause(self, endpoint: str, wait: float, now: float) -> None:
         self._paused[endpoint] = max(self._paused.get(endpoint, 0.0), now + wait)
@@ -367,8 +444,14 @@ class XPartition(StatefulSourcePartition[XItem, dict[str, Any]]):
 
 
 def sources(settings: Settings) -> list[NamedSource]:
-    """The X poller for the ingest flow, or none when no account is configured."""
+    """The X poller for the ingest flow (and the filtered stream when it is enabled), or none
+    when no account is configured."""
     config = twitter_settings(settings)
     if not config.accounts:
         return []
-    return [("twitter_in", XSource(config))]
+    named: list[NamedSource] = [("twitter_in", XSource(config))]
+    if config.stream.enabled and not config.bearer_token.get_secret_value():
+        log.warning("X filtered stream enabled but no bearer_token (the stream needs the app's); not started")
+    elif config.stream.enabled:
+        named.append(("twitter_stream", XStreamSource(config)))
+    return named

@@ -17,10 +17,13 @@ from cli.demo.brand import BRAND_EMAIL, BRAND_NAME, BRAND_PHONE, BRAND_TWITTER, 
 from hub.models import Envelope
 from hub.settings import Settings
 
-__all__ = ["DEMO_IDENTITIES", "DEMO_PATH", "demo_envelopes", "demo_settings"]
+__all__ = ["BURST_PATH", "DEMO_IDENTITIES", "DEMO_PATH", "demo_envelopes", "demo_settings"]
 
 #: The JSONL file, one envelope per line (shipped as package data).
 DEMO_PATH: Path = Path(__file__).resolve().with_name("demo.jsonl")
+#: 30 angry tweets about the brand within three minutes of 2026-11-20 09:00 UTC, the morning
+#: after the demo period: ``parley ingest`` it to see a monitor's alert fire (README)
+BURST_PATH: Path = Path(__file__).resolve().with_name("burst.jsonl")
 
 
 #: The demo brand's own identities by channel (``BrandSettings.identities``): messages they

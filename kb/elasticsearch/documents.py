@@ -3,6 +3,8 @@
 A message carries a denormalised copy of its conversation's triage state (``conv_*``, see
 :func:`conversation_state`) so conversation fields work inside one message query. Every
 document keeps its full pydantic JSON under ``doc`` (not indexed), which is what reads return.
+Searchable text is sent analysed in the document's language (``kb.languages``), the same
+tokens the embedded backend indexes, with the analysis in ``analysis``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from hub.models import Conversation, Message
 from kb.analysis import MULTI_VALUED_FIELDS, author_text, conversation_field_values, message_field_values
+from kb.languages import analyse, analysis_for
+from kb.search_rules import conversation_analysis
 
 __all__ = ["conversation_source", "conversation_state", "message_source"]
 
@@ -34,10 +38,16 @@ def conversation_state(conversation: Conversation | None) -> dict[str, Any]:
     }
 
 
+def analysed(text: str | None, analysis: str) -> str:
+    """``text`` as the text fields index it: its analysed tokens, space-separated."""
+    return " ".join(analyse(text or "", analysis))
+
+
 def message_source(message: Message, conversation: Conversation | None) -> dict[str, Any]:
     """The indexed form of a message (with its conversation's triage state)."""
     fields = message_field_values(message)
     state = conversation_state(conversation)
+    analysis = analysis_for(fields["lang"][0])
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -51,9 +61,10 @@ def message_source(message: Message, conversation: Conversation | None) -> dict[
         "intent": fields["intent"][0] if fields["intent"] else None,
         "labels": message.flags,
         "created_at": message.created_at.isoformat(),
-        "text": message.text,
-        "subject": message.subject,
-        "author": author_text(message),
+        "analysis": analysis,
+        "text": analysed(message.text, analysis),
+        "subject": analysed(message.subject, analysis) if message.subject else None,
+        "author": analysed(author_text(message), analysis),
         **{f"f_{name}": fields[name] for name in MULTI_VALUED_FIELDS},
         "conv_status": state["status"],
         "conv_assignee": state["assignee"],
@@ -79,7 +90,10 @@ def conversation_source(conversation: Conversation) -> dict[str, Any]:
         "tags": conversation.tags,
         "f_tag": values["tag"],
         "languages": [lang.lower() for lang in conversation.languages],
-        "subject": conversation.subject,
+        "analysis": conversation_analysis(conversation),
+        "subject": analysed(conversation.subject, conversation_analysis(conversation))
+        if conversation.subject
+        else None,
         "first_message_at": _iso(conversation.first_message_at),
         "last_message_at": _iso(conversation.last_message_at),
         "message_count": conversation.message_count,

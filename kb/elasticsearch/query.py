@@ -6,6 +6,12 @@ columns; phrases are ``match_phrase`` (through ``multi_match`` type phrase), ``N
 token (FTS5 stems a prefix before expanding it, so this matches the same documents). Field
 operators are ``term`` queries on keyword fields holding the values ``kb.analysis`` computes.
 Nothing the user typed is ever passed to a Lucene query parser.
+
+Text is indexed already analysed in its message's language (``kb.languages``: the same
+tokens the embedded backend indexes, split on spaces by the ``parley_analysed`` analyzer),
+with the analysis in the keyword field ``analysis``. A text leaf or ``NEAR`` is therefore one
+alternative per distinct reading among the analyses (each limited by a ``terms`` filter on
+``analysis``, unless one reading serves them all), exactly as ``kb.sqlite.query`` expands it.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kb.analysis import stem
 from kb.base import SearchFilters
+from kb.languages import analyses, leaf_variants
 from kb.query import And, Field, Near, Node, Not, Or, Text
 
 __all__ = [
@@ -28,29 +34,27 @@ __all__ = [
 
 TEXT_FIELDS = ("text", "subject", "author")
 
+#: the layout of the indices' text (``_meta.parley_layout``): 2 is text analysed per language
+INDEX_LAYOUT = 2
+
 INDEX_SETTINGS: dict[str, Any] = {
     "analysis": {
-        # Split like FTS5's unicode61: letters, digits, marks and private-use characters form
-        # words, everything else separates them (so "#fail" -> fail, "bob@example.org" -> 3 words).
-        "tokenizer": {"parley_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}\\p{M}\\p{Co}]+"}},
-        "analyzer": {
-            "parley_text": {
-                "type": "custom",
-                "tokenizer": "parley_words",
-                "filter": ["lowercase", "asciifolding", "porter_stem"],
-            }
-        },
+        # The text arrives analysed (kb.languages: folded, stop words replaced, stemmed in its
+        # language), as space-separated tokens: split on the spaces and nothing else.
+        "tokenizer": {"parley_spaces": {"type": "pattern", "pattern": " "}},
+        "analyzer": {"parley_analysed": {"type": "custom", "tokenizer": "parley_spaces", "filter": []}},
         "normalizer": {"parley_lower": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
     }
 }
 
 _KEYWORD = {"type": "keyword"}
-_TEXT = {"type": "text", "analyzer": "parley_text"}
+_TEXT = {"type": "text", "analyzer": "parley_analysed"}
 _TEXT_WITH_KEYWORD = {**_TEXT, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}}
 _DOC = {"type": "object", "enabled": False}
 
 MESSAGE_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
+    "_meta": {"parley_layout": INDEX_LAYOUT},
     "properties": {
         **{
             name: _KEYWORD
@@ -63,6 +67,7 @@ MESSAGE_MAPPINGS: dict[str, Any] = {
                 "language",
                 "sentiment_label",
                 "intent",
+                "analysis",
                 "labels",
                 "f_author",
                 "f_entity",
@@ -90,6 +95,7 @@ MESSAGE_MAPPINGS: dict[str, Any] = {
 
 CONVERSATION_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
+    "_meta": {"parley_layout": INDEX_LAYOUT},
     "properties": {
         **{
             name: _KEYWORD
@@ -105,6 +111,7 @@ CONVERSATION_MAPPINGS: dict[str, Any] = {
                 "tags",
                 "f_tag",
                 "languages",
+                "analysis",
             )
         },
         "subject": _TEXT_WITH_KEYWORD,
@@ -136,40 +143,75 @@ def _any_field(per_field: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bool": {"should": per_field, "minimum_should_match": 1}}
 
 
+#: every analysis a document can be indexed with (``kb.languages``)
+_ALL_ANALYSES = analyses()
+
+
+def _readings(parts: list[tuple[dict[str, Any], tuple[str, ...]]]) -> dict[str, Any]:
+    """One query per reading, each limited to its analyses (none needed when one serves all)."""
+    if not parts:
+        return {"match_none": {}}
+    if len(parts) == 1 and set(_ALL_ANALYSES) <= set(parts[0][1]):
+        return parts[0][0]
+    limited = [
+        {"bool": {"must": [query], "filter": [{"terms": {"analysis": list(names)}}]}}
+        for query, names in parts
+    ]
+    return limited[0] if len(limited) == 1 else _any_field(limited)
+
+
 def _text(node: Text, fields: tuple[str, ...]) -> dict[str, Any]:
-    words = " ".join(node.tokens)
-    if not node.prefix:
-        return {"multi_match": {"query": words, "type": "phrase", "fields": list(fields)}}
-    if len(node.tokens) == 1:
-        return _any_field([{"prefix": {f: {"value": stem(node.tokens[0])}}} for f in fields])
-    return {"multi_match": {"query": words, "type": "phrase_prefix", "fields": list(fields)}}
+    parts = []
+    for tokens, names in leaf_variants(node.tokens, node.prefix, _ALL_ANALYSES):
+        words = " ".join(tokens)
+        if not node.prefix:
+            query = {"multi_match": {"query": words, "type": "phrase", "fields": list(fields)}}
+        elif len(tokens) == 1:
+            query = _any_field([{"prefix": {f: {"value": tokens[0]}}} for f in fields])
+        else:
+            query = {"multi_match": {"query": words, "type": "phrase_prefix", "fields": list(fields)}}
+        parts.append((query, names))
+    return _readings(parts)
 
 
-def _interval_rule(node: Text) -> dict[str, Any]:
-    if node.prefix and len(node.tokens) == 1:
-        return {"prefix": {"prefix": node.tokens[0]}}
-    if node.prefix:
+def _interval_rule(tokens: tuple[str, ...], prefix: bool) -> dict[str, Any]:
+    if prefix and len(tokens) == 1:
+        return {"prefix": {"prefix": tokens[0]}}
+    if prefix:
         # a phrase whose last word is a prefix: the words in order, no gaps
-        head = {"match": {"query": " ".join(node.tokens[:-1]), "max_gaps": 0, "ordered": True}}
+        head = {"match": {"query": " ".join(tokens[:-1]), "max_gaps": 0, "ordered": True}}
         return {
             "all_of": {
-                "intervals": [head, {"prefix": {"prefix": node.tokens[-1]}}],
+                "intervals": [head, {"prefix": {"prefix": tokens[-1]}}],
                 "max_gaps": 0,
                 "ordered": True,
             }
         }
-    return {"match": {"query": " ".join(node.tokens), "max_gaps": 0, "ordered": True}}
+    return {"match": {"query": " ".join(tokens), "max_gaps": 0, "ordered": True}}
 
 
 def _near(node: Near, fields: tuple[str, ...]) -> dict[str, Any]:
-    rule = {
-        "all_of": {
-            "intervals": [_interval_rule(op) for op in node.operands],
-            "max_gaps": node.distance,
-            "ordered": node.ordered,
+    readings: dict[tuple[tuple[tuple[str, ...], bool], ...], list[str]] = {}
+    for analysis in _ALL_ANALYSES:
+        operands = []
+        for op in node.operands:
+            variants = leaf_variants(op.tokens, op.prefix, (analysis,))
+            if not variants:
+                break  # an operand of stop words only: NEAR cannot match in this analysis
+            operands.append((variants[0][0], op.prefix))
+        else:
+            readings.setdefault(tuple(operands), []).append(analysis)
+    parts = []
+    for reading, names in readings.items():
+        rule = {
+            "all_of": {
+                "intervals": [_interval_rule(tokens, prefix) for tokens, prefix in reading],
+                "max_gaps": node.distance,
+                "ordered": node.ordered,
+            }
         }
-    }
-    return _any_field([{"intervals": {f: rule}} for f in fields])
+        parts.append((_any_field([{"intervals": {f: rule}} for f in fields]), tuple(names)))
+    return _readings(parts)
 
 
 def _field(node: Field) -> dict[str, Any]:

@@ -16,7 +16,7 @@ backends mark the same words in the same fragments.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
@@ -150,7 +150,7 @@ def search_messages(
         },
         "sort": sort,
         "size": limit + 1 if limit else 0,
-        "track_total_hits": True,
+        "track_total_hits": _track_total_hits(request),
         "source": {"includes": ["doc"]},
         "aggs": _aggs(facet_names, _MESSAGE_FACET_FIELDS, request.histogram, "created_at"),
     }
@@ -175,8 +175,23 @@ def search_messages(
         score = float(hit.get("_score") or 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(hit["_id"], score, message, marks))
     facets, histogram = _read_aggs(response, facet_names, request.histogram)
-    total = int(response["hits"]["total"]["value"])
-    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)
+    total, relation = _total(response, request.total_limit)
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable, relation)
+
+
+def _track_total_hits(request: SearchRequest) -> bool | int:
+    """``track_total_hits`` for the request's ``total_limit`` (True: count every hit)."""
+    return True if request.total_limit is None else max(0, request.total_limit)
+
+
+def _total(response: Any, limit: int | None, *, capped: bool = False) -> tuple[int, Literal["eq", "gte"]]:
+    """(total, relation) from a response's ``hits.total``, as the embedded backend reports it:
+    at most ``limit``, "gte" once counting stopped there (or ``capped``: fewer were looked at)."""
+    found = response["hits"]["total"]
+    total, relation = int(found["value"]), found.get("relation", "eq")
+    if limit is not None and total > limit:
+        total, relation = limit, "gte"
+    return total, "gte" if relation == "gte" or capped else "eq"
 
 
 #: how the conversations found through messages are ranked (and which the cap keeps), by sort
@@ -263,7 +278,8 @@ def search_conversations(
         sort=[*date_sort, {"id": "desc" if sort_name != "oldest" else "asc"}],
         size=ranked if by_score else (limit + 1 if limit else 0),
         from_=0 if by_score else offset,
-        track_total_hits=True,
+        # ranking by score reads every candidate anyway; otherwise count up to the limit
+        track_total_hits=True if by_score else _track_total_hits(request),
         # ranking needs ids only: no _source to load and parse for thousands of hits
         source=False if by_score else {"includes": ["doc"]},
         aggs=_aggs(facet_names, _CONVERSATION_FACET_FIELDS, request.histogram, "last_message_at"),
@@ -285,5 +301,7 @@ def search_conversations(
         score = (scores or {}).get(h["_id"], 0.0) if sort_name == "relevance" else 0.0
         hits.append(Hit(h["_id"], score, conversation, marks))
     facets, histogram = _read_aggs(response, facet_names, request.histogram)
-    total = int(response["hits"]["total"]["value"])
-    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable)
+    # more conversations matched through messages than the aggregation keeps: a lower bound
+    capped = scores is not None and len(scores) >= MAX_CONVERSATION_MATCHES
+    total, relation = _total(response, request.total_limit, capped=capped)
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable, relation)

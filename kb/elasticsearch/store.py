@@ -48,7 +48,7 @@ from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
-from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_SETTINGS, MESSAGE_MAPPINGS
+from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_LAYOUT, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.elasticsearch.search import search_conversations, search_messages
 from kb.limits import SearchLimits
 
@@ -134,6 +134,8 @@ class ElasticsearchKB:
         self._refresh: bool | str = bool(refresh)
         #: messages written by this instance that search may not see yet (see conversation_messages)
         self._unrefreshed = False
+        #: set when an index predates the text layout: searches and writes raise it
+        self._stale_layout: FatalError | None = None
         self._ensure_indices()
 
     @classmethod
@@ -182,12 +184,37 @@ class ElasticsearchKB:
                 )
                 if not self.client.indices.exists(index=index):
                     self.client.options(ignore_status=400).indices.create(index=index)
+                else:
+                    self._check_layout(index)
             # mapping changes that existing indices can take in place (the template only
             # shapes new ones): eager global ordinals for the conversation aggregation
             self.client.indices.put_mapping(
                 index=self.messages_index,
                 properties={"conversation_id": MESSAGE_MAPPINGS["properties"]["conversation_id"]},
             )
+
+    def _check_layout(self, index: str) -> None:
+        """``FatalError`` unless ``index`` indexes text the way this Parley searches it.
+
+        An analyzer cannot change on an existing index: an index from before text was
+        analysed per language (no ``_meta.parley_layout``) must be rebuilt.
+        """
+        mapping: dict[str, Any] = dict(self.client.indices.get_mapping(index=index))
+        first: dict[str, Any] = next(iter(mapping.values()), {})
+        meta = first.get("mappings", {}).get("_meta", {})
+        layout = meta.get("parley_layout", 1)
+        if layout != INDEX_LAYOUT:
+            # reads (iter_*, counts, gets) still work, so the documents can be copied out
+            self._stale_layout = FatalError(
+                f"the Elasticsearch index {index} has text layout {layout}, this Parley needs {INDEX_LAYOUT}"
+                " (text analysed per language): copy the knowledge base to SQLite (parley kb migrate --to"
+                " sqlite), delete the indices, and copy it back (PARLEY_KB__BACKEND=sqlite parley kb"
+                " migrate --to elasticsearch); or delete them and ingest again"
+            )
+
+    def _require_layout(self) -> None:
+        if self._stale_layout is not None:
+            raise self._stale_layout
 
     def refresh(self) -> None:
         """Make every write so far searchable and counted (writes appear within ~1 s otherwise)."""
@@ -279,6 +306,7 @@ class ElasticsearchKB:
         return found
 
     def upsert_messages(self, messages: Sequence[Message]) -> UpsertResult:
+        self._require_layout()
         latest = {m.id: m for m in messages}
         existing = self._sources(self.messages_index, list(latest), ["doc"])
         conv_ids = [m.conversation_id for m in latest.values() if m.conversation_id]
@@ -305,6 +333,7 @@ class ElasticsearchKB:
         return result
 
     def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult:
+        self._require_layout()
         latest = {c.id: c for c in conversations}
         existing = self._sources(self.conversations_index, list(latest), ["doc"])
         result = UpsertResult()
@@ -354,6 +383,7 @@ class ElasticsearchKB:
         rounds (then ``RetriableError``). Documents still answered 429/5xx raise
         ``RetriableError`` and refused ones ``ParleyError``, after the rest are written.
         """
+        self._require_layout()
         latest = {c.id: c for c in conversations}
         reopened = set(reopen)
         pending = list(latest)
@@ -500,10 +530,12 @@ class ElasticsearchKB:
         return [message for message in read if message is not None]
 
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
+        self._require_layout()
         with _errors("searching messages"):
             return search_messages(self.client, self.messages_index, request, self.limits)
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
+        self._require_layout()
         with _errors("searching conversations"):
             return search_conversations(
                 self.client, self.messages_index, self.conversations_index, request, self.limits

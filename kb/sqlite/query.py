@@ -5,6 +5,12 @@ joined to ``messages m`` (so bm25 ranks hits); everything else - fields, negatio
 NEAR, text under OR with fields - becomes SQL predicates on ``m``. Every token is quoted
 (``"tok"``) before it reaches FTS5, so no user-typed FTS5 syntax is ever interpreted.
 
+Text is indexed analysed in its message's language (``kb.languages``), with the analysis in
+the ``lang`` column. So every text leaf (and every ``NEAR``) becomes one alternative per
+distinct reading among the analyses the index holds: ``{text subject author} : ("batteri")
+AND lang : "en"`` OR ``... ("batter") AND lang : "fr"``; a reading shared by every analysis
+the index holds needs no ``lang`` test at all (``coffee`` is ``coffe`` everywhere).
+
 Nesting never reaches a parser's limit. SQLite's and FTS5's parsers have a fixed stack (100
 entries: "parser stack overflow" at about 39 nested ``NOT (``, or ``OR``/``NOT`` subqueries
 nested 5 deep, and past 32 nested groups in an FTS5 expression). So a boolean structure is not
@@ -23,10 +29,24 @@ from typing import Any
 
 from kb.analysis import MULTI_VALUED_FIELDS
 from kb.base import SearchFilters
+from kb.languages import leaf_variants
 from kb.query import And, Field, Near, Node, Not, Or, Text
 from kb.search_rules import is_word_query
 
-__all__ = ["CompiledQuery", "compile_message_query", "conversation_filter_sql", "fts_expression"]
+__all__ = [
+    "MESSAGE_TEXT_COLUMNS",
+    "SUBJECT_COLUMNS",
+    "CompiledQuery",
+    "compile_message_query",
+    "conversation_filter_sql",
+    "fts_expression",
+]
+
+#: the FTS5 column filter of the searchable text of ``message_fts`` / ``conversation_fts``
+MESSAGE_TEXT_COLUMNS = "{text subject author}"
+SUBJECT_COLUMNS = "{subject}"
+#: a token nothing is indexed under: the expression of a leaf that matches nothing anywhere
+_NOTHING = '"\ue001"'
 
 _MAX = "\U0010ffff"
 #: message fields stored as columns of ``messages``
@@ -37,7 +57,7 @@ _COLUMN_FIELDS = {
     "intent": "m.intent",
 }
 _FTS_ROWS = "SELECT rowid FROM message_fts WHERE message_fts MATCH ?"
-_NEAR_ROWS = _FTS_ROWS + " AND parley_near(text, subject, author, ?)"
+_NEAR_ROWS = _FTS_ROWS + " AND parley_near(text, subject, author, lang, ?)"
 _ALL_ROWS = "SELECT rowid FROM messages"
 
 
@@ -54,6 +74,8 @@ class CompiledQuery:
     params: list[Any] = field(default_factory=list)
     row_sets: list[str] = field(default_factory=list)
     with_params: list[Any] = field(default_factory=list)
+    #: the analyses the index holds (``kb.languages``): every text leaf reads as each of them
+    analyses: tuple[str, ...] = ()
 
     def add(self, sql: str, params: list[Any]) -> None:
         self.where.append(sql)
@@ -76,29 +98,47 @@ def _quote(tokens: tuple[str, ...]) -> str:
     return '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
 
 
-def _leaf(text: Text) -> str:
-    return _quote(text.tokens) + (" *" if text.prefix else "")
+def _lang_test(names: tuple[str, ...], analyses: tuple[str, ...]) -> str:
+    """`` AND lang : (...)`` limiting a reading to ``names``; "" when they are all there are."""
+    if set(analyses) <= set(names):
+        return ""
+    return " AND lang : (" + " OR ".join(_quote((name,)) for name in names) + ")"
 
 
-def fts_expression(node: Node) -> str | None:
-    """The FTS5 expression for ``node``, or None unless it is a word query.
+def _alternatives(parts: list[str]) -> str:
+    if not parts:
+        return _NOTHING
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _leaf(text: Text, analyses: tuple[str, ...], columns: str) -> str:
+    """``text`` as each analysis the index holds reads it (see the module docstring)."""
+    parts = []
+    for tokens, names in leaf_variants(text.tokens, text.prefix, analyses):
+        phrase = _quote(tokens) + (" *" if text.prefix else "")
+        parts.append(f"({columns} : {phrase}{_lang_test(names, analyses)})")
+    return _alternatives(parts)
+
+
+def fts_expression(node: Node, analyses: tuple[str, ...], columns: str = MESSAGE_TEXT_COLUMNS) -> str | None:
+    """The FTS5 expression for ``node`` over ``columns``, or None unless it is a word query.
 
     Which queries are word queries is a search rule (``kb.search_rules.is_word_query``): it
     also decides the default sort and subject matching, for both backends.
     """
-    return _fts(node) if is_word_query(node) else None
+    return _fts(node, analyses, columns) if is_word_query(node) else None
 
 
-def _fts(node: Node) -> str:
+def _fts(node: Node, analyses: tuple[str, ...], columns: str) -> str:
     if isinstance(node, Text):
-        return _leaf(node)
+        return _leaf(node, analyses, columns)
     if isinstance(node, Near):
-        return _unordered(node)
+        return _unordered(node, analyses, columns)
     if isinstance(node, Or):
-        return "(" + " OR ".join(_fts(c) for c in node.children) + ")"
+        return "(" + " OR ".join(_fts(c, analyses, columns) for c in node.children) + ")"
     assert isinstance(node, And)
-    positives = [_fts(c) for c in node.children if not isinstance(c, Not)]
-    negatives = [_fts(c.child) for c in node.children if isinstance(c, Not)]
+    positives = [_fts(c, analyses, columns) for c in node.children if not isinstance(c, Not)]
+    negatives = [_fts(c.child, analyses, columns) for c in node.children if isinstance(c, Not)]
     return _and_not(positives, negatives)
 
 
@@ -125,14 +165,14 @@ def _value_match(column: str, node: Field) -> tuple[str, list[Any]]:
     return f"{column} = ?", [node.value]
 
 
-def _leaf_rows(node: Node) -> tuple[str, list[Any]] | None:
+def _leaf_rows(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]] | None:
     """A flat SELECT of the rowids of the messages matching ``node``, if it is a leaf to SQL:
     a word query (one MATCH), an ordered NEAR or a field value; None for a boolean group."""
-    expr = fts_expression(node)
+    expr = fts_expression(node, compiled.analyses)
     if expr is not None:
         return _FTS_ROWS, [expr]
     if isinstance(node, Near):  # ordered: FTS5 NEAR narrows, Python checks the order
-        return _NEAR_ROWS, [_unordered(node), _near_spec(node)]
+        return _NEAR_ROWS, [_unordered(node, compiled.analyses), _near_spec(node)]
     if not isinstance(node, Field):
         return None
     if node.name in _COLUMN_FIELDS:
@@ -150,7 +190,7 @@ def _leaf_rows(node: Node) -> tuple[str, list[Any]] | None:
 
 def _member(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
     """A flat SELECT of ``node``'s rowids, fit to be one member of a compound SELECT."""
-    leaf = _leaf_rows(node)
+    leaf = _leaf_rows(node, compiled)
     if leaf is not None:
         return leaf
     return f"SELECT r FROM {_row_set(node, compiled)}", []
@@ -200,26 +240,43 @@ def _predicate(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
 
 def _in(node: Node, compiled: CompiledQuery) -> tuple[str, list[Any]]:
     """``m.rowid IN (...)`` for ``node``: its leaf SELECT, or the row set it names."""
-    leaf = _leaf_rows(node)
+    leaf = _leaf_rows(node, compiled)
     if leaf is not None:
         return f"m.rowid IN ({leaf[0]})", leaf[1]
     return f"m.rowid IN {_row_set(node, compiled)}", []
 
 
-def _unordered(node: Near) -> str:
-    return f"NEAR({' '.join(_leaf(op) for op in node.operands)}, {node.distance})"
+def _unordered(node: Near, analyses: tuple[str, ...], columns: str = MESSAGE_TEXT_COLUMNS) -> str:
+    """FTS5's (unordered) ``NEAR`` of ``node``'s operands, once per reading of all of them."""
+    readings: dict[tuple[tuple[tuple[str, ...], bool], ...], list[str]] = {}
+    for analysis in analyses:
+        operands = []
+        for op in node.operands:
+            variants = leaf_variants(op.tokens, op.prefix, (analysis,))
+            if not variants:
+                break  # an operand of stop words only: NEAR cannot match in this analysis
+            operands.append((variants[0][0], op.prefix))
+        else:
+            readings.setdefault(tuple(operands), []).append(analysis)
+    parts = []
+    for reading, names in readings.items():
+        phrases = " ".join(_quote(tokens) + (" *" if prefix else "") for tokens, prefix in reading)
+        parts.append(f"({columns} : NEAR({phrases}, {node.distance}){_lang_test(tuple(names), analyses)})")
+    return _alternatives(parts)
 
 
-def compile_message_query(node: Node | None, filters: SearchFilters) -> CompiledQuery:
+def compile_message_query(
+    node: Node | None, filters: SearchFilters, analyses: tuple[str, ...] = ()
+) -> CompiledQuery:
     """Split ``node`` into an FTS MATCH (for ranking) and predicates; add the filters.
 
     Of a top-level AND, every FTS-expressible child joins the MATCH, negated ones as FTS5's
     ``NOT``; an ordered NEAR joins as an unordered NEAR plus a ``parley_near`` check on the
-    matched row's columns. The rest become predicates.
+    matched row's columns. The rest become predicates. ``analyses`` are those the index holds.
     """
-    compiled = CompiledQuery()
+    compiled = CompiledQuery(analyses=tuple(analyses))
     if node is not None:
-        compiled.fts = fts_expression(node)
+        compiled.fts = fts_expression(node, compiled.analyses)
         if compiled.fts is None:
             _split_top_level(node, compiled)
     _message_filters(compiled, filters)
@@ -232,14 +289,15 @@ def _split_top_level(node: Node, compiled: CompiledQuery) -> None:
     negative: list[str] = []
     rest: list[Node] = []
     checks: list[Near] = []
+    analyses = compiled.analyses
     for child in children:
         if isinstance(child, Near) and child.ordered:
-            positive.append(_unordered(child))
+            positive.append(_unordered(child, analyses))
             checks.append(child)
-        elif isinstance(child, Not) and fts_expression(child.child) is not None:
-            negative.append(str(fts_expression(child.child)))
-        elif not isinstance(child, Not) and fts_expression(child) is not None:
-            positive.append(str(fts_expression(child)))
+        elif isinstance(child, Not) and fts_expression(child.child, analyses) is not None:
+            negative.append(str(fts_expression(child.child, analyses)))
+        elif not isinstance(child, Not) and fts_expression(child, analyses) is not None:
+            positive.append(str(fts_expression(child, analyses)))
         else:
             rest.append(child)
     if not positive:  # FTS5 cannot express "everything except": all of it is predicates
@@ -249,7 +307,8 @@ def _split_top_level(node: Node, compiled: CompiledQuery) -> None:
     compiled.fts = _and_not(positive, negative)
     for near in checks:
         compiled.add(
-            "parley_near(message_fts.text, message_fts.subject, message_fts.author, ?)", [_near_spec(near)]
+            "parley_near(message_fts.text, message_fts.subject, message_fts.author, message_fts.lang, ?)",
+            [_near_spec(near)],
         )
     for child in rest:
         compiled.add(*_predicate(child, compiled))

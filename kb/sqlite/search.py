@@ -6,13 +6,29 @@ parameters (FTS5 expressions are compiled from the AST with every token quoted).
 What a search means (which filters apply where, the default sort, subject matches,
 highlights) is stated in ``kb.search_rules``, shared with the Elasticsearch backend; this
 module only says how SQLite runs it.
+
+Broad matches (a word in most messages) never cost a pass over every hit for a page:
+
+* totals are counted up to ``SearchRequest.total_limit`` (``LIMIT`` stops the scan) and then
+  reported as a lower bound (``total_relation="gte"``);
+* a relevance page of a bare word query reads only FTS5 (rowid and bm25), no join;
+* a date-ordered page of a broad query (more than :data:`BROAD_MATCHES` hits) walks the date
+  index newest (or oldest) first and probes each row against the matching rowids, stopping
+  once the page is full; a conversation page walks conversations by ``last_message_at``
+  and keeps those with a matching message (an ``EXISTS`` probe), instead of grouping every
+  matching message per conversation on every request.
+
+Narrow queries keep the direct plans (driving from the few hits), which are cheaper for them.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 from hub.models import Conversation, Message
 from kb.base import DateHistogramBucket, FacetBucket, Hit, SearchFilters, SearchRequest, SearchResult
@@ -38,9 +54,26 @@ from kb.search_rules import (
     message_highlights,
     message_level,
 )
-from kb.sqlite.query import compile_message_query, conversation_filter_sql, fts_expression
+from kb.sqlite.query import (
+    SUBJECT_COLUMNS,
+    CompiledQuery,
+    compile_message_query,
+    conversation_filter_sql,
+    fts_expression,
+)
 
-__all__ = ["search_conversations", "search_messages"]
+__all__ = ["BROAD_MATCHES", "PROBE_MATCHES", "RANK_WINDOW", "search_conversations", "search_messages"]
+
+#: matching messages past which a date-ordered page walks the date index instead of sorting
+#: every hit: the walk then reads about (messages / matches) x page rows, under a thousand
+BROAD_MATCHES = 1000
+#: matching messages past which the walk probes FTS5 row by row (about 20 us a row) instead of
+#: first listing every matching rowid (about 1.5 us a match): cheaper once matches are this many
+PROBE_MATCHES = 10_000
+#: a relevance search matching more messages than this ranks the most recently indexed this
+#: many by bm25 (``SearchResult.relevance_window``): bm25 costs about 15 us a row, and a word
+#: in most messages scores alike everywhere (its IDF is nil)
+RANK_WINDOW = 2000
 
 #: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite.store); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
@@ -133,18 +166,56 @@ def _page(
 
 
 def _histogram(
-    conn: sqlite3.Connection, interval: str | None, ts: str, source: str, where: str, params: list[Any]
+    conn: sqlite3.Connection,
+    interval: str | None,
+    ts: str,
+    source: str,
+    where: str,
+    params: list[Any],
+    with_sql: str = "",
 ) -> list[DateHistogramBucket]:
     """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
     if interval is None:
         return []
-    sql = f"SELECT {_BUCKETS[interval].format(ts=ts)}, count(*) FROM {source} WHERE {where} GROUP BY 1"
+    bucket = _BUCKETS[interval].format(ts=ts)
+    sql = f"{with_sql}SELECT {bucket}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
         for bucket, count in conn.execute(sql, params)
         if bucket
     }
     return fill_histogram(counts, interval)
+
+
+def _capped_count(
+    conn: sqlite3.Connection, select_one: str, params: list[Any], limit: int | None, with_sql: str = ""
+) -> tuple[int, Literal["eq", "gte"]]:
+    """The rows of ``select_one`` (a "SELECT 1 FROM ... WHERE ..."), counted up to ``limit``.
+
+    Past the limit the scan stops: (limit, "gte"). None counts every row: (count, "eq").
+    """
+    if limit is None:
+        total = conn.execute(f"{with_sql}SELECT count(*) FROM ({select_one})", params).fetchone()[0]
+        return int(total), "eq"
+    limit = max(0, limit)
+    total = conn.execute(
+        f"{with_sql}SELECT count(*) FROM ({select_one} LIMIT ?)", [*params, limit + 1]
+    ).fetchone()[0]
+    return (limit, "gte") if total > limit else (int(total), "eq")
+
+
+def _fts_only(compiled: CompiledQuery) -> bool:
+    """Whether no predicate reads the FTS table's own columns (an ordered NEAR's check does)."""
+    return not any("message_fts." in predicate for predicate in compiled.where)
+
+
+def _analyses(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The analyses (``kb.languages``) the index holds text in: what queries expand over."""
+    return tuple(name for (name,) in conn.execute("SELECT name FROM analyses ORDER BY name"))
+
+
+def _subject_expression(node: Node | None, analyses: tuple[str, ...]) -> str | None:
+    return fts_expression(node, analyses, SUBJECT_COLUMNS) if node is not None else None
 
 
 def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
@@ -156,7 +227,7 @@ def search_messages(
 ) -> SearchResult[Message]:
     node = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, MESSAGE_FACETS)
-    compiled = compile_message_query(node, request.filters)
+    compiled = compile_message_query(node, request.filters, _analyses(conn))
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
@@ -167,6 +238,7 @@ def search_messages(
     where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
+    bare_match = bool(compiled.fts) and len(where) == 1 and not with_sql
     if facet_names or request.histogram:
         # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
         # a per-connection temp table holding the faceted columns, and work from there.
@@ -176,20 +248,49 @@ def search_messages(
             f"CREATE TEMP TABLE matched AS {with_sql}SELECT {columns} FROM {source} WHERE {where_sql}", params
         )
         source, score, where_sql, params, rowid, with_sql = _MATCHED_SOURCE, "m.score", "1", [], "m.r", ""
+        bare_match = False
+    # the total first: counted up to the limit, it also says whether the query is broad
+    if bare_match:  # FTS5 counts a bare MATCH without the join
+        counted = "SELECT 1 FROM message_fts WHERE message_fts MATCH ?"
+    else:
+        counted = f"SELECT 1 FROM {source} WHERE {where_sql}"
+    total, relation = _capped_count(conn, counted, params, request.total_limit, with_sql)
     inner = (
         f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
     )
+    window = None
+    if sort == "relevance" and source == _FTS_SOURCE and (relation == "gte" or total > RANK_WINDOW):
+        # rank the most recently indexed matches only: FTS5 walks its doclists newest first
+        # and stops after the window, so bm25 is computed for RANK_WINDOW rows, not every hit
+        window = RANK_WINDOW
+        if not bare_match:
+            newest = (
+                f"SELECT m.rowid AS r, {_BM25} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
+                " ORDER BY message_fts.rowid DESC"
+            )
+        else:
+            newest = "SELECT rowid AS r, rank AS score, 0.0 AS ts FROM message_fts WHERE message_fts MATCH ?"
+            newest += " ORDER BY rowid DESC"
+        inner = f"{with_sql}SELECT r, score, ts FROM ({newest} LIMIT {RANK_WINDOW})"
+    elif bare_match and sort == "relevance":
+        # ranking reads FTS5 alone (rowid and bm25): no join for hits that are not shown
+        inner = f"SELECT rowid AS r, {_BM25} AS score, 0.0 AS ts FROM message_fts WHERE message_fts MATCH ?"
+    elif source == _FTS_SOURCE and sort != "relevance" and _fts_only(compiled) and _broad(total, relation):
+        # walk the date index and test each message, stopping once the page is full: about
+        # (messages / matches) x page rows, instead of sorting every hit
+        if relation == "gte" or total >= PROBE_MATCHES:
+            walk = (
+                "messages m INDEXED BY messages_created CROSS JOIN message_fts ON message_fts.rowid = m.rowid"
+            )
+            test = ["message_fts MATCH ?", *where[1:]]
+        else:
+            walk = "messages m INDEXED BY messages_created"
+            test = ["m.rowid IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", *where[1:]]
+        inner = (
+            f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts"
+            f" FROM {walk} WHERE {' AND '.join(test)}"
+        )
     rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
-    if source == _MATCHED_SOURCE:
-        total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
-    elif source == _FTS_SOURCE and len(where) == 1:  # FTS5 counts a bare MATCH without the join
-        total = conn.execute("SELECT count(*) FROM message_fts WHERE message_fts MATCH ?", params).fetchone()[
-            0
-        ]
-    else:
-        total = conn.execute(f"{with_sql}SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[
-            0
-        ]
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         message = read_document(Message, "message", doc_id, doc)
@@ -200,7 +301,11 @@ def search_messages(
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
     facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
     histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
+    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable, relation, window)
+
+
+def _broad(total: int, relation: str) -> bool:
+    return relation == "gte" or total > BROAD_MATCHES
 
 
 def _message_facet(
@@ -229,26 +334,163 @@ def _message_facet(
     return _buckets(conn.execute(sql, params).fetchall())
 
 
-def _collect_conversation_hits(conn: sqlite3.Connection, node: Node | None, filters: SearchFilters) -> None:
-    """Fill temp.conversation_hits (cid, best score) from the messages matching ``node`` and
-    the message-level ``filters``.
+def _collect_conversation_hits(
+    conn: sqlite3.Connection, compiled: CompiledQuery, window: int | None = None
+) -> None:
+    """Fill temp.conversation_hits (cid, best score) from the messages matching ``compiled``
+    (the query and the message-level filters); with ``window``, from the most recently
+    indexed ``window`` of them only.
 
     Page, count and facets all need this grouping, so it is computed once per search.
     """
-    compiled = compile_message_query(node, filters)
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
     else:
         source, score, where, params = "messages m", "0.0", compiled.where, compiled.params
+    # message_fts.rowid, not m.rowid (the same value): FTS5 then walks newest first and stops
+    newest = f" ORDER BY message_fts.rowid DESC LIMIT {window}" if window and compiled.fts else ""
     # bm25 cannot sit inside an aggregate: score each message, then keep the best per thread.
     inner = (
         f"{compiled.with_sql}SELECT cid, min(s) AS score FROM (SELECT m.conversation_id AS cid, {score} AS s"
-        f" FROM {source} WHERE {' AND '.join(where) or '1'}) GROUP BY cid"
+        f" FROM {source} WHERE {' AND '.join(where) or '1'}{newest}) GROUP BY cid"
     )
     conn.execute("DROP TABLE IF EXISTS temp.conversation_hits")
     conn.execute(f"CREATE TEMP TABLE conversation_hits AS {inner}", [*compiled.with_params, *params])
     conn.execute("CREATE INDEX temp.conversation_hits_cid ON conversation_hits(cid)")
+
+
+def _matching_messages(conn: sqlite3.Connection, compiled: CompiledQuery, limit: int) -> tuple[int, str]:
+    """Messages matching ``compiled``, counted up to ``limit`` (FTS5 alone when it can)."""
+    if compiled.fts and not compiled.where:
+        counted, params = "SELECT 1 FROM message_fts WHERE message_fts MATCH ?", [compiled.fts]
+    elif compiled.fts:
+        counted = f"SELECT 1 FROM {_FTS_SOURCE} WHERE message_fts MATCH ? AND {' AND '.join(compiled.where)}"
+        params = [*compiled.with_params, compiled.fts, *compiled.params]
+    else:
+        counted = f"SELECT 1 FROM messages m WHERE {' AND '.join(compiled.where) or '1'}"
+        params = [*compiled.with_params, *compiled.params]
+    return _capped_count(conn, counted, params, limit, compiled.with_sql if compiled.where else "")
+
+
+def _has_match(compiled: CompiledQuery) -> tuple[str, list[Any]]:
+    """``EXISTS (...)``: conversation ``c`` has a message matching ``compiled``, probing FTS5 by
+    rowid for each of its messages (its row sets' parameters excluded: they open the statement)."""
+    where = ["m.conversation_id = c.id", *compiled.where]
+    params = list(compiled.params)
+    source = "messages m"
+    if compiled.fts:
+        source = "messages m JOIN message_fts ON message_fts.rowid = m.rowid"
+        where.insert(1, "message_fts MATCH ?")
+        params.insert(0, compiled.fts)
+    return f"EXISTS (SELECT 1 FROM {source} WHERE {' AND '.join(where)})", params
+
+
+@dataclass
+class _ConversationPlan:
+    """How one conversation search runs: rows of ``source`` (conversations ``c``) matching
+    ``where`` (after ``with_sql``), scored by ``score``; ``count`` overrides how the total is
+    counted for broad matches."""
+
+    source: str = "conversations c"
+    score: str = "0.0"
+    where: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    with_sql: str = ""
+    with_params: list[Any] = field(default_factory=list)
+    window: int | None = None
+    count: Callable[[int | None], tuple[int, Literal["eq", "gte"]]] | None = None
+    #: facets and histograms count every match: with a window, (where, params) over all of them
+    every_match: tuple[list[str], list[Any]] | None = None
+
+
+def _plan_conversations(
+    conn: sqlite3.Connection, node: Node | None, f: SearchFilters, sort: str
+) -> _ConversationPlan:
+    plan = _ConversationPlan()
+    plan.where, plan.params = conversation_filter_sql(conversation_level(f))
+    if node is None and not has_message_level_filters(f):
+        return plan  # the inbox: conversations alone
+    analyses = _analyses(conn)
+    compiled = compile_message_query(node, message_level(f), analyses)
+    by_subject = node is not None and matches_subjects(node, f)
+    subject = _subject_expression(node, analyses) if by_subject else None
+    matched, relation = _matching_messages(conn, compiled, max(BROAD_MATCHES, RANK_WINDOW))
+    many = relation == "gte" or matched > (RANK_WINDOW if sort == "relevance" else BROAD_MATCHES)
+    if not many or not compiled.fts or not _fts_only(compiled):
+        # few matches (or an ordered NEAR to check): group them all per conversation
+        _collect_conversation_hits(conn, compiled)
+        _join_hits(plan, subject)
+        return plan
+    exists, exists_params = _has_match(compiled)
+    plan.count = partial(
+        _count_broad, conn, compiled, list(plan.where), list(plan.params), subject, exists, exists_params
+    )
+    plan.with_sql, plan.with_params = compiled.with_sql, list(compiled.with_params)
+    if subject is not None:
+        exists = f"({exists} OR c.rowid IN ({_SUBJECT_MATCH}))"
+        exists_params = [*exists_params, subject]
+    every = ([exists, *plan.where], [*exists_params, *plan.params])
+    if sort == "relevance":
+        # rank the conversations of the most recently indexed matches (see RANK_WINDOW)
+        _collect_conversation_hits(conn, compiled, window=RANK_WINDOW)
+        _join_hits(plan, subject)
+        plan.window, plan.every_match = RANK_WINDOW, every
+        return plan
+    # Date order needs no score: walk conversations by their last message and keep those
+    # with a matching one, until the page is full (no grouping of every hit).
+    plan.where, plan.params = every
+    return plan
+
+
+def _join_hits(plan: _ConversationPlan, subject: str | None) -> None:
+    """Conversations with a row in temp.conversation_hits, or a subject matching ``subject``."""
+    plan.source, plan.score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
+    if subject is not None:
+        # subject matches rank after conversations with matching messages (score 0)
+        plan.source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
+        plan.score = "coalesce(h.score, 0.0)"
+        plan.where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
+        plan.params.insert(0, subject)
+
+
+def _count_broad(
+    conn: sqlite3.Connection,
+    compiled: CompiledQuery,
+    where: list[str],
+    params: list[Any],
+    subject: str | None,
+    exists: str,
+    exists_params: list[Any],
+    limit: int | None,
+) -> tuple[int, Literal["eq", "gte"]]:
+    """Conversations with a message matching ``compiled`` (or a matching ``subject``) and
+    ``where``, counted up to ``limit``: distinct conversations of the matches, streamed, so
+    counting stops after about ``limit`` x messages-per-conversation matches."""
+    conversation_where = "".join(f" AND {w}" for w in where)
+    message_where = "".join(f" AND {w}" for w in compiled.where)
+    distinct = (
+        f"SELECT DISTINCT c.rowid FROM {_FTS_SOURCE} JOIN conversations c ON c.id = m.conversation_id"
+        f" WHERE message_fts MATCH ?{message_where}{conversation_where}"
+    )
+    with_sql = compiled.with_sql
+    total, relation = _capped_count(
+        conn, distinct, [*compiled.with_params, compiled.fts, *compiled.params, *params], limit, with_sql
+    )
+    if subject is None or relation == "gte":
+        return total, relation
+    # conversations found by their subject alone (few: an agent's titles)
+    only_subject = f"SELECT 1 FROM conversations c WHERE c.rowid IN ({_SUBJECT_MATCH}) AND NOT {exists}"
+    extra, _ = _capped_count(
+        conn,
+        only_subject + conversation_where,
+        [*compiled.with_params, subject, *exists_params, *params],
+        None,
+        with_sql,
+    )
+    if limit is not None and total + extra > limit:
+        return limit, "gte"
+    return total + extra, "eq"
 
 
 def search_conversations(
@@ -256,24 +498,23 @@ def search_conversations(
 ) -> SearchResult[Conversation]:
     node: Node | None = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, CONVERSATION_FACETS)
-    f = request.filters
-    source, score = "conversations c", "0.0"
-    where, params = conversation_filter_sql(conversation_level(f))
-    if node is not None or has_message_level_filters(f):
-        _collect_conversation_hits(conn, node, message_level(f))
-        source, score = "conversations c JOIN temp.conversation_hits h ON h.cid = c.id", "h.score"
-        if node is not None and matches_subjects(node, f):
-            # subject matches rank after conversations with matching messages (score 0)
-            source = "conversations c LEFT JOIN temp.conversation_hits h ON h.cid = c.id"
-            score = "coalesce(h.score, 0.0)"
-            where.insert(0, f"(h.cid IS NOT NULL OR c.rowid IN ({_SUBJECT_MATCH}))")
-            params.insert(0, fts_expression(node))
-    where_sql = " AND ".join(where) or "1"
     sort = effective_sort(request.sort, node)
+    plan = _plan_conversations(conn, node, request.filters, sort)
+    source, with_sql = plan.source, plan.with_sql
+    where_sql = " AND ".join(plan.where) or "1"
+    params = [*plan.with_params, *plan.params]
     keys = [("score", "ASC"), ("ts", "DESC"), ("r", "DESC")] if sort == "relevance" else _SORT_KEYS[sort]
-    inner_sql = f"SELECT c.rowid AS r, {score} AS score, c.last_ts AS ts FROM {source} WHERE {where_sql}"
+    inner_sql = (
+        f"{with_sql}SELECT c.rowid AS r, {plan.score} AS score, c.last_ts AS ts"
+        f" FROM {source} WHERE {where_sql}"
+    )
     rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
-    total = conn.execute(f"SELECT count(*) FROM {source} WHERE {where_sql}", params).fetchone()[0]
+    if plan.count is not None:
+        total, relation = plan.count(request.total_limit)
+    else:
+        total, relation = _capped_count(
+            conn, f"SELECT 1 FROM {source} WHERE {where_sql}", params, request.total_limit, with_sql
+        )
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         conversation = read_document(Conversation, "conversation", doc_id, doc)
@@ -282,20 +523,28 @@ def search_conversations(
             continue
         marks = conversation_highlights(conversation, node) if request.highlight else {}
         hits.append(Hit(conversation.id, -float(raw_score) if raw_score else 0.0, conversation, marks))
+    if plan.every_match is not None:  # aggregations count every match, not the ranked window
+        source = "conversations c"
+        where_sql = " AND ".join(plan.every_match[0])
+        params = [*plan.with_params, *plan.every_match[1]]
     facets = {}
     for name in facet_names:
         tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
         if name in ("tags", "languages"):
-            field = "tag" if name == "tags" else "lang"
+            field_name = "tag" if name == "tags" else "lang"
             sql = (
-                f"SELECT t.value, count(*) FROM {source} JOIN conversation_terms t ON t.crow = c.rowid"
-                f" AND t.field = '{field}' WHERE {where_sql} {tail}"
+                f"{with_sql}SELECT t.value, count(*) FROM {source}"
+                f" JOIN conversation_terms t ON t.crow = c.rowid AND t.field = '{field_name}'"
+                f" WHERE {where_sql} {tail}"
             )
         else:
             col = f"c.{name}"
-            sql = f"SELECT {col}, count(*) FROM {source} WHERE {where_sql} AND {col} IS NOT NULL {tail}"
+            sql = (
+                f"{with_sql}SELECT {col}, count(*) FROM {source}"
+                f" WHERE {where_sql} AND {col} IS NOT NULL {tail}"
+            )
         facets[name] = _buckets(conn.execute(sql, params).fetchall())
     # conversations without messages have no date (last_ts 0): they belong in no bucket
     dated = f"{where_sql} AND c.last_ts > 0"
-    histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params)
-    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable)
+    histogram = _histogram(conn, request.histogram, "c.last_ts", source, dated, params, with_sql)
+    return SearchResult(int(total), hits, facets, histogram, next_cursor, unreadable, relation, plan.window)

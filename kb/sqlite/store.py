@@ -1,8 +1,12 @@
 """The embedded knowledge base: one SQLite file with FTS5, created on first use.
 
 Documents are stored as their pydantic JSON plus indexed columns; ``message_fts`` indexes
-text, subject and author names with ``porter unicode61 remove_diacritics 2`` (English
-stemming and ASCII folding, like the Elasticsearch analyzer). Multi-valued fields (author
+text, subject and author names analysed in the message's language (``kb.languages``: folded,
+stop words replaced by a placeholder, stemmed by that language's Snowball stemmer), written as
+space-separated tokens that FTS5's ``unicode61`` only splits, with the analysis in its ``lang``
+column (bm25 weight 0); ``analyses`` lists the analyses the index holds, which queries expand
+over (``kb.sqlite.query``). Layout 5; a knowledge base of an older layout is refused with
+what to do (``parley kb migrate --reindex``, ``kb.migrate``). Multi-valued fields (author
 keys, entities, hashtags, mentions, sites; conversation tags, status, assignee) live in
 ``message_terms`` / ``conversation_terms`` so field operators and facets are index lookups.
 
@@ -34,15 +38,15 @@ from kb.analysis import (
     author_text,
     conversation_field_values,
     message_field_values,
-    stem,
-    tokenize,
 )
 from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
+from kb.languages import analyse, analysis_for
 from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
+from kb.search_rules import conversation_analysis
 from kb.sqlite.search import search_conversations, search_messages
 
 __all__ = ["SQLiteKB"]
@@ -69,8 +73,9 @@ CREATE INDEX IF NOT EXISTS messages_created ON messages(created_ts);
 CREATE INDEX IF NOT EXISTS messages_channel ON messages(channel, created_ts);
 CREATE INDEX IF NOT EXISTS messages_author ON messages(author_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_fts USING fts5(
-    text, subject, author, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+    text, subject, author, lang, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3'
 );
+CREATE TABLE IF NOT EXISTS analyses (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS message_terms (
     field TEXT NOT NULL, value TEXT NOT NULL, mrow INTEGER NOT NULL,
     PRIMARY KEY (field, value, mrow)
@@ -97,10 +102,12 @@ CREATE TABLE IF NOT EXISTS conversation_terms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS conversation_terms_row ON conversation_terms(crow);
 CREATE VIRTUAL TABLE IF NOT EXISTS conversation_fts USING fts5(
-    subject, tokenize = 'porter unicode61 remove_diacritics 2'
+    subject, lang, tokenize = 'unicode61 remove_diacritics 0'
 );
--- bm25 weights: a match in the text counts most, then the subject, then the author's names
-INSERT INTO message_fts (message_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
+-- bm25 weights: a match in the text counts most, then the subject, then the author's names;
+-- the analysis column only selects rows
+INSERT INTO message_fts (message_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0, 0.0)');
+INSERT INTO conversation_fts (conversation_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
 """
 
 _INSERT_MESSAGE = (
@@ -120,7 +127,8 @@ _DOC_FROM = {
     "messages": "d.doc FROM messages t JOIN message_docs d ON d.rowid = t.rowid WHERE 1",
     "conversations": "t.doc FROM conversations t WHERE 1",
 }
-_SCHEMA_VERSION = 4
+#: the layout of the file; 5: text analysed per language (kb.languages), the lang column
+SCHEMA_VERSION = 5
 _CHUNK = 500
 #: SQLite VM instructions between two deadline checks: a check every few microseconds of
 #: work costs nothing measurable, and stops a runaway statement within a millisecond or so
@@ -142,14 +150,22 @@ def _near_node(spec_json: str) -> Near:
     return Near(tuple(Text(tuple(t), bool(p)) for t, p in spec["ops"]), spec["n"], spec["f"])
 
 
-def _near_check(text: str | None, subject: str | None, author: str | None, spec_json: str) -> int:
+def _near_check(
+    text: str | None, subject: str | None, author: str | None, analysis: str | None, spec_json: str
+) -> int:
     # Registered as parley_near(): FTS5's NEAR is unordered, so ordered NEAR/nf is narrowed by
-    # FTS5 and confirmed here with the same analysis the in-memory matcher uses.
+    # FTS5 and confirmed here with the same analysis the in-memory matcher uses. The columns
+    # hold analysed tokens already (space-separated); the operands are analysed like them.
     node = _near_node(spec_json)
     for column in (text, subject, author):
-        if column and near_in_column(node, [stem(t) for t in tokenize(column)]):
+        if column and near_in_column(node, column.split(" "), analysis or ""):
             return 1
     return 0
+
+
+def indexed_text(text: str | None, analysis: str) -> str:
+    """``text`` as ``message_fts`` / ``conversation_fts`` store it: analysed tokens, spaced."""
+    return " ".join(analyse(text or "", analysis))
 
 
 #: SQLite primary result codes that mean the file itself is damaged or not a database
@@ -209,12 +225,13 @@ class SQLiteKB:
             has_tables = conn.execute(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'messages'"
             ).fetchone()[0]
-            if has_tables and version != _SCHEMA_VERSION:
+            if has_tables and version != SCHEMA_VERSION:
                 raise FatalError(
                     f"the knowledge base {self.path} has layout {version}, this Parley needs"
-                    f" {_SCHEMA_VERSION}: move it away and ingest again (parley kb export keeps its messages)"
+                    f" {SCHEMA_VERSION}: run `parley kb migrate --reindex` to rebuild it in place from"
+                    " its own documents (or move it away and ingest again)"
                 )
-            conn.executescript(_SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};")
+            conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -231,7 +248,7 @@ class SQLiteKB:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -32768")
             conn.execute("PRAGMA temp_store = MEMORY")
-        conn.create_function("parley_near", 4, _near_check, deterministic=True)
+        conn.create_function("parley_near", 5, _near_check, deterministic=True)
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -276,6 +293,7 @@ class SQLiteKB:
             fts_rows: list[tuple[Any, ...]] = []
             term_rows: list[tuple[Any, ...]] = []
             doc_rows: list[tuple[int, str]] = []
+            analyses: set[str] = set()
             for mid, message in latest.items():
                 doc = docs[mid]
                 if mid in existing:
@@ -303,7 +321,17 @@ class SQLiteKB:
                     (*row, rowid) if mid in existing else (rowid, mid, *row)
                 )
                 doc_rows.append((rowid, doc))
-                fts_rows.append((rowid, message.text, message.subject or "", author_text(message)))
+                analysis = analysis_for(fields["lang"][0])
+                analyses.add(analysis)
+                fts_rows.append(
+                    (
+                        rowid,
+                        indexed_text(message.text, analysis),
+                        indexed_text(message.subject, analysis),
+                        indexed_text(author_text(message), analysis),
+                        analysis,
+                    )
+                )
                 term_rows += [(name, value, rowid) for name in MULTI_VALUED_FIELDS for value in fields[name]]
             if updates:
                 stale = [(u[-1],) for u in updates]
@@ -313,7 +341,10 @@ class SQLiteKB:
             conn.executemany(_INSERT_MESSAGE, inserts)
             conn.executemany("INSERT OR REPLACE INTO message_docs (rowid, doc) VALUES (?, ?)", doc_rows)
             conn.executemany(
-                "INSERT INTO message_fts (rowid, text, subject, author) VALUES (?,?,?,?)", fts_rows
+                "INSERT INTO message_fts (rowid, text, subject, author, lang) VALUES (?,?,?,?,?)", fts_rows
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO analyses (name) VALUES (?)", [(a,) for a in sorted(analyses)]
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO message_terms (field, value, mrow) VALUES (?,?,?)", term_rows
@@ -378,9 +409,12 @@ class SQLiteKB:
             conn.execute("DELETE FROM conversation_terms WHERE crow = ?", (rowid,))
             conn.execute("DELETE FROM conversation_fts WHERE rowid = ?", (rowid,))
         if conversation.subject:
+            analysis = conversation_analysis(conversation)
             conn.execute(
-                "INSERT INTO conversation_fts (rowid, subject) VALUES (?, ?)", (rowid, conversation.subject)
+                "INSERT INTO conversation_fts (rowid, subject, lang) VALUES (?, ?, ?)",
+                (rowid, indexed_text(conversation.subject, analysis), analysis),
             )
+            conn.execute("INSERT OR IGNORE INTO analyses (name) VALUES (?)", (analysis,))
         values = conversation_field_values(conversation)
         values["lang"] = [lang.lower() for lang in conversation.languages]
         conn.executemany(

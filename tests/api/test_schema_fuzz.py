@@ -42,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
 from api.routes.feeds import address_policy
+from api.routes.outbound_webhooks import webhook_address_policy
 from channels.feeds.addresses import AddressPolicy
 from hub.settings import Settings
 from tests.api.callers import bearer
@@ -141,12 +142,19 @@ def app_under_test(app: FastAPI, kb_documents: None, admin: tuple[object, str]) 
     app.dependency_overrides[address_policy] = lambda: AddressPolicy(
         allow_private=False, timeout_s=1.0, resolve=_resolve_publicly
     )
+    app.dependency_overrides[webhook_address_policy] = lambda: AddressPolicy(
+        allow_private=False, timeout_s=1.0, resolve=_resolve_publicly
+    )
+    subscription = app.state.crm.outbound_webhooks.create(
+        url="https://hooks.example.com/parley", event_types=None, start_after=0
+    )
     APP.app = app
     APP.headers = bearer(admin[1])
     APP.known_ids = {
         "contact_id": list(people.values()),
         "segment_id": [static.id, dynamic.id],
         "conversation_id": [conversation.id for conversation in CONVERSATIONS],
+        "subscription_id": [subscription.id],
     }
     try:
         yield

@@ -41,7 +41,8 @@ def envelopes() -> list[Envelope]:
 
 @pytest.fixture(scope="module")
 def social(envelopes: list[Envelope]) -> list[Message]:
-    """Every non-email envelope parsed by the real ``parley.message`` parser."""
+    """Every non-email envelope parsed by its channel's parser (``parley.message``, and the
+    Twitter/X channel's for the tweets, which are X API v2 pages)."""
     messages: list[Message] = []
     for envelope in envelopes:
         if envelope.kind != "rfc822":
@@ -70,7 +71,7 @@ def test_every_line_is_an_envelope_of_a_known_kind() -> None:
     for number, line in enumerate(lines, start=1):
         envelope = Envelope.model_validate_json(line)
         assert envelope.channel in CHANNELS, number
-        expected = "rfc822" if envelope.channel == "email" else "parley.message"
+        expected = {"email": "rfc822", "twitter": "x.v2.tweet_page"}.get(envelope.channel, "parley.message")
         assert envelope.kind == expected, number
         assert envelope.account == ("support" if envelope.channel == "email" else "demo")
         # received_at is written explicitly: a default would be "now" and differ per run.
@@ -250,6 +251,38 @@ def test_a_different_seed_changes_ids_and_times_not_content() -> None:
     assert [e["received_at"] for e in ours] != [e["received_at"] for e in other]
 
     def texts(envelopes: list[dict[str, Any]]) -> Counter[str]:
-        return Counter(e["payload"]["text"] for e in envelopes if e["kind"] == "parley.message")
+        social = [e["payload"] for e in envelopes if e["kind"] == "parley.message"]
+        tweets = [t for e in envelopes if e["kind"] == "x.v2.tweet_page" for t in e["payload"]["data"]]
+        return Counter([p["text"] for p in social] + [t["text"] for t in tweets])
 
     assert texts(ours) == texts(other)
+
+
+def test_tweets_are_x_v2_pages_that_the_twitter_channel_parses(envelopes: list[Envelope]) -> None:
+    """The tweets are what the channel's poller reads: v2 pages with their authors and the
+    tweets they answer in ``includes``, escaped as X escapes text; the brand's are outbound."""
+    parser = CHANNELS_BY_NAME["twitter"].parsers["x.v2.tweet_page"]
+    pages = [e for e in envelopes if e.channel == "twitter"]
+    assert len(pages) >= 100
+    seen: dict[str, Message] = {}
+    escaped = 0
+    for envelope in pages:
+        page = envelope.payload
+        assert isinstance(page, dict) and page["for_user_id"] == "1029384756"
+        (tweet,) = page["data"]
+        users = {u["id"]: u for u in page["includes"]["users"]}
+        assert tweet["author_id"] in users
+        escaped += "&amp;" in tweet["text"]
+        (message,) = parser(envelope)
+        assert message.native_id == tweet["id"] and message.thread_key == tweet["conversation_id"]
+        assert message.author is not None and message.author.handle == users[tweet["author_id"]]["username"]
+        assert "&amp;" not in message.text
+        mine = message.author.handle == "ParleyCoffee"
+        assert message.direction.value == ("out" if mine else "in"), tweet["id"]
+        if "referenced_tweets" in tweet:
+            (parent,) = page["includes"]["tweets"]
+            assert message.reply_to == parent["id"] and parent["id"] in seen, "the parent came first"
+            assert tweet["in_reply_to_user_id"] == parent["author_id"] in users
+        seen[message.native_id] = message
+    assert escaped >= 1, "a tweet with '&' shows X's HTML escaping"
+    assert sum(m.direction.value == "out" for m in seen.values()) >= 20

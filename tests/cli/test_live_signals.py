@@ -88,8 +88,9 @@ def _port_open(port: int) -> bool:
 
 def _start_live_run(
     tmp_path: Path, feed_url: str, hits: list[str], args: list[str]
-) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """`parley run ARGS` with one live feed, once the flow has fetched it: (process, flow pid, log)."""
+) -> tuple[subprocess.Popen[bytes], list[int], Path]:
+    """`parley run ARGS` with one live feed, once the flow has fetched it: (process, flow pids,
+    log); one flow process per core by default."""
     env = {
         **os.environ,
         "PARLEY_DATA_DIR": str(tmp_path / "data"),
@@ -107,8 +108,10 @@ def _start_live_run(
 
     def flow_started() -> bool:
         assert parley.poll() is None, log.read_text(errors="replace")[-3000:]
-        match = re.search(r"ingest flow running \(pid (\d+)\)", log.read_text(errors="replace"))
-        found.extend([int(match.group(1))] if match and not found else [])
+        match = re.search(
+            r"ingest flow running \((?:\d+ processes, )?pids? ([\d, ]+)\)", log.read_text(errors="replace")
+        )
+        found.extend([int(pid) for pid in match.group(1).split(", ")] if match and not found else [])
         return bool(found) and bool(hits)
 
     try:
@@ -116,20 +119,21 @@ def _start_live_run(
     except BaseException:
         parley.kill()
         raise
-    return parley, found[0], log
+    return parley, found, log
 
 
-def _stop_check(parley: subprocess.Popen[bytes], flow_pid: int, log: Path, how: signal.Signals) -> int:
-    """Send ``how`` to `parley`; its exit status once both it and the flow process are gone."""
+def _stop_check(parley: subprocess.Popen[bytes], flow_pids: list[int], log: Path, how: signal.Signals) -> int:
+    """Send ``how`` to `parley`; its exit status once both it and every flow process are gone."""
     try:
         parley.send_signal(how)
         status = parley.wait(timeout=STOP_GUARD_S + 15)
-        _wait_for(lambda: not _running(flow_pid), STOP_GUARD_S, f"flow process {flow_pid} to stop")
+        for flow_pid in flow_pids:
+            _wait_for(lambda p=flow_pid: not _running(p), STOP_GUARD_S, f"flow process {flow_pid} to stop")
     finally:
-        for pid in (parley.pid, flow_pid):
+        for pid in (parley.pid, *flow_pids):
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
-    assert not _running(flow_pid), log.read_text(errors="replace")[-3000:]
+    assert not any(_running(pid) for pid in flow_pids), log.read_text(errors="replace")[-3000:]
     return status
 
 
@@ -140,10 +144,10 @@ def test_sigterm_stops_the_flow_process_too(
 ) -> None:
     port = free_ports(1)[0]
     args = ["--host", "127.0.0.1", "--port", str(port)] if serve else ["--no-serve"]
-    parley, flow_pid, log = _start_live_run(tmp_path, *feed_hits, args)
+    parley, flow_pids, log = _start_live_run(tmp_path, *feed_hits, args)
     if serve:  # uvicorn is serving, so it is uvicorn that takes the SIGTERM first
         _wait_for(lambda: _port_open(port), STARTUP_GUARD_S, "the API to listen")
-    status = _stop_check(parley, flow_pid, log, signal.SIGTERM)
+    status = _stop_check(parley, flow_pids, log, signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, log.read_text(errors="replace")[-3000:]
 
 
@@ -152,5 +156,5 @@ def test_sigterm_stops_the_flow_process_too(
 def test_the_flow_process_does_not_outlive_a_killed_parent(
     tmp_path: Path, feed_hits: tuple[str, list[str]]
 ) -> None:
-    parley, flow_pid, log = _start_live_run(tmp_path, *feed_hits, ["--no-serve"])
-    assert _stop_check(parley, flow_pid, log, signal.SIGKILL) == -signal.SIGKILL
+    parley, flow_pids, log = _start_live_run(tmp_path, *feed_hits, ["--no-serve"])
+    assert _stop_check(parley, flow_pids, log, signal.SIGKILL) == -signal.SIGKILL

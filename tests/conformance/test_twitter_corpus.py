@@ -98,6 +98,8 @@ def test_each_payload_parses_or_fails_cleanly(corpora: Path, case: Case) -> None
         return
     assert not case.status >= 400, f"{case.name}: an error response parsed as {len(result)} messages"
     assert all(m.channel == "twitter" and m.raw_ref == case.name for m in result)
+    # the parsers build messages from checked values without validating again: pydantic agrees
+    assert [Message.model_validate(m.model_dump()) for m in result] == result
     if case.kind == "x.v2.tweet_page" and isinstance(case.data, list):
         kept = [m for m in result if "deleted" not in m.flags]
         assert len(kept) == len(case.data), case.name  # one message per tweet, none dropped

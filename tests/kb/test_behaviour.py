@@ -126,7 +126,11 @@ def test_relevance_ranks_denser_matches_first(loaded_kb: KnowledgeBase) -> None:
 
 def test_highlights_mark_matching_words_and_escape_html(empty_kb: KnowledgeBase) -> None:
     tricky = Message(
-        channel="email", native_id="x", text="<b>Refund</b> & refunds: please refund me", subject="Refund?"
+        channel="email",
+        native_id="x",
+        text="<b>Refund</b> & refunds: please refund me",
+        subject="Refund?",
+        language="en",  # stems follow the language (kb.languages)
     )
     empty_kb.upsert_messages([*MESSAGES, tricky])
     result = empty_kb.search_messages(SearchRequest(query="refund -channel:sms", limit=50))

@@ -98,7 +98,7 @@ def test_only_word_queries_without_message_filters_match_subjects() -> None:
 
 
 def test_conversation_subjects_are_highlighted() -> None:
-    conversation = Conversation(id="c", channel="email", subject="Refund <please>")
+    conversation = Conversation(id="c", channel="email", subject="Refund <please>", languages=["en"])
     marks = conversation_highlights(conversation, parse_query("refunds -voucher"))
     assert marks == {"subject": ["<mark>Refund</mark> &lt;please&gt;"]}
     assert conversation_highlights(conversation, parse_query("channel:email")) == {}

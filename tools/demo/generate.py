@@ -6,7 +6,8 @@ involved, MIME boundaries are fixed, so regenerating gives byte-identical output
 
 The scripts (``_email``, ``_twitter``, ``_facebook``, ``_feeds``, ``_sms``) hold the words;
 this module gives them ids, authors and times in the 30 days before 2026-11-20 and writes one
-envelope per line, oldest first: email as ``rfc822`` text, every other channel as
+envelope per line, oldest first: email as ``rfc822`` text, tweets as X API v2 pages
+(``x.v2.tweet_page``, parsed by ``channels.twitter``; built by ``_x``), every other channel as
 ``parley.message`` payloads (see ``channels/normalised.py``).
 """
 
@@ -31,6 +32,7 @@ from tools.demo._rfc822 import Mail, render_mail
 from tools.demo._script import BRAND, Thread
 from tools.demo._sms import SMS_THREADS
 from tools.demo._twitter import TWITTER_THREADS
+from tools.demo._x import XUser, XWriter
 
 __all__ = ["DEFAULT_SEED", "WINDOW_END", "WINDOW_START", "build_envelopes", "main", "render"]
 
@@ -41,9 +43,13 @@ ACCOUNT = "demo"
 EMAIL_ACCOUNT = "support"
 FB_PAGE_ID = "104729384756102"
 _TWITTER_EPOCH_MS = 1288834974657
+#: the demo brand's X user id (``for_user_id`` of its pages: its tweets are outbound)
+BRAND_X_ID = "1029384756"
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 1, 2, 4, 7, 8, 8, 8, 9, 9, 8, 8, 8, 8, 9, 10, 10, 8, 5, 2)
 
 Record = tuple[datetime, int, dict[str, Any]]
+#: the envelope kind of X API v2 tweet pages (``channels.twitter.parse.TWEET_PAGE_KIND``)
+X_PAGE_KIND = "x.v2.tweet_page"
 
 
 def _iso(moment: datetime) -> str:
@@ -54,6 +60,27 @@ def _numeric_id(key: str, digits: int) -> str:
     # From the key, not the rng, so adding a script never renumbers existing people.
     value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
     return str(10 ** (digits - 1) + value % (9 * 10 ** (digits - 1)))
+
+
+def _x_user(key: str, handle: str, name: str) -> XUser:
+    # Ids and follower counts come from the key, not the rng: the other channels' times stay put.
+    followers = int(_numeric_id(f"followers:{key}", 6)) % (60_000 if key in _X_PUBLISHERS else 2_500)
+    return XUser(
+        id=_numeric_id(f"tw:{key}", 10),
+        username=handle,
+        name=name,
+        verified=key in _X_PUBLISHERS,
+        followers=followers,
+    )
+
+
+#: accounts of the cast that are publications (verified, more followers)
+_X_PUBLISHERS = frozenset({"beanscene", "techcup", "marketwatcher"})
+X_BRAND = XUser(id=BRAND_X_ID, username=BRAND_TWITTER, name=BRAND_NAME, verified=True, followers=48_210)
+X_IDS_BY_HANDLE = {
+    BRAND_TWITTER.lower(): BRAND_X_ID,
+    **{p.twitter.lower(): _x_user(p.key, p.twitter, p.name).id for p in PEOPLE.values() if p.twitter},
+}
 
 
 def _schedule(thread: Thread, rng: random.Random, email: bool) -> list[datetime]:
@@ -102,6 +129,7 @@ class _Builder:
         self.fb_post = 1_043_000_000
         self.fb_comment = 5_217_000_000
         self.feed_comment = 1800
+        self.x = XWriter(X_BRAND, X_IDS_BY_HANDLE)
 
     def _record(self, created: datetime, envelope: dict[str, Any]) -> Record:
         self.order += 1
@@ -134,44 +162,48 @@ class _Builder:
         return self._record(created, envelope)
 
     def twitter(self, thread: Thread) -> list[Record]:
+        """The thread's tweets as X API v2 pages (``tools.demo._x``), one per tweet."""
         times, parents, ids = _schedule(thread, self.rng, False), _parents(thread), []
+        replies = [sum(parent == index for parent in parents) for index in range(len(thread.turns))]
         records = []
         for index, turn in enumerate(thread.turns):
             ms = int(times[index].timestamp() * 1000) + self.rng.randint(0, 999)
             ids.append(str(((ms - _TWITTER_EPOCH_MS) << 22) | (self.order % 4096)))
             if turn.who == BRAND:
-                author: dict[str, str] = {
-                    "native_id": "1029384756",
-                    "handle": BRAND_TWITTER,
-                    "display_name": BRAND_NAME,
-                }
+                author = X_BRAND
                 source = "Parley Helpdesk"
             else:
                 person = PEOPLE[turn.who]
                 assert person.twitter, f"{person.key} has no Twitter handle"
-                author = {
-                    "native_id": _numeric_id(f"tw:{person.key}", 10),
-                    "handle": person.twitter,
-                    "display_name": person.name,
-                }
-                if person.phone:
-                    author["phone"] = person.phone
+                author = _x_user(person.key, person.twitter, person.name)
                 source = self.rng.choice(["Twitter for iPhone", "Twitter for Android", "Twitter Web App"])
             parent = parents[index]
-            payload: dict[str, Any] = {"native_id": ids[index], "language": turn.lang or thread.lang}
-            if parent is not None:
-                payload["in_reply_to"] = ids[parent]
-            payload |= {
-                "thread_key": ids[0],
-                "url": f"https://x.example.com/{author['handle']}/status/{ids[index]}",
-                "metadata": {
-                    "source": source,
-                    "like_count": int(self.rng.paretovariate(1.2)) - 1,
-                    "retweet_count": int(self.rng.paretovariate(1.8)) - 1,
-                },
-                "author": author,
+            metrics = {
+                "retweet_count": 0,
+                "reply_count": replies[index],
+                "like_count": int(self.rng.paretovariate(1.2)) - 1,
+                "quote_count": 0,
             }
-            records.append(self._message(thread, index, times[index], payload))
+            metrics["retweet_count"] = int(self.rng.paretovariate(1.8)) - 1
+            payload = self.x.page(
+                tweet_id=ids[index],
+                author=author,
+                text=turn.text,
+                created=times[index],
+                conversation_id=ids[0],
+                parent_id=ids[parent] if parent is not None else None,
+                lang=turn.lang or thread.lang,
+                metrics=metrics,
+                source=source,
+            )
+            envelope = {
+                "channel": "twitter",
+                "kind": X_PAGE_KIND,
+                "account": ACCOUNT,
+                "received_at": self._received(times[index]),
+                "payload": payload,
+            }
+            records.append(self._record(times[index], envelope))
         return records
 
     def facebook(self, thread: Thread) -> list[Record]:

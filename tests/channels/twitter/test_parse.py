@@ -80,6 +80,8 @@ def test_each_fixture_parses_or_fails_cleanly_with_a_reason(name: str) -> None:
         assert len(messages) == expected
         assert all(m.channel == "twitter" and m.account == "brand" for m in messages)
         assert all(m.raw_ref == f"fixture:{name}" for m in messages)
+        # built without a second validation (Message.prevalidated): pydantic agrees with it
+        assert [Message.model_validate(m.model_dump()) for m in messages] == messages
     else:
         with pytest.raises(expected) as caught:
             parse(name)

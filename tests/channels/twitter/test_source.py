@@ -231,7 +231,7 @@ def test_timelines_follow_the_credentials(settings: Settings) -> None:
     [(step, source)] = sources(hub)
     assert step == "twitter_in" and isinstance(source, XSource) and source.list_parts() == ["brand"]
     reads_only = config_of(with_twitter(settings, twitter_table(consumer_key="", access_token="")))
-    assert sorted(partition(reads_only).snapshot()["timelines"]) == ["mentions"]  # DMs need user context
+    assert sorted(partition(reads_only).snapshot()["timelines"]) == ["mentions", "recheck"]  # no DMs
     nothing = config_of(with_twitter(settings, twitter_table(bearer_token="", consumer_key="")))
     with pytest.raises(StopIteration):
         partition(nothing).next_batch()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,8 +41,21 @@ class Answer:
     delay_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A streaming answer (the filtered stream): ``lines`` sent as chunks ``delay_s`` apart,
+    then the connection held open ``hold_s`` (keep-alives are the test's own blank lines) and
+    either ended properly or, with ``drop``, cut mid-stream (no final chunk: the client sees a
+    broken response, as when X or a proxy drops it)."""
+
+    lines: list[bytes]
+    delay_s: float = 0.0
+    hold_s: float = 0.0
+    drop: bool = True
+
+
 #: a scripted answer: fixed, or made when the request comes (times relative to it)
-Scripted = Answer | Callable[[Call], Answer]
+Scripted = Answer | Stream | Callable[[Call], Answer | Stream]
 
 
 def page(data: list[dict[str, Any]] | None = None, next_token: str | None = None, **extra: Any) -> Answer:
@@ -83,7 +97,7 @@ class XServer:
 
     base_url: str = ""
     queues: dict[tuple[str, str], list[Scripted]] = field(default_factory=dict)
-    handlers: dict[tuple[str, str], Callable[[Call], Answer]] = field(default_factory=dict)
+    handlers: dict[tuple[str, str], Callable[[Call], Answer | Stream]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,14 +105,14 @@ class XServer:
         with self.lock:
             self.queues.setdefault((method, path), []).extend(answers)
 
-    def handle(self, method: str, path: str, fn: Callable[[Call], Answer]) -> None:
+    def handle(self, method: str, path: str, fn: Callable[[Call], Answer | Stream]) -> None:
         self.handlers[(method, path)] = fn
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         with self.lock:
             return [c for c in self.calls if c.method == method and c.path == path]
 
-    def answer(self, call: Call) -> Answer:
+    def answer(self, call: Call) -> Answer | Stream:
         with self.lock:
             self.calls.append(call)
             queue = self.queues.get((call.method, call.path))
@@ -137,6 +151,9 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
                 time.time(),
             )
             answer = server.answer(call)
+            if isinstance(answer, Stream):
+                self._stream(answer)
+                return
             if answer.delay_s:
                 time.sleep(answer.delay_s)
             content = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
@@ -147,6 +164,28 @@ def _handler(server: XServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
+
+        def _stream(self, stream: Stream) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for line in stream.lines:
+                    chunk = line + b"\r\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                    time.sleep(stream.delay_s)
+                time.sleep(stream.hold_s)
+                if not stream.drop:
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client went away first
+            self.close_connection = True
+            if stream.drop:
+                with suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
         do_GET = do_POST = do_DELETE = do_PUT = _serve
 

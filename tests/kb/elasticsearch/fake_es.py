@@ -45,6 +45,8 @@ class FakeElasticsearch:
     def __init__(self) -> None:
         self.indices: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, Any] = {}
+        #: index -> its mappings, where they differ from its template's (an older index)
+        self.mappings: dict[str, Any] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.reject: set[str] = set()
         self.throttle: set[str] = set()
@@ -185,6 +187,12 @@ class FakeElasticsearch:
                 if path.startswith("_tasks/") and path.endswith("/_cancel"):
                     fake.cancel_task(unquote(path.split("/")[1]))
                     return self._reply(200, {"nodes": {}})
+                if path.endswith("/_mapping"):  # an index's mappings: its template's, as created
+                    name = path.split("/")[0]
+                    template = fake.templates.get(name, {}).get("template", {})
+                    return self._reply(
+                        200, {name: {"mappings": fake.mappings.get(name, template.get("mappings", {}))}}
+                    )
                 body = json.loads(raw or b"{}")
                 fake.requests.append(("POST", path, body))
                 index = path.split("/")[0]
@@ -240,11 +248,16 @@ class FakeElasticsearch:
                         aggs[name]["buckets"] = [
                             {"key_as_string": "2026-11-02T00:00:00.000Z", "doc_count": 1}
                         ]
+                # track_total_hits as Elasticsearch applies it: an int counts up to that many
+                tracked = body.get("track_total_hits", 10_000)
+                total = {"value": len(docs), "relation": "eq"}
+                if tracked is not True and len(docs) > int(tracked):
+                    total = {"value": int(tracked), "relation": "gte"}
                 self._reply(
                     200,
                     {
                         "timed_out": fake.searches_time_out,
-                        "hits": {"total": {"value": len(docs), "relation": "eq"}, "hits": hits},
+                        "hits": {"total": total, "hits": hits},
                         "aggregations": aggs,
                     },
                 )

@@ -41,27 +41,53 @@ def test_no_query_string_parser_is_ever_used(query: str) -> None:
     assert not keys & {"query_string", "simple_query_string", "regexp", "wildcard", "fuzzy"}
 
 
+def _limited(tree: dict[str, Any]) -> list[tuple[list[str], dict[str, Any]]]:
+    """(analyses, query) of every reading of a compiled text leaf or NEAR limited by analysis."""
+    candidates = [tree, *tree.get("bool", {}).get("should", [])]
+    found = []
+    for part in candidates:
+        limited = part.get("bool", {})
+        if "filter" in limited and "must" in limited:
+            found.append((limited["filter"][0]["terms"]["analysis"], limited["must"][0]))
+    return found
+
+
+def _reading(tree: dict[str, Any], analysis: str) -> dict[str, Any]:
+    """The query a compiled text leaf or NEAR runs on documents indexed with ``analysis``."""
+    for names, query in _limited(tree):
+        if analysis in names:
+            return query
+    assert not _limited(tree), f"no reading for {analysis}: {tree}"
+    return tree  # one reading serves every analysis
+
+
 def test_compiled_shapes() -> None:
-    near = compile_node(parse_query("delay NEAR/2f flight"))  # type: ignore[arg-type]
+    near = _reading(compile_node(parse_query("delay NEAR/2f flight")), "en")  # type: ignore[arg-type]
     rule = near["bool"]["should"][0]["intervals"]["text"]["all_of"]
     assert rule == {
         "intervals": [
-            {"match": {"query": "delay", "max_gaps": 0, "ordered": True}},
+            {"match": {"query": "delai", "max_gaps": 0, "ordered": True}},  # analysed as English
             {"match": {"query": "flight", "max_gaps": 0, "ordered": True}},
         ],
         "max_gaps": 2,
         "ordered": True,
     }
-    prefix = compile_node(parse_query("refunding*"))  # type: ignore[arg-type]
+    prefix = _reading(compile_node(parse_query("refunding*")), "en")  # type: ignore[arg-type]
     assert prefix["bool"]["should"][0] == {"prefix": {"text": {"value": "refund"}}}  # stemmed, like FTS5
-    phrase = compile_node(parse_query('"Money  back"'))  # type: ignore[arg-type]
+    phrase = _reading(compile_node(parse_query('"Money  back"')), "fr")  # type: ignore[arg-type]
     assert phrase == {
         "multi_match": {"query": "money back", "type": "phrase", "fields": ["text", "subject", "author"]}
     }
+    english = _reading(compile_node(parse_query('"Money  back"')), "en")  # type: ignore[arg-type]
+    assert english["multi_match"]["query"] == "monei back"
     fields = compile_node(parse_query("tag:VIP -status:resolved"))  # type: ignore[arg-type]
     assert fields == {
         "bool": {"must": [{"term": {"conv_tag": "vip"}}], "must_not": [{"term": {"conv_status": "resolved"}}]}
     }
+    # only stop words in every analysis that has them, and no match where there are none
+    the = compile_node(parse_query('"of the"'))  # type: ignore[arg-type]
+    readers = {name for names, _ in _limited(the) for name in names}
+    assert "en" not in readers and "fr" in readers and "xx" in readers
 
 
 def test_filters_compile_to_terms_and_ranges() -> None:

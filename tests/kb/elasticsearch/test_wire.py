@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.errors import InvalidInput, ParleyError, RetriableError
+from hub.errors import FatalError, InvalidInput, ParleyError, RetriableError
 from hub.models import Conversation
+from hub.settings import ElasticsearchSettings, Settings
 from kb.base import SearchRequest
 from kb.elasticsearch import ElasticsearchKB
+from kb.elasticsearch.query import compile_node
 from kb.elasticsearch.search import MAX_CONVERSATION_MATCHES
 from kb.elasticsearch.store import CONFLICT_ATTEMPTS
 from kb.query import parse_query
@@ -35,11 +38,11 @@ def test_indices_are_created_from_templates_with_the_analyzer(
 ) -> None:
     assert set(fake.templates) == {"t-messages", "t-conversations"}
     template = fake.templates["t-messages"]["template"]
-    assert template["settings"]["analysis"]["analyzer"]["parley_text"]["filter"] == [
-        "lowercase",
-        "asciifolding",
-        "porter_stem",
-    ]
+    # text arrives analysed per language (kb.languages): the analyzer only splits on spaces
+    analyzer = template["settings"]["analysis"]["analyzer"]["parley_analysed"]
+    assert analyzer == {"type": "custom", "tokenizer": "parley_spaces", "filter": []}
+    assert template["mappings"]["properties"]["text"] == {"type": "text", "analyzer": "parley_analysed"}
+    assert template["mappings"]["_meta"] == {"parley_layout": 2}
     assert template["mappings"]["properties"]["channel"] == {"type": "keyword"}
     assert set(fake.indices) == {"t-messages", "t-conversations"}
     # existing indices get what they can take in place: eager global ordinals for conversation_id
@@ -98,7 +101,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
         SearchRequest(query='refund -"money back"', facets=["channel", "tags"], histogram="day", limit=3)
     )
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
-    assert body["track_total_hits"] is True and body["size"] == 4
+    assert body["track_total_hits"] is True and body["size"] == 4  # exact unless a limit is asked
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert body["aggs"]["f_tags"]["terms"]["field"] == "conv_tag"
     assert body["aggs"]["histogram"]["date_histogram"]["calendar_interval"] == "day"
@@ -109,6 +112,7 @@ def test_search_request_shape_and_response_reading(kb: ElasticsearchKB, fake: Fa
     assert any("<mark>Refund" in " ".join(h.highlights.get("text", [])) for h in result.hits)
     assert result.total == len(MESSAGES) and len(result.hits) == 3 and result.next_cursor
     assert result.histogram[0].count == 1 and result.facets == {"channel": [], "tags": []}
+    assert result.total_relation == "eq"
     kb.search_messages(SearchRequest(query="refund", cursor=result.next_cursor))
     body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
     assert body["search_after"] == [1.0, result.hits[-1].id]
@@ -132,7 +136,10 @@ def test_conversation_search_by_relevance(kb: ElasticsearchKB, fake: FakeElastic
     assert ranked["aggs"]["conversations"]["aggs"]["rank"] == {"max": {"script": {"source": "_score"}}}
     filtered = next(b for m, p, b in reversed(fake.requests) if p == "t-conversations/_search")
     # no message matched: only a subject match can qualify a conversation
-    subject = {"multi_match": {"query": "refund", "type": "phrase", "fields": ["subject"]}}
+    subject = compile_node(parse_query("refund"), fields=("subject",))  # type: ignore[arg-type]
+    assert {"multi_match": {"query": "refund", "type": "phrase", "fields": ["subject"]}} in [
+        part["bool"]["must"][0] for part in subject["bool"]["should"]
+    ]
     matched = {"bool": {"should": [{"ids": {"values": []}}, subject], "minimum_should_match": 1}}
     assert matched in filtered["query"]["bool"]["filter"]
     assert filtered["aggs"]["f_status"]["terms"]["field"] == "status"
@@ -271,3 +278,37 @@ def test_the_deepest_queries_stay_within_elasticsearchs_bool_depth(
 def test_refresh_makes_both_indices_countable(kb: ElasticsearchKB, fake: FakeElasticsearch) -> None:
     kb.refresh()  # what `parley ingest` does before counting conversations for its summary
     assert fake.requests[-1][:2] == ("POST", "t-messages,t-conversations/_refresh")
+
+
+def test_totals_are_counted_up_to_the_limit_and_marked_as_lower_bounds(
+    kb: ElasticsearchKB, fake: FakeElasticsearch
+) -> None:
+    kb.upsert_messages(MESSAGES)
+    capped = kb.search_messages(SearchRequest(query="", total_limit=2, limit=1))
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["track_total_hits"] == 2
+    assert (capped.total, capped.total_relation) == (2, "gte") and len(capped.hits) == 1
+    exact = kb.search_messages(SearchRequest(query="", total_limit=None, limit=1))
+    body = next(b for m, p, b in reversed(fake.requests) if p == "t-messages/_search")
+    assert body["track_total_hits"] is True
+    assert (exact.total, exact.total_relation) == (len(MESSAGES), "eq")
+
+
+def test_an_index_from_before_per_language_text_is_refused_but_still_read(
+    fake: FakeElasticsearch, fake_kb: ElasticsearchKB, tmp_path: Path
+) -> None:
+    fake_kb.upsert_messages(MESSAGES)
+    # an index created by an older Parley: its template had no layout
+    fake.mappings["t-messages"] = {"properties": {"text": {"type": "text", "analyzer": "parley_text"}}}
+    settings = Settings(
+        data_dir=tmp_path, demo=False, es=ElasticsearchSettings(url=fake.url, index_prefix="t")
+    )
+    old = ElasticsearchKB.from_settings(settings)
+    try:
+        with pytest.raises(FatalError, match="parley kb migrate --to sqlite"):
+            old.search_messages(SearchRequest(query="refund"))
+        with pytest.raises(FatalError, match="text layout 1"):
+            old.upsert_messages(MESSAGES[:1])
+        assert len(list(old.iter_messages())) == len(MESSAGES)  # the documents can be copied out
+    finally:
+        old.close()

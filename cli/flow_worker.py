@@ -1,0 +1,70 @@
+"""One flow process of ``parley``'s cluster: ``python -m cli.flow_worker --index I ...``.
+
+Started by :func:`cli.cluster.run_cluster`, never by hand: it builds the same settings as
+``parley run`` (the demo's when ``--demo-fallback`` and nothing else is configured), runs the
+ingest flow as process ``I`` of the cluster at ``--addresses`` (``cluster_main``) over the
+given paths (none: the configured channels), and writes its report to ``--report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from cli.cluster import write_report
+from flows.report import IngestReport
+
+__all__ = ["main"]
+
+#: how often the process rewrites its running ``read`` count
+PROGRESS_EVERY_S = 0.5
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """One flow process of the cluster (started by :func:`cli.cluster.run_cluster`)."""
+    from bytewax.recovery import RecoveryConfig
+    from bytewax.testing import cluster_main
+
+    from cli.main import settings_for_run
+    from flows.imports import FileImportSource
+    from flows.ingest import build_flow
+
+    parser = argparse.ArgumentParser(prog="python -m cli.flow_worker", description=main.__doc__)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--addresses", required=True, help="host:port of every process, ';'-separated")
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--recovery", action="store_true")
+    parser.add_argument("--demo-fallback", action="store_true")
+    parser.add_argument("paths", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+
+    settings = settings_for_run(demo_fallback=args.demo_fallback)
+    report = IngestReport()
+    paths = list(args.paths) or list(settings.import_paths)
+    last = [0.0]
+
+    def progress(n: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            write_report(args.report, report)
+
+    sources = [("import", FileImportSource(paths, on_emit=progress))] if paths else None
+    flow = build_flow(settings, sources, report=report)
+    recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
+    cluster_main(
+        flow,
+        args.addresses.split(";"),
+        args.index,
+        epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
+        recovery_config=recovery,
+    )
+    write_report(args.report, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

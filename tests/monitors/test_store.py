@@ -1,0 +1,153 @@
+"""The monitor store on SQLite and PostgreSQL: monitors, hits and windows, alerts and events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from crm import Conflict, CRMStore, InvalidRequest, NotFound
+from crm.monitor_windows import WINDOW, Hit
+from crm.monitors import AlertSettings
+from crm.schema import monitors as monitors_table
+from flows.monitors import hit_for
+from tests.monitors.helpers import QUIET, T0, message
+
+ALERTING = AlertSettings(min_count=10, negative_min_count=10, cooldown_minutes=60)
+
+
+def test_create_read_edit_delete_and_the_change_counter(store: CRMStore) -> None:
+    versions = [store.monitors.version()]
+    acme = store.monitors.create("Acme", "acme OR @acme", channels=["Twitter"], languages=["en"])
+    versions.append(store.monitors.version())
+    assert acme.channels == ["twitter"] and acme.enabled and acme.alerts == AlertSettings()
+    with pytest.raises(Conflict):
+        store.monitors.create("Acme", "other")
+    globex = store.monitors.create("Globex", "globex")
+    versions.append(store.monitors.version())
+    assert [m.name for m in store.monitors.list_all()] == ["Acme", "Globex"]
+
+    renamed, rematch = store.monitors.update(acme.id, {"name": "Acme brand"})
+    versions.append(store.monitors.version())
+    assert not rematch and renamed.match_revision == acme.match_revision
+    edited, rematch = store.monitors.update(acme.id, {"query": "acme -job"})
+    versions.append(store.monitors.version())
+    assert rematch and edited.match_revision > acme.match_revision
+    with pytest.raises(InvalidRequest):
+        store.monitors.update(acme.id, {"revision": 1})
+
+    store.monitors.delete(globex.id)
+    versions.append(store.monitors.version())
+    assert [m.name for m in store.monitors.list_all()] == ["Acme brand"]
+    with pytest.raises(NotFound):
+        store.monitors.get(globex.id)
+    store.monitors.create("Globex", "globex")  # the name is free again
+    versions.append(store.monitors.version())
+    assert versions == sorted(set(versions)), "every change moves the counter forward"
+
+
+def test_hits_are_counted_once_and_stale_revisions_are_refused(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
+    messages = [message(i, ["acme"], T0 + timedelta(minutes=i), sentiment="negative") for i in range(7)]
+    hits = [hit_for(m, monitor.id, monitor.match_revision) for m in messages]
+    store.monitors.record_hits(hits[:4])
+    store.monitors.record_hits(hits)  # a replay with more: the first four count once
+    store.monitors.record_hits(hits[2:3], correction=True)  # a late replay changes nothing
+    windows = store.monitors.windows(monitor.id)
+    assert [(w.window_start, w.volume, w.sentiment["negative"]) for w in windows] == [
+        (T0, 5, 5),
+        (T0 + WINDOW, 2, 2),
+    ]
+    assert windows[0].negative_share == 1.0
+
+    edited, _ = store.monitors.update(monitor.id, {"query": "acme kettle"})
+    assert store.monitors.windows(monitor.id) == []  # the edit forgot the old query's history
+    store.monitors.record_hits(hits)  # still in flight under the old revision: refused
+    assert store.monitors.windows(monitor.id) == []
+    fresh = [Hit(**{**h.__dict__, "revision": edited.match_revision}) for h in hits[:1]]
+    store.monitors.record_hits(fresh)
+    assert [w.volume for w in store.monitors.windows(monitor.id)] == [1]
+
+
+def _burst(store: CRMStore, monitor_id: str, revision: int) -> list[str]:
+    """Two hours of one message per window, then three windows of 30 negative mentions."""
+    quiet = [message(i, ["acme", "kettle"], T0 + WINDOW * i, sentiment="neutral") for i in range(24)]
+    storm_at = T0 + WINDOW * 24
+    storm = [
+        message(100 + i, ["acme", "broken"], storm_at + timedelta(seconds=29 * i), sentiment="negative")
+        for i in range(30)
+    ]
+    store.monitors.record_hits([hit_for(m, monitor_id, revision) for m in quiet + storm])
+    return [m.id for m in storm]
+
+
+def test_a_storm_is_one_alert_with_its_messages_and_one_event(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme", alerts=ALERTING)
+    storm_ids = _burst(store, monitor.id, monitor.match_revision)
+    fired = []
+    for window in store.monitors.windows(monitor.id):
+        alert = store.monitors.evaluate(monitor, window.window_start)
+        if alert is not None:
+            fired.append(alert)
+    assert len(fired) == 1
+    alert = fired[0]
+    assert alert.kind == "volume_spike" and alert.window_start == T0 + WINDOW * 24
+    # 30 mentions 29 s apart: 11 in the first window of the storm, against a threshold of 10
+    assert alert.value == 11 and alert.threshold == 10
+    assert alert.message_ids == storm_ids[:11]
+    events = store.events.read(types=["alert.fired"])
+    assert len(events) == 1
+    data = events[0].data
+    assert (
+        data["monitor_id"] == monitor.id and data["alert_id"] == alert.id and data["kind"] == "volume_spike"
+    )
+    assert "negative_share" in data["also"]
+    assert data["window_start"] == alert.window_start.isoformat()
+    assert store.monitors.alerts(monitor.id) == [alert]
+
+
+def test_alerts_are_deduplicated_across_restarts(store: CRMStore, crm_settings: object) -> None:
+    from crm import open_crm
+
+    monitor = store.monitors.create("Acme", "acme", alerts=ALERTING)
+    _burst(store, monitor.id, monitor.match_revision)
+    storm = T0 + WINDOW * 24
+    assert store.monitors.evaluate(monitor, storm) is not None
+    again = open_crm(crm_settings)  # type: ignore[arg-type]  # a restarted process
+    try:
+        for window in again.monitors.windows(monitor.id):
+            assert again.monitors.evaluate(monitor, window.window_start) is None
+    finally:
+        again.close()
+    assert len(store.events.read(types=["alert.fired"])) == 1
+
+
+def test_without_a_cool_down_each_window_of_a_storm_may_fire(store: CRMStore) -> None:
+    monitor = store.monitors.create(
+        "Acme", "acme", alerts=ALERTING.model_copy(update={"cooldown_minutes": 0})
+    )
+    _burst(store, monitor.id, monitor.match_revision)
+    fired = [store.monitors.evaluate(monitor, w.window_start) for w in store.monitors.windows(monitor.id)]
+    assert sum(alert is not None for alert in fired) >= 2  # the cool-down is what made it one
+
+
+def test_a_monitor_disabled_at_run_time_says_why_in_the_store_and_the_event_log(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme")
+    assert store.monitors.disable(monitor.id, "its query does not compile: unexpected ')'")
+    assert not store.monitors.disable(monitor.id, "again")  # already disabled: no second event
+    view = store.monitors.get(monitor.id)
+    assert not view.enabled and view.disabled_reason == "its query does not compile: unexpected ')'"
+    events = store.events.read(types=["monitor.disabled"])
+    assert [(e.data["monitor_id"], e.data["reason"]) for e in events] == [(monitor.id, view.disabled_reason)]
+    enabled, _ = store.monitors.update(monitor.id, {"enabled": True})
+    assert enabled.enabled and enabled.disabled_reason is None
+
+
+def test_a_query_edited_behind_the_store_still_loads(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme")
+    with store.engine.begin() as conn:  # as an older Parley might have left it
+        conn.execute(
+            update(monitors_table).where(monitors_table.c.id == monitor.id).values(query="acme AND (")
+        )
+    assert store.monitors.get(monitor.id).query == "acme AND ("

@@ -1,0 +1,1 @@
+"""Tests of outbound/: signed webhooks against real local receivers."""
