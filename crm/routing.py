@@ -285,6 +285,13 @@ class RoutingStore:
         return self._run(work)[1]
 
     def _create(self, txn: RoutingTxn, arrival: Arrival) -> None:
+        seeded = _seed_triage(arrival.triage)
+        agent = txn.pool.agents().get(seeded.get("assignee") or "") if seeded.get("assignee") else None
+        if agent is not None and agent.load >= agent.capacity:
+            # an agent carried in from the document takes it only with room (a free-text
+            # assignee holds no capacity and is kept)
+            seeded.pop("assignee", None)
+            seeded.pop("last_assignee", None)
         txn.insert(
             {
                 "conversation_id": arrival.conversation_id,
@@ -295,9 +302,10 @@ class RoutingStore:
                 "status": "open",
                 "priority": "normal",
                 "tags": [],
-                **_seed_triage(arrival.triage),
+                **seeded,
             }
         )
+        txn.load_change(seeded.get("assignee"), +1)
         txn.event(
             "conversation.created",
             arrival.conversation_id,
