@@ -10,17 +10,23 @@ unknown (a language without a model) is counted apart, never as neutral.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from analytics.charts import SENTIMENT_COLOURS, bar_chart, line_chart, stacked_bar_chart
+from analytics.report import ReportSection
 from analytics.tables import Table
+from crm.monitor_windows import WindowCounts as StoredWindow
 
 __all__ = [
+    "CHARTS",
     "SENTIMENTS",
     "WindowCounts",
     "buckets",
+    "from_monitor_window",
     "language_mix_table",
+    "listening_sections",
     "sentiment_share_table",
     "share_of_voice_table",
     "top_table",
@@ -176,3 +182,104 @@ def language_mix_table(windows: Iterable[WindowCounts], *, since: datetime, unti
         for language, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             rows.append([monitor, language, count, count / total if total else None])
     return Table(name="language_mix", columns=["monitor", "language", "messages", "share"], rows=rows)
+
+
+def from_monitor_window(window: StoredWindow, monitor: str) -> WindowCounts:
+    """A monitor's stored window (``crm.monitor_windows``) as these tables read it, named
+    ``monitor``. Stored windows keep their top 20 hashtags, entities and authors, so tops over
+    many windows rank what was ever in a window's top 20."""
+    return WindowCounts(
+        monitor=monitor,
+        start=window.window_start,
+        end=window.window_end,
+        volume=window.volume,
+        sentiment=dict(window.sentiment),
+        channels=dict(window.channels),
+        languages=dict(window.languages),
+        hashtags=dict(window.hashtags),
+        entities=dict(window.entities),
+        authors=dict(window.authors),
+    )
+
+
+def _number(cell: object) -> float:
+    return float(cell) if isinstance(cell, int | float) else 0.0
+
+
+def volume_chart(
+    windows: Sequence[WindowCounts], *, since: datetime, until: datetime, step: timedelta
+) -> str:
+    """Messages over time, one line per monitor."""
+    series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for start, monitor, count in volume_table(windows, since=since, until=until, step=step).rows:
+        if isinstance(start, datetime):
+            series[str(monitor)].append((start, _number(count)))
+    return line_chart(series, title="Messages over time")
+
+
+def sentiment_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+    """Each monitor's sentiment shares, stacked to 100%."""
+    rows = sentiment_share_table(windows, since=since, until=until).rows
+    stacks = {label: [_number(row[1 + i]) for row in rows] for i, label in enumerate(SENTIMENTS[:3])}
+    labels = [str(row[0]) for row in rows]
+    return stacked_bar_chart(
+        labels, stacks, title="Sentiment share", colours=SENTIMENT_COLOURS, as_share=True
+    )
+
+
+def share_of_voice_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+    """Messages per monitor, as bars."""
+    rows = share_of_voice_table(windows, since=since, until=until).rows
+    return bar_chart([(str(row[0]), _number(row[1])) for row in rows], title="Share of voice")
+
+
+def hashtags_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+    """The top hashtags of each monitor, as bars."""
+    rows = top_table(windows, kind="hashtags", since=since, until=until).rows
+    return bar_chart([(f"{row[0]} {row[2]}", _number(row[3])) for row in rows], title="Top hashtags")
+
+
+#: the charts served apart (the volume chart also takes ``step``)
+CHARTS: dict[str, Callable[..., str]] = {
+    "volume": volume_chart,
+    "sentiment": sentiment_chart,
+    "share-of-voice": share_of_voice_chart,
+    "top-hashtags": hashtags_chart,
+}
+
+
+def listening_sections(
+    windows: Sequence[WindowCounts],
+    *,
+    since: datetime,
+    until: datetime,
+    step: timedelta,
+    reach: Mapping[str, int] | None = None,
+) -> list[ReportSection]:
+    """The report's listening sections (charts and tables) over ``windows``."""
+    authors = [top_table(windows, kind="authors", since=since, until=until)]
+    if reach:
+        authors.append(top_table(windows, kind="authors", reach=reach, since=since, until=until))
+    return [
+        ReportSection(
+            "Volume",
+            f"Messages per {step} by message time.",
+            charts=[volume_chart(windows, step=step, since=since, until=until)],
+            tables=[share_of_voice_table(windows, since=since, until=until)],
+        ),
+        ReportSection(
+            "Sentiment",
+            "Shares among messages with a known sentiment; languages without a model count as unknown.",
+            charts=[sentiment_chart(windows, since=since, until=until)],
+            tables=[sentiment_share_table(windows, since=since, until=until)],
+        ),
+        ReportSection("Share of voice", charts=[share_of_voice_chart(windows, since=since, until=until)]),
+        ReportSection(
+            "Top hashtags",
+            charts=[hashtags_chart(windows, since=since, until=until)],
+            tables=[top_table(windows, kind="hashtags", since=since, until=until)],
+        ),
+        ReportSection("Top entities", tables=[top_table(windows, kind="entities", since=since, until=until)]),
+        ReportSection("Top authors", tables=authors),
+        ReportSection("Languages", tables=[language_mix_table(windows, since=since, until=until)]),
+    ]

@@ -35,7 +35,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents, dispatch, rules, webhooks
+from cli import agents, dispatch, report, rules, webhooks
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -686,6 +686,7 @@ def _kb_reindex() -> None:
 agents.register(app, lambda: _settings())
 rules.register(app, lambda: _settings())
 dispatch.register(app, lambda: _settings())
+report.register(app, lambda: _settings())
 webhooks.register(app, lambda: _settings())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from crm.sla import BreachAction
 from crm.sla.policies import PRIORITY_RANK
 from crm.store import CRMStore
 from hub.errors import RetriableError
+from hub.models import utcnow
 from kb.base import KnowledgeBase
 
 __all__ = ["KBEscalator", "run_sla_worker", "sla_pass"]
@@ -88,14 +90,21 @@ def sla_pass(
     return applied, breached
 
 
-def run_sla_worker(crm: CRMStore, kb: KnowledgeBase, interval_s: float, stop: threading.Event) -> None:
-    """Run :func:`sla_pass` every ``interval_s`` seconds until ``stop`` is set. A failing pass
-    is logged and tried again at the next interval (the cursor makes it resume exactly).
-    Policy changes (through any process) are applied to running clocks at the next pass."""
+def run_sla_worker(
+    crm: CRMStore,
+    kb: KnowledgeBase,
+    interval_s: float,
+    stop: threading.Event,
+    now: Callable[[], datetime] = utcnow,
+) -> None:
+    """Run :func:`sla_pass` every ``interval_s`` seconds until ``stop`` is set, breaches judged
+    at ``now()``. A failing pass is logged and tried again at the next interval (the cursor
+    makes it resume exactly). Policy changes (through any process) are applied to running
+    clocks at the next pass."""
     policies_seen: list[object] = []
     while not stop.is_set():
         try:
-            applied, breached = sla_pass(crm, kb, policies_seen=policies_seen)
+            applied, breached = sla_pass(crm, kb, now(), policies_seen=policies_seen)
             if applied or breached:
                 log.info("SLA: %d events applied, %d breaches", applied, breached)
         except RetriableError as exc:

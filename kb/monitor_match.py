@@ -24,7 +24,7 @@ from kb.languages import PLAIN, STOP
 from kb.matcher import analyse_message, analysed_leaf, evaluate
 from kb.query import And, Field, Near, Node, Not, Or, Text, parse_query
 
-__all__ = ["MonitorSet", "MonitorSpec", "hit_fields", "required_keys"]
+__all__ = ["MonitorSet", "MonitorSpec", "author_key", "hit_fields", "required_keys"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class MonitorSet:
         return matched, failures
 
 
-def _author(message: Message) -> str | None:
+def author_key(message: Message) -> str | None:
     author = message.author
     if author is None:
         return None
@@ -226,7 +226,7 @@ def hit_fields(message: Message) -> dict[str, Any]:
         "channel": message.channel.lower(),
         "language": effective_language(message),
         "sentiment": enrichment.sentiment_label,
-        "author": _author(message),
+        "author": author_key(message),
         "hashtags": tuple(dict.fromkeys(hashtags)),
         "entities": tuple(dict.fromkeys(entities)),
     }

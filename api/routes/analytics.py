@@ -1,5 +1,10 @@
 """``/analytics``: the tables team leads and marketers read, as JSON or CSV (``format=csv``).
 
+Listening analytics (viewers): volume over time per monitor (and channel), sentiment share,
+share of voice between monitors, top hashtags, entities and authors (by volume and by reach),
+the language mix, read from the windows the flow counted for each monitor; the same charts as
+SVG for the web console and the report (``parley report``).
+
 Inbox analytics (supervisors): first-response and resolution times by agent, team, channel or
 priority; backlog over time; conversations per agent. They are folded from the event log
 (``analytics.inbox`` says what each figure means), so they cover what happened since the log
@@ -16,11 +21,21 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from analytics.inbox import InboxFold, backlog_table, fold_events, response_time_table, workload_table
+from analytics.listening import (
+    CHARTS,
+    language_mix_table,
+    sentiment_share_table,
+    share_of_voice_table,
+    top_table,
+    volume_table,
+)
+from analytics.sources import author_reach, find_monitors, stored_windows
 from analytics.tables import Table
-from api.deps import CRM_ROUTES, CRMDep, Instant, require_supervisor
+from api.deps import CRM_ROUTES, CRMDep, Instant, KBDep, require_supervisor, require_viewer
 from api.errors import error_responses, unprocessable
 from crm import CRMStore, Event
 from hub.models import utcnow
+from kb.base import KnowledgeBase
 
 __all__ = ["TablePage", "router", "table_response"]
 
@@ -158,3 +173,98 @@ def workload(
     """Conversations assigned to each agent in the period, and those they still hold at its end."""
     start, end = _period(since, until)
     return table_response(workload_table(_fold(crm), since=start, until=end, names=_names(crm)), format)
+
+
+ListeningTable = Literal[
+    "volume",
+    "volume-by-channel",
+    "sentiment",
+    "share-of-voice",
+    "top-hashtags",
+    "top-entities",
+    "top-authors",
+    "top-authors-by-reach",
+    "languages",
+]
+Chart = Literal["volume", "sentiment", "share-of-voice", "top-hashtags"]
+LISTENING_INTERVALS = {"5m": timedelta(minutes=5), **INTERVALS}
+Monitors = Query(default=None, max_length=20, description="monitor names or ids; default: every monitor")
+
+
+def _listening(
+    crm: CRMStore,
+    table: str,
+    monitor: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    interval: str,
+    limit: int,
+    kb: KnowledgeBase | None = None,
+) -> Table:
+    start, end = _period(since, until)
+    monitors = find_monitors(crm, monitor or [])
+    windows = stored_windows(crm, monitors, start, end)
+    try:
+        if table in {"volume", "volume-by-channel"}:
+            step = LISTENING_INTERVALS[interval]
+            return volume_table(
+                windows, since=start, until=end, step=step, by_channel=table.endswith("channel")
+            )
+    except ValueError as exc:
+        raise unprocessable("interval", str(exc), location="query") from exc
+    if table == "sentiment":
+        return sentiment_share_table(windows, since=start, until=end)
+    if table == "share-of-voice":
+        return share_of_voice_table(windows, since=start, until=end)
+    if table == "languages":
+        return language_mix_table(windows, since=start, until=end)
+    kind = table.removeprefix("top-").removesuffix("-by-reach")
+    reach = author_reach(kb, monitors, start, end) if table.endswith("by-reach") and kb is not None else None
+    return top_table(windows, kind=kind, since=start, until=end, limit=limit, reach=reach)
+
+
+@router.get(
+    "/listening/{table}",
+    dependencies=[Depends(require_viewer)],
+    response_model=TablePage,
+    responses=CSV_RESPONSE,
+)
+def listening_table(
+    table: ListeningTable,
+    crm: CRMDep,
+    kb: KBDep,
+    monitor: list[str] | None = Monitors,
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    interval: Literal["5m", "hour", "day", "week"] = "day",
+    limit: int = Query(default=10, ge=1, le=100, description="rows per monitor of the top tables"),
+    format: Format = "json",
+) -> TablePage | Response:
+    """One listening table over the monitors' counted windows (by message time)."""
+    return table_response(_listening(crm, table, monitor, since, until, interval, limit, kb), format)
+
+
+@router.get(
+    "/listening/charts/{chart}.svg",
+    dependencies=[Depends(require_viewer)],
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "the chart"}
+    },
+)
+def listening_chart(
+    chart: Chart,
+    crm: CRMDep,
+    monitor: list[str] | None = Monitors,
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    interval: Literal["5m", "hour", "day", "week"] = "day",
+) -> Response:
+    """The chart the report and the web console show, as self-contained SVG."""
+    start, end = _period(since, until)
+    windows = stored_windows(crm, find_monitors(crm, monitor or []), start, end)
+    if chart == "volume":
+        svg = CHARTS["volume"](windows, since=start, until=end, step=LISTENING_INTERVALS[interval])
+    else:
+        svg = CHARTS[chart](windows, since=start, until=end)
+    return Response(svg, media_type="image/svg+xml")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -36,37 +36,41 @@ def stores(crm_settings: Settings) -> Iterator[tuple[CRMStore, KnowledgeBase]]:
         kb.close()
 
 
-def _overdue(crm: CRMStore, kb: KnowledgeBase) -> None:
-    """A policy escalating to urgent and unassigning, and a conversation ten minutes into a
-    one-minute first-response target, assigned to someone."""
+def _escalating_policy(crm: CRMStore) -> str:
+    """A one-minute first-response target escalating to urgent and unassigning; the
+    conversation under test assigned to an agent through the routing table."""
     team = crm.teams.create("Escalations").id
     escalation = {"raise_priority": "urgent", "reassign": True, "notify_team": team}
     crm.sla.policies.create(
         SlaPolicySpec.model_validate({"name": "tight", "first_response_minutes": 1, "escalation": escalation})
     )
-    kb.update_conversation(CONVERSATION, {"assignee": "agent-7", "queue": "social"})
-    sent = datetime.now(UTC) - timedelta(minutes=10)
-    crm.events.append(
-        "conversation.created",
-        conversation_id=CONVERSATION,
-        data={"channel": "twitter", "account": "demo", "message_id": "m100", "sent_at": sent.isoformat()},
-    )
+    agent = crm.agents.create(name="Seven", email="seven@parley.test")
+    crm.routing.update(CONVERSATION, {"assignee": agent.id}, actor_id=None)
+    return agent.id
 
 
 def test_a_breach_escalates_the_conversation_once(stores: tuple[CRMStore, KnowledgeBase]) -> None:
     crm, kb = stores
-    _overdue(crm, kb)
+    agent = _escalating_policy(crm)
+    crm.sla.follow()
+    # the ingest's routing logged conversation.created for every conversation; the fixture's
+    # mail is old, so clocks started when the hub recorded it (backfilled): due a minute later
+    clock = crm.sla.views([CONVERSATION])[CONVERSATION]
+    assert clock.first_response_due is not None and clock.breached == []
     before = crm.events.last_id()
-    applied, breached = sla_pass(crm, kb)
-    assert breached == 1 and applied >= 1
+    later = clock.first_response_due + timedelta(minutes=5)
+    applied, breached = sla_pass(crm, kb, later)
+    assert breached >= 1 and applied >= 1
     conversation = kb.get_conversation(CONVERSATION)
     assert conversation is not None
     assert (conversation.priority.value, conversation.assignee) == ("urgent", None)
-    logged = [(e.type, e.data) for e in crm.events.read(after=before)]
-    types = [t for t, _ in logged]
-    assert types == ["sla.breached", "conversation.updated", "conversation.assigned"]
-    assert logged[1][1]["changes"] == {"priority": ["normal", "urgent"]}
-    assert (logged[2][1]["assignee"], logged[2][1]["previous"]) == (None, "agent-7")
+    logged = [(e.type, e.data) for e in crm.events.read(after=before, conversation_id=CONVERSATION)]
+    assert logged[0][0] == "sla.breached" and logged[0][1]["target"] == "first_response"
+    assert logged[0][1]["notify_team"] is not None and logged[0][1]["reassign"] is True
+    assert ("conversation.updated", {"changes": {"priority": ["normal", "urgent"]}}) in logged
+    assert any(
+        t == "conversation.assigned" and d["assignee"] is None and d["previous"] == agent for t, d in logged
+    )
     # the tracker followed the escalation's events, and no escalation is left pending
     assert crm.sla.tracker.cursor() == crm.events.last_id()
     with crm.engine.connect() as conn:
@@ -77,22 +81,33 @@ def test_a_breach_escalates_the_conversation_once(stores: tuple[CRMStore, Knowle
         )
     assert (row["priority"], row["assignee"], row["escalation_pending"]) == ("urgent", None, None)
     last = crm.events.last_id()
-    assert sla_pass(crm, kb) == (0, 0)
+    assert sla_pass(crm, kb, later + timedelta(minutes=5)) == (0, 0)
     assert crm.events.last_id() == last  # nothing breached, escalated or logged twice
 
 
 def test_the_background_loop_runs_passes_until_stopped(stores: tuple[CRMStore, KnowledgeBase]) -> None:
     crm, kb = stores
-    _overdue(crm, kb)
+    _escalating_policy(crm)
+    crm.sla.follow()
+    clock = crm.sla.views([CONVERSATION])[CONVERSATION]
+    assert clock.first_response_due is not None
+    due = clock.first_response_due
+
+    def later() -> datetime:  # the worker's clock, five minutes past the due time
+        return due + timedelta(minutes=5)
+
     stop = threading.Event()
-    worker = threading.Thread(target=run_sla_worker, args=(crm, kb, 0.05, stop), daemon=True)
+    worker = threading.Thread(target=run_sla_worker, args=(crm, kb, 0.05, stop, later), daemon=True)
     worker.start()
     deadline = time.monotonic() + 30
-    while not crm.events.read(types=["sla.breached"]) and time.monotonic() < deadline:
+    while (
+        not crm.events.read(types=["sla.breached"], conversation_id=CONVERSATION)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     stop.set()
     worker.join(timeout=10)
     assert not worker.is_alive()
-    assert len(crm.events.read(types=["sla.breached"])) == 1
+    assert len(crm.events.read(types=["sla.breached"], conversation_id=CONVERSATION)) == 1
     conversation = kb.get_conversation(CONVERSATION)
     assert conversation is not None and conversation.priority.value == "urgent"

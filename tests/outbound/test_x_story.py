@@ -136,7 +136,8 @@ async def test_replies_in_doubt_on_x_are_settled_from_the_timeline(
         "text": "@ann_example Already posted before the crash.",
         "referenced_tweets": [{"type": "replied_to", "id": T1}],
     }
-    x_server.script("GET", TIMELINE, page([tweet]), page([]))
+    # the same timeline whichever reply in doubt asks first (the dispatcher's order is its own)
+    x_server.handle("GET", TIMELINE, lambda call: page([tweet]))
     dispatcher = Dispatcher(x_settings, app.state.crm, app.state.kb, senders=1)
     await dispatcher.run(until_idle=True)
     assert dispatcher.report.settled == 2 and dispatcher.report.requeued == 1

@@ -4,7 +4,8 @@ call it); the server receives the right ``in_reply_to_tweet_id``; the customer's
 into the same conversation; a deleted tweet loses its text but not its place.
 
 The reply goes through the replier directly and its outbound message is written to the KB as
-the outbox will write it: ``POST /conversations/{id}/replies`` comes with the outbox issue.
+the outbox writes it; the same story through ``POST /conversations/{id}/replies`` and the
+dispatcher is ``tests/outbound/test_x_story.py``.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def test_a_malformed_secret_is_refused() -> None:
 
 def test_the_readme_verifier_accepts_our_signatures_and_refuses_replays() -> None:
     """The verification example in the README's "Outbound webhooks" section, run as written."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Outbound webhooks", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
