@@ -116,6 +116,9 @@ class Arrival:
     #: the batch holds inbound messages, new or replayed (a conversation without a routing row
     #: is routed on a replayed one: the crash came between the knowledge base and routing)
     has_inbound: bool = False
+    #: triage the conversation's document already shows (carried over from a conversation it
+    #: folded in, or written before routing knew it): a new row starts from it
+    triage: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,20 @@ class Seed:
             priority=str(conversation.priority),
             tags=tuple(conversation.tags),
         )
+
+
+def _seed_triage(triage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The row values a document's triage gives a new row (status stays open: it just got news)."""
+    if not triage:
+        return {}
+    values = {name: triage[name] for name in ("assignee", "queue", "priority") if triage.get(name)}
+    if values.get("assignee"):
+        values["last_assignee"] = values["assignee"]
+    return {**values, "tags": list(triage.get("tags") or [])}
+
+
+#: priorities, lowest first (a fold keeps the higher)
+_PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -278,6 +295,7 @@ class RoutingStore:
                 "status": "open",
                 "priority": "normal",
                 "tags": [],
+                **_seed_triage(arrival.triage),
             }
         )
         txn.event(
@@ -366,17 +384,28 @@ class RoutingStore:
         )
 
     def _fold(self, txn: RoutingTxn, source: str, target: str) -> None:
+        """Release ``source`` (folded into ``target``) and carry what people and rules decided
+        over, as the knowledge base does (``kb.conversations.carried_triage``): an assignee or
+        queue fills an empty one, tags are united, the higher priority wins."""
         folded = txn.row(source)
         if folded is None or folded["folded_into"] is not None:
             return
         into = txn.row(target)
-        if (
-            into is not None
-            and into["folded_into"] is None
-            and into["assignee"] is None
-            and folded["assignee"]
-        ):
-            self._assign(txn, into, folded["assignee"], rule_id=None, actor_id=None)
+        if into is not None and into["folded_into"] is None:
+            if into["assignee"] is None and folded["assignee"]:
+                self._assign(txn, into, folded["assignee"], rule_id=None, actor_id=None)
+            changes: dict[str, list[Any]] = {}
+            if folded["queue"] and not into["queue"]:
+                changes["queue"] = [into["queue"], folded["queue"]]
+            tags = list(dict.fromkeys([*(into["tags"] or []), *(folded["tags"] or [])]))
+            if tags != list(into["tags"] or []):
+                changes["tags"] = [list(into["tags"] or []), tags]
+            rank = {p: n for n, p in enumerate(_PRIORITIES)}
+            if rank.get(folded["priority"], 1) > rank.get(into["priority"], 1):
+                changes["priority"] = [into["priority"], folded["priority"]]
+            if changes:
+                txn.set(target, **{name: after for name, (_, after) in changes.items()})
+                txn.event("conversation.updated", target, {"changes": changes})
         if holding(folded):
             txn.load_change(folded["assignee"], -1)
         txn.set(source, folded_into=target, assignee=None, wait_spec=None, waiting_since=None)

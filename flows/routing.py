@@ -23,6 +23,7 @@ import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select
 
@@ -242,6 +243,17 @@ class Router:
             )
         return (team_ids | agent_ids) - found
 
+    def _documents_triage(self, inbox: Sequence[tuple[str, Message]]) -> dict[str, dict[str, Any]]:
+        """The triage the documents of ``inbox``'s conversations show, for those that have any
+        beyond the defaults (carried over by a fold, or written before routing knew them)."""
+        ids = sorted({cid for cid, _ in inbox})
+        docs = retry("kb read", partial(self._kb.get_conversations, ids), attempts=ATTEMPTS)
+        return {
+            cid: {"assignee": d.assignee, "queue": d.queue, "priority": str(d.priority), "tags": list(d.tags)}
+            for cid, d in docs.items()
+            if d.assignee or d.queue or d.tags or d.priority != "normal"
+        }
+
     def _contacts(self, inbound: Sequence[Message]) -> dict[str, str]:
         """Identity id -> contact id of the authors of ``inbound``: looked up, and for authors the
         store does not know yet, resolved now (what the flow's ``crm`` sink would do next; it
@@ -297,7 +309,7 @@ class Router:
             return []
         inbound = [m for _, m in inbox if m.direction == Direction.IN]
         contacts = self._contacts(inbound)
-        arrivals, newest = _arrivals(inbox, contacts, created)
+        arrivals, newest = _arrivals(inbox, contacts, created, self._documents_triage(inbox))
         rules = self._current_rules() if newest else []
         wanted = {a.contact_id for a in arrivals if a.contact_id}
         segments = self._segments(wanted) if any(r.rule.condition.segments for r in rules) else {}
@@ -324,7 +336,10 @@ class Router:
 
 
 def _arrivals(
-    inbox: Sequence[tuple[str, Message]], contacts: Mapping[str, str], created: Collection[str]
+    inbox: Sequence[tuple[str, Message]],
+    contacts: Mapping[str, str],
+    created: Collection[str],
+    triage: Mapping[str, Mapping[str, Any]],
 ) -> tuple[list[Arrival], dict[str, Message]]:
     """One arrival per conversation of ``inbox``, and the newest inbound message of each."""
     by_conversation: dict[str, list[Message]] = {}
@@ -351,6 +366,7 @@ def _arrivals(
                 sent_at=opener.created_at,
                 inbound=any(m.id in created for m in inbound),
                 has_inbound=bool(inbound),
+                triage=triage.get(cid),
             )
         )
     return arrivals, newest
