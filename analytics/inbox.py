@@ -34,10 +34,12 @@ __all__ = [
     "GROUPINGS",
     "Duration",
     "InboxFold",
+    "SlaOutcome",
     "backlog_table",
     "fold_events",
     "percentile",
     "response_time_table",
+    "sla_attainment_table",
     "workload_table",
 ]
 
@@ -265,4 +267,60 @@ def workload_table(
         columns=["agent_id", "agent", "assigned", "holding"],
         rows=rows,
         note="conversations assigned to each agent in the period, and still held at its end",
+    )
+
+
+@dataclass(frozen=True)
+class SlaOutcome:
+    """One recorded SLA measurement (``crm.sla.ResponseTime``'s fields that count here)."""
+
+    metric: str
+    group: str
+    business_seconds: int
+    target_seconds: int | None
+    breached: bool
+
+
+def sla_attainment_table(outcomes: Iterable[SlaOutcome], *, by: str) -> Table:
+    """Per metric and group: measured, with a target, met, breached, the share met, and the
+    median and p90 business-time seconds."""
+    grouped: dict[tuple[str, str], list[SlaOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        grouped[(outcome.metric, outcome.group)].append(outcome)
+    rows: list[list[Cell]] = []
+    for metric, group in sorted(grouped):
+        items = grouped[(metric, group)]
+        targeted = [o for o in items if o.target_seconds is not None]
+        # missed: breached while running, or measured over its target (answered late, before a scan)
+        breached = sum(1 for o in targeted if o.breached or o.business_seconds > (o.target_seconds or 0))
+        seconds = [float(o.business_seconds) for o in items]
+        met = len(targeted) - breached
+        rows.append(
+            [
+                metric,
+                group,
+                len(items),
+                len(targeted),
+                met,
+                breached,
+                met / len(targeted) if targeted else None,
+                statistics.median(seconds),
+                percentile(seconds, 0.9),
+            ]
+        )
+    return Table(
+        name=f"sla_attainment_by_{by}",
+        columns=[
+            "metric",
+            by,
+            "measured",
+            "with_target",
+            "met",
+            "breached",
+            "attainment",
+            "median_seconds",
+            "p90_seconds",
+        ],
+        rows=rows,
+        note="SLA outcomes as the SLA tracker recorded them; seconds are business time less pauses",
     )

@@ -153,8 +153,22 @@ class Dispatcher:
         stop = stop or asyncio.Event()
         await self.settle_in_doubt()
         await self._io(self.record_pending)
-        await asyncio.gather(*(self._sender(stop, until_idle) for _ in range(self.senders)))
+        outcomes = await asyncio.gather(
+            *(self._stopping_others(stop, until_idle) for _ in range(self.senders)), return_exceptions=True
+        )
+        # every sender has finished (and its store call returned) before an error leaves here:
+        # the caller closes the stores next, and a store closed under a running thread crashes
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return self.report
+
+    async def _stopping_others(self, stop: asyncio.Event, until_idle: bool) -> None:
+        try:
+            await self._sender(stop, until_idle)
+        except BaseException:
+            stop.set()  # the other senders finish the reply in their hands and stop
+            raise
 
     async def _sender(self, stop: asyncio.Event, until_idle: bool) -> None:
         poll = self.settings.outbox.poll_s

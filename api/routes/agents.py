@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, KBDep, SettingsDep, require_supervisor
 from api.errors import error_responses, unprocessable
+from api.fields import RequestBody
 from api.hosts import public_url
 from api.triage import assign_waiting
 from crm import AgentView, Availability, NotFound, Role
@@ -38,7 +39,7 @@ router = APIRouter(
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
-class AgentCreate(BaseModel):
+class AgentCreate(RequestBody):
     name: str = Field(min_length=1, max_length=256)
     email: str = Field(min_length=3, max_length=320)
     role: Role = "agent"
@@ -48,7 +49,7 @@ class AgentCreate(BaseModel):
     availability: Availability = "offline"
 
 
-class AgentUpdate(BaseModel):
+class AgentUpdate(RequestBody):
     """Fields left out stay as they are."""
 
     name: str | None = Field(default=None, min_length=1, max_length=256)

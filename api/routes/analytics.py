@@ -20,7 +20,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from analytics.inbox import InboxFold, backlog_table, fold_events, response_time_table, workload_table
+from analytics.inbox import (
+    InboxFold,
+    SlaOutcome,
+    backlog_table,
+    fold_events,
+    response_time_table,
+    sla_attainment_table,
+    workload_table,
+)
 from analytics.listening import (
     CHARTS,
     language_mix_table,
@@ -173,6 +181,37 @@ def workload(
     """Conversations assigned to each agent in the period, and those they still hold at its end."""
     start, end = _period(since, until)
     return table_response(workload_table(_fold(crm), since=start, until=end, names=_names(crm)), format)
+
+
+@router.get(
+    "/inbox/sla", dependencies=[Depends(require_supervisor)], response_model=TablePage, responses=CSV_RESPONSE
+)
+def sla_attainment(
+    crm: CRMDep,
+    by: Literal["agent", "team", "channel", "priority"] = "priority",
+    since: Instant | None = Query(default=None, description="default: 7 days before until"),
+    until: Instant | None = Query(default=None, description="default: now"),
+    include_backfilled: bool = Query(default=False, description="count imported history too"),
+    format: Format = "json",
+) -> TablePage | Response:
+    """SLA attainment: first responses and resolutions that met their target, per group, with
+    business-time median and p90 (recorded by the SLA tracker)."""
+    start, end = _period(since, until)
+    names = _names(crm)
+    times = crm.sla.response_times(
+        since=start, until=end, include_backfilled=include_backfilled, limit=100_000
+    )
+
+    def group(time: Any) -> str:
+        if by == "agent":
+            return names.get(time.agent_id, time.agent_id) if time.agent_id else "(unassigned)"
+        value = {"team": time.team, "channel": time.channel, "priority": time.priority}[by]
+        return str(value) if value else "(none)"
+
+    outcomes = [
+        SlaOutcome(t.metric, group(t), t.business_seconds, t.target_seconds, t.breached) for t in times
+    ]
+    return table_response(sla_attainment_table(outcomes, by=by), format)
 
 
 ListeningTable = Literal[

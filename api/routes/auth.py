@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from api.cookies import SESSION_COOKIE, clear_session_cookies, set_session_cookies
 from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, KBDep, SettingsDep, request_id, unauthorized
 from api.errors import error_responses
+from api.fields import RequestBody
 from api.ratelimit import FailureLimiter
 from api.triage import assign_waiting
 from crm import AgentView, Availability, TeamView
@@ -58,7 +59,7 @@ def get_limiter(request: Request) -> FailureLimiter:
 LimiterDep = Annotated[FailureLimiter, Depends(get_limiter)]
 
 
-class SignIn(BaseModel):
+class SignIn(RequestBody):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
 
@@ -77,11 +78,11 @@ class Me(BaseModel):
     teams: list[TeamView]
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(RequestBody):
     availability: Availability
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(RequestBody):
     current_password: str | None = Field(default=None, max_length=MAX_PASSWORD_CHARS)
     new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
 

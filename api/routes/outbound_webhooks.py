@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import CRM_ROUTES, MAX_ROW_ID, AuditDep, CRMDep, SettingsDep, require_admin
@@ -201,5 +201,7 @@ def list_deliveries(
 
 
 @router.get(PATH + "/{subscription_id}/deliveries/{delivery_id}")
-def get_delivery(subscription_id: str, delivery_id: int, crm: CRMDep) -> DeliveryView:
+def get_delivery(
+    subscription_id: str, crm: CRMDep, delivery_id: int = Path(ge=1, le=MAX_ROW_ID)
+) -> DeliveryView:
     return crm.outbound_webhooks.delivery(subscription_id, delivery_id)

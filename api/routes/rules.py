@@ -11,10 +11,11 @@ that does not exist is a 400; a body of the wrong shape a 422. Every change is i
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, require_supervisor
 from api.errors import error_responses, unprocessable
+from api.fields import RequestBody
 from crm.rules import RuleActions, RuleCondition, RuleView
 from crm.store import CRMStore
 from kb.query import parse_query
@@ -28,7 +29,7 @@ router = APIRouter(
 )
 
 
-class RuleCreate(BaseModel):
+class RuleCreate(RequestBody):
     name: str = Field(min_length=1, max_length=256)
     condition: RuleCondition = Field(default_factory=RuleCondition)
     actions: RuleActions
@@ -37,7 +38,7 @@ class RuleCreate(BaseModel):
     stop: bool = Field(default=False, description="a match ends the evaluation")
 
 
-class RuleUpdate(BaseModel):
+class RuleUpdate(RequestBody):
     """Fields left out stay as they are."""
 
     name: str | None = Field(default=None, min_length=1, max_length=256)
@@ -48,7 +49,7 @@ class RuleUpdate(BaseModel):
     stop: bool | None = None
 
 
-class RuleOrder(BaseModel):
+class RuleOrder(RequestBody):
     rule_ids: list[str] = Field(min_length=1, max_length=1000, description="these first, in this order")
 
 

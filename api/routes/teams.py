@@ -7,10 +7,11 @@ it is). Deleting a team removes its memberships, never its agents.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, KBDep, require_supervisor
 from api.errors import error_responses
+from api.fields import RequestBody
 from api.triage import assign_waiting
 from crm import TeamView
 from crm.store import CRMStore
@@ -24,13 +25,13 @@ router = APIRouter(
 )
 
 
-class TeamCreate(BaseModel):
+class TeamCreate(RequestBody):
     name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=4000)
     member_ids: list[str] = Field(default_factory=list, max_length=1000)
 
 
-class TeamUpdate(BaseModel):
+class TeamUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=256)
     description: str | None = Field(default=None, max_length=4000)
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CRM_ROUTES, AuditDep, CRMDep, CurrentAgent, SettingsDep
 from api.errors import error_responses, unprocessable
+from api.fields import RequestBody
 from crm import Authenticated, TokenView, role_at_least
 
 __all__ = ["router"]
@@ -21,7 +22,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["auth"], responses=error_responses(400, 404, 409, 503), dependencies=CRM_ROUTES)
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(RequestBody):
     name: str = Field(default="api", min_length=1, max_length=256, description="what the token is for")
     expires_in_days: int | None = Field(
         default=None, ge=1, description="auth.token_ttl_days (90) when left out; auth.token_max_days at most"

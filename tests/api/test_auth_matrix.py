@@ -111,6 +111,7 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("GET", "/analytics/inbox/response-times"): "supervisor",
     ("GET", "/analytics/inbox/backlog"): "supervisor",
     ("GET", "/analytics/inbox/workload"): "supervisor",
+    ("GET", "/analytics/inbox/sla"): "supervisor",
     ("GET", "/analytics/listening/{table}"): "viewer",
     ("GET", "/analytics/listening/charts/{chart}.svg"): "viewer",
     ("GET", "/webhooks/{channel}/{account}"): PUBLIC,  # the platform's signature instead

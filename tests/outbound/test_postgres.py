@@ -67,7 +67,14 @@ async def test_two_dispatchers_share_the_work_and_send_each_reply_once(
     try:
         dispatchers = [Dispatcher(pg_settings, c, k, senders=2) for c, k in stores]
         assert not any(d.only for d in dispatchers)
-        await asyncio.gather(*(d.run(until_idle=True) for d in dispatchers))
+        # both to the end before the stores close: a store closed under a running sender's
+        # thread would crash the interpreter and hide what went wrong
+        outcomes = await asyncio.gather(
+            *(d.run(until_idle=True) for d in dispatchers), return_exceptions=True
+        )
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise failures[0]
     finally:
         for c, k in stores:
             k.close()

@@ -112,3 +112,29 @@ async def test_viewers_cannot_read_team_performance(as_role, anonymous: httpx.As
     viewer = await as_role("viewer")
     assert (await viewer.get("/analytics/inbox/backlog")).status_code == 403
     assert (await anonymous.get("/analytics/inbox/backlog")).status_code == 401
+
+
+async def test_sla_attainment_from_the_sla_tracker(app: FastAPI, client: httpx.AsyncClient) -> None:
+    from crm.sla import SlaPolicySpec
+    from tests.crm.test_sla_tracker import created, message
+
+    crm: CRMStore = app.state.crm
+    crm.sla.policies.create(SlaPolicySpec.model_validate({"name": "default", "first_response_minutes": 60}))
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+    created(crm, now, "fast")
+    message(crm, now + timedelta(minutes=20), "out", "fast", sent_by="agt_x")
+    created(crm, now, "slow")
+    message(crm, now + timedelta(minutes=90), "out", "slow", sent_by="agt_x")
+    crm.sla.follow()
+    crm.sla.scan(now + timedelta(hours=3))
+    response = await client.get("/analytics/inbox/sla", params={"by": "channel"})
+    assert response.status_code == 200, response.text
+    [row] = [r for r in response.json()["rows"] if r["metric"] == "first_response"]
+    assert (row["channel"], row["measured"], row["with_target"], row["met"], row["breached"]) == (
+        "email",
+        2,
+        2,
+        1,
+        1,
+    )
+    assert row["attainment"] == 0.5 and row["median_seconds"] == 3300.0
