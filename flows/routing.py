@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -38,6 +38,7 @@ from hub.models import Direction, Message
 from kb.analysis import effective_language, message_field_values
 from kb.base import KnowledgeBase
 from kb.matcher import AnalysedColumns, analyse_message, evaluate
+from kb.monitor_match import message_keys, required_keys
 from kb.query import Node, parse_query
 
 __all__ = ["CompiledRule", "Router", "compile_rules", "decide", "project"]
@@ -58,6 +59,18 @@ class CompiledRule:
     problem: str | None = None
     #: the condition's field lists that are not empty: (field, the values wanted)
     fields: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: the query's required keys per analysis (language), filled on first use: a message
+    #: holding none of them cannot match, and is not evaluated (``kb.monitor_match``)
+    required: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False)
+
+    def may_match(self, analysis: str, keys: set[str]) -> bool:
+        """False when a message of ``analysis`` with ``keys`` cannot match the query."""
+        if self.query is None:
+            return True
+        if analysis not in self.required:
+            self.required[analysis] = required_keys(self.query, analysis)
+        wanted = self.required[analysis]
+        return wanted is None or not wanted.isdisjoint(keys)
 
 
 def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> list[CompiledRule]:
@@ -100,6 +113,7 @@ class _Facts:
         self._values: dict[str, frozenset[str]] = {}
         self._analysed: AnalysedColumns | None = None
         self._fields: dict[str, list[str]] | None = None
+        self._keys: set[str] | None = None
 
     def values(self, name: str) -> frozenset[str]:
         """The conversation's values of the condition field ``name`` (normalised)."""
@@ -125,8 +139,8 @@ class _Facts:
             return [str(enrichment.sentiment_label)] if enrichment.sentiment_label else []
         return self.segments
 
-    def query_matches(self, query: Node) -> bool:
-        if self._analysed is None or self._fields is None:
+    def query_matches(self, compiled: CompiledRule) -> bool:
+        if self._analysed is None or self._fields is None or self._keys is None:
             self._analysed = analyse_message(self.message)
             state = self.state  # kb.analysis.conversation_field_values, without building a document
             self._fields = {
@@ -135,14 +149,17 @@ class _Facts:
                 "assignee": [state.assignee.lower()] if state.assignee else [],
                 "tag": list(dict.fromkeys(t.lower() for t in state.tags if t)),
             }
-        return evaluate(query, self._analysed, self._fields)
+            self._keys = message_keys(self._analysed, self._fields)
+        if not compiled.may_match(self._analysed.analysis, self._keys):
+            return False
+        return evaluate(compiled.query, self._analysed, self._fields)
 
 
 def _matches(compiled: CompiledRule, facts: _Facts) -> bool:
     for name, wanted in compiled.fields:
         if wanted.isdisjoint(facts.values(name)):
             return False
-    return compiled.query is None or facts.query_matches(compiled.query)
+    return compiled.query is None or facts.query_matches(compiled)
 
 
 def decide(

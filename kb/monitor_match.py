@@ -21,10 +21,10 @@ from typing import Any
 from hub.models import Message
 from kb.analysis import effective_language, message_field_values
 from kb.languages import PLAIN, STOP
-from kb.matcher import analyse_message, analysed_leaf, evaluate
+from kb.matcher import AnalysedColumns, analyse_message, analysed_leaf, evaluate
 from kb.query import And, Field, Near, Node, Not, Or, Text, parse_query
 
-__all__ = ["MonitorSet", "MonitorSpec", "author_key", "hit_fields", "required_keys"]
+__all__ = ["MonitorSet", "MonitorSpec", "author_key", "hit_fields", "message_keys", "required_keys"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,20 @@ def required_keys(node: Node | None, analysis: str) -> frozenset[str] | None:
     return frozenset(union)
 
 
+def message_keys(analysed: AnalysedColumns, fields: dict[str, list[str]]) -> set[str]:
+    """The keys a message holds (its analysed words, their first characters, its field values),
+    to test against :func:`required_keys` of the same analysis."""
+    keys = {f"t:{token}" for column in analysed.columns for token in column}
+    keys.update(
+        f"p:{token[:PREFIX_KEY]}"
+        for column in analysed.columns
+        for token in column
+        if len(token) >= PREFIX_KEY
+    )
+    keys.update(f"f:{name}:{value}" for name, values in fields.items() for value in values)
+    return keys
+
+
 @dataclass
 class _KeyIndex:
     """Monitor positions by required key, for messages of one analysis (language)."""
@@ -176,14 +190,7 @@ class MonitorSet:
             return [], {}
         analysed = analyse_message(message)
         fields = message_field_values(message)
-        keys = {f"t:{token}" for column in analysed.columns for token in column}
-        keys.update(
-            f"p:{token[:PREFIX_KEY]}"
-            for column in analysed.columns
-            for token in column
-            if len(token) >= PREFIX_KEY
-        )
-        keys.update(f"f:{name}:{value}" for name, values in fields.items() for value in values)
+        keys = message_keys(analysed, fields)
         channel = message.channel.lower()
         language = effective_language(message)
         matched: list[str] = []

@@ -6,11 +6,16 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm.routing import RoutingState
 from crm.rules import RuleActions, RuleCondition, RuleView
 from flows.routing import compile_rules, decide
 from hub.models import Enrichment, Identity, Message
+from kb.analysis import message_field_values
+from kb.matcher import analyse_message, evaluate
+from kb.query import parse_query
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -119,3 +124,60 @@ def test_a_rule_that_cannot_run_is_skipped_with_its_reason(caplog: pytest.LogCap
     text = caplog.text
     assert "rule 1" in text and "does not parse" in text
     assert "rule 2" in text and "team_gone, which no longer exists" in text
+
+
+_WORDS = [
+    "refund",
+    "refunds",
+    "kettle",
+    "broken",
+    "batterie",
+    "battery",
+    "money",
+    "back",
+    "the",
+    "le",
+    "out",
+    "stock",
+]
+_QUERIES = [
+    "refund",
+    "refund*",
+    "kettle AND broken",
+    "batterie OR battery",
+    '"money back"',
+    "-kettle",
+    "kettle NEAR/2 broken",
+    "status:open refund",
+    "tag:vip OR battery",
+    "(the OR le) stock",
+    '"out of stock"',
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=8),
+    language=st.sampled_from(["en", "fr", "und"]),
+    tags=st.lists(st.sampled_from(["vip", "new"]), max_size=2),
+)
+def test_the_required_word_prefilter_never_changes_what_a_rule_matches(
+    words: list[str], language: str, tags: list[str]
+) -> None:
+    """Rules skip the query of a message that holds none of its required words; the decision
+    must be what evaluating every query gives."""
+    message = MESSAGE.model_copy(update={"text": " ".join(words), "subject": None, "language": language})
+    conversation = state(tags=tuple(tags))
+    views = [rule(n, {"query": query}, {"tags": [f"q{n}"]}) for n, query in enumerate(_QUERIES)]
+    facts_message = message
+    fields = {
+        **message_field_values(facts_message),
+        "status": [conversation.status],
+        "assignee": [],
+        "tag": list(dict.fromkeys(tags)),
+    }
+    analysed = analyse_message(facts_message)
+    expected = tuple(
+        f"q{n}" for n, query in enumerate(_QUERIES) if evaluate(parse_query(query), analysed, fields)
+    )
+    assert decide(compile_rules(views), conversation, message).tags == expected
