@@ -266,7 +266,7 @@ def _listening(
     "/listening/{table}",
     dependencies=[Depends(require_viewer)],
     response_model=TablePage,
-    responses=CSV_RESPONSE,
+    responses={**CSV_RESPONSE, **error_responses(404)},
 )
 def listening_table(
     table: ListeningTable,
@@ -288,7 +288,8 @@ def listening_table(
     dependencies=[Depends(require_viewer)],
     response_class=Response,
     responses={
-        200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "the chart"}
+        200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "the chart"},
+        **error_responses(404),
     },
 )
 def listening_chart(
