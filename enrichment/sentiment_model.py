@@ -21,7 +21,6 @@ scored with a handful of vectorised numpy calls.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -63,39 +62,81 @@ class SparseBatch:
         self.n_rows = int(dense.shape[0])
 
 
+class _HashedColumns:
+    """Keys -> columns without keeping the keys: their ``hash()`` values, sorted, beside the columns.
+
+    The vocabulary's strings in dicts cost about 55 MB of a process for 212,000 names; the
+    hashes and columns cost 16 bytes a name. ``hash()`` is salted per process, so the table is
+    built at load time, never stored. A text's key whose 64-bit hash equals a vocabulary key's
+    without being it would borrow that column: with 212,000 keys that is about one lookup in
+    10**14, far below any effect on a score.
+    """
+
+    __slots__ = ("_columns", "_hashes")
+
+    def __init__(self, hashes: list[int], columns: list[int]) -> None:
+        keys = np.array(hashes, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        self._hashes = keys[order]
+        self._columns = np.array(columns, dtype=np.int64)[order]
+        if self._hashes.size > 1 and bool(np.any(self._hashes[1:] == self._hashes[:-1])):
+            raise ValueError("two sentiment vocabulary names share a hash; retrain or report it")
+
+    def lookup(self, hashes: IntArray) -> IntArray:
+        """The column of each hash, -1 where the vocabulary has none."""
+        if not self._hashes.size or not hashes.size:
+            return np.full(hashes.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._hashes, hashes), self._hashes.size - 1)
+        return np.where(self._hashes[at] == hashes, self._columns[at], -1)
+
+    def get(self, key: object) -> int:
+        return int(self.lookup(np.array([hash(key)], dtype=np.int64))[0])
+
+
 class Featurizer:
     """Texts -> :class:`SparseBatch` for a fixed vocabulary, idf vector and valence table."""
 
     def __init__(self, vocabulary: Sequence[str], idf: FloatArray, valence: Mapping[str, float]) -> None:
-        self.vocabulary = list(vocabulary)
-        self.index: dict[str, int] = {name: i for i, name in enumerate(self.vocabulary)}
+        self.width = len(vocabulary)
         self.idf = np.asarray(idf, dtype=np.float64)
-        self.block = np.array([int(name.startswith("c:")) for name in self.vocabulary], dtype=np.int64)
+        self.block = np.fromiter(
+            (name.startswith("c:") for name in vocabulary), dtype=np.int64, count=self.width
+        )
         self.valence = dict(valence)
         # Bigrams keyed by token pairs: hashing a tuple of already-hashed strings is cheaper
         # than building and hashing "b:first second" for every pair of every text.
-        self._bigrams: dict[tuple[str, str], int] = {}
-        for i, name in enumerate(self.vocabulary):
+        names: tuple[list[int], list[int]] = ([], [])
+        pairs: tuple[list[int], list[int]] = ([], [])
+        for i, name in enumerate(vocabulary):
             if name.startswith("b:"):
                 first, _, second = name[2:].partition(" ")
-                # interned: a word is one string however many bigrams hold it (-20 MB)
-                self._bigrams[sys.intern(first), sys.intern(second)] = i
+                pairs[0].append(hash((first, second)))
+                pairs[1].append(i)
+            else:
+                names[0].append(hash(name))
+                names[1].append(i)
+        self._names = _HashedColumns(*names)
+        self._bigrams = _HashedColumns(*pairs)
         #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
         #: hashtag, its word's unigram column, as an array); -1: unknown
         self._token_columns: dict[str, tuple[int, int, IntArray]] = {}
 
+    def column(self, name: str) -> int:
+        """The column of a feature name (``w:``, ``b:``, ``c:``); -1 if not in the vocabulary."""
+        if name.startswith("b:"):
+            first, _, second = name[2:].partition(" ")
+            return self._bigrams.get((first, second))
+        return self._names.get(name)
+
     def _columns(self, token: str) -> tuple[int, int, IntArray]:
         found = self._token_columns.get(token)
         if found is None:
-            index = self.index
-            always = [index[g] for g in char_ngrams(token) if g in index]
-            if len(token) > 1 and token[0] == "#" and f"w:{token[1:]}" in index:
-                always.append(index[f"w:{token[1:]}"])
-            found = (
-                index.get(f"w:{token}", -1),
-                index.get(f"w:{token}_neg", -1),
-                np.array(always, dtype=np.int64),
-            )
+            keys = [f"w:{token}", f"w:{token}_neg", *char_ngrams(token)]
+            if len(token) > 1 and token[0] == "#":
+                keys.append(f"w:{token[1:]}")
+            columns = self._names.lookup(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
+            always = columns[2:]
+            found = (int(columns[0]), int(columns[1]), always[always >= 0])
             if len(self._token_columns) >= _TOKEN_CACHE_LIMIT:
                 self._token_columns.clear()  # a crude bound; tokens repeat, so it refills fast
             self._token_columns[token] = found
@@ -103,7 +144,6 @@ class Featurizer:
 
     def transform(self, texts: Sequence[str]) -> SparseBatch:
         """The features of ``texts``, row ``i`` for ``texts[i]``."""
-        bigrams = self._bigrams
         columns = self._columns
         # Column ids go to numpy in bulk: per-token arrays from the cache (character n-grams)
         # are concatenated once, word and bigram ids are collected as plain ints.
@@ -111,6 +151,8 @@ class Featurizer:
         char_rows: list[int] = []
         word_cols: list[int] = []
         word_rows: list[int] = []
+        pair_hashes: list[int] = []
+        pair_rows: list[int] = []
         dense: list[list[float]] = []
         for row, text in enumerate(texts):
             # The columns of word_features(tokens) and of each token's char_ngrams, looked up
@@ -126,22 +168,28 @@ class Featurizer:
                 char_arrays.append(chars)
                 char_rows.append(row)
             for pair in pairwise(words):
-                bigram = bigrams.get(pair)
-                if bigram is not None:
-                    word_cols.append(bigram)
-                    word_rows.append(row)
+                pair_hashes.append(hash(pair))
+                pair_rows.append(row)
             dense.append(dense_features(tokens, self.valence))
         n = len(texts)
+        bigram_cols = self._bigrams.lookup(np.array(pair_hashes, dtype=np.int64))
+        known = bigram_cols >= 0
+        bigram_cols = bigram_cols[known]
+        bigram_rows = np.array(pair_rows, dtype=np.int64)[known]
         dense_array = np.array(dense, dtype=np.float64).reshape(n, len(DENSE_NAMES))
         sizes = np.fromiter((a.size for a in char_arrays), dtype=np.int64, count=len(char_arrays))
-        all_cols = np.concatenate([*char_arrays, np.array(word_cols, dtype=np.int64)])
+        all_cols = np.concatenate([*char_arrays, np.array(word_cols, dtype=np.int64), bigram_cols])
         row_ids = np.concatenate(
-            [np.repeat(np.array(char_rows, dtype=np.int64), sizes), np.array(word_rows, dtype=np.int64)]
+            [
+                np.repeat(np.array(char_rows, dtype=np.int64), sizes),
+                np.array(word_rows, dtype=np.int64),
+                bigram_rows,
+            ]
         )
         if not all_cols.size:
             empty = np.zeros(0, dtype=np.int64)
             return SparseBatch(empty, empty, np.zeros(0), dense_array)
-        width = len(self.vocabulary)
+        width = self.width
         keys, counts = np.unique(row_ids * width + all_cols, return_counts=True)
         rows, cols_array = np.divmod(keys, width)
         values = (1.0 + np.log(counts)) * self.idf[cols_array]

@@ -107,8 +107,9 @@ def test_cached_columns_are_the_feature_functions_columns(model: SentimentModel)
         names = word_features(tokens) + [g for w in tokens.words for g in char_ngrams(w)]
         counts: dict[int, int] = {}
         for name in names:
-            if name in featurizer.index:
-                counts[featurizer.index[name]] = counts.get(featurizer.index[name], 0) + 1
+            column = featurizer.column(name)
+            if column >= 0:
+                counts[column] = counts.get(column, 0) + 1
         expected = {c: (1 + math.log(n)) * featurizer.idf[c] for c, n in counts.items()}
         for block in (0, 1):
             norm = math.sqrt(sum(v * v for c, v in expected.items() if featurizer.block[c] == block))
