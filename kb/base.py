@@ -142,12 +142,17 @@ class SearchResult(Generic[DocT]):
 
     ``total_relation`` says what ``total`` is: "eq" an exact count, "gte" a lower bound (the
     request's ``total_limit`` was reached and counting stopped there). The hits themselves
-    and every document shown are exact either way; facets and histograms count every match.
+    and every document shown are exact either way; histograms count every match, and so do
+    facets unless ``facets_window`` is set.
 
     ``relevance_window``, when set, says a relevance search matched so many messages that it
     ranked only that many of them, the most recently indexed (the embedded backend; a word in
     most messages scores alike everywhere). Pages then end with the window; sorting by
     newest or oldest reaches every match.
+
+    ``facets_window``, when set, says the search matched more messages than that and its
+    facets counted only that many, the most recently indexed (the embedded backend, facets
+    without a histogram): shares of a broad match, not its totals.
     """
 
     total: int
@@ -158,6 +163,7 @@ class SearchResult(Generic[DocT]):
     unreadable: list[str] = field(default_factory=list)
     total_relation: Literal["eq", "gte"] = "eq"
     relevance_window: int | None = None
+    facets_window: int | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class SearchResponse(BaseModel):
     #: set when so many messages matched that relevance ranked only this many, the most
     #: recently indexed (pages end with them); sort=newest or oldest reaches every match
     relevance_window: int | None = None
+    #: set when so many messages matched that facets counted only this many, the most recently
+    #: indexed (facet counts are then shares of the match, not totals); histograms count all
+    facets_window: int | None = None
     hits: list[SearchHit]
     facets: dict[str, list[FacetCount]]
     histogram: list[HistogramCount]
@@ -111,6 +114,7 @@ def search(
         total=result.total,
         total_relation=result.total_relation,
         relevance_window=result.relevance_window,
+        facets_window=result.facets_window,
         hits=[
             SearchHit(id=h.id, score=h.score, message=h.document, highlights=h.highlights)
             for h in result.hits

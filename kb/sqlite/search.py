@@ -62,7 +62,14 @@ from kb.sqlite.query import (
     fts_expression,
 )
 
-__all__ = ["BROAD_MATCHES", "PROBE_MATCHES", "RANK_WINDOW", "search_conversations", "search_messages"]
+__all__ = [
+    "BROAD_MATCHES",
+    "FACET_WINDOW",
+    "PROBE_MATCHES",
+    "RANK_WINDOW",
+    "search_conversations",
+    "search_messages",
+]
 
 #: matching messages past which a date-ordered page walks the date index instead of sorting
 #: every hit: the walk then reads about (messages / matches) x page rows, under a thousand
@@ -74,6 +81,11 @@ PROBE_MATCHES = 10_000
 #: many by bm25 (``SearchResult.relevance_window``): bm25 costs about 15 us a row, and a word
 #: in most messages scores alike everywhere (its IDF is nil)
 RANK_WINDOW = 2000
+#: a search matching more messages than this counts its facets over the most recently indexed
+#: this many (``SearchResult.facets_window``): exact facets of a word in every other message
+#: of 100,000 cost about 150 ms of grouping; a window of 5,000 about a tenth. Histograms
+#: (trends over time) always count every match.
+FACET_WINDOW = 5000
 
 #: FTS5's rank column is bm25 with the column weights the schema configures (kb.sqlite.store); unlike
 #: a bm25() call it may be used inside aggregates and flattened subqueries
@@ -239,16 +251,6 @@ def search_messages(
     sort = effective_sort(request.sort, node)  # "relevance" exactly when compiled.fts scores
     rowid = "m.rowid"
     bare_match = bool(compiled.fts) and len(where) == 1 and not with_sql
-    if facet_names or request.histogram:
-        # Aggregations would each re-run the MATCH and join every hit: evaluate it once into
-        # a per-connection temp table holding the faceted columns, and work from there.
-        conn.execute("DROP TABLE IF EXISTS temp.matched")
-        columns = f"m.rowid AS r, {score} AS score, {_MATCHED_COLUMNS}"
-        conn.execute(
-            f"CREATE TEMP TABLE matched AS {with_sql}SELECT {columns} FROM {source} WHERE {where_sql}", params
-        )
-        source, score, where_sql, params, rowid, with_sql = _MATCHED_SOURCE, "m.score", "1", [], "m.r", ""
-        bare_match = False
     # the total first: counted up to the limit, it also says whether the query is broad
     if bare_match:  # FTS5 counts a bare MATCH without the join
         counted = "SELECT 1 FROM message_fts WHERE message_fts MATCH ?"
@@ -299,9 +301,62 @@ def search_messages(
             continue
         marks = message_highlights(message, node) if request.highlight else {}
         hits.append(Hit(message.id, -float(raw_score) if raw_score else 0.0, message, marks))
-    facets = {name: _message_facet(conn, name, source, where_sql, params, rowid) for name in facet_names}
-    histogram = _histogram(conn, request.histogram, "m.created_ts", source, where_sql, params)
-    return SearchResult(total, hits, facets, histogram, next_cursor, unreadable, relation, window)
+    facets: dict[str, list[FacetBucket]] = {}
+    histogram: list[DateHistogramBucket] = []
+    facets_window = None
+    if facet_names or request.histogram:
+        if not request.histogram and _matches_more_than(
+            conn, FACET_WINDOW, counted, params, with_sql, total, relation
+        ):
+            facets_window = FACET_WINDOW
+        _collect_matches(conn, source, where_sql, params, with_sql, facets_window)
+        facets = {name: _message_facet(conn, name, _MATCHED_SOURCE, "1", [], "m.r") for name in facet_names}
+        histogram = _histogram(conn, request.histogram, "m.created_ts", _MATCHED_SOURCE, "1", [])
+    return SearchResult(
+        total, hits, facets, histogram, next_cursor, unreadable, relation, window, facets_window
+    )
+
+
+def _matches_more_than(
+    conn: sqlite3.Connection,
+    n: int,
+    counted: str,
+    params: list[Any],
+    with_sql: str,
+    total: int,
+    relation: Literal["eq", "gte"],
+) -> bool:
+    """Whether ``counted`` has more than ``n`` rows, reusing the page's capped ``total``."""
+    if relation == "eq" or total > n:
+        return total > n
+    return _capped_count(conn, counted, params, n, with_sql)[1] == "gte"
+
+
+def _collect_matches(
+    conn: sqlite3.Connection,
+    source: str,
+    where_sql: str,
+    params: list[Any],
+    with_sql: str,
+    window: int | None,
+) -> None:
+    """Fill temp.matched with the faceted columns of the matches (the newest ``window`` indexed).
+
+    Each aggregation would otherwise re-run the MATCH and join every hit; no score is kept,
+    so no hit is scored for a count.
+    """
+    conn.execute("DROP TABLE IF EXISTS temp.matched")
+    newest = ""
+    if window is not None:
+        # FTS5 walks its doclists newest first and stops after the window
+        newest = (
+            f" ORDER BY {'message_fts.rowid' if source == _FTS_SOURCE else 'm.rowid'} DESC LIMIT {window}"
+        )
+    conn.execute(
+        f"CREATE TEMP TABLE matched AS {with_sql}SELECT m.rowid AS r, {_MATCHED_COLUMNS}"
+        f" FROM {source} WHERE {where_sql}{newest}",
+        params,
+    )
 
 
 def _broad(total: int, relation: str) -> bool:

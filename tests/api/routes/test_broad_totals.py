@@ -74,3 +74,26 @@ async def test_a_ranked_window_is_named(client: httpx.AsyncClient, monkeypatch: 
     assert by_date["relevance_window"] is None and len(by_date["hits"]) == 40
     listed = (await client.get("/conversations", params={"q": "coffee", "sort": "relevance"})).json()
     assert listed["relevance_window"] == 8 and {i["id"] for i in listed["items"]} == {"cnv_c8", "cnv_c9"}
+
+
+@pytest.mark.usefixtures("coffee")
+async def test_facets_of_a_broad_match_name_their_window(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exact = (await client.get("/search", params={"q": "coffee", "facets": "channel"})).json()
+    assert exact["facets_window"] is None and exact["facets"]["channel"] == [{"value": "sms", "count": 40}]
+    monkeypatch.setattr(kb.sqlite.search, "FACET_WINDOW", 8)
+    windowed = (
+        await client.get("/search", params={"q": "coffee", "facets": "channel", "sort": "oldest"})
+    ).json()
+    # the newest 8 indexed matches are counted; total and the page still cover every match
+    assert windowed["facets_window"] == 8 and windowed["facets"]["channel"] == [{"value": "sms", "count": 8}]
+    assert windowed["total"] == 40 and windowed["hits"][0]["message"]["native_id"] == "c0"
+    narrow = (await client.get("/search", params={"q": '"number 3"', "facets": "channel"})).json()
+    assert narrow["facets_window"] is None and narrow["facets"]["channel"][0]["count"] == narrow["total"]
+    # a histogram is a trend over time: it always counts every match, and so do its facets
+    trend = (
+        await client.get("/search", params={"q": "coffee", "facets": "channel", "histogram": "hour"})
+    ).json()
+    assert trend["facets_window"] is None and sum(b["count"] for b in trend["histogram"]) == 40
+    assert trend["facets"]["channel"] == [{"value": "sms", "count": 40}]
