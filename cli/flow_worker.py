@@ -52,7 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             last[0] = now
             write_report(args.report, report)
 
-    sources = [("import", FileImportSource(paths, on_emit=progress))] if paths else None
+    sources = (
+        [("import", FileImportSource(paths, batch_size=settings.flow.batch_size, on_emit=progress))]
+        if paths
+        else None
+    )
     flow = build_flow(settings, sources, report=report)
     recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
     cluster_main(

@@ -176,7 +176,9 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
             progress.advance(task, n)
 
         flow = build_flow(
-            settings, [("import", FileImportSource(list(paths), on_emit=advance))], report=report
+            settings,
+            [("import", FileImportSource(list(paths), batch_size=settings.flow.batch_size, on_emit=advance))],
+            report=report,
         )
         recovery_config = None
         if recovery:

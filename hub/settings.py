@@ -106,8 +106,8 @@ class AuthSettings(BaseModel):
 class FlowSettings(BaseModel):
     """Tuning of the ingest dataflow."""
 
-    batch_size: int = Field(default=256, ge=1)
-    batch_timeout_ms: int = Field(default=200, ge=1)
+    #: records a file import reads at a time: the batches enrichment (spaCy) then works on
+    batch_size: int = Field(default=64, ge=1)
     snapshot_interval_s: float = Field(default=5.0, gt=0)
     #: how many message ids (dedupe) and email subjects (thread step) the in-flow state remembers
     #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
@@ -148,6 +148,10 @@ class KBSettings(BaseModel):
     query_budget: int = Field(default=1000, ge=1)
     #: seconds a search may run before it is stopped (a 400 asking to narrow it); 0 = no limit
     query_deadline_s: float = Field(default=5.0, ge=0)
+    #: SQLite page cache of each embedded-KB connection, in MiB. It is private memory that
+    #: grows with the index up to this size (every thread's connection has one); the operating
+    #: system caches the file as well, so a bigger cache saves copies, not disk reads.
+    sqlite_cache_mib: int = Field(default=8, ge=1, le=4096)
 
 
 #: every enrichment step name, in the default order; enrichment.pipeline.STEPS must register
