@@ -35,4 +35,6 @@ def open_kb(settings: Settings) -> KnowledgeBase:
     from kb.sqlite import SQLiteKB
 
     settings.ensure_data_dir()
-    return SQLiteKB(settings.kb_path, limits=SearchLimits.from_settings(settings))
+    return SQLiteKB(
+        settings.kb_path, limits=SearchLimits.from_settings(settings), cache_mib=settings.kb.sqlite_cache_mib
+    )

@@ -210,8 +210,16 @@ def _translated(path: Path) -> Iterator[None]:
 class SQLiteKB:
     """``KnowledgeBase`` over one SQLite file (see the module docstring for guarantees)."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 30.0, limits: SearchLimits | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout_s: float = 30.0,
+        limits: SearchLimits | None = None,
+        cache_mib: int = 8,
+    ) -> None:
         self.path = Path(path)
+        self._cache_kib = cache_mib * 1024
         #: the query budget and deadline every search keeps (``kb.limits``)
         self.limits = limits or SearchLimits()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +254,7 @@ class SQLiteKB:
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
             enable_wal(conn, timeout_s=self._timeout_s)
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -32768")
+            conn.execute(f"PRAGMA cache_size = -{self._cache_kib}")
             conn.execute("PRAGMA temp_store = MEMORY")
         conn.create_function("parley_near", 5, _near_check, deterministic=True)
         self._local.conn = conn
