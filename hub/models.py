@@ -10,9 +10,10 @@ and documents and sinks can upsert idempotently.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -248,67 +249,90 @@ class Message(BaseModel):
         dicts fresh (not shared with another message), ``created_at`` timezone-aware. What is
         still done here: unknown field names raise ``TypeError`` (the model forbids extras),
         ``created_at`` is converted to UTC and ``id`` is derived, as validation would. Defaults
-        are fresh per message. ``channels.limits.check_message`` (run on every parsed message)
-        still refuses what cannot be serialised, and the channels' tests check that
+        are fresh per message, and the fields are in the model's order, so the message dumps
+        as a validated one does. ``channels.limits.check_message`` (run on every parsed
+        message) still refuses what cannot be serialised, and the channels' tests check that
         ``model_validate`` accepts what this builds.
         """
-        if "created_at" in values and values["created_at"].tzinfo is not UTC:
-            values["created_at"] = _as_utc(values["created_at"])
-        message = _unvalidated(cls, values)
-        message.__dict__["id"] = message_id(message.channel, message.native_id)
-        message.__pydantic_fields_set__.add("id")
-        return message
+        created = values.get("created_at")
+        if created is not None and created.tzinfo is not UTC:
+            values["created_at"] = _as_utc(created)
+        values["id"] = message_id(values["channel"], values["native_id"])
+        return _unvalidated(cls, values)
 
 
 _M = TypeVar("_M", bound=BaseModel)
-#: per model: its field names, its constant defaults, its default factories
-_Plan = tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]
+
+
+class _Plan(NamedTuple):
+    """How ``_unvalidated`` fills an instance of one model."""
+
+    #: every field name
+    names: frozenset[str]
+    #: every field's default in the model's order (``_FRESH`` where a factory makes it)
+    defaults: dict[str, Any]
+    #: fields whose default is a fresh ``[]``, and those whose default is a fresh ``{}``
+    lists: tuple[str, ...]
+    dicts: tuple[str, ...]
+    #: the other default factories (a time, a nested model): called only for fields not given
+    factories: tuple[tuple[str, Callable[..., Any]], ...]
+
+
 _PLANS: dict[type[BaseModel], _Plan] = {}
+#: stands in a plan's defaults for a value made fresh per instance
+_FRESH: Any = object()
+
+# What pydantic's own constructors set on an instance, set straight through BaseModel's slot
+# descriptors: an unvalidated message is built per tweet, by the thousand a second, and these
+# cost half of what ``object.__setattr__`` does.
+_new_instance = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _plan(cls: type[BaseModel]) -> _Plan:
     plan = _PLANS.get(cls)
     if plan is None:
         fields = cls.model_fields
-        constants = {n: f.default for n, f in fields.items() if f.default_factory is None}
-        factories = tuple((n, f.default_factory) for n, f in fields.items() if f.default_factory is not None)
-        plan = _PLANS[cls] = (frozenset(fields), constants, factories)
+        made = {n: f.default_factory for n, f in fields.items() if f.default_factory is not None}
+        plan = _PLANS[cls] = _Plan(
+            names=frozenset(fields),
+            defaults={n: _FRESH if n in made else f.default for n, f in fields.items()},
+            lists=tuple(n for n, factory in made.items() if factory is list),
+            dicts=tuple(n for n, factory in made.items() if factory is dict),
+            factories=tuple((n, factory) for n, factory in made.items() if factory not in (list, dict)),
+        )
     return plan
 
 
 def _unvalidated(cls: type[_M], values: dict[str, Any]) -> _M:
     """An instance of ``cls`` holding ``values`` and fresh defaults, unvalidated: what pydantic's
     ``model_construct`` does, without its signature inspection of every default factory on
-    every call (which costs more than validating). Unknown names raise ``TypeError``."""
-    names, constants, factories = _plan(cls)
+    every call (which costs more than validating). Unknown names raise ``TypeError``; the
+    fields set are the names given; the fields are in the model's order, as validation makes
+    them (so the instance dumps as a validated one does)."""
+    names, defaults, lists, dicts, factories = _PLANS.get(cls) or _plan(cls)
     if not values.keys() <= names:
         unknown = sorted(values.keys() - names)
         raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-    data = dict(constants)
+    data = defaults.copy()
+    for name in lists:  # fresh for every field, then replaced where given: cheaper than asking
+        data[name] = []
+    for name in dicts:
+        data[name] = {}
     data.update(values)
     for name, factory in factories:
-        if name not in values:
-            data[name] = _fresh_enrichment() if factory is Enrichment else factory()
-    instance = cls.__new__(cls)
-    object.__setattr__(instance, "__dict__", data)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+        if data[name] is _FRESH:
+            # Enrichment() would validate its defaults: they need none (constants, fresh lists)
+            data[name] = _unvalidated(Enrichment, {}) if factory is Enrichment else factory()
+    instance = _new_instance(cls)
+    _set_dict(instance, data)
+    _set_fields_set(instance, set(values))
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
-
-
-def _fresh_enrichment() -> Enrichment:
-    # Enrichment() validates; its defaults need no validation (constants and fresh lists)
-    _, constants, factories = _plan(Enrichment)
-    data = dict(constants)
-    for name, factory in factories:
-        data[name] = factory()
-    enrichment = Enrichment.__new__(Enrichment)
-    object.__setattr__(enrichment, "__dict__", data)
-    object.__setattr__(enrichment, "__pydantic_fields_set__", set())
-    object.__setattr__(enrichment, "__pydantic_extra__", None)
-    object.__setattr__(enrichment, "__pydantic_private__", None)
-    return enrichment
 
 
 class ConversationStatus(StrEnum):

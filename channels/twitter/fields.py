@@ -27,6 +27,7 @@ __all__ = [
     "DELETED_FLAG",
     "DM_FLAG",
     "DM_PREFIX",
+    "NOT_LANGUAGES",
     "RETWEET_FLAG",
     "as_dict",
     "as_list",
@@ -60,7 +61,7 @@ _SNOWFLAKE_EPOCH_MS = 1288834974657
 #: ids below this predate snowflakes (2010) and carry no time
 _FIRST_SNOWFLAKE = 2**32
 #: X's ``lang`` values that are not languages (media only, hashtags only, no text, undetermined)
-_NOT_LANGUAGES = frozenset({"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst", "qtm"})
+NOT_LANGUAGES = frozenset({"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst", "qtm"})
 _MEDIA_TYPES = {"photo": "image/*", "video": "video/*", "animated_gif": "image/gif"}
 
 
@@ -148,7 +149,7 @@ def text_of(value: Any, what: str) -> str:
 
 def language(value: Any) -> str | None:
     """X's ``lang`` when it names a language (not ``und``, media-only ``qme``...)."""
-    if isinstance(value, str) and 2 <= len(value) <= 8 and value not in _NOT_LANGUAGES:
+    if isinstance(value, str) and 2 <= len(value) <= 8 and value not in NOT_LANGUAGES:
         return value
     return None
 

@@ -1,12 +1,15 @@
-"""The shared vocabulary: derived ids, UTC times, dead-letter limits."""
+"""The shared vocabulary: derived ids, UTC times, dead-letter limits, prevalidated models."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from hub.models import (
     DEAD_LETTER_RAW_CHARS,
     DEAD_LETTER_REASON_CHARS,
+    Attachment,
     DeadLetter,
     Identity,
     Message,
@@ -24,6 +27,37 @@ def test_ids_derive_from_channel_and_native_id() -> None:
 def test_naive_times_are_taken_as_utc() -> None:
     message = Message(channel="sms", native_id="1", created_at=datetime(2026, 11, 20, 10, 0))
     assert message.created_at.utcoffset() is not None and message.created_at.hour == 10
+
+
+def test_prevalidated_models_are_what_validation_makes_and_dump_alike() -> None:
+    author = Identity.prevalidated(channel="x", native_id="42", handle="ann", verified=True, followers=7)
+    assert author == Identity(channel="x", native_id="42", handle="ann", verified=True, followers=7)
+    values = {
+        "channel": "x",
+        "native_id": "1",
+        "author": author,
+        "text": "hi",
+        "created_at": datetime(2026, 11, 20, 11, 0, tzinfo=timezone(timedelta(hours=1))),
+        "metadata": {"k": [1]},
+        "attachments": [Attachment(name="a")],
+    }
+    built = Message.prevalidated(**dict(values))
+    validated = Message(**values)
+    assert built == validated and built.created_at.tzinfo is validated.created_at.tzinfo
+    assert built.model_dump_json() == validated.model_dump_json()  # the same fields, in the same order
+    assert built.model_fields_set == set(values) | {"id"}
+    assert built.enrichment == validated.enrichment and not built.enrichment.model_fields_set
+    # defaults are fresh per message: filling one message's never shows in another's
+    other = Message.prevalidated(channel="x", native_id="2", created_at=built.created_at)
+    other.flags.append("f")
+    other.enrichment.hashtags.append("h")
+    other.metadata["k"] = 1
+    fresh = Message.prevalidated(channel="x", native_id="3")
+    assert (fresh.flags, fresh.enrichment.hashtags, fresh.metadata) == ([], [], {})
+    assert built.flags == [] and built.enrichment.hashtags == []
+    assert fresh.created_at.utcoffset() == timedelta(0)  # a time made for it, in UTC
+    with pytest.raises(TypeError, match="no field"):
+        Message.prevalidated(channel="x", native_id="1", colour="red")
 
 
 def test_dead_letter_raw_is_capped_with_a_note_and_ids_are_stable() -> None:

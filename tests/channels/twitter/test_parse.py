@@ -82,6 +82,9 @@ def test_each_fixture_parses_or_fails_cleanly_with_a_reason(name: str) -> None:
         assert all(m.raw_ref == f"fixture:{name}" for m in messages)
         # built without a second validation (Message.prevalidated): pydantic agrees with it
         assert [Message.model_validate(m.model_dump()) for m in messages] == messages
+        assert [Message.model_validate(m.model_dump()).model_dump_json() for m in messages] == [
+            m.model_dump_json() for m in messages
+        ]
     else:
         with pytest.raises(expected) as caught:
             parse(name)
