@@ -45,8 +45,8 @@ CLASSES: tuple[SentimentLabel, SentimentLabel, SentimentLabel] = ("negative", "n
 DEFAULT_MODEL = Path(__file__).parent / "models" / "sentiment-en.npz"
 _CHAR_BLOCK = 1
 #: tokens whose columns are cached (about 250 bytes each); word frequencies fall fast, so
-#: 50,000 hold nearly every token of a stream and keep the cache near 12 MB
-_TOKEN_CACHE_LIMIT = 50_000
+#: 20,000 hold the tokens of most texts and keep the cache near 5 MB
+_TOKEN_CACHE_LIMIT = 20_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
