@@ -2,7 +2,7 @@
 sentiment share, share of voice between monitors, top hashtags, entities and authors, and the
 language mix.
 
-Pure: the caller reads :class:`WindowCounts` (what the monitor step stored per 5-minute window,
+Pure: the caller reads :class:`ListeningWindow` (what the monitor step stored per 5-minute window,
 or a backfill) and hands them here. Sentiment shares are over messages whose sentiment is known;
 unknown (a language without a model) is counted apart, never as neutral.
 """
@@ -22,7 +22,7 @@ from crm.monitor_windows import WindowCounts as StoredWindow
 __all__ = [
     "CHARTS",
     "SENTIMENTS",
-    "WindowCounts",
+    "ListeningWindow",
     "buckets",
     "from_monitor_window",
     "language_mix_table",
@@ -38,8 +38,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class WindowCounts:
-    """One monitor's counts over one window ``[start, end)`` of message time."""
+class ListeningWindow:
+    """One monitor's counts over one window ``[start, end)`` of message time, named by the
+    monitor's display name: what the tables and charts read. The flow stores the same counts
+    keyed by monitor id (``crm.monitor_windows.WindowCounts``); :func:`from_monitor_window`
+    makes one of these from a stored one."""
 
     monitor: str
     start: datetime
@@ -72,12 +75,12 @@ def buckets(since: datetime, until: datetime, step: timedelta) -> list[datetime]
     return starts
 
 
-def _within(windows: Iterable[WindowCounts], since: datetime, until: datetime) -> list[WindowCounts]:
+def _within(windows: Iterable[ListeningWindow], since: datetime, until: datetime) -> list[ListeningWindow]:
     return [w for w in windows if since <= w.start < until]
 
 
 def volume_table(
-    windows: Iterable[WindowCounts],
+    windows: Iterable[ListeningWindow],
     *,
     since: datetime,
     until: datetime,
@@ -105,7 +108,7 @@ def volume_table(
     return Table(name="volume", columns=columns, rows=rows, note=f"messages per {step} by message time")
 
 
-def sentiment_share_table(windows: Iterable[WindowCounts], *, since: datetime, until: datetime) -> Table:
+def sentiment_share_table(windows: Iterable[ListeningWindow], *, since: datetime, until: datetime) -> Table:
     """Per monitor: messages by sentiment and the share of each among those with a known one."""
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     for window in _within(windows, since, until):
@@ -124,7 +127,7 @@ def sentiment_share_table(windows: Iterable[WindowCounts], *, since: datetime, u
     )
 
 
-def share_of_voice_table(windows: Iterable[WindowCounts], *, since: datetime, until: datetime) -> Table:
+def share_of_voice_table(windows: Iterable[ListeningWindow], *, since: datetime, until: datetime) -> Table:
     """Each monitor's volume and its share of the monitors' total (a message matched by two
     monitors counts for both, as share-of-voice tools count it)."""
     volume: Counter[str] = Counter()
@@ -139,7 +142,7 @@ def share_of_voice_table(windows: Iterable[WindowCounts], *, since: datetime, un
 
 
 def top_table(
-    windows: Iterable[WindowCounts],
+    windows: Iterable[ListeningWindow],
     *,
     kind: str,
     since: datetime,
@@ -170,7 +173,7 @@ def top_table(
     return Table(name=f"top_{kind}{'_by_reach' if reach is not None else ''}", columns=columns, rows=rows)
 
 
-def language_mix_table(windows: Iterable[WindowCounts], *, since: datetime, until: datetime) -> Table:
+def language_mix_table(windows: Iterable[ListeningWindow], *, since: datetime, until: datetime) -> Table:
     """Per monitor: messages per language and the share of each."""
     per_monitor: dict[str, Counter[str]] = defaultdict(Counter)
     for window in _within(windows, since, until):
@@ -184,11 +187,11 @@ def language_mix_table(windows: Iterable[WindowCounts], *, since: datetime, unti
     return Table(name="language_mix", columns=["monitor", "language", "messages", "share"], rows=rows)
 
 
-def from_monitor_window(window: StoredWindow, monitor: str) -> WindowCounts:
+def from_monitor_window(window: StoredWindow, monitor: str) -> ListeningWindow:
     """A monitor's stored window (``crm.monitor_windows``) as these tables read it, named
     ``monitor``. Stored windows keep their top 20 hashtags, entities and authors, so tops over
     many windows rank what was ever in a window's top 20."""
-    return WindowCounts(
+    return ListeningWindow(
         monitor=monitor,
         start=window.window_start,
         end=window.window_end,
@@ -207,7 +210,7 @@ def _number(cell: object) -> float:
 
 
 def volume_chart(
-    windows: Sequence[WindowCounts], *, since: datetime, until: datetime, step: timedelta
+    windows: Sequence[ListeningWindow], *, since: datetime, until: datetime, step: timedelta
 ) -> str:
     """Messages over time, one line per monitor."""
     series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
@@ -217,7 +220,7 @@ def volume_chart(
     return line_chart(series, title="Messages over time")
 
 
-def sentiment_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+def sentiment_chart(windows: Sequence[ListeningWindow], *, since: datetime, until: datetime) -> str:
     """Each monitor's sentiment shares, stacked to 100%."""
     rows = sentiment_share_table(windows, since=since, until=until).rows
     stacks = {label: [_number(row[1 + i]) for row in rows] for i, label in enumerate(SENTIMENTS[:3])}
@@ -227,13 +230,13 @@ def sentiment_chart(windows: Sequence[WindowCounts], *, since: datetime, until: 
     )
 
 
-def share_of_voice_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+def share_of_voice_chart(windows: Sequence[ListeningWindow], *, since: datetime, until: datetime) -> str:
     """Messages per monitor, as bars."""
     rows = share_of_voice_table(windows, since=since, until=until).rows
     return bar_chart([(str(row[0]), _number(row[1])) for row in rows], title="Share of voice")
 
 
-def hashtags_chart(windows: Sequence[WindowCounts], *, since: datetime, until: datetime) -> str:
+def hashtags_chart(windows: Sequence[ListeningWindow], *, since: datetime, until: datetime) -> str:
     """The top hashtags of each monitor, as bars."""
     rows = top_table(windows, kind="hashtags", since=since, until=until).rows
     return bar_chart([(f"{row[0]} {row[2]}", _number(row[3])) for row in rows], title="Top hashtags")
@@ -249,7 +252,7 @@ CHARTS: dict[str, Callable[..., str]] = {
 
 
 def listening_sections(
-    windows: Sequence[WindowCounts],
+    windows: Sequence[ListeningWindow],
     *,
     since: datetime,
     until: datetime,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from analytics.listening import WindowCounts, from_monitor_window
+from analytics.listening import ListeningWindow, from_monitor_window
 from crm import CRMStore, NotFound
 from crm.monitors import MonitorView
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest
@@ -41,7 +41,7 @@ def find_monitors(crm: CRMStore, wanted: Sequence[str]) -> list[MonitorView]:
 
 def stored_windows(
     crm: CRMStore, monitors: Sequence[MonitorView], since: datetime, until: datetime
-) -> list[WindowCounts]:
+) -> list[ListeningWindow]:
     """The monitors' stored windows starting in ``[since, until)``, named by monitor."""
     return [
         from_monitor_window(window, monitor.name)

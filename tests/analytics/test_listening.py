@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.listening import (
-    WindowCounts,
+    ListeningWindow,
     buckets,
     language_mix_table,
     sentiment_share_table,
@@ -20,9 +20,9 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
 
 
-def window(monitor: str, minutes: int, volume: int, **counts: dict[str, int]) -> WindowCounts:
+def window(monitor: str, minutes: int, volume: int, **counts: dict[str, int]) -> ListeningWindow:
     start = T0 + timedelta(minutes=minutes)
-    return WindowCounts(monitor=monitor, start=start, end=start + FIVE, volume=volume, **counts)
+    return ListeningWindow(monitor=monitor, start=start, end=start + FIVE, volume=volume, **counts)
 
 
 WINDOWS = [
