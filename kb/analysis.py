@@ -48,7 +48,10 @@ CONVERSATION_FIELDS = ("status", "assignee", "tag")
 
 def fold(text: str) -> str:
     """Lowercase and strip diacritics (FTS5 ``remove_diacritics 2`` / ES ``asciifolding``)."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    lowered = text.lower()
+    if lowered.isascii():  # most text: NFKD leaves ASCII as it is and nothing combines
+        return lowered
+    decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
