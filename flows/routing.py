@@ -14,7 +14,10 @@ inbox conversations (channels not in ``routing.listening_channels``):
 3. ``CRMStore.routing.route_batch`` applies it all in one transaction under the routing lock:
    new conversations, reopening, actions, assignment or waiting, folded conversations released,
    and the events (``message.created``, ``conversation.*``);
-4. the changed rows are written to the knowledge-base documents (their searchable projection).
+4. the changed rows go back to the caller, which writes their triage into the knowledge-base
+   documents (their searchable projection): the ``kb`` step routes after writing the messages
+   and before saving the conversations' roll-ups, and saves both in one write
+   (``kb.conversations.ConversationKeeper.apply``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from kb.matcher import AnalysedColumns, analyse_message, evaluate
 from kb.monitor_match import message_keys, required_keys
 from kb.query import Node, parse_query
 
-__all__ = ["CompiledRule", "Router", "compile_rules", "decide", "project"]
+__all__ = ["CompiledRule", "Router", "compile_rules", "decide"]
 
 log = logging.getLogger("parley.routing")
 
@@ -205,29 +208,11 @@ def decide(
     return Decision(queue, priority, tuple(dict.fromkeys(tags)), assign, assign_rule)
 
 
-def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
-    """Write the routing rows' triage state into their knowledge-base documents: only those
-    whose document shows another (one read for all; a document that does not exist, a folded
-    conversation's, is skipped)."""
-    wanted = {state.conversation_id: state for state in states}
-    if not wanted:
-        return
-    docs = retry("kb read", partial(kb.get_conversations, sorted(wanted)), attempts=ATTEMPTS)
-    for cid, doc in sorted(docs.items()):
-        state = wanted[cid]
-        if {name: getattr(doc, name) for name in state.triage()} == state.triage():
-            continue
-        retry(
-            "kb triage projection",
-            partial(kb.update_conversation, state.conversation_id, state.triage()),
-            attempts=ATTEMPTS,
-        )
-
-
 class Router:
     """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
 
-    Caches the compiled rules until ``CRMStore.rules.version()`` moves."""
+    Keeps the compiled rules (with their required-word prefilters, filled as messages come)
+    until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes."""
 
     def __init__(
         self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
@@ -237,13 +222,18 @@ class Router:
         self._listening = frozenset(c.lower() for c in listening_channels)
         self._version: object = None
         self._rules: list[RuleView] = []
+        self._missing: set[str] | None = None
+        self._compiled: list[CompiledRule] = []
 
     def _current_rules(self) -> list[CompiledRule]:
         version = self._crm.rules.version()
         if version != self._version:
             self._rules = self._crm.rules.list_all(enabled_only=True)
-            self._version = version
-        return compile_rules(self._rules, self._missing_targets(self._rules))
+            self._version, self._missing = version, None
+        missing = self._missing_targets(self._rules)  # every batch: agents and teams change too
+        if missing != self._missing:
+            self._compiled, self._missing = compile_rules(self._rules, missing), missing
+        return self._compiled
 
     def _missing_targets(self, rules: Sequence[RuleView]) -> set[str]:
         specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
@@ -316,7 +306,7 @@ class Router:
 
         A conversation is routed when it gets a new inbound message, or when it has no routing
         row yet (a replay after a crash between the knowledge-base write and routing). Returns
-        the rows changed (already written to the knowledge base)."""
+        the rows changed, whose triage the caller writes into their knowledge-base documents."""
         inbox: list[tuple[str, Message]] = [
             (conversation_of.get(c, c), m)
             for m in messages
@@ -341,14 +331,13 @@ class Router:
         for cid, m in inbox:
             if m.id not in created:
                 replayed.setdefault(cid, []).append(_message_event(cid, m, contacts))
-        changed = retry(
+        changed: list[RoutingState] = retry(
             "routing",
             lambda: self._crm.routing.route_batch(
                 arrivals, decide_one, messages=events, replayed=replayed, folds=folds
             ),
             attempts=ATTEMPTS,
         )
-        project(self._kb, changed)
         return changed
 
 
