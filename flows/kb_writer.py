@@ -10,14 +10,13 @@ handle. Per batch it
 2. writes the messages and moves the documents of the conversations that folded, its own
    folds and any another process decided but has not finished (a crash between deciding and
    moving), then marks those folds moved (``kb.conversations.ConversationKeeper``);
-3. looks the conversations it wrote up again among the folds (another process may have
-   folded one meanwhile);
+3. looks the conversations it wrote up again among the folds, and moves what it wrote into a
+   conversation that another process folded meanwhile;
 4. routes the inbox conversations it wrote to (``flows.routing``: rules, assignment, events),
    unless ``routing.enabled`` is off: after the messages are written and the folds moved,
    before the conversations' roll-ups are saved, so each document gets its roll-up and the
    triage routing decided in one write (the few rows routing changed that this save does not
-   write, such as a fold's target, are projected after it);
-5. moves what it wrote into a conversation that another process folded meanwhile.
+   write, such as a fold's target, are projected after it).
 
 Writes are idempotent and recomputed from what is stored, so the at-least-once replay after
 a crash writes nothing twice; ``RetriableError`` (a busy store) is retried with the hub's
@@ -28,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -216,29 +215,31 @@ class KBWriteStep:
         ]
         folds = _flatten({**assignment.folds, **self._pending(threads)})  # the later reading wins
         batch_ids = {c for m in messages if (c := m.conversation_id)}
-        found: dict[str, str] = {}
+        resolved: dict[str, str] = {}
         routed: list[RoutingState] = []
         router = self._router
 
+        def settle_stragglers(settled: Collection[str]) -> dict[str, str]:
+            # Another process may have folded a conversation this batch wrote into after this
+            # batch's assignment: its documents there are stragglers, moved now (any later fold
+            # is pending, and whoever moves it reads what this batch wrote).
+            resolved.update(threads.resolve(sorted(batch_ids | set(settled))))
+            stragglers = {c: r for c, r in resolved.items() if r != c}
+            move_folds(keeper, threads, stragglers)
+            return stragglers
+
         def route(created: Sequence[str], settled: Sequence[str]) -> dict[str, dict[str, Any]]:
-            # the messages are written: resolving now sees every fold that could miss them
-            found.update(threads.resolve(sorted(batch_ids | set(settled))))
-            stragglers = {c: r for c, r in found.items() if r != c}
+            # the messages are written and the folds moved; the roll-ups are not saved yet
+            stragglers = settle_stragglers(settled)
             assert router is not None
-            routed.extend(router.route(messages, found, set(created), _flatten({**folds, **stragglers})))
+            routed.extend(router.route(messages, resolved, set(created), _flatten({**folds, **stragglers})))
             return {state.conversation_id: state.triage() for state in routed}
 
         applied = keeper.apply(messages, folds, route if router is not None else None)
         if folds:
             retry("thread folds moved", lambda: threads.mark_moved(folds), attempts=WRITE_ATTEMPTS)
-        # Another process may have folded a conversation this batch wrote into after this
-        # batch's assignment: its documents there are stragglers, moved now (any later fold
-        # is pending, and whoever moves it reads what this batch wrote).
         if router is None:
-            found = threads.resolve(sorted(batch_ids | set(applied.rolled_up)))
-        resolved = found
-        stragglers = {c: r for c, r in resolved.items() if r != c}
-        move_folds(keeper, threads, stragglers)
+            settle_stragglers(applied.rolled_up)
         # what routing changed that the roll-up writes did not carry (folds' targets, rows
         # assigned from the waiting list, the conversations stragglers joined)
         unwritten = [s for s in routed if s.conversation_id not in applied.projected]

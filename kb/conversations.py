@@ -166,8 +166,16 @@ def merge_rollup(
         merged = stored.model_copy(update=derived)
     if not triage:
         return merged
-    check_triage_changes(dict(triage))
-    return Conversation.model_validate({**merged.model_dump(), **triage})  # validated: str -> enums
+    values = dict(triage)
+    check_triage_changes(values)
+    # what validation would do to these fields, without re-validating the whole document
+    if "status" in values:
+        values["status"] = ConversationStatus(values["status"])
+    if "priority" in values:
+        values["priority"] = Priority(values["priority"])
+    if "tags" in values:
+        values["tags"] = [str(tag) for tag in values["tags"]]
+    return merged.model_copy(update=values)
 
 
 def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]:
