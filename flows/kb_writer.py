@@ -215,6 +215,7 @@ class KBWriteStep:
         ]
         folds = _flatten({**assignment.folds, **self._pending(threads)})  # the later reading wins
         batch_ids = {c for m in messages if (c := m.conversation_id)}
+        own = {message.id for message, _ in batch}  # not the stored copies placed elsewhere
         resolved: dict[str, str] = {}
         routed: list[RoutingState] = []
         router = self._router
@@ -232,7 +233,8 @@ class KBWriteStep:
             # the messages are written and the folds moved; the roll-ups are not saved yet
             stragglers = settle_stragglers(settled)
             assert router is not None
-            routed.extend(router.route(messages, resolved, set(created), _flatten({**folds, **stragglers})))
+            folded = _flatten({**folds, **stragglers})
+            routed.extend(router.route(messages, resolved, set(created), folded, resolve=own))
             return {state.conversation_id: state.triage() for state in routed}
 
         applied = keeper.apply(messages, folds, route if router is not None else None)

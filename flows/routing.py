@@ -4,9 +4,10 @@ Runs inside the flow's ``kb`` step right after a batch is written (``flows.kb_wr
 conversation is routed once its knowledge-base document exists. Per batch, for the messages of
 inbox conversations (channels not in ``routing.listening_channels``):
 
-1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``: idempotent by
-   message id, so the flow's own ``crm`` sink finds the work done), for sticky assignment and
-   segment conditions;
+1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``, idempotent by
+   message id), for the routing rows, the events, sticky assignment and segment conditions: with
+   routing on this is the only resolution of inbox messages (the flow's ``crm`` sink keeps to
+   the listening channels), so no batch is resolved twice;
 2. every enabled rule is evaluated (:func:`decide`) against the conversation's routing state and
    its newest new inbound message; a rule that fails at run time (its query no longer parses,
    it names a team or agent that is gone, its matcher raises) is skipped with a logged reason,
@@ -261,24 +262,25 @@ class Router:
             if d.assignee or d.queue or d.tags or d.priority != "normal"
         }
 
-    def _contacts(self, inbound: Sequence[Message]) -> dict[str, str]:
-        """Identity id -> contact id of the authors of ``inbound``: looked up, and for authors the
-        store does not know yet, resolved now (what the flow's ``crm`` sink would do next; it
-        finds those messages counted and does nothing twice)."""
-        authors = sorted({m.author.id for m in inbound if m.author is not None})
-        if not authors:
-            return {}
+    def _contacts(self, inbox: Sequence[Message], resolve: Collection[str] | None) -> dict[str, str]:
+        """Identity id -> contact id of the authors of ``inbox``'s inbound messages. The authors
+        of the messages named in ``resolve`` (all when None) are resolved here, each message
+        counted once by message id (the flow's ``crm`` sink leaves inbox messages to this step);
+        the others' authors are looked up."""
+        own = [m for m in inbox if m.author is not None and (resolve is None or m.id in resolve)]
         found: dict[str, str] = {}
-        with self._crm.engine.connect() as conn:
-            for part in chunks(authors):
-                query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
-                found.update({row.id: row.contact_id for row in conn.execute(query)})
-        unknown = [m for m in inbound if m.author is not None and m.author.id not in found]
-        if unknown:
-            resolved = retry(
-                "routing contacts", partial(self._crm.upsert_from_messages, unknown), attempts=ATTEMPTS
+        if own:
+            found.update(
+                retry("routing contacts", partial(self._crm.upsert_from_messages, own), attempts=ATTEMPTS)
             )
-            found.update(resolved)
+        rest = sorted(
+            {m.author.id for m in inbox if m.author is not None and m.direction == Direction.IN} - set(found)
+        )
+        if rest:
+            with self._crm.engine.connect() as conn:
+                for part in chunks(rest):
+                    query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
+                    found.update({row.id: row.contact_id for row in conn.execute(query)})
         return found
 
     def _segments(self, contact_ids: Collection[str]) -> dict[str, set[str]]:
@@ -299,10 +301,13 @@ class Router:
         conversation_of: Mapping[str, str],
         created: Collection[str],
         folds: Mapping[str, str],
+        resolve: Collection[str] | None = None,
     ) -> list[RoutingState]:
         """Route one written batch: ``messages`` as written, ``conversation_of`` their
         conversation ids -> the current ones (after folds), ``created`` the ids of messages new
-        to the knowledge base, ``folds`` conversations folded away -> the one each joined.
+        to the knowledge base, ``folds`` conversations folded away -> the one each joined,
+        ``resolve`` the ids of the messages whose authors this step resolves (the flow batch's
+        own; None: all of ``messages``).
 
         A conversation is routed when it gets a new inbound message, or when it has no routing
         row yet (a replay after a crash between the knowledge-base write and routing). Returns
@@ -314,8 +319,7 @@ class Router:
         ]
         if not inbox and not folds:
             return []
-        inbound = [m for _, m in inbox if m.direction == Direction.IN]
-        contacts = self._contacts(inbound)
+        contacts = self._contacts([m for _, m in inbox], resolve)
         arrivals, newest = _arrivals(inbox, contacts, created, self._documents_triage(inbox))
         rules = self._current_rules() if newest else []
         wanted = {a.contact_id for a in arrivals if a.contact_id}
