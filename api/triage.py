@@ -2,42 +2,31 @@
 
 The relational store decides a conversation's triage state; these helpers give a
 conversation its routing row when it has none yet (a document stored before routing existed:
-seeded from the document as it is) and write the rows a change touched into their
-knowledge-base documents, the searchable projection.
+seeded from the document as it is, ``crm.routing.Seed.of``) and assign waiting conversations.
+The rows a change touched are written into their knowledge-base documents, the searchable
+projection, with ``kb.conversations.project_triage`` (shared with the flow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from crm.routing import RoutingState, Seed
+from crm.routing import Seed
 from crm.store import CRMStore
 from hub.models import Conversation
 from kb.base import KnowledgeBase
+from kb.conversations import project_triage
 
-__all__ = ["assign_waiting", "ensure_routed", "project", "seed_of"]
-
-
-def seed_of(conversation: Conversation) -> Seed:
-    """The routing row a conversation document implies."""
-    return Seed.of(conversation)
+__all__ = ["assign_waiting", "ensure_routed"]
 
 
 def ensure_routed(crm: CRMStore, conversation: Conversation) -> None:
     """Give ``conversation`` its routing row if it has none (nothing happens otherwise)."""
     if crm.routing.get(conversation.id) is None:
-        crm.routing.seed([seed_of(conversation)])
-
-
-def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
-    """Write each row's triage state into its conversation document (absent ones are skipped)."""
-    for state in states:
-        kb.update_conversation(state.conversation_id, state.triage())
+        crm.routing.seed([Seed.of(conversation)])
 
 
 def assign_waiting(crm: CRMStore, kb: KnowledgeBase) -> int:
     """Assign the conversations waiting for an agent to those who fit now (after an agent came
     online, gained capacity or joined a team); how many were assigned."""
     states = crm.routing.assign_waiting()
-    project(kb, states)
+    project_triage(kb, states)
     return len(states)

@@ -10,13 +10,21 @@ round robin) and 200 agents in 10 teams, in the same run:
   (d) the same with routing on (the rules and agents above), fresh stores
 
 and prints rules/s, conversations routed/s and the share of routing in the flow, (d-c)/c (the
-goal is under 5%). Run: python bench/routing.py --n 3000 [--no-ner] [--postgres URL]
+goal is under 5%). With ``--rounds R`` (c) and (d) run R times, interleaved (off, on, on, off,
+off, on, ...: each order as often, so a machine getting busier or quieter favours neither),
+each round's share printed, then the median of the rounds' shares. The flow is warmed first
+(one unmeasured run of the whole file: models, imports and caches loaded before any measured
+run). Each share is given by wall time and by this process's CPU time (``time.process_time``:
+the flow runs in-process, so on a shared machine what other processes take moves it much less
+than the wall clock).
+Run: python bench/routing.py --n 3000 [--rounds 3] [--no-ner] [--postgres URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +42,7 @@ from crm import CRMStore, open_crm  # noqa: E402
 from crm.routing import Arrival  # noqa: E402
 from enrichment import enrich  # noqa: E402
 from flows.imports import iter_records  # noqa: E402
+from flows.report import IngestReport  # noqa: E402
 from flows.routing import compile_rules, decide  # noqa: E402
 from hub.models import Envelope, Message, utcnow  # noqa: E402
 from hub.settings import Settings  # noqa: E402
@@ -124,6 +133,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="messages to generate")
     parser.add_argument("--no-ner", action="store_true", help="disable spaCy NER in enrichment")
     parser.add_argument("--postgres", help="a PostgreSQL URL for the CRM store (default: SQLite)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved off/on pairs of (c) and (d)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,17 +159,49 @@ def main() -> None:
         route_time = bench_route_batch(crm, messages)
         crm.close()
 
+        # warm-up: one unmeasured run of the whole file, routing on (models, imports, caches);
+        # with a small one the first measured run still came out 30-40% slower than the rest
         _reset(args.postgres)
-        without_time, without = run_flow(settings_for("without", False), source)
-        _reset(args.postgres)
-        with_settings = settings_for("with", True)
-        crm = open_crm(with_settings)
+        warm = settings_for("warm", True)
+        crm = open_crm(warm)
         setup_team(crm)
         crm.close()
-        with_time, with_report = run_flow(with_settings, source)
-        crm = open_crm(with_settings)
-        assigned = len(crm.events.read(types=["conversation.assigned"], limit=1_000_000))
-        crm.close()
+        run_flow(warm, source)
+
+        def flow(name: str, routing: bool) -> tuple[float, float, IngestReport, int]:
+            """One measured run on fresh stores (the team set up first when routing): wall
+            seconds, CPU seconds, the report, conversations assigned."""
+            _reset(args.postgres)
+            settings = settings_for(name, routing)
+            if routing:
+                crm = open_crm(settings)
+                setup_team(crm)
+                crm.close()
+            cpu = time.process_time()
+            elapsed, report = run_flow(settings, source)
+            cpu = time.process_time() - cpu
+            if not routing:
+                return elapsed, cpu, report, 0
+            crm = open_crm(settings)
+            assigned = len(crm.events.read(types=["conversation.assigned"], limit=1_000_000))
+            crm.close()
+            return elapsed, cpu, report, assigned
+
+        rounds: list[tuple[float, float, float, float]] = []
+        for r in range(args.rounds):
+            order = [False, True] if r % 2 == 0 else [True, False]
+            runs = {routing: flow(f"{'with' if routing else 'without'}{r}", routing) for routing in order}
+            (without_time, without_cpu, without, _) = runs[False]
+            (with_time, with_cpu, with_report, assigned) = runs[True]
+            rounds.append((without_time, with_time, without_cpu, with_cpu))
+            if args.rounds > 1:
+                print(
+                    f"round {r + 1}: off {args.n / without_time:.1f} msgs/s, on {args.n / with_time:.1f}"
+                    f" msgs/s, share {(with_time - without_time) / without_time:+.1%}; CPU off"
+                    f" {without_cpu:.2f} s, on {with_cpu:.2f} s,"
+                    f" share {(with_cpu - without_cpu) / without_cpu:+.1%}",
+                    flush=True,
+                )
 
     n = len(messages)
     ner, backend = "off" if args.no_ner else "on", "PostgreSQL" if args.postgres else "SQLite"
@@ -173,7 +215,15 @@ def main() -> None:
     print(f"(d) ingest flow, routing on     {rate:12.1f} msgs/s  created {created}, assigned {assigned}")
     print(
         f"routing share of the flow (d-c)/c = {(with_time - without_time) / without_time:+.1%}  (goal < 5%)"
+        + (" (the last round)" if args.rounds > 1 else "")
     )
+    if args.rounds > 1:
+        shares = [(on - off) / off for off, on, _, _ in rounds]
+        cpu_shares = [(on - off) / off for _, _, off, on in rounds]
+        print(
+            f"median share over {args.rounds} interleaved rounds = {statistics.median(shares):+.1%} (wall),"
+            f" {statistics.median(cpu_shares):+.1%} (CPU)"
+        )
 
 
 def _reset(url: str | None) -> None:

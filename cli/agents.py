@@ -175,8 +175,8 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         """Set an agent's availability; coming online takes conversations waiting for an agent."""
 
         def work(crm: CRMStore, settings: Settings) -> None:
-            from flows.routing import project
             from kb import open_kb
+            from kb.conversations import project_triage
 
             who = agent_id(crm, email)
             before = crm.agents.get(who)
@@ -194,7 +194,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
                 kb = open_kb(settings)
                 try:
                     changed = crm.routing.assign_waiting()
-                    project(kb, changed)
+                    project_triage(kb, changed)
                     assigned = len(changed)
                 finally:
                     kb.close()

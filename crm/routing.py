@@ -264,8 +264,8 @@ class RoutingStore:
         def work(txn: RoutingTxn) -> None:
             txn.events.extend(messages)
             txn.prefetch([*(a.conversation_id for a in arrivals), *(folds or {}), *(folds or {}).values()])
-            for source, target in sorted((folds or {}).items()):
-                self._fold(txn, source, target)
+            # a fold frees a place only when its agent does not move over with it
+            freed = [self._fold(txn, source, target) for source, target in sorted((folds or {}).items())]
             for arrival in arrivals:
                 row = txn.row(arrival.conversation_id)
                 route = arrival.inbound
@@ -279,7 +279,7 @@ class RoutingStore:
                     self._status(txn, row, "open", None, None, reopen_reason="inbound")
                 if route:
                     self._decide(txn, arrival.conversation_id, decide)
-            if folds:
+            if any(freed):  # nothing else in a flow batch lowers a load
                 self._assign_waiting(txn, WAITING_BATCH)
 
         return self._run(work)[1]
@@ -391,17 +391,20 @@ class RoutingStore:
             actor_id=actor_id,
         )
 
-    def _fold(self, txn: RoutingTxn, source: str, target: str) -> None:
+    def _fold(self, txn: RoutingTxn, source: str, target: str) -> bool:
         """Release ``source`` (folded into ``target``) and carry what people and rules decided
         over, as the knowledge base does (``kb.conversations.carried_triage``): an assignee or
-        queue fills an empty one, tags are united, the higher priority wins."""
+        queue fills an empty one, tags are united, the higher priority wins. Returns whether an
+        agent's load went down (``source`` held a place that did not move over to ``target``)."""
         folded = txn.row(source)
         if folded is None or folded["folded_into"] is not None:
-            return
+            return False
+        carried = False
         into = txn.row(target)
         if into is not None and into["folded_into"] is None:
             if into["assignee"] is None and folded["assignee"]:
                 self._assign(txn, into, folded["assignee"], rule_id=None, actor_id=None)
+                carried = holding(into)  # the place moved over: the agent's load is as it was
             changes: dict[str, list[Any]] = {}
             if folded["queue"] and not into["queue"]:
                 changes["queue"] = [into["queue"], folded["queue"]]
@@ -414,9 +417,11 @@ class RoutingStore:
             if changes:
                 txn.set(target, **{name: after for name, (_, after) in changes.items()})
                 txn.event("conversation.updated", target, {"changes": changes})
+        released = holding(folded) and folded["assignee"] is not None
         if holding(folded):
             txn.load_change(folded["assignee"], -1)
         txn.set(source, folded_into=target, assignee=None, wait_spec=None, waiting_since=None)
+        return released and not carried
 
     # --- waiting conversations ----------------------------------------------------------------
 

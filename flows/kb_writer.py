@@ -13,7 +13,10 @@ handle. Per batch it
 3. looks the conversations it wrote up again among the folds, and moves what it wrote into a
    conversation that another process folded meanwhile;
 4. routes the inbox conversations it wrote to (``flows.routing``: rules, assignment, events),
-   unless ``routing.enabled`` is off.
+   unless ``routing.enabled`` is off: after the messages are written and the folds moved,
+   before the conversations' roll-ups are saved, so each document gets its roll-up and the
+   triage routing decided in one write (the few rows routing changed that this save does not
+   write, such as a fold's target, are projected after it).
 
 Writes are idempotent and recomputed from what is stored, so the at-least-once replay after
 a crash writes nothing twice; ``RetriableError`` (a busy store) is retried with the hub's
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from crm import CRMStore
+from crm.routing import RoutingState
 from crm.threads import ThreadLink, ThreadStore
 from flows.report import IngestReport
 from flows.routing import Router
@@ -36,7 +41,7 @@ from flows.threading import ThreadState, thread_link
 from hub.backoff import retry
 from hub.models import DeadLetter, Message, conversation_id_for, message_id, utcnow
 from hub.settings import Settings
-from kb.conversations import ConversationKeeper
+from kb.conversations import ConversationKeeper, project_triage
 
 __all__ = [
     "FOLD_GRACE",
@@ -209,20 +214,38 @@ class KBWriteStep:
             if assignment.conversations[link.key] != m.conversation_id
         ]
         folds = _flatten({**assignment.folds, **self._pending(threads)})  # the later reading wins
-        applied = keeper.apply(messages, folds)
+        batch_ids = {c for m in messages if (c := m.conversation_id)}
+        own = {message.id for message, _ in batch}  # not the stored copies placed elsewhere
+        resolved: dict[str, str] = {}
+        routed: list[RoutingState] = []
+        router = self._router
+
+        def settle_stragglers(settled: Collection[str]) -> dict[str, str]:
+            # Another process may have folded a conversation this batch wrote into after this
+            # batch's assignment: its documents there are stragglers, moved now (any later fold
+            # is pending, and whoever moves it reads what this batch wrote).
+            resolved.update(threads.resolve(sorted(batch_ids | set(settled))))
+            stragglers = {c: r for c, r in resolved.items() if r != c}
+            move_folds(keeper, threads, stragglers)
+            return stragglers
+
+        def route(created: Sequence[str], settled: Sequence[str]) -> dict[str, dict[str, Any]]:
+            # the messages are written and the folds moved; the roll-ups are not saved yet
+            stragglers = settle_stragglers(settled)
+            assert router is not None
+            folded = _flatten({**folds, **stragglers})
+            routed.extend(router.route(messages, resolved, set(created), folded, resolve=own))
+            return {state.conversation_id: state.triage() for state in routed}
+
+        applied = keeper.apply(messages, folds, route if router is not None else None)
         if folds:
             retry("thread folds moved", lambda: threads.mark_moved(folds), attempts=WRITE_ATTEMPTS)
-        # Another process may have folded a conversation this batch wrote into after this
-        # batch's assignment: its documents there are stragglers, moved now (any later fold
-        # is pending, and whoever moves it reads what this batch wrote).
-        written = sorted({c for m in messages if (c := m.conversation_id)} | set(applied.rolled_up))
-        resolved = threads.resolve(written)
-        stragglers = {c: r for c, r in resolved.items() if r != c}
-        move_folds(keeper, threads, stragglers)
-        if self._router is not None:
-            self._router.route(
-                messages, resolved, set(applied.written.created), _flatten({**folds, **stragglers})
-            )
+        if router is None:
+            settle_stragglers(applied.rolled_up)
+        # what routing changed that the roll-up writes did not carry (folds' targets, rows
+        # assigned from the waiting list, the conversations stragglers joined)
+        unwritten = [s for s in routed if s.conversation_id not in applied.projected]
+        project_triage(keeper.kb, unwritten, attempts=WRITE_ATTEMPTS)
         if self._report is not None:
             self._report.created += len(applied.written.created)
             self._report.updated += len(applied.written.updated)

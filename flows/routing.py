@@ -4,9 +4,10 @@ Runs inside the flow's ``kb`` step right after a batch is written (``flows.kb_wr
 conversation is routed once its knowledge-base document exists. Per batch, for the messages of
 inbox conversations (channels not in ``routing.listening_channels``):
 
-1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``: idempotent by
-   message id, so the flow's own ``crm`` sink finds the work done), for sticky assignment and
-   segment conditions;
+1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``, idempotent by
+   message id), for the routing rows, the events, sticky assignment and segment conditions: with
+   routing on this is the only resolution of inbox messages (the flow's ``crm`` sink keeps to
+   the listening channels), so no batch is resolved twice;
 2. every enabled rule is evaluated (:func:`decide`) against the conversation's routing state and
    its newest new inbound message; a rule that fails at run time (its query no longer parses,
    it names a team or agent that is gone, its matcher raises) is skipped with a logged reason,
@@ -14,7 +15,10 @@ inbox conversations (channels not in ``routing.listening_channels``):
 3. ``CRMStore.routing.route_batch`` applies it all in one transaction under the routing lock:
    new conversations, reopening, actions, assignment or waiting, folded conversations released,
    and the events (``message.created``, ``conversation.*``);
-4. the changed rows are written to the knowledge-base documents (their searchable projection).
+4. the changed rows go back to the caller, which writes their triage into the knowledge-base
+   documents (their searchable projection): the ``kb`` step routes after writing the messages
+   and before saving the conversations' roll-ups, and saves both in one write
+   (``kb.conversations.ConversationKeeper.apply``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from kb.matcher import AnalysedColumns, analyse_message, evaluate
 from kb.monitor_match import message_keys, required_keys
 from kb.query import Node, parse_query
 
-__all__ = ["CompiledRule", "Router", "compile_rules", "decide", "project"]
+__all__ = ["CompiledRule", "Router", "compile_rules", "decide"]
 
 log = logging.getLogger("parley.routing")
 
@@ -205,29 +209,11 @@ def decide(
     return Decision(queue, priority, tuple(dict.fromkeys(tags)), assign, assign_rule)
 
 
-def project(kb: KnowledgeBase, states: Iterable[RoutingState]) -> None:
-    """Write the routing rows' triage state into their knowledge-base documents: only those
-    whose document shows another (one read for all; a document that does not exist, a folded
-    conversation's, is skipped)."""
-    wanted = {state.conversation_id: state for state in states}
-    if not wanted:
-        return
-    docs = retry("kb read", partial(kb.get_conversations, sorted(wanted)), attempts=ATTEMPTS)
-    for cid, doc in sorted(docs.items()):
-        state = wanted[cid]
-        if {name: getattr(doc, name) for name in state.triage()} == state.triage():
-            continue
-        retry(
-            "kb triage projection",
-            partial(kb.update_conversation, state.conversation_id, state.triage()),
-            attempts=ATTEMPTS,
-        )
-
-
 class Router:
     """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
 
-    Caches the compiled rules until ``CRMStore.rules.version()`` moves."""
+    Keeps the compiled rules (with their required-word prefilters, filled as messages come)
+    until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes."""
 
     def __init__(
         self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
@@ -237,13 +223,18 @@ class Router:
         self._listening = frozenset(c.lower() for c in listening_channels)
         self._version: object = None
         self._rules: list[RuleView] = []
+        self._missing: set[str] | None = None
+        self._compiled: list[CompiledRule] = []
 
     def _current_rules(self) -> list[CompiledRule]:
         version = self._crm.rules.version()
         if version != self._version:
             self._rules = self._crm.rules.list_all(enabled_only=True)
-            self._version = version
-        return compile_rules(self._rules, self._missing_targets(self._rules))
+            self._version, self._missing = version, None
+        missing = self._missing_targets(self._rules)  # every batch: agents and teams change too
+        if missing != self._missing:
+            self._compiled, self._missing = compile_rules(self._rules, missing), missing
+        return self._compiled
 
     def _missing_targets(self, rules: Sequence[RuleView]) -> set[str]:
         specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
@@ -271,24 +262,25 @@ class Router:
             if d.assignee or d.queue or d.tags or d.priority != "normal"
         }
 
-    def _contacts(self, inbound: Sequence[Message]) -> dict[str, str]:
-        """Identity id -> contact id of the authors of ``inbound``: looked up, and for authors the
-        store does not know yet, resolved now (what the flow's ``crm`` sink would do next; it
-        finds those messages counted and does nothing twice)."""
-        authors = sorted({m.author.id for m in inbound if m.author is not None})
-        if not authors:
-            return {}
+    def _contacts(self, inbox: Sequence[Message], resolve: Collection[str] | None) -> dict[str, str]:
+        """Identity id -> contact id of the authors of ``inbox``'s inbound messages. The authors
+        of the messages named in ``resolve`` (all when None) are resolved here, each message
+        counted once by message id (the flow's ``crm`` sink leaves inbox messages to this step);
+        the others' authors are looked up."""
+        own = [m for m in inbox if m.author is not None and (resolve is None or m.id in resolve)]
         found: dict[str, str] = {}
-        with self._crm.engine.connect() as conn:
-            for part in chunks(authors):
-                query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
-                found.update({row.id: row.contact_id for row in conn.execute(query)})
-        unknown = [m for m in inbound if m.author is not None and m.author.id not in found]
-        if unknown:
-            resolved = retry(
-                "routing contacts", partial(self._crm.upsert_from_messages, unknown), attempts=ATTEMPTS
+        if own:
+            found.update(
+                retry("routing contacts", partial(self._crm.upsert_from_messages, own), attempts=ATTEMPTS)
             )
-            found.update(resolved)
+        rest = sorted(
+            {m.author.id for m in inbox if m.author is not None and m.direction == Direction.IN} - set(found)
+        )
+        if rest:
+            with self._crm.engine.connect() as conn:
+                for part in chunks(rest):
+                    query = select(identities.c.id, identities.c.contact_id).where(identities.c.id.in_(part))
+                    found.update({row.id: row.contact_id for row in conn.execute(query)})
         return found
 
     def _segments(self, contact_ids: Collection[str]) -> dict[str, set[str]]:
@@ -309,14 +301,17 @@ class Router:
         conversation_of: Mapping[str, str],
         created: Collection[str],
         folds: Mapping[str, str],
+        resolve: Collection[str] | None = None,
     ) -> list[RoutingState]:
         """Route one written batch: ``messages`` as written, ``conversation_of`` their
         conversation ids -> the current ones (after folds), ``created`` the ids of messages new
-        to the knowledge base, ``folds`` conversations folded away -> the one each joined.
+        to the knowledge base, ``folds`` conversations folded away -> the one each joined,
+        ``resolve`` the ids of the messages whose authors this step resolves (the flow batch's
+        own; None: all of ``messages``).
 
         A conversation is routed when it gets a new inbound message, or when it has no routing
         row yet (a replay after a crash between the knowledge-base write and routing). Returns
-        the rows changed (already written to the knowledge base)."""
+        the rows changed, whose triage the caller writes into their knowledge-base documents."""
         inbox: list[tuple[str, Message]] = [
             (conversation_of.get(c, c), m)
             for m in messages
@@ -324,8 +319,7 @@ class Router:
         ]
         if not inbox and not folds:
             return []
-        inbound = [m for _, m in inbox if m.direction == Direction.IN]
-        contacts = self._contacts(inbound)
+        contacts = self._contacts([m for _, m in inbox], resolve)
         arrivals, newest = _arrivals(inbox, contacts, created, self._documents_triage(inbox))
         rules = self._current_rules() if newest else []
         wanted = {a.contact_id for a in arrivals if a.contact_id}
@@ -341,14 +335,13 @@ class Router:
         for cid, m in inbox:
             if m.id not in created:
                 replayed.setdefault(cid, []).append(_message_event(cid, m, contacts))
-        changed = retry(
+        changed: list[RoutingState] = retry(
             "routing",
             lambda: self._crm.routing.route_batch(
                 arrivals, decide_one, messages=events, replayed=replayed, folds=folds
             ),
             attempts=ATTEMPTS,
         )
-        project(self._kb, changed)
         return changed
 
 

@@ -33,9 +33,19 @@ class _CRMPartition(StatelessSinkPartition[Message]):
         from crm import open_crm
 
         self._crm = open_crm(settings)
+        # With routing on, the kb step resolves the inbox messages' authors itself (routing
+        # records their contacts, ``flows.routing``): this sink keeps to the listening channels,
+        # so no batch is resolved twice, whichever of the two steps sees it first.
+        routing = settings.routing
+        self._only: frozenset[str] | None = (
+            frozenset(c.lower() for c in routing.listening_channels) if routing.enabled else None
+        )
 
     def write_batch(self, items: list[Message]) -> None:
-        retry("crm upsert", lambda: self._crm.upsert_from_messages(items))
+        if self._only is not None:
+            items = [m for m in items if m.channel.lower() in self._only]
+        if items:
+            retry("crm upsert", lambda: self._crm.upsert_from_messages(items))
 
     def close(self) -> None:
         self._crm.close()
@@ -77,7 +87,8 @@ class StoreSink(DynamicSink[X]):
 
 
 def crm_sink(settings: Settings, report: IngestReport | None = None) -> StoreSink[Message]:
-    """Resolves every message author to one contact in the CRM store."""
+    """Resolves every message author to one contact in the CRM store (with routing on, only
+    those of the listening channels: the ``kb`` step's routing resolves the inbox's)."""
     return StoreSink(_CRMPartition, settings, report)
 
 

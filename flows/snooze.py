@@ -16,8 +16,9 @@ from datetime import datetime
 
 from crm import CRMStore
 from crm.routing import RoutingState
-from flows.routing import project
+from flows.routing import ATTEMPTS
 from kb.base import KnowledgeBase
+from kb.conversations import project_triage
 
 __all__ = ["SnoozeTimer", "wake_due"]
 
@@ -27,7 +28,7 @@ log = logging.getLogger("parley.routing")
 def wake_due(crm: CRMStore, kb: KnowledgeBase, now: datetime | None = None) -> list[RoutingState]:
     """Reopen the snoozed conversations due at ``now`` (default: the current time); the rows."""
     woken = crm.routing.wake_snoozed(now)
-    project(kb, woken)
+    project_triage(kb, woken, attempts=ATTEMPTS)
     if woken:
         log.info("reopened %d snoozed conversations", len(woken))
     return woken

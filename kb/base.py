@@ -20,7 +20,7 @@ is an error, not an absence.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -206,8 +206,16 @@ class KnowledgeBase(Protocol):
         Atomic against concurrent ``save_rollups``: neither loses the other's fields."""
         ...
 
-    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
-        """Write only the flow-owned derived fields of each conversation.
+    def save_rollups(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Write only the flow-owned derived fields of each conversation, and the ``triage``
+        fields given for some of them (conversation id -> ``kb.conversations.TRIAGE_FIELDS``
+        values: what the routing table decided, written in the same atomic write).
 
         Those are ``kb.conversations.ROLLUP_FIELDS`` (subject, snippet, participants, first/last/last
         inbound message times, message_count, inbound_count, sentiment_avg/min/last,
@@ -217,7 +225,9 @@ class KnowledgeBase(Protocol):
         becomes open when a customer wrote again: its id is in ``reopen``, or the rollup's
         ``last_inbound_at`` is newer than the stored one (``kb.conversations.merge_rollup``).
         Atomic against concurrent ``update_conversation`` calls from another thread or process:
-        an agent's triage change is never overwritten by a rollup computed before it.
+        an agent's triage change is never overwritten by a rollup computed before it (the
+        ``triage`` given is the caller's decision, written as ``update_conversation`` would).
+        The merge is ``kb.conversations.merge_rollup``.
         """
         ...
 

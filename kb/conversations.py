@@ -18,11 +18,11 @@ batch again (at-least-once delivery, crash replays) changes nothing more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hub.backoff import retry
 from hub.errors import RetriableError
@@ -34,9 +34,12 @@ __all__ = [
     "TRIAGE_FIELDS",
     "AppliedBatch",
     "ConversationKeeper",
+    "TriageHook",
+    "Triaged",
     "carried_triage",
     "check_triage_changes",
     "merge_rollup",
+    "project_triage",
     "roll_up",
 ]
 
@@ -136,8 +139,16 @@ def _new_inbound(stored: Conversation, rollup: Conversation) -> bool:
     return after is not None and (before is None or after > before)
 
 
-def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: bool) -> Conversation:
-    """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``).
+def merge_rollup(
+    stored: Conversation | None,
+    rollup: Conversation,
+    *,
+    reopen: bool,
+    triage: Mapping[str, Any] | None = None,
+) -> Conversation:
+    """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``), and
+    ``triage`` (:data:`TRIAGE_FIELDS` only) over them when given: the triage the relational
+    store decided for this conversation, written with its roll-up rather than after it.
 
     A pending, resolved or snoozed conversation reopens when the caller says a customer wrote again
     (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
@@ -148,10 +159,23 @@ def merge_rollup(stored: Conversation | None, rollup: Conversation, *, reopen: b
     """
     derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
     if stored is None:
-        return Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
-    if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
-        derived["status"] = ConversationStatus.OPEN
-    return stored.model_copy(update=derived)
+        merged = Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
+    else:
+        if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
+            derived["status"] = ConversationStatus.OPEN
+        merged = stored.model_copy(update=derived)
+    if not triage:
+        return merged
+    values = dict(triage)
+    check_triage_changes(values)
+    # what validation would do to these fields, without re-validating the whole document
+    if "status" in values:
+        values["status"] = ConversationStatus(values["status"])
+    if "priority" in values:
+        values["priority"] = Priority(values["priority"])
+    if "tags" in values:
+        values["tags"] = [str(tag) for tag in values["tags"]]
+    return merged.model_copy(update=values)
 
 
 def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]:
@@ -172,6 +196,44 @@ def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]
     return changes
 
 
+class Triaged(Protocol):
+    """A conversation's triage as another store decides it (``crm.routing.RoutingState``)."""
+
+    @property
+    def conversation_id(self) -> str: ...
+
+    def triage(self) -> dict[str, Any]:
+        """The document's :data:`TRIAGE_FIELDS` as that store has them."""
+        ...
+
+
+#: called by :meth:`ConversationKeeper.apply` once messages are written and folds moved, before
+#: the other conversations are settled: (ids of messages new here, ids of the conversations the
+#: batch settles) -> conversation id -> triage to write with the roll-up
+TriageHook = Callable[[Sequence[str], Sequence[str]], Mapping[str, Mapping[str, Any]]]
+
+
+def project_triage(kb: KnowledgeBase, states: Iterable[Triaged], *, attempts: int = 1) -> list[str]:
+    """Write each state's triage into its conversation document, the searchable projection.
+
+    One read for all; only documents that show other triage are written; a document that does
+    not exist (a folded conversation's) is skipped. Each call that fails with
+    ``RetriableError`` is retried with the hub's backoff, ``attempts`` times in all. Returns
+    the ids written."""
+    wanted = {state.conversation_id: state.triage() for state in states}
+    if not wanted:
+        return []
+    docs = retry("kb read", partial(kb.get_conversations, sorted(wanted)), attempts=attempts)
+    written = []
+    for cid, doc in sorted(docs.items()):
+        triage = wanted[cid]
+        if {name: getattr(doc, name) for name in triage} == triage:
+            continue
+        retry("kb triage projection", partial(kb.update_conversation, cid, triage), attempts=attempts)
+        written.append(cid)
+    return written
+
+
 @dataclass(frozen=True)
 class AppliedBatch:
     """What :meth:`ConversationKeeper.apply` did with one batch of messages."""
@@ -184,6 +246,8 @@ class AppliedBatch:
     rolled_up: list[str] = field(default_factory=list)
     #: conversations asked to reopen because a new inbound message arrived
     reopened: set[str] = field(default_factory=set)
+    #: conversations whose documents were saved with the triage the hook gave (or showed it)
+    projected: set[str] = field(default_factory=set)
 
 
 class ConversationKeeper:
@@ -206,6 +270,11 @@ class ConversationKeeper:
         self._attempts = attempts
         self._sleep = sleep
 
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The knowledge base this keeper writes."""
+        return self._kb
+
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         return retry(what, call, attempts=self._attempts, sleep=self._sleep)
 
@@ -213,11 +282,21 @@ class ConversationKeeper:
         """The stored messages among ``message_ids`` (retried like every call)."""
         return self._retry("kb read", partial(self._kb.get_messages, message_ids))
 
-    def apply(self, messages: Sequence[Message], folds: Mapping[str, str] | None = None) -> AppliedBatch:
+    def apply(
+        self,
+        messages: Sequence[Message],
+        folds: Mapping[str, str] | None = None,
+        triage: TriageHook | None = None,
+    ) -> AppliedBatch:
         """Write ``messages`` (their conversations already decided), fold ``folds`` (source ->
         target conversation), settle every conversation that gained or lost a message.
 
-        A conversation reopens when one of its inbound messages is new here.
+        A conversation reopens when one of its inbound messages is new here. ``triage`` (the
+        flow's routing) runs after the messages are written and the folds moved, before the
+        other conversations are settled; the triage it returns is written in their roll-up
+        writes (one write, not two). Triage for conversations this settle does not write (the
+        folds' targets, settled with the fold; others) is the caller's to project: ids not in
+        ``projected``.
         """
         batch = list(messages)
         folds = dict(folds or {})
@@ -234,8 +313,13 @@ class ConversationKeeper:
         touched = {m.conversation_id for m in [*batch, *previous.values()] if m.conversation_id}
         rolled_up = self.fold(folds, reopen)
         rest = sorted(touched - set(folds) - set(folds.values()))
-        rolled_up = sorted({*rolled_up, *self.settle(rest, reopen)})
-        return AppliedBatch(written, folds, rolled_up, reopen)
+        decided: dict[str, Mapping[str, Any]] = {}
+        if triage is not None:
+            decided = dict(triage(written.created, sorted({*rest, *folds.values()} - set(folds))))
+        settled = set(rest)
+        saved = self.settle(rest, reopen, {cid: t for cid, t in decided.items() if cid in settled})
+        projected = set(decided) & set(saved)
+        return AppliedBatch(written, folds, sorted({*rolled_up, *saved}), reopen, projected)
 
     def fold(self, folds: Mapping[str, str], reopen: Collection[str] = ()) -> list[str]:
         """Move every message of each source conversation into its target, carry the source's
@@ -256,9 +340,15 @@ class ConversationKeeper:
         self.settle(sources)
         return targets
 
-    def settle(self, conversation_ids: Sequence[str], reopen: Collection[str] = ()) -> list[str]:
+    def settle(
+        self,
+        conversation_ids: Sequence[str],
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[str]:
         """Save the roll-up of each conversation from its stored messages, or delete its
         document when it has none; repeat for any whose messages changed meanwhile.
+        ``triage`` (conversation id -> triage fields) is written with the roll-ups.
 
         Returns the ids whose roll-ups are saved. ``RetriableError`` if they keep changing.
         """
@@ -268,7 +358,7 @@ class ConversationKeeper:
             rollups = self._roll_up(pending)
             saved.update(cid for cid, r in rollups.items() if r is not None)
             saved.difference_update(cid for cid, r in rollups.items() if r is None)
-            changed = self._save(rollups, reopen)
+            changed = self._save(rollups, reopen, triage or {})
             # Only a write can have overwritten a newer roll-up; a conversation left as it was
             # is settled by whoever changes its messages next.
             now = self._roll_up(changed)
@@ -277,20 +367,33 @@ class ConversationKeeper:
                 return sorted(saved)
         raise RetriableError(f"conversations kept changing while being rolled up: {pending[:5]}")
 
-    def _save(self, rollups: Mapping[str, Conversation | None], reopen: Collection[str]) -> list[str]:
-        """Write the roll-ups that change their stored documents, delete the documents of
-        conversations with no messages; returns the ids written or deleted."""
+    def _save(
+        self,
+        rollups: Mapping[str, Conversation | None],
+        reopen: Collection[str],
+        triage: Mapping[str, Mapping[str, Any]],
+    ) -> list[str]:
+        """Write the roll-ups (with their ``triage``) that change their stored documents, delete
+        the documents of conversations with no messages; returns the ids written or deleted."""
         ids = sorted(rollups)
         stored = self._retry("kb read", lambda: self._kb.get_conversations(ids))
         rolled = [
             r
             for cid, r in rollups.items()
             if r is not None
-            and (cid not in stored or merge_rollup(stored[cid], r, reopen=cid in reopen) != stored[cid])
+            and (
+                cid not in stored
+                or merge_rollup(stored[cid], r, reopen=cid in reopen, triage=triage.get(cid)) != stored[cid]
+            )
         ]
         empty = [cid for cid, r in rollups.items() if r is None and cid in stored]
+        given = {r.id: triage[r.id] for r in rolled if r.id in triage}
         if rolled:
-            self._retry("kb conversations rollup", partial(self._kb.save_rollups, rolled, reopen=reopen))
+            # a backend (or a test's) save_rollups without the triage keyword still works unrouted
+            extra: dict[str, Any] = {"triage": given} if given else {}
+            self._retry(
+                "kb conversations rollup", partial(self._kb.save_rollups, rolled, reopen=reopen, **extra)
+            )
         if empty:
             self._retry("kb conversations delete", partial(self._kb.delete_conversations, empty))
         return [*(r.id for r in rolled), *empty]

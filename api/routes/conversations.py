@@ -34,7 +34,7 @@ from api.deps import (
 )
 from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
-from api.triage import ensure_routed, project
+from api.triage import ensure_routed
 from crm import Role, role_at_least
 from crm.notes import NoteView
 from crm.outbox import ReplyView
@@ -42,6 +42,7 @@ from crm.sla import SlaView
 from crm.store import CRMStore
 from hub.models import Conversation, ConversationStatus, Message, Priority
 from kb.base import SearchFilters, SearchRequest
+from kb.conversations import project_triage
 
 router = APIRouter(
     tags=["conversations"],
@@ -214,7 +215,7 @@ def update_conversation(
             status_code=403, detail=f"routing or reassigning needs the {needed} role or higher"
         )
     ensure_routed(crm, current)
-    project(kb, crm.routing.update(conversation_id, changes, actor_id=caller.agent.id))
+    project_triage(kb, crm.routing.update(conversation_id, changes, actor_id=caller.agent.id))
     conversation = _require(kb, conversation_id)
     audit.record(
         "conversation.update",
@@ -250,7 +251,7 @@ def change_status(
     states = crm.routing.set_status(
         conversation_id, str(body.status), snoozed_until=body.snoozed_until, actor_id=caller.agent.id
     )
-    project(kb, states)
+    project_triage(kb, states)
     audit.record(
         "conversation.status",
         "conversation",

@@ -28,7 +28,7 @@ auth -> FatalError).
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -375,7 +375,13 @@ class ElasticsearchKB:
                     wait_for_completion=True,
                 )
 
-    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+    def save_rollups(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         """Merge rollups into the stored documents (``KnowledgeBase.save_rollups``).
 
         Each write is conditional on the version read (``create`` for a new document); ids
@@ -393,7 +399,7 @@ class ElasticsearchKB:
             for _ in range(CONFLICT_ATTEMPTS):
                 if not pending:
                     break
-                actions = self._rollup_actions(pending, latest, reopened, restate)
+                actions = self._rollup_actions(pending, latest, reopened, restate, triage or {})
                 outcome = self._bulk_actions(actions)
                 pending = [cid for cid, (status, _) in outcome.items() if status == 409]
                 failed.update({cid: err for cid, err in outcome.items() if err[0] != 409})
@@ -416,7 +422,12 @@ class ElasticsearchKB:
             raise ParleyError(f"Elasticsearch refused conversation rollups: {refused}")
 
     def _rollup_actions(
-        self, ids: list[str], rollups: dict[str, Conversation], reopen: set[str], restate: set[str]
+        self,
+        ids: list[str],
+        rollups: dict[str, Conversation],
+        reopen: set[str],
+        restate: set[str],
+        triage: Mapping[str, Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """Conditional bulk writes merging ``rollups`` into the stored ``ids`` as read now.
 
@@ -426,7 +437,9 @@ class ElasticsearchKB:
         actions: list[dict[str, Any]] = []
         for cid in ids:
             old = stored.get(cid)
-            merged = merge_rollup(old[0] if old else None, rollups[cid], reopen=cid in reopen)
+            merged = merge_rollup(
+                old[0] if old else None, rollups[cid], reopen=cid in reopen, triage=triage.get(cid)
+            )
             action: dict[str, Any] = {"_index": self.conversations_index, "_id": cid}
             if old is None:
                 action["_op_type"] = "create"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -373,7 +373,13 @@ class SQLiteKB:
                 (result.updated if cid in existing else result.created).append(cid)
         return result
 
-    def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
+    def save_rollups(
+        self,
+        conversations: Sequence[Conversation],
+        *,
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         """Merge rollups into the stored documents (``KnowledgeBase.save_rollups``).
 
         Read, merge and write happen in one ``BEGIN IMMEDIATE`` transaction, as in
@@ -386,7 +392,7 @@ class SQLiteKB:
             for cid, rollup in latest.items():
                 rowid, old_doc = existing.get(cid, (None, ""))
                 stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
-                merged = merge_rollup(stored, rollup, reopen=cid in reopened)
+                merged = merge_rollup(stored, rollup, reopen=cid in reopened, triage=(triage or {}).get(cid))
                 doc = merged.model_dump_json()
                 if doc != old_doc:
                     self._write_conversation(conn, merged, doc, rowid)

@@ -8,15 +8,17 @@ from collections import Counter
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from crm import CRMStore, open_crm
 from crm.schema import routing_rules
-from hub.models import utcnow
+from hub.models import Conversation, utcnow
 from hub.settings import Settings
 from kb import open_kb
+from kb.sqlite import SQLiteKB
 from tests.flows.conftest import ingest
 
 
@@ -51,7 +53,7 @@ def team_of_two(crm: CRMStore, availability: str = "online") -> tuple[str, str, 
 
 
 def test_a_round_robin_rule_spreads_a_file_of_mail_over_two_agents(
-    crm_settings: Settings, crm: CRMStore, tmp_path: Path
+    crm_settings: Settings, crm: CRMStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ann, bob, team = team_of_two(crm)
     crm.rules.create(
@@ -59,7 +61,17 @@ def test_a_round_robin_rule_spreads_a_file_of_mail_over_two_agents(
         condition={"query": "channel:email"},
         actions={"queue": "support", "assign": {"mode": "round_robin", "team_id": team}},
     )
+    triage_writes: list[str] = []
+    update_conversation = SQLiteKB.update_conversation
+
+    def counted(self: SQLiteKB, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
+        triage_writes.append(conversation_id)
+        return update_conversation(self, conversation_id, changes)
+
+    monkeypatch.setattr(SQLiteKB, "update_conversation", counted)
     ingest(crm_settings, [write_mbox(tmp_path / "mail.mbox", 6)])
+    # the documents got routing's triage in their roll-up writes, not in a second write
+    assert triage_writes == []
 
     states = crm.routing.get_many([s.conversation_id for s in _all_rows(crm)])
     assert len(states) == 6

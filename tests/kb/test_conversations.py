@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,6 +189,61 @@ def test_a_message_that_changed_conversation_leaves_no_empty_one_behind(kb: SQLi
     keeper.apply([tweet(5, "5")])
     keeper.apply([tweet(5, "4")])  # a replay after its conversation was decided anew
     assert [(c.id, c.message_count) for c in kb.iter_conversations()] == [(conv("4"), 1)]
+
+
+class _CountingKB(SQLiteKB):
+    """Counts the triage writes made apart from roll-ups."""
+
+    updates = 0
+
+    def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
+        self.updates += 1
+        return super().update_conversation(conversation_id, changes)
+
+
+def test_the_keeper_saves_the_hooks_triage_with_the_roll_up_in_one_write(tmp_path: Path) -> None:
+    kb = _CountingKB(tmp_path / "kb.sqlite3")
+    keeper = ConversationKeeper(kb)
+    seen: list[tuple[list[str], list[str]]] = []
+    decided = {"status": "open", "assignee": "ann", "queue": "support", "priority": "high", "tags": ["vip"]}
+
+    def route(created: Sequence[str], settled: Sequence[str]) -> dict[str, dict[str, Any]]:
+        # the messages are stored when the hook runs, the conversation not yet settled
+        assert kb.get_message(tweet(0, "0").id) is not None and kb.get_conversation(conv("0")) is None
+        seen.append((list(created), list(settled)))
+        return {conv("0"): decided}
+
+    applied = keeper.apply([tweet(0, "0")], triage=route)
+    assert seen == [([tweet(0, "0").id], [conv("0")])] and applied.projected == {conv("0")}
+    stored = kb.get_conversation(conv("0"))
+    assert stored is not None and stored.message_count == 1
+    assert (stored.assignee, stored.queue, stored.priority, stored.tags) == (
+        "ann",
+        "support",
+        Priority.HIGH,
+        ["vip"],
+    )
+    assert kb.updates == 0  # no second write
+
+    # a later batch whose hook decides nothing keeps what the document shows
+    keeper.apply([tweet(1, "0", Direction.OUT)], triage=lambda created, settled: {})
+    again = kb.get_conversation(conv("0"))
+    assert again is not None and again.message_count == 2 and again.assignee == "ann" and kb.updates == 0
+    kb.close()
+
+
+def test_triage_for_a_folds_target_is_left_to_the_caller(kb: SQLiteKB) -> None:
+    keeper = ConversationKeeper(kb)
+    keeper.apply([tweet(2, "1")])
+    applied = keeper.apply(
+        [tweet(0, "0"), tweet(1, "0")],
+        folds={conv("1"): conv("0")},
+        triage=lambda created, settled: {conv("0"): {"queue": "support"}},
+    )
+    # the target was settled with the fold, before the hook ran: not projected here
+    assert applied.projected == set()
+    target = kb.get_conversation(conv("0"))
+    assert target is not None and target.queue is None and target.message_count == 3
 
 
 class _RacingKB(SQLiteKB):
