@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -62,6 +63,8 @@ def summarise(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
+        if len(value) <= MAX_TEXT and value.isascii() and "\x00" not in value:
+            return value  # most values: nothing to clean or cut (events are summarised by the thousand)
         cleaned = clean_text(value) or ""
         return cleaned if len(cleaned) <= MAX_TEXT else f"{cleaned[:MAX_TEXT]}… ({len(cleaned)} chars)"
     if isinstance(value, datetime):
@@ -71,10 +74,9 @@ def summarise(value: Any, depth: int = 0) -> Any:
     if isinstance(value, BaseModel):
         return summarise(value.model_dump(mode="json"), depth)
     if isinstance(value, Mapping):
-        items = list(value.items())
-        summary = {str(key): summarise(item, depth + 1) for key, item in items[:MAX_ITEMS]}
-        if len(items) > MAX_ITEMS:
-            summary["…"] = f"{len(items) - MAX_ITEMS} more keys"
+        summary = {str(key): summarise(item, depth + 1) for key, item in islice(value.items(), MAX_ITEMS)}
+        if len(value) > MAX_ITEMS:
+            summary["…"] = f"{len(value) - MAX_ITEMS} more keys"
         return summary
     if isinstance(value, list | tuple | set | frozenset):
         values = list(value)
