@@ -191,7 +191,12 @@ class SentimentModel:
 
     def logits(self, batch: SparseBatch) -> FloatArray:
         out = np.tile(self.bias, (batch.n_rows, 1))
-        out += ((batch.dense - self.dense_mean) * self.dense_scale) @ self.dense_weights
+        dense = (batch.dense - self.dense_mean) * self.dense_scale
+        # One feature at a time, elementwise, not ``dense @ W``: BLAS sums a product in an
+        # order that depends on the batch's shape, so a text's last bits (and, at a tie, its
+        # label) would depend on the batch it came in.
+        for j in range(dense.shape[1]):
+            out += dense[:, j : j + 1] * self.dense_weights[j]
         for k, column in enumerate(self._class_weights):
             # one contiguous column per class: a 1-d gather is cheaper than rows of a matrix
             contributions = column[batch.cols] * batch.values
