@@ -19,9 +19,11 @@ Candidates:
 * ``fasttext``: fastText supervised (word bigrams, char 2-5-grams, 50 dimensions, 10 epochs)
   on Parley's tokens, its probabilities divided by the class priors (the balanced decision);
   only when ``fasttext`` is importable (``pip install fasttext-numpy2``), else skipped;
-* ``classifier``: Parley's model (``tools/train_sentiment.py``): the same family plus
-  negation-marked unigrams, lexicon/style features and balanced classes, run by our numpy
-  inference; ``classifier_no_lexicon`` drops the dense lexicon features (an ablation).
+* ``classifier``: Parley's model (``tools/train_sentiment.py``): the same n-grams plus
+  negation-marked unigrams and lexicon/style features, one balanced binary logistic regression
+  per class over naive-Bayes-scaled features (NB-LR), run by our numpy inference;
+  ``classifier_no_lexicon`` drops the dense lexicon features (an ablation) and
+  ``classifier_multinomial`` is the previous model (one multinomial regression, unscaled).
 
 Needs the corpora (``../shared/corpora``) and the ``dev`` extra (scikit-learn).
 """
@@ -35,7 +37,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -132,10 +136,9 @@ def fasttext_candidate(rows: Sequence[Row]) -> Labeller:
     return label
 
 
-def classifier(dense_weight: float | None = None) -> Candidate:
+def classifier(**overrides: Any) -> Candidate:
     def build(rows: Sequence[Row]) -> Labeller:
-        params = Params() if dense_weight is None else Params(dense_weight=dense_weight)
-        model = SentimentModel(train(rows, params))
+        model = SentimentModel(train(rows, replace(Params(), **overrides)))
         return lambda texts: [label for _, label in model.score_batch(texts)]
 
     return build
@@ -147,6 +150,7 @@ CANDIDATES: dict[str, Candidate] = {
     "ngram_lr": ngram_lr(balanced=False),
     "ngram_lr_balanced": ngram_lr(balanced=True),
     "fasttext": fasttext_candidate,
+    "classifier_multinomial": classifier(model="lr", c=1.0),
     "classifier_no_lexicon": classifier(dense_weight=0.0),
     "classifier": classifier(),
 }

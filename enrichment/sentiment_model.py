@@ -1,9 +1,11 @@
 """The trained sentiment classifier: a linear model over n-gram, character and lexicon features.
 
-The model is a multinomial logistic regression trained by ``tools/train_sentiment.py`` on the
-SemEval Twitter corpus and shipped as ``enrichment/models/sentiment-en.npz`` (numpy arrays
-only, loaded with ``allow_pickle=False``: loading runs no code from the file) beside a JSON
-card with its version, training data hash and scores. Inference is our own numpy code:
+The model is a linear scorer per class (one balanced binary logistic regression per class over
+naive-Bayes-scaled features, the scaling folded into its weights) trained by
+``tools/train_sentiment.py`` on the SemEval Twitter corpus and shipped as
+``enrichment/models/sentiment-en.npz`` (numpy arrays only, loaded with ``allow_pickle=False``:
+loading runs no code from the file) beside a JSON card with its version, training data hash
+and scores. Inference is our own numpy code:
 
 1. :mod:`enrichment.sentiment_features` turns each text into word, bigram and character
    n-gram names and a few dense lexicon/style values;
@@ -11,8 +13,10 @@ card with its version, training data hash and scores. Inference is our own numpy
    TF-IDF (``(1 + log count) * idf``), L2-normalised separately for the word block and the
    character block, exactly as in training;
 3. ``logits = x @ W + standardised(dense) @ W_dense + bias``; ``bias`` includes class offsets tuned for
-   macro-recall. Probabilities are the softmax; the label is the argmax over
-   negative/neutral/positive; the score is ``P(positive) - P(negative)`` in [-1, 1].
+   macro-recall. Probabilities are the softmax of the three logits (a confidence, not a
+   calibrated probability: the per-class scorers are trained one against the rest); the label
+   is the argmax over negative/neutral/positive; the score is ``P(positive) - P(negative)``
+   in [-1, 1].
 
 Character n-gram columns depend only on the token, so they are cached per token; a batch is
 scored with a handful of vectorised numpy calls.
@@ -235,7 +239,12 @@ class SentimentModel:
 
     def logits(self, batch: SparseBatch) -> FloatArray:
         out = np.tile(self.bias, (batch.n_rows, 1))
-        out += ((batch.dense - self.dense_mean) * self.dense_scale) @ self.dense_weights
+        dense = (batch.dense - self.dense_mean) * self.dense_scale
+        # One feature at a time, elementwise, not ``dense @ W``: BLAS sums a product in an
+        # order that depends on the batch's shape, so a text's last bits (and, at a tie, its
+        # label) would depend on the batch it came in.
+        for j in range(dense.shape[1]):
+            out += dense[:, j : j + 1] * self.dense_weights[j]
         for k, column in enumerate(self._class_weights):
             # one contiguous column per class: a 1-d gather is cheaper than rows of a matrix
             contributions = column[batch.cols] * batch.values
