@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if paths
         else None
     )
-    flow = build_flow(settings, sources, report=report)
+    flow = build_flow(settings, sources, report=report, processes=len(args.addresses.split(";")))
     recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
     cluster_main(
         flow,

@@ -106,8 +106,10 @@ class AuthSettings(BaseModel):
 class FlowSettings(BaseModel):
     """Tuning of the ingest dataflow."""
 
-    #: records a file import reads at a time: the batches enrichment (spaCy) then works on
+    #: records a file import reads at a time, and the batches enrichment (spaCy) works on
     batch_size: int = Field(default=64, ge=1)
+    #: with several processes, how long a shard's batch may wait to fill before it is enriched
+    batch_timeout_ms: int = Field(default=200, ge=1)
     snapshot_interval_s: float = Field(default=5.0, gt=0)
     #: how many message ids (dedupe) and email subjects (thread step) the in-flow state remembers
     #: per key; it is snapshotted whenever it changes, so larger means more recovery I/O (threads
