@@ -32,7 +32,7 @@ from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog, NewEvent, record_events
 from crm.routing_txn import HOLDING, RoutingTxn, holding
 from crm.rules import AssignSpec
-from crm.schema import conversation_routing
+from crm.schema import conversation_aliases, conversation_routing
 from hub.models import Conversation, utcnow
 
 __all__ = [
@@ -243,6 +243,26 @@ class RoutingStore:
             return [_state(row) for row in conn.execute(query).mappings()]
 
     # --- the flow ---------------------------------------------------------------------------
+
+    def unreleased_folds(self, *, limit: int = 500) -> dict[str, str]:
+        """Conversations the thread store folded away whose routing rows are still live -> the
+        conversation each joined. A flow batch releases the folds it knows of; one decided by
+        another process after that batch resolved its conversations is left for whoever sees it
+        (``flows.kb_writer.finish_ingest``)."""
+        r, a = conversation_routing.c, conversation_aliases.c
+        query = (
+            select(r.conversation_id, a.into_id)
+            .join(conversation_aliases, a.conversation_id == r.conversation_id)
+            .where(r.folded_into.is_(None))
+            .order_by(r.conversation_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return {cid: into for cid, into in conn.execute(query)}
+
+    def release_folds(self, folds: Mapping[str, str]) -> list[RoutingState]:
+        """Release ``folds`` (folded away -> joined) as a flow batch would, in one transaction."""
+        return self.route_batch([], _no_decision, folds=folds)
 
     def route_batch(
         self,
@@ -601,3 +621,7 @@ class RoutingStore:
                 self._status(txn, txn.row(cid), "open", None, None, reopen_reason="snooze_ended")
 
         return self._run(work)[1]
+
+
+def _no_decision(state: RoutingState) -> Decision:
+    raise AssertionError(f"no arrival to decide on in a fold release ({state.conversation_id})")

@@ -41,6 +41,7 @@ from flows.threading import ThreadState, thread_link
 from hub.backoff import retry
 from hub.models import DeadLetter, Message, conversation_id_for, message_id, utcnow
 from hub.settings import Settings
+from kb.base import KnowledgeBase
 from kb.conversations import ConversationKeeper, project_triage
 
 __all__ = [
@@ -120,6 +121,22 @@ def finish_folds(keeper: ConversationKeeper, threads: ThreadStore) -> int:
     return done
 
 
+def release_folds(crm: CRMStore, kb: KnowledgeBase) -> int:
+    """Release the routing rows of conversations folded away by a process other than the one
+    that routed them after it had resolved its batch (they would stay live, holding an agent's
+    place); project the triage that moved. Returns how many were released."""
+    done = 0
+    while folds := crm.routing.unreleased_folds(limit=FOLDS_PER_BATCH):
+        states = retry(
+            "routing folds released", lambda: crm.routing.release_folds(folds), attempts=WRITE_ATTEMPTS
+        )
+        project_triage(kb, states, attempts=WRITE_ATTEMPTS)
+        done += len(folds)
+        if set(crm.routing.unreleased_folds(limit=FOLDS_PER_BATCH)) >= set(folds):
+            break  # nothing released (a concurrent change): the next run's job
+    return done
+
+
 def finish_ingest(settings: Settings, report: IngestReport) -> None:
     """After an ingest run: finish pending folds, and count the conversations the run's
     messages are in now (``report.conversations``: never negative, whatever ran alongside)."""
@@ -129,6 +146,8 @@ def finish_ingest(settings: Settings, report: IngestReport) -> None:
     kb, crm = open_kb(settings), open_crm(settings)
     try:
         finish_folds(ConversationKeeper(kb, attempts=WRITE_ATTEMPTS), crm.threads)
+        if settings.routing.enabled:
+            release_folds(crm, kb)
         resolved = crm.threads.resolve(sorted(report.conversation_ids))
         report.conversations = len(set(resolved.values()))
     finally:
