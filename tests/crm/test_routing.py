@@ -8,11 +8,13 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
+from sqlalchemy import insert, select
 
 from crm import CRMStore
 from crm.errors import InvalidRequest
 from crm.routing import Arrival, Decision, RoutingState
 from crm.rules import AssignSpec
+from crm.schema import conversation_aliases, conversation_routing
 from hub.models import utcnow
 
 
@@ -198,3 +200,29 @@ def test_a_folded_conversation_hands_its_agent_over_and_holds_no_capacity(store:
     # ann holds one conversation, not two: the next one waits
     route(store, [arrival("other")], AssignSpec(mode="agent", agent_id=ann))
     assert assignees(store, ["other"]) == [None]
+
+
+def test_folds_another_process_decided_later_are_found_and_released_once(store: CRMStore) -> None:
+    # The thread store folded "late" into "kept" after the batch that routed "late" had resolved
+    # its conversations: the routing row stays live until someone releases it.
+    ann = agent(store, "ann", capacity=1)
+    route(store, [arrival("late")], AssignSpec(mode="agent", agent_id=ann))
+    route(store, [arrival("kept")], None)
+    route(store, [arrival("queued")], AssignSpec(mode="agent", agent_id=ann))  # ann is full: waits
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(conversation_aliases).values(
+                conversation_id="late", into_id="kept", moved=True, created_at=utcnow()
+            )
+        )
+    assert store.routing.unreleased_folds() == {"late": "kept"}
+    store.routing.release_folds({"late": "kept"})
+    assert store.routing.unreleased_folds() == {}
+    assert assignees(store, ["late", "kept", "queued"]) == [None, ann, None]  # ann moved over with it
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(conversation_routing.c.folded_into).where(conversation_routing.c.conversation_id == "late")
+        ).one()
+    assert row.folded_into == "kept"
+    store.routing.release_folds({"late": "kept"})  # again: nothing changes, no event
+    assert assignees(store, ["late", "kept", "queued"]) == [None, ann, None]
