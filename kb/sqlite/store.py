@@ -229,17 +229,24 @@ class SQLiteKB:
         self._lock = threading.Lock()
         with _translated(self.path):
             conn = self._conn()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            has_tables = conn.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'messages'"
-            ).fetchone()[0]
+            # Both reads in one snapshot, and the schema created in one transaction: a second
+            # process opening a fresh file meanwhile sees no tables or all of them with their
+            # layout, never tables without it ("layout 0" for a file being created).
+            conn.execute("BEGIN")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                has_tables = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'messages'"
+                ).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
             if has_tables and version != SCHEMA_VERSION:
                 raise FatalError(
                     f"the knowledge base {self.path} has layout {version}, this Parley needs"
                     f" {SCHEMA_VERSION}: run `parley kb migrate --reindex` to rebuild it in place from"
                     " its own documents (or move it away and ingest again)"
                 )
-            conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
 
     # -- connections ---------------------------------------------------------------------------
 
