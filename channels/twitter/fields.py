@@ -166,18 +166,25 @@ def identity(user: dict[str, Any], *, v1: bool = False) -> Identity:
         native = numeric_id(user.get("id_str") or user.get("id"), "user id")
         handle, followers = user.get("screen_name"), user.get("followers_count")
     else:
-        native = numeric_id(user.get("id"), "user id")
-        handle, followers = user.get("username"), as_dict(user.get("public_metrics")).get("followers_count")
+        given = user.get("id")  # numeric_id's common case inline: up to 100 users a page
+        if type(given) is str and given.isdigit() and len(given) <= 20 and given.isascii():
+            native = given
+        else:
+            native = numeric_id(given, "user id")
+        handle, metrics = user.get("username"), user.get("public_metrics")
+        followers = metrics.get("followers_count") if isinstance(metrics, dict) else None
     verified = user.get("verified")
     name = user.get("name")
     # every value is checked here: no second validation (pages carry up to 100 users)
-    return Identity.prevalidated(
-        channel=CHANNEL,
-        native_id=native,
-        handle=handle if type(handle) is str and handle else None,
-        display_name=name if type(name) is str and name else None,
-        verified=verified if type(verified) is bool else None,
-        followers=followers if type(followers) is int else None,
+    return Identity.prevalidated_from(
+        {
+            "channel": CHANNEL,
+            "native_id": native,
+            "handle": handle if type(handle) is str and handle else None,
+            "display_name": name if type(name) is str and name else None,
+            "verified": verified if type(verified) is bool else None,
+            "followers": followers if type(followers) is int else None,
+        }
     )
 
 
@@ -255,12 +262,15 @@ def attachment(media: dict[str, Any]) -> Attachment:
     kind = media.get("type")
     url = media.get("url") or media.get("media_url_https") or media.get("preview_image_url")
     key = media.get("media_key") or media.get("id_str")
-    return Attachment(
-        name=key if isinstance(key, str) else None,
-        content_type=_MEDIA_TYPES.get(kind, "application/octet-stream")
-        if isinstance(kind, str)
-        else "image/*",
-        url=url if isinstance(url, str) else None,
+    # every value is checked here: no second validation
+    return Attachment.prevalidated_from(
+        {
+            "name": key if isinstance(key, str) else None,
+            "content_type": _MEDIA_TYPES.get(kind, "application/octet-stream")
+            if isinstance(kind, str)
+            else "image/*",
+            "url": url if isinstance(url, str) else None,
+        }
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import hashlib
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -22,6 +23,14 @@ def test_ids_derive_from_channel_and_native_id() -> None:
     message = Message(id="ignored", channel="sms", native_id="SM1", text="hi")
     assert message.id == message_id("sms", "SM1") != message_id("email", "SM1")
     assert Identity(channel="sms", native_id="+44").id == identity_id("sms", "+44")
+
+
+@pytest.mark.parametrize("native_id", ["SM1", "1800000000000010097", "zoë@example.org", "bad\udc80"])
+def test_ids_are_the_stored_ones(native_id: str) -> None:
+    # stored rows and documents are keyed by these: the scheme never changes
+    raw = f"sms\x1f{native_id}".encode("utf-8", "surrogatepass")
+    assert message_id("sms", native_id) == f"msg_{hashlib.blake2b(raw, digest_size=12).hexdigest()}"
+    assert identity_id("sms", native_id) == f"idn_{hashlib.blake2b(raw, digest_size=12).hexdigest()}"
 
 
 def test_naive_times_are_taken_as_utc() -> None:
@@ -58,6 +67,20 @@ def test_prevalidated_models_are_what_validation_makes_and_dump_alike() -> None:
     assert fresh.created_at.utcoffset() == timedelta(0)  # a time made for it, in UTC
     with pytest.raises(TypeError, match="no field"):
         Message.prevalidated(channel="x", native_id="1", colour="red")
+
+
+def test_prevalidated_from_a_dict_keeps_no_reference_to_it() -> None:
+    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    values = {"channel": "x", "native_id": "1", "text": "hi", "flags": ["f"], "created_at": at}
+    built = Message.prevalidated_from(values)
+    assert built == Message(channel="x", native_id="1", text="hi", flags=["f"], created_at=at)
+    values["text"] = "changed"
+    assert built.text == "hi" and built.flags == ["f"] and built.references == []
+    assert Attachment.prevalidated_from({"name": "a", "url": "u"}) == Attachment(name="a", url="u")
+    identity = Identity.prevalidated_from({"channel": "x", "native_id": "2"})
+    assert identity == Identity(channel="x", native_id="2")
+    with pytest.raises(TypeError, match="no field"):
+        Message.prevalidated_from({"channel": "x", "native_id": "1", "colour": "red"})
 
 
 def test_dead_letter_raw_is_capped_with_a_note_and_ids_are_stable() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from channels import parse_envelope
+from channels.twitter.fields import entity_metadata
 from channels.twitter.parse import PARSERS
 from hub.errors import MalformedPayload, UnsupportedEvent
 from hub.models import Direction, Message, message_id
@@ -286,3 +287,26 @@ def test_timestamps_fall_back_to_the_snowflake_id() -> None:
     [tweet] = parse("tweet_page__empty", payload={"data": [{"id": T1, "text": "no created_at"}]})
     assert tweet.created_at.year == 2024  # what X's snowflake id 18000...101 encodes
     assert tweet.author is None and tweet.url == f"https://x.com/i/web/status/{T1}"
+
+
+_URL = {"url": "https://t.co/a", "expanded_url": "https://acme.example/a"}
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        {"hashtags": [{"tag": "acme"}], "mentions": [{"username": "ann"}], "urls": [_URL]},
+        {"cashtags": [{"tag": "ACME"}], "urls": [{**_URL, "unwound_url": "https://shop.example/"}]},
+        {"hashtags": [{"text": "v1"}], "user_mentions": [{"screen_name": "bob"}], "symbols": [{"text": "X"}]},
+        {"hashtags": [{"tag": ""}, {"tag": "b"}], "mentions": [{"username": 5}]},
+        {"hashtags": [{"tag": "", "text": "fallback"}], "urls": [{"url": ""}, {"unwound": {"url": "u"}}]},
+        {"hashtags": ["acme", None], "mentions": [], "user_mentions": [{"username": "ann"}]},
+        {"hashtags": {"tag": "a"}, "urls": [{"expanded_url": None, "url": "https://t.co/b"}]},
+        {"cashtags": [{"tag": "A"}, {}], "mentions": None},
+    ],
+)
+def test_tweet_entities_are_what_entity_metadata_reads(entities: dict[str, Any]) -> None:
+    # the tweet parser reads X's v2 shape directly and leaves anything else to entity_metadata
+    tweet = {"id": T1, "text": "x", "entities": entities, "created_at": "2026-11-20T10:00:00.000Z"}
+    [message] = parse("tweet_page__empty", payload={"data": [tweet]})
+    assert message.metadata == entity_metadata(entities)
