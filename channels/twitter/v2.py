@@ -128,10 +128,16 @@ class Includes:
 
 
 def _references(raw: Any) -> dict[str, str]:
+    """A tweet's ``referenced_tweets`` by type (the first of each); every id is checked."""
     refs: dict[str, str] = {}
     for ref in as_list(raw):
-        if isinstance(ref, dict) and isinstance(ref.get("type"), str):
-            refs.setdefault(ref["type"], numeric_id(ref.get("id"), f"referenced {ref['type']} id"))
+        if isinstance(ref, dict):
+            kind = ref.get("type")
+            if isinstance(kind, str):
+                ref_id = ref.get("id")
+                if not (type(ref_id) is str and ref_id.isdigit() and len(ref_id) <= 20 and ref_id.isascii()):
+                    ref_id = numeric_id(ref_id, f"referenced {kind} id")  # its common case inline
+                refs.setdefault(kind, ref_id)
     return refs
 
 
@@ -178,13 +184,6 @@ def _entities(entities: Any) -> dict[str, list[str]]:
     return found
 
 
-def _metrics(metrics: dict[str, Any]) -> dict[str, int]:
-    for value in metrics.values():  # X sends only counts: then a copy is the answer
-        if type(value) is not int:
-            return {k: v for k, v in metrics.items() if type(v) is int}
-    return metrics.copy()
-
-
 def tweet_message(tweet: Any, includes: Includes, context: Context) -> Message:
     """One v2 tweet object as a message (see the module doc).
 
@@ -206,10 +205,17 @@ def tweet_message(tweet: Any, includes: Includes, context: Context) -> Message:
     author_id = get("author_id")
     handle = None
     if author_id is not None:
-        ok = type(author_id) is str and author_id.isdigit() and len(author_id) <= 20 and author_id.isascii()
-        if not ok:  # numeric_id's common case is inline above
-            author_id = numeric_id(author_id, "author_id")
-        author = includes.identities.get(author_id) or includes.user(author_id)
+        # an author seen before on this page has a checked id (the page's identities are keyed so)
+        author = includes.identities.get(author_id) if type(author_id) is str else None
+        if author is None:
+            if not (
+                type(author_id) is str
+                and author_id.isdigit()
+                and len(author_id) <= 20
+                and author_id.isascii()
+            ):  # numeric_id's common case inline
+                author_id = numeric_id(author_id, "author_id")
+            author = includes.user(author_id)
         values["author"] = author
         handle = author.handle if author is not None else None
     source = tweet
@@ -253,7 +259,12 @@ def tweet_message(tweet: Any, includes: Includes, context: Context) -> Message:
         metadata["in_reply_to_user_id"] = replying_to
     metrics = get("public_metrics")
     if type(metrics) is dict:
-        metadata["metrics"] = _metrics(metrics)
+        for value in metrics.values():  # X sends only counts: then a copy is the answer
+            if type(value) is not int:
+                metadata["metrics"] = {k: v for k, v in metrics.items() if type(v) is int}
+                break
+        else:
+            metadata["metrics"] = metrics.copy()
     history = get("edit_history_tweet_ids")
     if type(history) is list and len(history) > 1:
         metadata["edit_history"] = [str(h) for h in history]
