@@ -25,7 +25,8 @@ scored with a handful of vectorised numpy calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
@@ -78,11 +79,11 @@ class _HashedColumns:
 
     __slots__ = ("_columns", "_hashes")
 
-    def __init__(self, hashes: list[int], columns: list[int]) -> None:
-        keys = np.array(hashes, dtype=np.int64)
+    def __init__(self, hashes: array[int], columns: array[int]) -> None:
+        keys = np.frombuffer(hashes, dtype=np.int64)
         order = np.argsort(keys, kind="stable")
         self._hashes = keys[order]
-        self._columns = np.array(columns, dtype=np.int64)[order]
+        self._columns = np.frombuffer(columns, dtype=np.int64)[order]
         if self._hashes.size > 1 and bool(np.any(self._hashes[1:] == self._hashes[:-1])):
             raise ValueError("two sentiment vocabulary names share a hash; retrain or report it")
 
@@ -100,18 +101,19 @@ class _HashedColumns:
 class Featurizer:
     """Texts -> :class:`SparseBatch` for a fixed vocabulary, idf vector and valence table."""
 
-    def __init__(self, vocabulary: Sequence[str], idf: FloatArray, valence: Mapping[str, float]) -> None:
-        self.width = len(vocabulary)
+    def __init__(self, vocabulary: Iterable[str], idf: FloatArray, valence: Mapping[str, float]) -> None:
         self.idf = np.asarray(idf, dtype=np.float64)
-        self.block = np.fromiter(
-            (name.startswith("c:") for name in vocabulary), dtype=np.int64, count=self.width
-        )
         self.valence = dict(valence)
+        # One pass over the names, kept only as hashes in typed arrays: a list of 212,000
+        # names (and of their hashes as Python ints) would be freed again, but only after
+        # fragmenting the heap by some 20 MB that the process never gives back.
+        block = array("b")
         # Bigrams keyed by token pairs: hashing a tuple of already-hashed strings is cheaper
         # than building and hashing "b:first second" for every pair of every text.
-        names: tuple[list[int], list[int]] = ([], [])
-        pairs: tuple[list[int], list[int]] = ([], [])
+        names: tuple[array[int], array[int]] = (array("q"), array("q"))
+        pairs: tuple[array[int], array[int]] = (array("q"), array("q"))
         for i, name in enumerate(vocabulary):
+            block.append(name.startswith("c:"))
             if name.startswith("b:"):
                 first, _, second = name[2:].partition(" ")
                 pairs[0].append(hash((first, second)))
@@ -119,6 +121,8 @@ class Featurizer:
             else:
                 names[0].append(hash(name))
                 names[1].append(i)
+        self.width = len(block)
+        self.block = np.frombuffer(block, dtype=np.int8)
         self._names = _HashedColumns(*names)
         self._bigrams = _HashedColumns(*pairs)
         #: token -> (unigram column, negated unigram column, char n-gram columns plus, for a
@@ -204,6 +208,15 @@ class Featurizer:
         return SparseBatch(rows, cols_array, values, dense_array)
 
 
+def _lines(text: str) -> Iterator[str]:
+    """``text.split("\\n")`` one line at a time, without the list of them all."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
 class SentimentModel:
     """A loaded classifier. :meth:`predict` and :meth:`score_batch` give the same answer for a
     text whatever else is in the batch; their only state is the per-token caches, which hold
@@ -216,7 +229,7 @@ class SentimentModel:
                 f"sentiment model built for features v{version}, code has v{FEATURES_VERSION}:"
                 " retrain with `make train-sentiment`"
             )
-        vocabulary = bytes(arrays["vocabulary"]).decode("utf-8").split("\n")
+        vocabulary = _lines(bytes(arrays["vocabulary"]).decode("utf-8"))
         valence_words = bytes(arrays["valence_words"]).decode("utf-8").split("\n")
         valence = dict(zip(valence_words, (float(v) for v in arrays["valence_values"]), strict=True))
         self.featurizer = Featurizer(vocabulary, arrays["idf"], valence)
@@ -228,7 +241,7 @@ class SentimentModel:
         self.dense_scale = np.asarray(arrays["dense_scale"], dtype=np.float64)
         self.dense_weights = np.asarray(arrays["dense_weights"], dtype=np.float64)
         self.bias = np.asarray(arrays["bias"], dtype=np.float64)
-        if weights.shape != (len(vocabulary), len(CLASSES)):
+        if weights.shape != (self.featurizer.width, len(CLASSES)):
             raise ValueError(f"sentiment model weights have shape {weights.shape}")
 
     @classmethod

@@ -101,14 +101,19 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
+def _author_keys(author: Identity) -> tuple[str, ...]:
+    return _identity_keys(author.id, author.native_id, author.handle, author.display_name, author.email)
+
+
 @lru_cache(maxsize=16384)
-def _author_keys(author: Identity) -> list[str]:
-    # Identities repeat across a batch (one author, many messages): worth caching.
-    keys = [author.id.lower(), author.native_id.lower()]
-    keys += [
-        normalise_field_value("author", v) for v in (author.handle, author.display_name, author.email) if v
-    ]
-    return _unique(keys)
+def _identity_keys(
+    identity_id: str, native_id: str, handle: str | None, display_name: str | None, email: str | None
+) -> tuple[str, ...]:
+    # Identities repeat across a batch (one author, many messages): worth caching, keyed by
+    # their strings rather than the models (which would keep every message's author alive).
+    keys = [identity_id.lower(), native_id.lower()]
+    keys += [normalise_field_value("author", v) for v in (handle, display_name, email) if v]
+    return tuple(_unique(keys))
 
 
 def message_field_values(message: Message) -> dict[str, list[str]]:

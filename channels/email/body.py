@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass, field
 from email import message_from_string, policy
 from email.message import EmailMessage, Message
-
-from bs4 import BeautifulSoup, Tag
+from typing import TYPE_CHECKING
 
 from hub.models import Attachment
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
 
 __all__ = ["BodyParts", "decode_part", "extract_body", "html_texts", "html_to_text"]
 
@@ -109,6 +111,8 @@ def _soup_text(soup: BeautifulSoup) -> str:
 
 def html_texts(html: str) -> tuple[str, str]:
     """(full text, text without quoted earlier messages) of an HTML body, from one parse."""
+    from bs4 import BeautifulSoup, Tag  # on first HTML body: most processes never need it
+
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "head", "title"]):
         tag.decompose()

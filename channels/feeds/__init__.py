@@ -11,13 +11,22 @@ fallback).
 
 from __future__ import annotations
 
-from channels.base import Channel
+from channels.base import Channel, NamedSource
 from channels.feeds.importers import IMPORTERS
 from channels.feeds.parse import PARSERS
 from channels.feeds.settings import CHANNEL, FeedSettings
-from channels.feeds.source import sources
+from hub.settings import Settings
 
 __all__ = ["FEEDS"]
+
+
+def sources(settings: Settings) -> list[NamedSource]:
+    # The poller fetches with httpx: imported on first use, so a process that only parses
+    # feeds (an import, the API) never loads it.
+    from channels.feeds.source import sources as feed_sources
+
+    return feed_sources(settings)
+
 
 FEEDS: Channel[FeedSettings] = Channel(
     name=CHANNEL,

@@ -13,8 +13,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import feedparser
-
 from channels.feeds.jsonfeed import looks_like_json, read_json_feed
 from hub.errors import MalformedPayload
 
@@ -92,6 +90,8 @@ def read_document(doc: FeedDocument) -> Mapping[str, Any]:
         # without a type feedparser flags any headers as bozo; application/xml lets the
         # document's own declaration (or BOM) name the charset
         headers.setdefault("content-type", "application/xml")
+    import feedparser  # on the first feed: most processes never read one
+
     try:
         # a stream, not bytes/str: feedparser would treat a short document as a file name or URL
         return feedparser.parse(io.BytesIO(doc.content), response_headers=headers or None)
@@ -144,6 +144,8 @@ def _check_empty_document(doc: FeedDocument, parsed: Mapping[str, Any], problem:
 
 def _encoding_only(parsed: Mapping[str, Any]) -> bool:
     # the document was read, only in another encoding than it declared: an empty feed, not junk
+    import feedparser
+
     exc = parsed.get("bozo_exception")
     return isinstance(exc, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType)
 

@@ -12,9 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from feedparser.datetimes import _parse_date
-from feedparser.sanitizer import _sanitize_html
-
 from hub.errors import MalformedPayload
 
 __all__ = ["looks_like_json", "read_json_feed"]
@@ -72,6 +69,11 @@ def _author(node: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 def _entry(item: Mapping[str, Any]) -> dict[str, Any]:
+    # feedparser's date parser and sanitizer keep JSON entries equal to XML ones; imported on
+    # the first feed, as ``document`` does
+    from feedparser.datetimes import _parse_date
+    from feedparser.sanitizer import _sanitize_html
+
     entry: dict[str, Any] = {}
     raw_id = item.get("id")
     if isinstance(raw_id, str | int) and str(raw_id).strip():

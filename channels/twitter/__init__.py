@@ -35,14 +35,34 @@ or as ``PARLEY_TWITTER__...`` variables (``PARLEY_TWITTER__ACCOUNTS`` as JSON).
 
 from __future__ import annotations
 
-from channels.base import Channel
+from typing import TYPE_CHECKING
+
+from channels.base import Channel, NamedSource
 from channels.twitter.parse import PARSERS
-from channels.twitter.replier import check_reply, replier_for
+from channels.twitter.reply_rules import check_reply
 from channels.twitter.settings import CHANNEL, TwitterSettings, own_identities
-from channels.twitter.source import sources
 from channels.twitter.webhook import AccountActivityWebhook
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from channels.twitter.replier import XReplier
 
 __all__ = ["TWITTER"]
+
+
+# The source and the replier speak to X through tweepy (and requests, oauthlib): imported on
+# first use, so a process that only parses (an import, the API) never loads them.
+def sources(settings: Settings) -> list[NamedSource]:
+    from channels.twitter.source import sources as twitter_sources
+
+    return twitter_sources(settings)
+
+
+def replier_for(settings: Settings, account: str) -> XReplier:
+    from channels.twitter.replier import replier_for as twitter_replier_for
+
+    return twitter_replier_for(settings, account)
+
 
 TWITTER: Channel[TwitterSettings] = Channel(
     name=CHANNEL,

@@ -31,11 +31,15 @@ import re
 from functools import partial
 from typing import Any
 
-from twitter_text import parse_tweet
-
-from channels.base import ReplyProblem
 from channels.twitter.client import XClient, call, reader_for, writer_for
 from channels.twitter.fields import DM_FLAG, DM_PREFIX, as_dict, as_list, dm_thread_key, text_of, tweet_url
+from channels.twitter.reply_rules import (
+    MAX_DM_CHARS,
+    MAX_WEIGHTED_LENGTH,
+    check_reply,
+    tweet_text,
+    weighted_length,
+)
 from channels.twitter.settings import CHANNEL, TwitterSettings, XAccount, twitter_settings
 from hub.errors import FatalError, InvalidInput, RetriableError, SkippableError
 from hub.models import Delivery, Direction, Identity, Message, Reply, utcnow
@@ -53,81 +57,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: X's limit for a tweet, in twitter-text weighted characters
-MAX_WEIGHTED_LENGTH = 280
-#: X's limit for a DM, in characters
-MAX_DM_CHARS = 10_000
 #: how many timeline pages ``find_our_reply`` reads before it says "not found"
 SETTLE_PAGES = 5
-_LEADING_MENTIONS = re.compile(r"^\s*(?:[@＠]\w{1,20}\s+)*")
 _URL = re.compile(r"https?://\S+")
-
-
-def weighted_length(text: str) -> int:
-    """The length X counts for ``text`` (twitter-text v3: URLs 23, CJK and emoji 2...)."""
-    return int(parse_tweet(text).weightedLength)
-
-
-def _mentioned_first(text: str, handle: str) -> bool:
-    lead = _LEADING_MENTIONS.match(text)
-    names = re.findall(r"[@＠](\w{1,20})", lead.group(0)) if lead else []
-    return handle.lower() in (name.lower() for name in names)
-
-
-def tweet_text(reply: Reply) -> str:
-    """The text to post for ``reply``: a leading ``@mention`` of the answered author added when
-    missing, checked against X's rules. Raises ``InvalidInput`` (empty, over 280 weighted
-    characters, characters X refuses) naming the problem and where."""
-    text = reply.text.strip()
-    if not text:
-        raise InvalidInput("a reply on X needs some text", position=0)
-    parent = reply.in_reply_to
-    author = parent.author if parent is not None else None
-    answering = parent is not None and parent.direction is Direction.IN
-    if answering and author is not None and author.handle and not _mentioned_first(text, author.handle):
-        text = f"@{author.handle} {text}"
-    result = parse_tweet(text)
-    length = int(result.weightedLength)
-    if length > MAX_WEIGHTED_LENGTH:
-        raise InvalidInput(
-            f"the reply is {length} characters as X counts them (URLs count 23, most emoji and CJK 2); "
-            f"the limit is {MAX_WEIGHTED_LENGTH}: shorten it by {length - MAX_WEIGHTED_LENGTH}",
-            position=int(result.validRangeEnd) + 1,
-            expected=[f"at most {MAX_WEIGHTED_LENGTH} weighted characters"],
-        )
-    if not result.valid:
-        raise InvalidInput("the reply contains characters X refuses (control or invalid characters)")
-    return text
-
-
-def check_reply(reply: Reply) -> list[ReplyProblem]:
-    """What keeps ``reply`` from going out on X (pure): a tweet or DM to answer, a public reply
-    within 280 weighted characters (the leading ``@mention`` counted, as it is added), a DM
-    within 10,000 characters, and the kind matching the answered message (DMs answer DMs)."""
-    parent = reply.in_reply_to
-    if parent is None:
-        return [ReplyProblem("in_reply_to", "a reply on X answers a tweet or a DM: name one")]
-    is_dm = DM_FLAG in parent.flags
-    if reply.private is True and not is_dm:
-        return [
-            ReplyProblem(
-                "private",
-                "a DM in answer to a public tweet is not supported: reply publicly, or answer "
-                "the person's DM when they send one",
-            )
-        ]
-    if reply.private is False and is_dm:
-        return [ReplyProblem("private", "this answers a DM: the answer is a DM too; leave 'private' out")]
-    if is_dm:
-        length = len(reply.text.strip())
-        if not 0 < length <= MAX_DM_CHARS:
-            return [ReplyProblem("text", f"a DM on X needs 1 to {MAX_DM_CHARS} characters, not {length}")]
-        return []
-    try:
-        tweet_text(reply)
-    except InvalidInput as exc:
-        return [ReplyProblem("text", str(exc))]
-    return []
 
 
 def _comparable(text: str) -> str:
