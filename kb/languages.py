@@ -25,7 +25,6 @@ algorithm FTS5's ``porter`` tokenizer implements).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 import snowballstemmer
 
@@ -109,10 +108,24 @@ def analyses() -> tuple[str, ...]:
     return (*STEMMERS, PLAIN)
 
 
-@lru_cache(maxsize=131072)
+#: analysis -> token -> stem; a plain dict per analysis costs about half of an lru_cache
+#: entry keyed by (analysis, token), and the stem of most tokens is the token itself
+_STEMS: dict[str, dict[str, str]] = {analysis: {} for analysis in STEMMERS}
+_STEMS_LIMIT = 65_536
+
+
 def _stem(analysis: str, token: str) -> str:
-    stemmer = _STEMMER_OBJECTS.get(analysis)
-    return str(stemmer.stemWord(token)) if stemmer is not None else token
+    stems = _STEMS.get(analysis)
+    if stems is None:
+        return token
+    found = stems.get(token)
+    if found is None:
+        stem = str(_STEMMER_OBJECTS[analysis].stemWord(token))
+        found = token if stem == token else stem
+        if len(stems) >= _STEMS_LIMIT:
+            stems.clear()  # a crude bound: frequent words come back within a batch or two
+        stems[token] = found
+    return found
 
 
 def analyse_token(token: str, analysis: str) -> str:

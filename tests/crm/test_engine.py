@@ -1,14 +1,25 @@
-"""Engine construction: every connection attempt is bounded in time."""
+"""Engine construction: every connection attempt is bounded in time; migrations run once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from crm.engine import PG_CONNECT_TIMEOUT_S, SQLITE_TIMEOUT_S, make_engine, normalise_url
+from crm.engine import (
+    PG_CONNECT_TIMEOUT_S,
+    SCHEMA_HEAD,
+    SQLITE_TIMEOUT_S,
+    current_revision,
+    make_engine,
+    migrate,
+    normalise_url,
+    schema_head,
+)
 from tests.conftest import postgres_url
 
 
@@ -74,3 +85,30 @@ def test_psycopg_pipeline_exit_noise_is_dropped_and_other_warnings_kept(
     assert [record.getMessage() for record in caplog.records] == [
         "connection lost: server closed the connection"
     ]
+
+
+def test_the_schema_head_constant_is_the_newest_migration() -> None:
+    assert schema_head() == SCHEMA_HEAD, "a new migration: set crm.engine.SCHEMA_HEAD to its revision"
+
+
+def test_a_current_store_opens_without_loading_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert current_revision(conn) is None
+    migrate(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == SCHEMA_HEAD
+    engine.dispose()
+    # a second process opening the migrated store: Alembic (about 11 MB) stays unloaded
+    script = (
+        "import sys\n"
+        "from crm.engine import make_engine, migrate\n"
+        f"migrate(make_engine({url!r}))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False"
