@@ -8,11 +8,12 @@ Prints, all measured in the same run:
   * parse (best of 5 interleaved rounds): tweets/s and MB/s of ``json.loads`` alone over the
     pages' bytes (the baseline) and of the channel's ``x.v2.tweet_page`` parser over the same
     bytes (decoding included: it gets the bytes), and the throughput ratio parser / json.loads
-    (the goal is at least 0.5; the parser decodes with orjson, falling back to json for what
-    orjson refuses, and ``orjson.loads`` alone is printed too); the floor: ``orjson.loads`` and
-    one bare ``Message`` per tweet (what any parser returning the hub's messages costs at
-    least); the parser's time split into decoding, building its messages (from the values it
-    parsed) and the rest; for generated pages (every field the poller asks for, 100 tweets per page with
+    (the goal is at least 0.5; the parser decodes pages of the usual shape straight into typed
+    structs with msgspec, others with orjson, falling back to json for what orjson refuses, and
+    ``orjson.loads`` alone is printed too); the floor: ``orjson.loads`` and one bare ``Message``
+    per tweet (what any parser returning the hub's messages costs at least); the parser's time
+    split into decoding (into its structs), building its messages (from the values it parsed)
+    and the rest; for generated pages (every field the poller asks for, 100 tweets per page with
     their users, referenced tweets, media and places) and, when ``../shared/corpora`` is
     there, the recorded v2 pages with tweets;
   * flow: tweets/s end to end - the real ``tweepy.Client`` polling a local HTTP server that
@@ -37,12 +38,14 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import msgspec
 import orjson
 from bytewax.testing import run_main
 
 from channels.twitter.parse import parse_tweet_page
 from channels.twitter.settings import TwitterSettings
 from channels.twitter.source import XSource
+from channels.twitter.v2_structs import Page
 from flows.ingest import build_flow
 from flows.report import IngestReport
 from hub.models import Envelope, Message
@@ -210,6 +213,12 @@ def bench_parse(label: str, pages: list[bytes], rounds: int = 5) -> float:
         for page in pages:
             orjson.loads(page)
 
+    structs = msgspec.json.Decoder(Page)
+
+    def typed() -> None:  # what the parser's decoding costs: the pages into its typed structs
+        for page in pages:
+            structs.decode(page)
+
     def models() -> None:
         for kwargs in fields:
             Message(**kwargs)
@@ -237,6 +246,7 @@ def bench_parse(label: str, pages: list[bytes], rounds: int = 5) -> float:
     runs = {
         "loads": loads,
         "orjson": fast_loads,
+        "structs": typed,
         "parse": parse,
         "floor": floor,
         "models": models,
@@ -268,9 +278,9 @@ def bench_parse(label: str, pages: list[bytes], rounds: int = 5) -> float:
         f" no author, entities or metadata), what no parser returning Messages beats:"
         f" ratio {best['loads'] / best['floor']:.2f}x"
     )
-    rest = best["parse"] - best["orjson"] - best["prevalidated"]
+    rest = best["parse"] - best["structs"] - best["prevalidated"]
     print(  # the rest: reading and checking the tweets, their authors, and the collector's share
-        f"  the parser's time: decoding {best['orjson'] * per:.1f} + its messages"
+        f"  the parser's time: decoding into structs {best['structs'] * per:.1f} + its messages"
         f" {best['prevalidated'] * per:.1f} + the rest {rest * per:.1f} us/tweet"
         f" (reading and checking the tweets, their authors; the gc's share of a page's messages kept)"
     )

@@ -17,7 +17,9 @@ A payload is JSON as bytes or text, or already decoded. A v2 page may carry ``fo
 user are outbound. Unreadable payloads raise ``MalformedPayload`` (a dead letter with the
 reason), well-formed events the hub does not ingest ``UnsupportedEvent``; a payload whose
 shape breaks an assumption somewhere deeper is a ``MalformedPayload`` naming the error too,
-never a crash. What each shape becomes is written in ``v2`` and ``v1``.
+never a crash. What each shape becomes is written in ``v2`` and ``v1``. A v2 page of the
+shape X sends is decoded straight into typed structs and read by ``v2_structs`` instead, with
+the same outcome.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from channels.base import Parser
 from channels.twitter.fields import decode, numeric_id
 from channels.twitter.v1 import aaa_event, statuses
 from channels.twitter.v2 import Context, dm_events_page, stream_line, tweet_page
+from channels.twitter.v2_structs import typed_tweet_page
 from hub.errors import MalformedPayload, SkippableError, UnsupportedEvent
 from hub.models import Envelope, Message
 
@@ -43,6 +46,7 @@ __all__ = [
     "parse_dm_events",
     "parse_stream_line",
     "parse_tweet_page",
+    "parse_tweet_page_values",
     "parse_v1_tweet",
 ]
 
@@ -85,7 +89,18 @@ def _parser(shape: Shape, what: str, *, keep_alive: bool = False) -> Parser:
     return parse
 
 
-parse_tweet_page = _parser(tweet_page, "v2 page")
+#: a v2 page decoded as JSON values and read by ``v2.tweet_page``: any payload, every refusal
+parse_tweet_page_values = _parser(tweet_page, "v2 page")
+
+
+def parse_tweet_page(envelope: Envelope) -> list[Message]:
+    """A v2 page: decoded straight into typed structs when it has the shape X sends
+    (``v2_structs``: no dicts to decode and check again), ``parse_tweet_page_values``
+    otherwise; the same messages either way, and the same refusals."""
+    messages = typed_tweet_page(envelope)
+    return parse_tweet_page_values(envelope) if messages is None else messages
+
+
 parse_stream_line = _parser(stream_line, "stream line", keep_alive=True)
 parse_dm_events = _parser(dm_events_page, "DM events page")
 parse_aaa_event = _parser(aaa_event, "Account Activity event")
