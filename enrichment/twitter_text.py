@@ -2,8 +2,8 @@
 
 A port of the extraction half of Twitter's ``twitter-text`` library (v3), checked against its
 conformance suite (``extract.yml``, see tests/conformance/test_twitter_text.py). URL extraction
-uses the ``twitter-text-parser`` package (a port of the same library's URL regexes and TLD
-lists); the rest is ported here because that package does not cover it.
+is enrichment/twitter_urls.py, a port of the ``twitter-text-parser`` package's (the same
+library's URL regexes and TLD lists), so that the ingest flow never imports that package.
 
 Returned values follow twitter-text: hashtags without ``#``/``＃``, screen names without
 ``@``, cashtags without ``$``, all as written (case kept). Indices are code-point offsets into
@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import regex
-from twitter_text import extract_urls_with_indices as _tt_urls
+
+from enrichment.twitter_urls import extract_urls_with_indices as _tt_urls
 
 __all__ = [
     "TextEntity",
@@ -102,7 +103,7 @@ def extract_urls_with_indices(text: str) -> list[TextEntity]:
     except (ValueError, UnicodeError, RecursionError):
         # The IDNA codec rejects some pathological inputs (lone surrogates); no URL then.
         return []
-    return [TextEntity(item["url"], item["indices"][0], item["indices"][1]) for item in found]
+    return [TextEntity(url, start, end) for url, start, end in found]
 
 
 def extract_urls(text: str) -> list[str]:
