@@ -2,7 +2,7 @@
 
 Runs inside the flow's ``kb`` step right after a batch is written (``flows.kb_writer``), so a
 conversation is routed once its knowledge-base document exists. Per batch, for the messages of
-inbox conversations (channels not in ``routing.listening_channels``):
+inbox conversations (channels ``RoutingSettings.is_listening`` does not name):
 
 1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``, idempotent by
    message id), for the routing rows, the events, sticky assignment and segment conditions: with
@@ -39,6 +39,7 @@ from crm.rules import RuleView
 from crm.schema import agents, identities, segment_members, teams
 from hub.backoff import retry
 from hub.models import Direction, Message
+from hub.settings import RoutingSettings
 from kb.analysis import effective_language, message_field_values
 from kb.base import KnowledgeBase
 from kb.matcher import AnalysedColumns, analyse_message, evaluate
@@ -215,12 +216,10 @@ class Router:
     Keeps the compiled rules (with their required-word prefilters, filled as messages come)
     until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes."""
 
-    def __init__(
-        self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
-    ) -> None:
+    def __init__(self, crm: CRMStore, kb: KnowledgeBase, settings: RoutingSettings | None = None) -> None:
         self._crm = crm
         self._kb = kb
-        self._listening = frozenset(c.lower() for c in listening_channels)
+        self._settings = settings or RoutingSettings()
         self._version: object = None
         self._rules: list[RuleView] = []
         self._missing: set[str] | None = None
@@ -315,7 +314,7 @@ class Router:
         inbox: list[tuple[str, Message]] = [
             (conversation_of.get(c, c), m)
             for m in messages
-            if (c := m.conversation_id) and m.channel.lower() not in self._listening
+            if (c := m.conversation_id) and not self._settings.is_listening(m.channel)
         ]
         if not inbox and not folds:
             return []
