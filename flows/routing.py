@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, union_all
 
 from crm import CRMStore
 from crm.events import NewEvent
@@ -210,6 +210,21 @@ def decide(
     return Decision(queue, priority, tuple(dict.fromkeys(tags)), assign, assign_rule)
 
 
+#: which of some team and agent ids exist (agents: enabled)
+_FOUND_TARGETS = union_all(
+    select(teams.c.id).where(teams.c.id.in_(bindparam("teams", expanding=True))),
+    select(agents.c.id).where(
+        agents.c.id.in_(bindparam("agents", expanding=True)), agents.c.disabled.is_(False)
+    ),
+)
+
+
+def _targets(rules: Sequence[RuleView]) -> tuple[list[str], list[str]]:
+    """The team ids and the agent ids ``rules`` assign to."""
+    specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
+    return sorted({s.team_id for s in specs if s.team_id}), sorted({s.agent_id for s in specs if s.agent_id})
+
+
 class Router:
     """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
 
@@ -222,33 +237,30 @@ class Router:
         self._settings = settings or RoutingSettings()
         self._version: object = None
         self._rules: list[RuleView] = []
+        #: the team and agent ids the rules assign to
+        self._targets: tuple[list[str], list[str]] = ([], [])
         self._missing: set[str] | None = None
         self._compiled: list[CompiledRule] = []
 
     def _current_rules(self) -> list[CompiledRule]:
-        version = self._crm.rules.version()
-        if version != self._version:
-            self._rules = self._crm.rules.list_all(enabled_only=True)
-            self._version, self._missing = version, None
-        missing = self._missing_targets(self._rules)  # every batch: agents and teams change too
+        # one connection and two prebuilt statements a batch: this runs for every flow batch
+        with self._crm.engine.connect() as conn:
+            version = self._crm.rules.version(conn)
+            if version != self._version:
+                self._rules = self._crm.rules.list_all(enabled_only=True)
+                self._targets = _targets(self._rules)
+                self._version, self._missing = version, None
+            missing = self._missing_targets(conn, *self._targets)  # agents and teams change too
         if missing != self._missing:
             self._compiled, self._missing = compile_rules(self._rules, missing), missing
         return self._compiled
 
-    def _missing_targets(self, rules: Sequence[RuleView]) -> set[str]:
-        specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
-        team_ids = {s.team_id for s in specs if s.team_id}
-        agent_ids = {s.agent_id for s in specs if s.agent_id}
+    @staticmethod
+    def _missing_targets(conn: Connection, team_ids: list[str], agent_ids: list[str]) -> set[str]:
         if not team_ids and not agent_ids:
             return set()
-        with self._crm.engine.connect() as conn:
-            found = set(conn.execute(select(teams.c.id).where(teams.c.id.in_(team_ids))).scalars())
-            found |= set(
-                conn.execute(
-                    select(agents.c.id).where(agents.c.id.in_(agent_ids), agents.c.disabled.is_(False))
-                ).scalars()
-            )
-        return (team_ids | agent_ids) - found
+        found = set(conn.execute(_FOUND_TARGETS, {"teams": team_ids, "agents": agent_ids}).scalars())
+        return (set(team_ids) | set(agent_ids)) - found
 
     def _documents_triage(self, inbox: Sequence[tuple[str, Message]]) -> dict[str, dict[str, Any]]:
         """The triage the documents of ``inbox``'s conversations show, for those that have any
