@@ -2,9 +2,10 @@
 
 ``crm.routing`` runs every change of the routing table as a :class:`RoutingTxn` under the
 routing lock. Rows are read in bulk (:meth:`RoutingTxn.prefetch`) or one at a time on first
-use, changed in memory, and written by :meth:`RoutingTxn.flush` with one multi-row INSERT and
-one multi-row UPDATE; the flush runs before any query that reads many rows (the agents' loads,
-the waiting list, sticky history) and at commit, so every read sees this transaction's changes.
+use, changed in memory, and written by :meth:`RoutingTxn.flush` with one INSERT and one UPDATE
+``executemany``; the flush runs before any query that reads many rows (the agents' loads, the
+waiting list) and at commit, and before sticky history when the contact has unwritten rows
+(:meth:`RoutingTxn.flush_contact`), so every read sees this transaction's changes.
 The agent pool (``crm.assign.Pool``) is read on first use and kept current as loads change.
 """
 
