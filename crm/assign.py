@@ -20,11 +20,13 @@ Each spec's ``fallback`` is tried in turn when its own mode finds nobody.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 
 from crm.rules import AssignSpec
 from crm.schema import agents, conversation_routing, team_cursors, team_members
@@ -63,7 +65,12 @@ class Candidate:
 
 def fits(agent: Candidate, subject: Subject) -> bool:
     """Whether ``agent`` may take ``subject`` now (see the module doc)."""
-    if not agent.online or agent.load >= agent.capacity:
+    return _fits(agent, agent.load, subject)
+
+
+def _fits(agent: Candidate, load: int, subject: Subject) -> bool:
+    """:func:`fits` with ``agent``'s load given apart (the pool keeps loads in a dict)."""
+    if not agent.online or load >= agent.capacity:
         return False
     language = (subject.language or "").lower()
     if agent.languages and language and language != "und" and language not in agent.languages:
@@ -74,15 +81,7 @@ def fits(agent: Candidate, subject: Subject) -> bool:
 def loads(conn: Connection, agent_ids: Iterable[str] | None = None) -> dict[str, int]:
     """Conversations assigned to each agent and not resolved (nor folded away); every agent
     holding any when ``agent_ids`` is None."""
-    query = (
-        select(conversation_routing.c.assignee, func.count())
-        .where(
-            conversation_routing.c.assignee.is_not(None),
-            conversation_routing.c.status.in_(_HOLDING),
-            conversation_routing.c.folded_into.is_(None),
-        )
-        .group_by(conversation_routing.c.assignee)
-    )
+    query = _LOADS
     ids = None if agent_ids is None else sorted(set(agent_ids))
     if ids is not None:
         query = query.where(conversation_routing.c.assignee.in_(ids))
@@ -92,103 +91,146 @@ def loads(conn: Connection, agent_ids: Iterable[str] | None = None) -> dict[str,
     return found
 
 
+# Statements built once: a flow batch's routing transaction runs each of them, some once per
+# conversation, and building a statement cost more than running it.
+_LOADS = (
+    select(conversation_routing.c.assignee, func.count())
+    .where(
+        conversation_routing.c.assignee.is_not(None),
+        conversation_routing.c.status.in_(_HOLDING),
+        conversation_routing.c.folded_into.is_(None),
+    )
+    .group_by(conversation_routing.c.assignee)
+)
+_AGENTS = select(
+    agents.c.id,
+    agents.c.capacity,
+    cast(agents.c.languages, Text),
+    cast(agents.c.channels, Text),
+    agents.c.availability,
+).where(agents.c.disabled.is_(False))
+_MEMBERS = (
+    select(team_members.c.agent_id)
+    .where(team_members.c.team_id == bindparam("team_id"))
+    .order_by(team_members.c.agent_id)
+)
+_CURSOR = select(team_cursors.c.last_agent_id).where(team_cursors.c.team_id == bindparam("team_id"))
+_STICKY = (
+    select(conversation_routing.c.last_assignee)
+    .where(
+        conversation_routing.c.contact_id == bindparam("contact_id"),
+        conversation_routing.c.last_assignee.is_not(None),
+        conversation_routing.c.conversation_id != bindparam("conversation_id"),
+    )
+    .order_by(conversation_routing.c.assigned_at.desc())
+    .limit(1)
+)
+
+
+@lru_cache(maxsize=4096)
+def _candidate(
+    agent_id: str, capacity: int, languages: str | None, channels: str | None, availability: str
+) -> Candidate:
+    """An agent as stored (their lists as stored JSON text), load 0: built once per distinct
+    row, since every routing transaction reads every agent and decoding them was most of that."""
+    return Candidate(
+        id=agent_id,
+        capacity=int(capacity),
+        load=0,
+        languages=tuple(json.loads(languages) or ()) if languages else (),
+        channels=tuple(json.loads(channels) or ()) if channels else (),
+        online=availability == "online",
+    )
+
+
 class Pool:
     """The agents of one routing transaction: read once (agents, loads, teams, cursors) on
     first use, then kept current in memory as this transaction assigns, so choosing an agent
     costs no query but sticky's. Valid only inside the transaction that holds the routing lock;
     :meth:`flush` writes the round-robin cursors it moved."""
 
-    def __init__(self, conn: Connection, before_read: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        before_read: Callable[[], None] = lambda: None,
+        before_contact_read: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._conn = conn
         #: called before reading conversation rows, so this transaction's changes are written
         self._before_read = before_read
+        #: called before sticky reads the rows of a contact but one conversation (the contact,
+        #: the conversation): needs only this transaction's changes to those rows written
+        self._before_contact_read = before_contact_read or (lambda _contact, _but: before_read())
+        #: the enabled agents as stored (load 0) and, apart, every agent's current load
         self._agents: dict[str, Candidate] | None = None
+        self._loads: dict[str, int] = {}
         self._members: dict[str, list[str]] = {}
         self._cursors: dict[str, str | None] = {}
         self._moved: set[str] = set()
 
-    def agents(self) -> dict[str, Candidate]:
+    def _read(self) -> dict[str, Candidate]:
         if self._agents is None:
-            rows = self._conn.execute(
-                select(
-                    agents.c.id,
-                    agents.c.capacity,
-                    agents.c.languages,
-                    agents.c.channels,
-                    agents.c.availability,
-                ).where(agents.c.disabled.is_(False))
-            ).all()
+            rows = self._conn.execute(_AGENTS).all()
             self._before_read()
-            current = loads(self._conn)
-            self._agents = {
-                row.id: Candidate(
-                    id=row.id,
-                    capacity=int(row.capacity),
-                    load=current.get(row.id, 0),
-                    languages=tuple(row.languages or ()),
-                    channels=tuple(row.channels or ()),
-                    online=row.availability == "online",
-                )
-                for row in rows
-            }
+            self._loads = loads(self._conn)
+            self._agents = {row[0]: _candidate(*row) for row in rows}
         return self._agents
+
+    def agent(self, agent_id: str) -> Candidate | None:
+        """The enabled agent ``agent_id`` with their current load; None: no such agent."""
+        found = self._read().get(agent_id)
+        return None if found is None else replace(found, load=self._loads.get(agent_id, 0))
+
+    def agents(self) -> dict[str, Candidate]:
+        """Every enabled agent with their current load."""
+        return {
+            agent_id: replace(a, load=self._loads.get(agent_id, 0)) for agent_id, a in self._read().items()
+        }
 
     def members(self, team_id: str) -> list[str]:
         if team_id not in self._members:
-            query = (
-                select(team_members.c.agent_id)
-                .where(team_members.c.team_id == team_id)
-                .order_by(team_members.c.agent_id)
-            )
-            self._members[team_id] = list(self._conn.execute(query).scalars())
+            self._members[team_id] = list(self._conn.execute(_MEMBERS, {"team_id": team_id}).scalars())
         return self._members[team_id]
 
     def fitting(self, agent_id: str, subject: Subject) -> bool:
-        agent = self.agents().get(agent_id)
-        return agent is not None and agent.fits(subject)
+        agent = self._read().get(agent_id)
+        return agent is not None and _fits(agent, self._loads.get(agent_id, 0), subject)
 
     def took(self, agent_id: str | None, count: int = 1) -> None:
         """Record that ``agent_id`` gained (or, negative, lost) ``count`` conversations."""
-        agent = self.agents().get(agent_id) if agent_id else None
-        if agent is not None:
-            self.agents()[agent.id] = replace(agent, load=agent.load + count)
+        if agent_id and agent_id in self._read():
+            self._loads[agent_id] = self._loads.get(agent_id, 0) + count
 
     def round_robin(self, team_id: str, subject: Subject) -> str | None:
         members = self.members(team_id)
         if team_id not in self._cursors:
-            query = select(team_cursors.c.last_agent_id).where(team_cursors.c.team_id == team_id)
-            self._cursors[team_id] = self._conn.execute(query).scalar()
+            self._cursors[team_id] = self._conn.execute(_CURSOR, {"team_id": team_id}).scalar()
         last = self._cursors[team_id]
         start = members.index(last) + 1 if last in members else 0
+        pool, load = self._read(), self._loads
         for agent_id in members[start:] + members[:start]:
-            if self.fitting(agent_id, subject):
+            agent = pool.get(agent_id)
+            if agent is not None and _fits(agent, load.get(agent_id, 0), subject):
                 self._cursors[team_id] = agent_id
                 self._moved.add(team_id)
                 return agent_id
         return None
 
     def least_loaded(self, team_id: str, subject: Subject) -> str | None:
-        pool = self.agents()
-        fitting = [pool[a] for a in self.members(team_id) if a in pool and pool[a].fits(subject)]
-        if not fitting:
-            return None
-        return min(fitting, key=lambda a: (a.load / a.capacity, a.load, a.id)).id
+        pool, fitting = self._read(), []
+        for agent_id in self.members(team_id):
+            if self.fitting(agent_id, subject):  # capacity is above the load, so not 0
+                load = self._loads.get(agent_id, 0)
+                fitting.append((load / pool[agent_id].capacity, load, agent_id))
+        return min(fitting)[2] if fitting else None
 
     def sticky(self, spec: AssignSpec, subject: Subject) -> str | None:
         if subject.contact_id is None:
             return None
-        query = (
-            select(conversation_routing.c.last_assignee)
-            .where(
-                conversation_routing.c.contact_id == subject.contact_id,
-                conversation_routing.c.last_assignee.is_not(None),
-                conversation_routing.c.conversation_id != subject.conversation_id,
-            )
-            .order_by(conversation_routing.c.assigned_at.desc())
-            .limit(1)
-        )
-        self._before_read()
-        previous = self._conn.execute(query).scalar()
+        self._before_contact_read(subject.contact_id, subject.conversation_id)
+        previous = self._conn.execute(
+            _STICKY, {"contact_id": subject.contact_id, "conversation_id": subject.conversation_id}
+        ).scalar()
         if previous is None or (spec.team_id is not None and previous not in self.members(spec.team_id)):
             return None
         return previous if self.fitting(previous, subject) else None

@@ -58,8 +58,32 @@ class AuditEntry(BaseModel):
     request_id: str | None
 
 
+#: the types :func:`summarise` keeps as they are (``bool`` is listed: ``type`` is exact)
+_SCALARS = (bool, int, float, type(None))
+
+
+def _flat(value: dict[Any, Any]) -> bool:
+    """Whether ``value`` is its own summary: a few str keys to scalars or short clean text."""
+    if len(value) > MAX_ITEMS:
+        return False
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_TEXT or not item.isascii() or "\x00" in item:
+                return False
+        elif kind not in _SCALARS:
+            return False
+        if type(key) is not str:
+            return False
+    return True
+
+
 def summarise(value: Any, depth: int = 0) -> Any:
     """``value`` as JSON-safe data of bounded size (see the module doc)."""
+    if type(value) is dict and depth < MAX_DEPTH and _flat(value):
+        # the common event payload (a few ids, states and ISO times): nothing to cut or clean,
+        # so a copy is its summary (events are summarised by the thousand)
+        return dict(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):

@@ -78,16 +78,25 @@ def _tuples(
     return [tuple(row[n] if c is None else c(row[n]) for n, c in pairs) for row in rows]
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys) into ``table``."""
+def bulk_insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None
+) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table``, in order; ``same`` holds
+    values every row shares (a timestamp, say), converted once."""
     if not rows:
         return
     names = list(rows[0])
+    shared = dict(same or {})
     mark = _placeholder(conn)
-    columns = ", ".join(_quote(conn, n) for n in names)
-    values = ", ".join(_cast(conn, table, n, mark) for n in names)
+    everything = [*names, *shared]
+    columns = ", ".join(_quote(conn, n) for n in everything)
+    values = ", ".join(_cast(conn, table, n, mark) for n in everything)
     sql = f"INSERT INTO {_quote(conn, table.name)} ({columns}) VALUES ({values})"
-    conn.exec_driver_sql(sql, _tuples(rows, names, _converters(conn, table, names)))
+    tuples = _tuples(rows, names, _converters(conn, table, names))
+    if shared:
+        tail = _tuples([shared], list(shared), _converters(conn, table, list(shared)))[0]
+        tuples = [row + tail for row in tuples]
+    conn.exec_driver_sql(sql, tuples)
 
 
 def bulk_update(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from crm.audit import summarise
+from crm.bulk import bulk_insert
 from crm.engine import MIGRATION_LOCK, write
 from crm.schema import events
 from hub.models import utcnow
@@ -64,16 +65,20 @@ class Event(BaseModel):
     data: dict[str, Any]
 
 
-def _row(event: NewEvent, at: datetime) -> dict[str, Any]:
+def _fields(event: NewEvent) -> dict[str, Any]:
+    """An event's columns but ``at``."""
     data = summarise(event.data)
     return {
-        "at": at,
         "type": event.type,
         "conversation_id": event.conversation_id,
         "contact_id": event.contact_id,
         "actor_id": event.actor_id,
         "data": data if isinstance(data, dict) else {"value": data},
     }
+
+
+def _row(event: NewEvent, at: datetime) -> dict[str, Any]:
+    return {"at": at, **_fields(event)}
 
 
 def append_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
@@ -94,13 +99,15 @@ _INSERT = insert(events).returning(events.c.id)
 
 def record_events(conn: Connection, new: Sequence[NewEvent]) -> None:
     """:func:`append_events` for a writer that does not need the ids (routing appends thousands
-    per flow batch): one multi-row insert, rows in order, so ids still grow in ``new``'s order."""
+    per flow batch): one ``executemany`` of the rows in order (``crm.bulk``: values converted
+    once, straight to the driver), so ids still grow in ``new``'s order; on PostgreSQL under
+    the event lock, held to commit, as every event writer's."""
     if not new:
         return
     at = utcnow()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
-    conn.execute(insert(events), [_row(event, at) for event in new])
+    bulk_insert(conn, events, [_fields(event) for event in new], same={"at": at})
 
 
 class EventLog:

@@ -306,7 +306,7 @@ class RoutingStore:
 
     def _create(self, txn: RoutingTxn, arrival: Arrival) -> None:
         seeded = _seed_triage(arrival.triage)
-        agent = txn.pool.agents().get(seeded.get("assignee") or "") if seeded.get("assignee") else None
+        agent = txn.pool.agent(seeded["assignee"]) if seeded.get("assignee") else None
         if agent is not None and agent.load >= agent.capacity:
             # an agent carried in from the document takes it only with room (a free-text
             # assignee holds no capacity and is kept)

@@ -2,9 +2,10 @@
 
 ``crm.routing`` runs every change of the routing table as a :class:`RoutingTxn` under the
 routing lock. Rows are read in bulk (:meth:`RoutingTxn.prefetch`) or one at a time on first
-use, changed in memory, and written by :meth:`RoutingTxn.flush` with one multi-row INSERT and
-one multi-row UPDATE; the flush runs before any query that reads many rows (the agents' loads,
-the waiting list, sticky history) and at commit, so every read sees this transaction's changes.
+use, changed in memory, and written by :meth:`RoutingTxn.flush` with one INSERT and one UPDATE
+``executemany``; the flush runs before any query that reads many rows (the agents' loads, the
+waiting list) and at commit, and before sticky history when the contact has unwritten rows
+(:meth:`RoutingTxn.flush_contact`), so every read sees this transaction's changes.
 The agent pool (``crm.assign.Pool``) is read on first use and kept current as loads change.
 """
 
@@ -14,9 +15,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select
 
 from crm.assign import Pool
+from crm.bulk import bulk_insert, bulk_update
 from crm.events import NewEvent
 from crm.rollups import chunks
 from crm.schema import conversation_routing
@@ -27,6 +29,13 @@ __all__ = ["HOLDING", "RoutingTxn", "holding"]
 HOLDING = frozenset({"open", "pending", "snoozed"})
 _COLUMNS = [c.name for c in conversation_routing.columns]
 _KEY = "conversation_id"
+#: the columns an update writes: the key last (``bulk_update`` matches on it), never created_at
+_UPDATED = [*(name for name in _COLUMNS if name not in (_KEY, "created_at")), _KEY]
+
+#: the rows of some conversations (a statement built once: every routing transaction reads rows)
+_ROWS = select(conversation_routing).where(
+    conversation_routing.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def holding(row: dict[str, Any]) -> bool:
@@ -54,8 +63,7 @@ class RoutingTxn:
         """Read the rows of ``conversation_ids`` not read yet, in as few queries as can be."""
         wanted = sorted(set(conversation_ids) - set(self._rows))
         for part in chunks(wanted):
-            query = select(conversation_routing).where(conversation_routing.c.conversation_id.in_(part))
-            found = {row[_KEY]: dict(row) for row in self.conn.execute(query).mappings()}
+            found = {row[_KEY]: dict(row) for row in self.conn.execute(_ROWS, {"ids": part}).mappings()}
             for cid in part:
                 self._rows[cid] = found.get(cid)
 
@@ -92,24 +100,31 @@ class RoutingTxn:
         self.events.append(NewEvent(type=type_, conversation_id=conversation_id, data=data, **ids))
 
     def flush(self) -> None:
-        """Write the rows created and changed since the last flush."""
+        """Write the rows created and changed since the last flush: one ``executemany`` each
+        (``crm.bulk``: values converted once, straight to the driver; a flow batch writes
+        hundreds of rows, and SQLAlchemy's per-parameter processing was most of their cost)."""
         if self._new:
-            self.conn.execute(insert(conversation_routing), [self.existing(cid) for cid in sorted(self._new)])
+            bulk_insert(self.conn, conversation_routing, [self.existing(cid) for cid in sorted(self._new)])
         if self._dirty:
-            names = [name for name in _COLUMNS if name not in (_KEY, "created_at")]
-            statement = (
-                update(conversation_routing)
-                .where(conversation_routing.c.conversation_id == bindparam("k_id"))
-                .values({name: bindparam(f"v_{name}") for name in names})
-            )
-            params = []
+            rows = []
             for cid in sorted(self._dirty):
                 row = self._rows[cid]
                 assert row is not None
-                params.append({"k_id": cid, **{f"v_{name}": row[name] for name in names}})
-            self.conn.execute(statement, params)
+                rows.append({name: row[name] for name in _UPDATED})
+            bulk_update(self.conn, conversation_routing, _KEY, rows)
         self._new.clear()
         self._dirty.clear()
+
+    def flush_contact(self, contact_id: str, but: str) -> None:
+        """Flush when a row of ``contact_id`` other than ``but`` has changes not written yet, so
+        a query of that contact's rows sees them (sticky assignment runs one per conversation;
+        flushing everything before each cost more than the query). Routing never changes a
+        row's contact, so the rows of other contacts cannot match such a query either way."""
+        for cid in (*self._new, *self._dirty):
+            row = self._rows[cid]
+            if cid != but and row is not None and row["contact_id"] == contact_id:
+                self.flush()
+                return
 
     # --- the agents ----------------------------------------------------------------------------
 
@@ -118,7 +133,7 @@ class RoutingTxn:
         """The agents as this transaction sees them (read on first use, after a flush)."""
         if self._pool is None:
             self.flush()
-            self._pool = Pool(self.conn, before_read=self.flush)
+            self._pool = Pool(self.conn, before_read=self.flush, before_contact_read=self.flush_contact)
         return self._pool
 
     def load_change(self, agent_id: str | None, delta: int) -> None:

@@ -199,6 +199,10 @@ def parse_parts(condition: Any, actions: Any) -> tuple[RuleCondition, RuleAction
     return cond, acts
 
 
+#: :meth:`RuleStore.version`'s query (built once: the flow asks it every batch)
+_VERSION = select(func.count(), func.max(routing_rules.c.updated_at))
+
+
 class RuleStore:
     """Creates, lists, changes and deletes routing rules (see the module doc)."""
 
@@ -258,11 +262,13 @@ class RuleStore:
         with self._engine.connect() as conn:
             return [_view(row) for row in conn.execute(query).mappings()]
 
-    def version(self) -> tuple[int, datetime | None]:
-        """Changes whenever a rule is added, changed or deleted (count and latest change)."""
-        query = select(func.count(), func.max(routing_rules.c.updated_at))
-        with self._engine.connect() as conn:
-            count, latest = conn.execute(query).one()
+    def version(self, conn: Connection | None = None) -> tuple[int, datetime | None]:
+        """Changes whenever a rule is added, changed or deleted (count and latest change); read
+        on ``conn`` when given (the flow asks once a batch, with other reads)."""
+        if conn is None:
+            with self._engine.connect() as own:
+                return self.version(own)
+        count, latest = conn.execute(_VERSION).one()
         return int(count), latest
 
     def update(

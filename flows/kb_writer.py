@@ -185,7 +185,7 @@ class KBWriteStep:
                 if needs_backfill(kb, crm.threads):  # a knowledge base from before the tables
                     backfill_threads(kb, crm.threads, keeper)
                 if self._settings.routing.enabled:
-                    self._router = Router(crm, kb, self._settings.routing.listening_channels)
+                    self._router = Router(crm, kb, self._settings.routing)
                 self._stores = (keeper, crm)
             return self._stores
 

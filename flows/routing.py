@@ -2,7 +2,7 @@
 
 Runs inside the flow's ``kb`` step right after a batch is written (``flows.kb_writer``), so a
 conversation is routed once its knowledge-base document exists. Per batch, for the messages of
-inbox conversations (channels not in ``routing.listening_channels``):
+inbox conversations (channels ``RoutingSettings.is_listening`` does not name):
 
 1. their authors are resolved to contacts (``CRMStore.upsert_from_messages``, idempotent by
    message id), for the routing rows, the events, sticky assignment and segment conditions: with
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, union_all
 
 from crm import CRMStore
 from crm.events import NewEvent
@@ -39,6 +39,7 @@ from crm.rules import RuleView
 from crm.schema import agents, identities, segment_members, teams
 from hub.backoff import retry
 from hub.models import Direction, Message
+from hub.settings import RoutingSettings
 from kb.analysis import effective_language, message_field_values
 from kb.base import KnowledgeBase
 from kb.matcher import AnalysedColumns, analyse_message, evaluate
@@ -209,47 +210,57 @@ def decide(
     return Decision(queue, priority, tuple(dict.fromkeys(tags)), assign, assign_rule)
 
 
+#: which of some team and agent ids exist (agents: enabled)
+_FOUND_TARGETS = union_all(
+    select(teams.c.id).where(teams.c.id.in_(bindparam("teams", expanding=True))),
+    select(agents.c.id).where(
+        agents.c.id.in_(bindparam("agents", expanding=True)), agents.c.disabled.is_(False)
+    ),
+)
+
+
+def _targets(rules: Sequence[RuleView]) -> tuple[list[str], list[str]]:
+    """The team ids and the agent ids ``rules`` assign to."""
+    specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
+    return sorted({s.team_id for s in specs if s.team_id}), sorted({s.agent_id for s in specs if s.agent_id})
+
+
 class Router:
     """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
 
     Keeps the compiled rules (with their required-word prefilters, filled as messages come)
     until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes."""
 
-    def __init__(
-        self, crm: CRMStore, kb: KnowledgeBase, listening_channels: Collection[str] = ("feeds",)
-    ) -> None:
+    def __init__(self, crm: CRMStore, kb: KnowledgeBase, settings: RoutingSettings | None = None) -> None:
         self._crm = crm
         self._kb = kb
-        self._listening = frozenset(c.lower() for c in listening_channels)
+        self._settings = settings or RoutingSettings()
         self._version: object = None
         self._rules: list[RuleView] = []
+        #: the team and agent ids the rules assign to
+        self._targets: tuple[list[str], list[str]] = ([], [])
         self._missing: set[str] | None = None
         self._compiled: list[CompiledRule] = []
 
     def _current_rules(self) -> list[CompiledRule]:
-        version = self._crm.rules.version()
-        if version != self._version:
-            self._rules = self._crm.rules.list_all(enabled_only=True)
-            self._version, self._missing = version, None
-        missing = self._missing_targets(self._rules)  # every batch: agents and teams change too
+        # one connection and two prebuilt statements a batch: this runs for every flow batch
+        with self._crm.engine.connect() as conn:
+            version = self._crm.rules.version(conn)
+            if version != self._version:
+                self._rules = self._crm.rules.list_all(enabled_only=True)
+                self._targets = _targets(self._rules)
+                self._version, self._missing = version, None
+            missing = self._missing_targets(conn, *self._targets)  # agents and teams change too
         if missing != self._missing:
             self._compiled, self._missing = compile_rules(self._rules, missing), missing
         return self._compiled
 
-    def _missing_targets(self, rules: Sequence[RuleView]) -> set[str]:
-        specs = [s for r in rules if r.actions.assign for s in r.actions.assign.chain()]
-        team_ids = {s.team_id for s in specs if s.team_id}
-        agent_ids = {s.agent_id for s in specs if s.agent_id}
+    @staticmethod
+    def _missing_targets(conn: Connection, team_ids: list[str], agent_ids: list[str]) -> set[str]:
         if not team_ids and not agent_ids:
             return set()
-        with self._crm.engine.connect() as conn:
-            found = set(conn.execute(select(teams.c.id).where(teams.c.id.in_(team_ids))).scalars())
-            found |= set(
-                conn.execute(
-                    select(agents.c.id).where(agents.c.id.in_(agent_ids), agents.c.disabled.is_(False))
-                ).scalars()
-            )
-        return (team_ids | agent_ids) - found
+        found = set(conn.execute(_FOUND_TARGETS, {"teams": team_ids, "agents": agent_ids}).scalars())
+        return (set(team_ids) | set(agent_ids)) - found
 
     def _documents_triage(self, inbox: Sequence[tuple[str, Message]]) -> dict[str, dict[str, Any]]:
         """The triage the documents of ``inbox``'s conversations show, for those that have any
@@ -315,7 +326,7 @@ class Router:
         inbox: list[tuple[str, Message]] = [
             (conversation_of.get(c, c), m)
             for m in messages
-            if (c := m.conversation_id) and m.channel.lower() not in self._listening
+            if (c := m.conversation_id) and not self._settings.is_listening(m.channel)
         ]
         if not inbox and not folds:
             return []

@@ -36,14 +36,11 @@ class _CRMPartition(StatelessSinkPartition[Message]):
         # With routing on, the kb step resolves the inbox messages' authors itself (routing
         # records their contacts, ``flows.routing``): this sink keeps to the listening channels,
         # so no batch is resolved twice, whichever of the two steps sees it first.
-        routing = settings.routing
-        self._only: frozenset[str] | None = (
-            frozenset(c.lower() for c in routing.listening_channels) if routing.enabled else None
-        )
+        self._routing = settings.routing
 
     def write_batch(self, items: list[Message]) -> None:
-        if self._only is not None:
-            items = [m for m in items if m.channel.lower() in self._only]
+        if self._routing.enabled:
+            items = [m for m in items if self._routing.is_listening(m.channel)]
         if items:
             retry("crm upsert", lambda: self._crm.upsert_from_messages(items))
 

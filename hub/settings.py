@@ -397,6 +397,11 @@ class RoutingSettings(BaseModel):
     #: how often ``parley run`` reopens snoozed conversations whose time has come
     snooze_poll_s: float = Field(default=30.0, gt=0)
 
+    def is_listening(self, channel: str) -> bool:
+        """Whether ``channel``'s conversations are listening only (case-insensitive): the one
+        test the flow's routing and its ``crm`` sink both use to split the inbox off."""
+        return channel.lower() in {c.lower() for c in self.listening_channels}
+
 
 class OutboxSettings(BaseModel):
     """The reply outbox and its dispatcher (``parley dispatch``, started by ``parley run``)."""

@@ -108,6 +108,21 @@ def test_sticky_returns_a_contact_to_the_agent_who_handled_them(store: CRMStore)
     assert assignees(store, ["third"]) == [ann]
 
 
+def test_sticky_sees_what_its_own_batch_assigned(store: CRMStore) -> None:
+    # Sticky reads the contact's rows in the batch's transaction, which writes its rows in bulk:
+    # a conversation the same batch assigned earlier counts, whoever else's rows are unwritten.
+    ann, bob = agent(store, "ann"), agent(store, "bob")
+    team = store.teams.create("t", member_ids=[ann, bob])
+    sticky = AssignSpec(mode="sticky", fallback=AssignSpec(mode="round_robin", team_id=team.id))
+    contacts = ["ctc_1", "ctc_2", "ctc_3", "ctc_1", "ctc_2", "ctc_3", "ctc_1"]
+    ids = [f"c{n}" for n in range(len(contacts))]
+    route(store, [arrival(cid, contact=ctc) for cid, ctc in zip(ids, contacts, strict=True)], sticky)
+    got = dict(zip(ids, assignees(store, ids), strict=True))
+    first = {ctc: got[cid] for cid, ctc in reversed(list(zip(ids, contacts, strict=True)))}
+    assert first["ctc_1"] != first["ctc_2"]  # the fallback took the team in turn
+    assert all(got[cid] == first[ctc] for cid, ctc in zip(ids, contacts, strict=True))
+
+
 def test_channel_and_capacity_limit_who_fits_and_the_rest_waits(store: CRMStore) -> None:
     mail = agent(store, "mail", channels=["email"], capacity=1)
     team = store.teams.create("t", member_ids=[mail])
