@@ -317,6 +317,7 @@ def run(
     settings = _settings()
     host, port = host or settings.api.host, port or settings.api.port
     try:
+        _migrate_apart(settings)
         from flows.inbox import inbox_sources
         from flows.ingest import channel_sources
 
@@ -339,6 +340,16 @@ def run(
                     _serve(settings, host, port)
     except FatalError as exc:
         _fail(exc)
+
+
+def _migrate_apart(settings: Settings) -> None:
+    """The CRM schema brought up to date by a child process before the flow starts, so the
+    flow and the API (which run for hours) never hold Alembic (``crm.engine.migrate_apart``)."""
+    from crm.engine import migrate_apart
+
+    if settings.database_url is None:
+        settings.ensure_data_dir()
+    migrate_apart(settings.crm_url)
 
 
 @contextmanager
@@ -510,6 +521,7 @@ def ingest(
     """Import files through the same parsers as live channels; prints a summary at the end."""
     settings = _settings()
     try:
+        _migrate_apart(settings)
         count = _processes(processes, settings)
         if count > 1:
             summary = _run_ingest_processes(settings, paths, count, recovery=False)

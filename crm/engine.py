@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +29,7 @@ from hub.sqlite_wal import enable_wal
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["make_engine", "migrate", "write"]
+__all__ = ["make_engine", "migrate", "migrate_apart", "write"]
 
 log = logging.getLogger("parley.crm")
 
@@ -147,6 +149,30 @@ def migrate(engine: Engine) -> None:
     except OperationalError as exc:
         raise FatalError(f"cannot open the CRM database ({engine.url!r}): {exc.orig}") from exc
     log.info("CRM schema migrated to %s", SCHEMA_HEAD)
+
+
+def migrate_apart(url: str) -> None:
+    """Bring the store at ``url`` to the newest revision in a short-lived child process when it
+    is not there yet, so the calling process never loads Alembic and the migration scripts
+    (about 11 MB it would keep for as long as it runs: a flow process runs for hours). For the
+    entry points of long-running processes; a store that is current costs one query."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+    except OperationalError as exc:
+        raise FatalError(f"cannot open the CRM database ({engine.url!r}): {exc.orig}") from exc
+    finally:
+        engine.dispose()
+    if current == SCHEMA_HEAD:
+        return
+    done = subprocess.run(
+        [sys.executable, "-m", "crm.migrate", url], capture_output=True, text=True, check=False, timeout=600
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise FatalError(f"migrating the CRM database ({engine.url!r}) failed: {reason}")
 
 
 def schema_head() -> str:

@@ -17,9 +17,11 @@ from crm.engine import (
     current_revision,
     make_engine,
     migrate,
+    migrate_apart,
     normalise_url,
     schema_head,
 )
+from hub.errors import FatalError
 from tests.conftest import postgres_url
 
 
@@ -112,3 +114,33 @@ def test_a_current_store_opens_without_loading_alembic(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=120
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_fresh_store_is_migrated_apart_and_its_caller_never_loads_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    script = (
+        "import sys\n"
+        "from crm.engine import migrate_apart\n"
+        f"migrate_apart({url!r})\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "False"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == SCHEMA_HEAD
+    engine.dispose()
+
+
+def test_a_migration_that_fails_apart_says_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:  # a store from a newer Parley: no migration path from here
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('9999')")
+    engine.dispose()
+    with pytest.raises(FatalError, match=r"migrating the CRM database .* failed: .*9999"):
+        migrate_apart(url)
