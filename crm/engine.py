@@ -166,8 +166,15 @@ def migrate_apart(url: str) -> None:
         engine.dispose()
     if current == SCHEMA_HEAD:
         return
+    # the URL goes on stdin: a command line is readable by every user of the machine, and a
+    # PostgreSQL URL may hold a password
     done = subprocess.run(
-        [sys.executable, "-m", "crm.migrate", url], capture_output=True, text=True, check=False, timeout=600
+        [sys.executable, "-m", "crm.migrate"],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
