@@ -89,6 +89,16 @@ def test_psycopg_pipeline_exit_noise_is_dropped_and_other_warnings_kept(
     ]
 
 
+def _loads_alembic(imports: str, call: str) -> bool:
+    """Whether a fresh Python process running ``imports`` then ``call`` ends with Alembic loaded."""
+    script = f"import sys\n{imports}\n{call}\nprint('alembic' in sys.modules)\n"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=300
+    )
+    return {"True": True, "False": False}[done.stdout.strip()]
+
+
 def test_the_schema_head_constant_is_the_newest_migration() -> None:
     assert schema_head() == SCHEMA_HEAD, "a new migration: set crm.engine.SCHEMA_HEAD to its revision"
 
@@ -103,32 +113,12 @@ def test_a_current_store_opens_without_loading_alembic(tmp_path: Path) -> None:
         assert current_revision(conn) == SCHEMA_HEAD
     engine.dispose()
     # a second process opening the migrated store: Alembic (about 11 MB) stays unloaded
-    script = (
-        "import sys\n"
-        "from crm.engine import make_engine, migrate\n"
-        f"migrate(make_engine({url!r}))\n"
-        "print('alembic' in sys.modules)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=120
-    )
-    assert done.stdout.strip() == "False"
+    assert not _loads_alembic("from crm.engine import make_engine, migrate", f"migrate(make_engine({url!r}))")
 
 
 def test_a_fresh_store_is_migrated_apart_and_its_caller_never_loads_alembic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crm.db'}"
-    script = (
-        "import sys\n"
-        "from crm.engine import migrate_apart\n"
-        f"migrate_apart({url!r})\n"
-        "print('alembic' in sys.modules)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True, timeout=300
-    )
-    assert done.stdout.strip() == "False"
+    assert not _loads_alembic("from crm.engine import migrate_apart", f"migrate_apart({url!r})")
     engine = make_engine(url)
     with engine.connect() as conn:
         assert current_revision(conn) == SCHEMA_HEAD
