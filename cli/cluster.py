@@ -6,15 +6,16 @@ TCP ports (``bytewax.testing.cluster_main``). Processes, never ``-w`` threads: t
 threads slower here. Bytewax routes every keyed step to the process that owns the key:
 
 * the file import reads each file in one process (one partition per file) and parses there;
-* dedupe and enrich run per shard of the message id, so the NLP spreads over all processes;
-* the thread step, then the KB write and the CRM sink after it, run per channel+account+author
-  shard (``flows.ingest.thread_key``): safe because conversation membership is decided in the
+* dedupe runs per shard of the message id and enrich per process, so the NLP spreads over all
+  processes (``flows.placement`` labels shard i so that process i mod N runs it);
+* the thread step, then the KB write and the CRM sink after it, run per author shard
+  (``flows.ingest.author_shard``): safe because conversation membership is decided in the
   relational store, one transaction per batch (``docs/threading.md``), and contact resolution
   is idempotent by message id.
 
 Each process writes its :class:`~flows.report.IngestReport` to ``report-<i>.json`` in a
-scratch folder (its ``read`` count every half second, for the progress bar; the whole report
-at its end); the parent adds them up. When one process fails or is killed, the parent stops
+scratch folder (only its ``read`` count every half second, for the progress bar; the whole
+report at its end); the parent adds them up. When one process fails or is killed, the parent stops
 the others (the cluster cannot go on without it) and says to run the command again: with
 recovery (``parley run``) it resumes from the last snapshot, and without, stored messages are
 not written twice.
@@ -74,8 +75,14 @@ def sum_reports(reports: Sequence[dict[str, object]]) -> IngestReport:
     return total
 
 
-def write_report(path: Path, report: IngestReport) -> None:
-    data = {**report.as_dict(), "conversation_ids": sorted(report.conversation_ids)}
+def write_report(path: Path, report: IngestReport, *, progress_only: bool = False) -> None:
+    """Write ``report`` to ``path`` whole, or (``progress_only``) just its ``read`` count: the
+    running rewrites every half second would otherwise serialise every conversation id so far."""
+    data: dict[str, object] = (
+        {"read": report.read}
+        if progress_only
+        else {**report.as_dict(), "conversation_ids": sorted(report.conversation_ids)}
+    )
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps(data), encoding="utf-8")
     scratch.replace(path)  # readers never see half a file
@@ -97,24 +104,27 @@ def run_cluster(
     demo_fallback: bool = False,
     on_read: Callable[[int], None] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Import ``paths`` (none: the configured channels) through ``processes`` flow processes.
 
     Blocks until all have finished; returns their summed report. ``on_read`` gets the records
     read so far, about twice a second; ``preexec_fn`` runs in each child before it starts (the
-    CLI's asks Linux to end it with its parent). Raises ``FatalError`` when a process fails, after
-    stopping the others.
+    CLI's asks Linux to end it with its parent). The processes start at once and load their
+    models while this one runs ``before_start`` (waiting for a migration, say) and prepares
+    the stores; they start the flow when it is done. Raises ``FatalError`` when a process
+    fails, or what ``before_start`` raises, after stopping the processes.
     """
     from bytewax.recovery import init_db_dir
 
     settings.ensure_data_dir()
-    _prepare_stores(settings)
     if recovery and not settings.recovery_dir.exists():
         settings.recovery_dir.mkdir(parents=True)
         init_db_dir(settings.recovery_dir, processes)
     addresses = ";".join(free_addresses(processes))
     with tempfile.TemporaryDirectory(prefix="parley-cluster-") as scratch:
         reports = [Path(scratch) / f"report-{i}.json" for i in range(processes)]
+        go = Path(scratch) / "go"
         workers = []
         for index in range(processes):
             command = [
@@ -126,7 +136,7 @@ def run_cluster(
                 "--addresses",
                 addresses,
             ]
-            command += ["--report", str(reports[index])]
+            command += ["--report", str(reports[index]), "--go", str(go)]
             command += ["--recovery"] if recovery else []
             command += ["--demo-fallback"] if demo_fallback else []
             command += [str(p) for p in paths]
@@ -134,6 +144,10 @@ def run_cluster(
                 subprocess.Popen(command, env=os.environ.copy(), process_group=0, preexec_fn=preexec_fn)
             )
         try:
+            if before_start is not None:
+                before_start()
+            _prepare_stores(settings)
+            go.touch()
             failed = _wait(workers, reports, on_read)
         finally:
             stop(workers)
@@ -151,8 +165,8 @@ def run_cluster(
 
 
 def _prepare_stores(settings: Settings) -> None:
-    """Create or migrate the stores once, here, before the processes start: N processes
-    migrating a new database at the same moment race on its schema."""
+    """Create or migrate the stores once, here, before the processes start their flow: N
+    processes migrating a new database at the same moment race on its schema."""
     from crm import open_crm
     from kb import open_kb
 

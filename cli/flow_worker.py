@@ -21,6 +21,8 @@ __all__ = ["main"]
 
 #: how often the process rewrites its running ``read`` count
 PROGRESS_EVERY_S = 0.5
+#: how often a process that has loaded its models looks for the parent's go-ahead
+GO_POLL_S = 0.02
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from cli.main import settings_for_run
     from flows.imports import FileImportSource
-    from flows.ingest import build_flow
+    from flows.ingest import build_flow, preload
 
     parser = argparse.ArgumentParser(prog="python -m cli.flow_worker", description=main.__doc__)
     parser.add_argument("--index", type=int, required=True)
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--recovery", action="store_true")
     parser.add_argument("--demo-fallback", action="store_true")
+    parser.add_argument("--go", type=Path, help="load the models, then wait for this file to exist")
     parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args(argv)
 
@@ -50,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:
             last[0] = now
-            write_report(args.report, report)
+            write_report(args.report, report, progress_only=True)
 
     sources = (
         [("import", FileImportSource(paths, batch_size=settings.flow.batch_size, on_emit=progress))]
@@ -58,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else None
     )
     flow = build_flow(settings, sources, report=report, processes=len(args.addresses.split(";")))
+    if args.go is not None:
+        preload(settings)
+        _wait_for(args.go)
     recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
     cluster_main(
         flow,
@@ -68,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     write_report(args.report, report)
     return 0
+
+
+def _wait_for(go: Path) -> None:
+    """Until ``go`` exists: the parent creates it once the stores are ready (it stops this
+    process instead when they cannot be)."""
+    while not go.exists():
+        time.sleep(GO_POLL_S)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from hub.settings import Settings
 from hub.settings_sources import describe_setting
 
 if TYPE_CHECKING:
+    from crm.engine import Migration
     from crm.store import CRMStore
     from kb.base import KnowledgeBase
 
@@ -106,9 +107,16 @@ def _processes(requested: int | None, settings: Settings) -> int:
 
 
 def _run_ingest_processes(
-    settings: Settings, paths: Sequence[Path], processes: int, *, recovery: bool, demo_fallback: bool = False
+    settings: Settings,
+    paths: Sequence[Path],
+    processes: int,
+    *,
+    recovery: bool,
+    demo_fallback: bool = False,
+    before_start: Callable[[], None] | None = None,
 ) -> dict[str, int]:
-    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``)."""
+    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``); the
+    processes load their models while this one runs ``before_start`` (a migration, say)."""
     from cli.cluster import run_cluster
     from flows.kb_writer import finish_ingest
 
@@ -125,6 +133,7 @@ def _run_ingest_processes(
             demo_fallback=demo_fallback,
             on_read=lambda n: progress.update(task, completed=n),
             preexec_fn=_flow_dies_with(os.getpid()),
+            before_start=before_start,
         )
         progress.update(task, completed=total)
     finish_ingest(settings, report)
@@ -153,14 +162,16 @@ def _progress(total: int, label: str) -> Iterator[Progress]:
         yield progress
 
 
-def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) -> dict[str, int]:
+def _run_ingest(
+    settings: Settings, paths: Sequence[Path], *, recovery: bool, migration: Migration | None = None
+) -> dict[str, int]:
     """Import ``paths`` through the ingest flow in this process, with a progress bar; return its
-    report."""
+    report. With a ``migration`` running, the models load while it finishes."""
     from bytewax.recovery import RecoveryConfig, init_db_dir
     from bytewax.testing import run_main
 
     from flows.imports import FileImportSource
-    from flows.ingest import build_flow
+    from flows.ingest import build_flow, preload
     from flows.kb_writer import finish_ingest
     from flows.report import IngestReport
 
@@ -180,6 +191,9 @@ def _run_ingest(settings: Settings, paths: Sequence[Path], *, recovery: bool) ->
             [("import", FileImportSource(list(paths), batch_size=settings.flow.batch_size, on_emit=advance))],
             report=report,
         )
+        preload(settings)
+        if migration is not None:
+            migration.wait()
         recovery_config = None
         if recovery:
             if not settings.recovery_dir.exists():
@@ -345,11 +359,16 @@ def run(
 def _migrate_apart(settings: Settings) -> None:
     """The CRM schema brought up to date by a child process before the flow starts, so the
     flow and the API (which run for hours) never hold Alembic (``crm.engine.migrate_apart``)."""
-    from crm.engine import migrate_apart
+    _start_migration(settings).wait()
+
+
+def _start_migration(settings: Settings) -> Migration:
+    """:func:`_migrate_apart` started, not waited for (``crm.engine.start_migration``)."""
+    from crm.engine import start_migration
 
     if settings.database_url is None:
         settings.ensure_data_dir()
-    migrate_apart(settings.crm_url)
+    return start_migration(settings.crm_url)
 
 
 @contextmanager
@@ -521,12 +540,13 @@ def ingest(
     """Import files through the same parsers as live channels; prints a summary at the end."""
     settings = _settings()
     try:
-        _migrate_apart(settings)
         count = _processes(processes, settings)
-        if count > 1:
-            summary = _run_ingest_processes(settings, paths, count, recovery=False)
-        else:
-            summary = _run_ingest(settings, paths, recovery=False)
+        if count > 1:  # the processes start first and load their models while the store migrates
+            summary = _run_ingest_processes(
+                settings, paths, count, recovery=False, before_start=lambda: _migrate_apart(settings)
+            )
+        else:  # the migration runs in its child while this process loads the models
+            summary = _run_ingest(settings, paths, recovery=False, migration=_start_migration(settings))
     except FatalError as exc:
         _fail(exc)
     _print_summary(summary)

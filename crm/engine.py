@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,7 +30,7 @@ from hub.sqlite_wal import enable_wal
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["make_engine", "migrate", "migrate_apart", "write"]
+__all__ = ["Migration", "make_engine", "migrate", "migrate_apart", "start_migration", "write"]
 
 log = logging.getLogger("parley.crm")
 
@@ -151,11 +152,40 @@ def migrate(engine: Engine) -> None:
     log.info("CRM schema migrated to %s", SCHEMA_HEAD)
 
 
-def migrate_apart(url: str) -> None:
-    """Bring the store at ``url`` to the newest revision in a short-lived child process when it
-    is not there yet, so the calling process never loads Alembic and the migration scripts
-    (about 11 MB it would keep for as long as it runs: a flow process runs for hours). For the
-    entry points of long-running processes; a store that is current costs one query."""
+class Migration:
+    """A CRM migration running in a child process (:func:`start_migration`), or none needed."""
+
+    def __init__(self, child: subprocess.Popen[str] | None, shown_url: str) -> None:
+        self._child = child
+        self._shown_url = shown_url
+        #: whether the store was behind and a child was started to migrate it
+        self.needed = child is not None
+
+    def wait(self) -> None:
+        """Block until the migration has finished; ``FatalError`` with the child's last line
+        when it failed. Returns at once when there was nothing to migrate, or on a second call."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            out, err = child.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise FatalError(f"migrating the CRM database ({self._shown_url}) took over 10 minutes") from None
+        if child.returncode != 0:
+            lines = (err or out).strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {child.returncode}"
+            raise FatalError(f"migrating the CRM database ({self._shown_url}) failed: {reason}")
+
+
+def start_migration(url: str) -> Migration:
+    """Start bringing the store at ``url`` to the newest revision in a short-lived child process
+    when it is not there yet, so the calling process never loads Alembic and the migration
+    scripts (about 11 MB it would keep for as long as it runs: a flow process runs for hours).
+    The caller goes on (loading its models, say) and calls ``wait()`` before it opens the
+    store. For the entry points of long-running processes; a store that is current costs one
+    query and starts nothing."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -165,21 +195,26 @@ def migrate_apart(url: str) -> None:
     finally:
         engine.dispose()
     if current == SCHEMA_HEAD:
-        return
+        return Migration(None, repr(engine.url))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "crm.migrate"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # the URL goes on stdin: a command line is readable by every user of the machine, and a
     # PostgreSQL URL may hold a password
-    done = subprocess.run(
-        [sys.executable, "-m", "crm.migrate"],
-        input=url,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise FatalError(f"migrating the CRM database ({engine.url!r}) failed: {reason}")
+    if child.stdin is not None:  # one line (the child reads a line); communicate() closes it
+        with suppress(BrokenPipeError):  # a child that died at once: wait() reports why
+            child.stdin.write(url + "\n")
+            child.stdin.flush()
+    return Migration(child, repr(engine.url))
+
+
+def migrate_apart(url: str) -> None:
+    """:func:`start_migration` and wait for it."""
+    start_migration(url).wait()
 
 
 def schema_head() -> str:

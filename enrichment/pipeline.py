@@ -237,10 +237,12 @@ class Enricher:
             )
         return self._entities
 
-    def warm_up(self) -> None:
-        """Load every model the configured steps need (call once per worker, if eager)."""
+    def warm_up(self, *, detector: bool = True) -> None:
+        """Load every model the configured steps need (call once per worker, if eager); the
+        language detector only if ``detector`` (text whose channel states its language never
+        needs it, and it is the largest: about 90 MiB)."""
         names = set(self.settings.steps)
-        if "language" in names:
+        if "language" in names and detector:
             _ = self.detector
         if "sentiment" in names:
             _ = self.sentiment

@@ -5,12 +5,13 @@
     sources (channel pollers, webhook inbox, file import) ── Envelope | DeadLetter
       → parse         channels.parse_envelope; failures become dead letters; messages
                       with a listen_query (feed items) must match it
-      → dedupe        keyed by shard of message id; drops exact replays
+      → dedupe        keyed by shard of message id (flows.placement: spread evenly over
+                      the processes); drops exact replays
       → enrich        one process: each batch as read (op.flat_map_batch); several: batched
                       per shard (op.collect) → enrichment.enrich(batch)
       → monitors      every enabled monitor's matches, 5-minute windows and alerts
                       (flows.monitors; a branch: the messages go on to the thread step)
-      → thread        keyed by channel+account+author shard → each message's thread link
+      → thread        keyed by author shard → each message's thread link
                       (ThreadState),
                       with each channel's threading rules (CHANNELS[c].threading)
       → kb            batched: conversations decided in the CRM store (crm.threads), messages
@@ -33,10 +34,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.operators import KeyedStream
 
 from channels import CHANNELS, configure, parse_envelope
 from channels.base import NamedSource
@@ -44,6 +46,7 @@ from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
 from flows.kb_writer import KBWriteStep, Linked
 from flows.monitors import add_monitor_steps
+from flows.placement import balanced_labels
 from flows.report import IngestReport
 from flows.sinks import crm_sink, dead_letter_sink
 from flows.threading import ThreadState, thread_link
@@ -51,9 +54,11 @@ from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEven
 from hub.models import DeadLetter, Direction, Envelope, Message
 from hub.settings import Settings
 
-__all__ = ["build_flow", "default_sources", "get_flow", "thread_key"]
+__all__ = ["author_shard", "build_flow", "default_sources", "get_flow", "message_shard", "preload"]
 
 log = logging.getLogger("parley.flow")
+
+X = TypeVar("X")
 
 #: keys the dedupe and enrich steps are spread over; processes take keys by hash, and with
 #: few keys two processes got uneven shares of the enrichment work (1.14x vs 1.29x at 64)
@@ -159,21 +164,25 @@ def _is_message(item: Message | DeadLetter) -> TypeGuard[Message]:
     return isinstance(item, Message)
 
 
-def shard_key(message: Message) -> str:
-    return str(int(hashlib.blake2b(message.id.encode(), digest_size=2).hexdigest(), 16) % SHARDS)
+def _shard_of(name: str) -> int:
+    return int(hashlib.blake2b(name.encode(), digest_size=2).hexdigest(), 16) % SHARDS
 
 
-def thread_key(message: Message) -> str:
-    """The thread step's key: channel, account and a shard of the author.
+def message_shard(message: Message) -> int:
+    """The dedupe and enrich shard of ``message``: one of ``SHARDS``, by its id (so every
+    replay of a message lands on the shard that has seen it)."""
+    return _shard_of(message.id)
 
-    The step's only memory, the subject fallback, is looked up by (subject, author) within a
-    channel+account, so every message that can use an entry lands on the key holding it; the
-    shard spreads the step, and the KB write and CRM sink after it, over every process (with
-    channel+account alone, one busy account kept them all on one process).
+
+def author_shard(message: Message) -> int:
+    """The thread step's shard of ``message``: one of ``SHARDS``, by its author.
+
+    The step's only memory, the subject fallback, is looked up by (account, subject, author),
+    so every message that can use an entry lands on the shard holding it; the shards spread
+    the step, and the KB write and CRM sink after it, over every process (keyed by
+    channel+account, before, one busy account kept them all on one process).
     """
-    who = message.author.id if message.author is not None else message.id
-    shard = int(hashlib.blake2b(who.encode(), digest_size=2).hexdigest(), 16) % SHARDS
-    return f"{message.channel}\x1f{message.account}\x1f{shard}"
+    return _shard_of(message.author.id if message.author is not None else message.id)
 
 
 def _fingerprint(message: Message) -> str:
@@ -265,6 +274,41 @@ def default_sources(settings: Settings) -> list[NamedSource]:
     return sources
 
 
+def _lane(processes: int | None, shards: Sequence[str]) -> Callable[[int], str]:
+    """The key that collects shard ``i``'s messages into batches: one label a process, owned
+    by the process that owns the shard (``flows.placement``), so collecting never moves a
+    message between processes; per shard when the number of processes is not known."""
+    if not processes:
+        return lambda shard: shards[shard]
+    lanes = balanced_labels(processes, processes)
+    return lambda shard: lanes[shard % processes]
+
+
+def _collected(step_id: str, stream: KeyedStream[X], settings: Settings) -> Stream[list[X]]:
+    """``stream`` in lists per key of up to ``flow.batch_size`` items, or what came within
+    ``flow.batch_timeout_ms``."""
+    flow = settings.flow
+    batches = op.collect(step_id, stream, timedelta(milliseconds=flow.batch_timeout_ms), flow.batch_size)
+    return op.key_rm(f"{step_id}_unkeyed", batches)
+
+
+def preload(settings: Settings) -> None:
+    """Load what the flow's first batch would: the enrichment models its configured steps use
+    (not the language detector: text whose channel states its language never needs it), then
+    move everything loaded so far out of the garbage collector's generations. Called before
+    the flow runs; where the process has something to wait for anyway (a migration, the
+    other processes), before it waits, so the loading overlaps the wait."""
+    import gc
+
+    from enrichment import build_nlp
+
+    settings = configure(settings)
+    build_nlp(settings.enrichment, settings.brand).warm_up(detector=False)
+    # What is loaded by now (modules, the models' Python objects) lives as long as the process:
+    # kept out of the collector's way, each full collection walks only the flow's own objects.
+    gc.freeze()
+
+
 def build_flow(
     settings: Settings,
     sources: Sequence[NamedSource] | None = None,
@@ -296,9 +340,13 @@ def build_flow(
     parsed = op.flat_map("parse", items, lambda item: parse_item(item, report, own))
     split = op.branch("split_dead_letters", parsed, _is_message)
 
-    sharded = op.key_on("shard", split.trues, shard_key)
+    # shard i is owned by worker i % processes (flows.placement): Bytewax's hash of 64 plain
+    # labels gave one of two processes 60% of a step's keys
+    shards = balanced_labels(SHARDS, processes)
+    sharded = op.key_on("shard", split.trues, lambda message: shards[message_shard(message)])
     per_shard = max(1000, settings.flow.state_capacity // SHARDS)
     fresh = op.stateful_flat_map("dedupe", sharded, _dedupe(per_shard, report))
+    lane = _lane(processes, shards)
     if processes == 1:
         # One process: the batches the sources read (``flow.batch_size`` records) go to
         # enrichment as they arrive, so reading waits for the work. Collected per shard, the
@@ -308,22 +356,26 @@ def build_flow(
     else:
         # Several: the exchange hands each process its shards' messages in small pieces, and
         # enriching (and writing) those as they come cost 2 processes a third of their speed-up
-        # and doubled their memory; collected per shard they make full batches again.
-        batches = op.collect(
-            "batch", fresh, timedelta(milliseconds=settings.flow.batch_timeout_ms), settings.flow.batch_size
-        )
-        enriched = op.flat_map("enrich", op.key_rm("unshard", batches), _enrich_batch(settings))
+        # and doubled their memory. They are collected per process (``_lane``): per shard, 32
+        # buffers a process filled to about 20 messages before their timeout, and spaCy's NER
+        # costs 18% more a text in batches of 20 than of 64.
+        laned = op.key_on("lane", op.key_rm("unshard", fresh), lambda m: lane(message_shard(m)))
+        enriched = op.flat_map("enrich", _collected("batch", laned, settings), _enrich_batch(settings))
     if settings.monitors.enabled:
         add_monitor_steps(enriched, settings)  # listening monitors: windows, corrections, alerts
 
-    by_account = op.key_on("thread_key", enriched, thread_key)
-    linked = op.key_rm("unthread", op.stateful_map("thread", by_account, _ThreadStep(settings)))
+    by_author = op.key_on("thread_key", enriched, lambda message: shards[author_shard(message)])
+    linked = op.key_rm("unthread", op.stateful_map("thread", by_author, _ThreadStep(settings)))
     dead_letters: Stream[DeadLetter] = split.falses  # type: ignore[assignment]
 
     op.output("crm", op.map("authors", linked, _message), crm_sink(settings))
     # a step, not a sink: it decides each batch's conversations in the relational store, and
     # what the knowledge base refuses joins the dead letters
-    refused = op.flat_map_batch("kb", linked, KBWriteStep(settings, report))
+    if processes == 1:
+        refused = op.flat_map_batch("kb", linked, KBWriteStep(settings, report))
+    else:  # collected per process too: as they came, batches of about 40 cost 9% more a message
+        by_lane = op.key_on("kb_lane", linked, lambda item: lane(author_shard(item[0])))
+        refused = op.flat_map("kb", _collected("kb_batch", by_lane, settings), KBWriteStep(settings, report))
     all_dead_letters = op.merge("all_dead_letters", dead_letters, refused)
     op.output("dead_letters", all_dead_letters, dead_letter_sink(settings, report))
     return flow

@@ -6,8 +6,8 @@ batch: so the answer never depends on which process saw which message first or o
 snapshot was taken. This step only reads each message's typed thread hints (``thread_key``,
 ``references``, ``reply_to``, ``subject_key``; bounce flags) and keeps the one memory the
 hints cannot carry: the email subject fallback, an earlier message by the same author with
-the same normalised subject, in a ``ThreadState`` per channel and account (kept in Bytewax
-snapshots, bounded). That fallback names a message, never a conversation id, so the flow
+the same normalised subject to the same account, in a ``ThreadState`` per shard of authors
+(kept in Bytewax snapshots, bounded). That fallback names a message, never a conversation id, so the flow
 state cannot contradict the store.
 """
 
@@ -31,21 +31,24 @@ NON_OPENING_FLAGS = frozenset({"bounce", "auto_reply", "retweet", "deleted"})
 
 @dataclass
 class ThreadState:
-    """What one channel+account's thread step remembers between messages (and restarts)."""
+    """What one author shard's thread step remembers between messages (and restarts)."""
 
     capacity: int = 200_000
-    #: (normalised subject, author id) -> (native id of the latest message with it, its time)
-    subjects: OrderedDict[tuple[str, str], tuple[str, datetime]] = field(default_factory=OrderedDict)
+    #: (account, normalised subject, author id) -> (native id of the latest message with it,
+    #: its time); the author id names the channel
+    subjects: OrderedDict[tuple[str, str, str], tuple[str, datetime]] = field(default_factory=OrderedDict)
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         # A snapshot from before threads were decided in the store also holds links and
         # aliases (dropped: the store knows better) and subjects that name conversations, not
-        # messages (dropped: the fallback starts afresh rather than follow a wrong name).
+        # messages (dropped: the fallback starts afresh rather than follow a wrong name). One
+        # from when the step was keyed by channel+account keys subjects without the account
+        # (dropped too: this shard may now hold several accounts' authors).
         self.capacity = int(saved.get("capacity", 200_000))
-        old = "links" in saved
-        self.subjects = OrderedDict() if old else saved.get("subjects", OrderedDict())
+        subjects = OrderedDict() if "links" in saved else saved.get("subjects", OrderedDict())
+        self.subjects = OrderedDict((k, v) for k, v in subjects.items() if len(k) == 3)
 
-    def remember_subject(self, key: tuple[str, str], native_id: str, at: datetime) -> None:
+    def remember_subject(self, key: tuple[str, str, str], native_id: str, at: datetime) -> None:
         self.subjects[key] = (native_id, at)
         self.subjects.move_to_end(key)
         while len(self.subjects) > self.capacity // 10:
@@ -55,7 +58,7 @@ class ThreadState:
 def _by_subject(state: ThreadState, message: Message, window: timedelta | None) -> str | None:
     if window is None or not message.subject_key or message.author is None:
         return None
-    hit = state.subjects.get((message.subject_key, message.author.id))
+    hit = state.subjects.get((message.account, message.subject_key, message.author.id))
     if hit is None:
         return None
     native_id, at = hit
@@ -82,7 +85,7 @@ def thread_link(
     follows = None if chain else _by_subject(state, message, subject_window)
     if subject_window is not None and message.subject_key and message.author is not None:
         state.remember_subject(
-            (message.subject_key, message.author.id), message.native_id, message.created_at
+            (message.account, message.subject_key, message.author.id), message.native_id, message.created_at
         )
     return ThreadLink(
         channel=message.channel,

@@ -20,6 +20,7 @@ from crm.engine import (
     migrate_apart,
     normalise_url,
     schema_head,
+    start_migration,
 )
 from hub.errors import FatalError
 from tests.conftest import postgres_url
@@ -134,3 +135,19 @@ def test_a_migration_that_fails_apart_says_why(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(FatalError, match=r"migrating the CRM database .* failed: .*9999"):
         migrate_apart(url)
+
+
+def test_a_migration_started_apart_runs_while_its_caller_goes_on(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migration = start_migration(url)
+    assert migration.needed
+    engine = make_engine(url)
+    try:
+        migration.wait()
+        migration.wait()  # a second wait returns at once
+        with engine.connect() as conn:
+            assert current_revision(conn) == SCHEMA_HEAD
+        # a current store starts no child at all
+        assert not start_migration(url).needed
+    finally:
+        engine.dispose()

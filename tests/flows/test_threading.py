@@ -110,6 +110,20 @@ def test_the_subject_fallback_names_the_latest_message_inside_the_window_only() 
     )  # a message that names its thread uses that
 
 
+def test_the_subject_fallback_stays_within_the_account() -> None:
+    """The step's state holds a shard of authors across accounts: the same customer writing
+    the same subject to two mailboxes opens two threads, as when each account had its own."""
+    state = ThreadState()
+    window = timedelta(days=14)
+    support = msg("a@x", channel="email", author=ANN, subject_key="broken kettle")
+    sales = msg("b@x", channel="email", author=ANN, subject_key="broken kettle", minutes=5)
+    sales = sales.model_copy(update={"account": "sales"})
+    assert thread_link(state, support, subject_window=window).follows is None
+    assert thread_link(state, sales, subject_window=window).follows is None
+    again = msg("c@x", channel="email", author=ANN, subject_key="broken kettle", minutes=10)
+    assert thread_link(state, again, subject_window=window).follows == "a@x"
+
+
 def test_the_subject_memory_is_bounded() -> None:
     state = ThreadState(capacity=1000)
     for i in range(150):
@@ -182,5 +196,16 @@ def test_a_snapshot_from_before_the_store_decided_threads_restores_lean() -> Non
     restored = pickle.loads(pickle.dumps(old))
     assert vars(restored) == {"capacity": 5000, "subjects": {}}
     fresh = ThreadState(capacity=3000)
-    fresh.remember_subject(("kettle", "idn_ann"), "m1", T0)
+    fresh.remember_subject(("support", "kettle", "idn_ann"), "m1", T0)
     assert pickle.loads(pickle.dumps(fresh)) == fresh
+
+
+def test_a_snapshot_keyed_by_channel_and_account_drops_its_subjects() -> None:
+    """Before the step was keyed by author shard, subjects were keyed without the account;
+    such an entry could now answer for another account's message, so it is dropped."""
+    import pickle
+
+    old = ThreadState.__new__(ThreadState)
+    old.__dict__.update(capacity=5000, subjects={("kettle", "idn_ann"): ("m0", T0)})
+    restored = pickle.loads(pickle.dumps(old))
+    assert vars(restored) == {"capacity": 5000, "subjects": {}}
