@@ -302,8 +302,6 @@ _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
-#: the values of an instance made of defaults only (never changed)
-_NOTHING: dict[str, Any] = {}
 #: each model's unvalidated constructor, compiled on first use (``_builder``)
 _BUILDERS: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
 
@@ -362,15 +360,59 @@ def _builder(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
             made = "[]" if factory is list else "{}"
         elif factory is Enrichment:
             # Enrichment() would validate its defaults: they need none (constants, fresh lists)
-            namespace[f"factory_{number}"] = _builder(Enrichment)
-            made = f"factory_{number}(NOTHING)"
+            namespace[f"factory_{number}"] = _defaults_builder(Enrichment)
+            made = f"factory_{number}()"
         else:
             namespace[f"factory_{number}"] = factory
             made = f"factory_{number}()"
         fresh.append(f"    if data[{name!r}] is FRESH:\n        data[{name!r}] = {made}")
-    namespace["NOTHING"] = _NOTHING
     exec(_BUILD.format(fresh="\n".join(fresh)), namespace)
     built = _BUILDERS[cls] = namespace["build"]
+    return built
+
+
+_DEFAULTS_BUILD = """
+def build():
+    data = defaults.copy()
+{fresh}
+    instance = new(cls)
+    set_dict(instance, data)
+    set_fields_set(instance, set())
+    set_extra(instance, None)
+    set_private(instance, None)
+    return instance
+"""
+
+
+def _defaults_builder(cls: type[_M]) -> Callable[[], _M]:
+    """The function making an instance of ``cls`` of its defaults alone, unvalidated: what
+    ``_builder(cls)`` makes of no values, without testing which defaults to make fresh (all
+    are). A message's ``Enrichment`` is made so, one per message."""
+    fields = cls.model_fields
+    namespace: dict[str, Any] = {
+        "defaults": {n: f.default for n, f in fields.items()},
+        "cls": cls,
+        "new": _new_instance,
+        "set_dict": _set_dict,
+        "set_fields_set": _set_fields_set,
+        "set_extra": _set_extra,
+        "set_private": _set_private,
+    }
+    fresh = []
+    for number, (name, field) in enumerate(fields.items()):
+        factory = field.default_factory
+        if factory is list or factory is dict:
+            made = "[]" if factory is list else "{}"
+        elif factory is not None:
+            namespace[f"factory_{number}"] = factory
+            made = f"factory_{number}()"
+        elif field.is_required():
+            raise TypeError(f"{cls.__name__}.{name} has no default")
+        else:
+            continue
+        fresh.append(f"    data[{name!r}] = {made}")
+    exec(_DEFAULTS_BUILD.format(fresh="\n".join(fresh)), namespace)
+    built: Callable[[], _M] = namespace["build"]
     return built
 
 

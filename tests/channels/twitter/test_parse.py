@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -281,6 +282,27 @@ def test_v1_archive_shapes() -> None:
 def test_broken_pages_are_malformed_with_a_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(MalformedPayload, match=reason):
         PARSERS["x.v2.tweet_page"](envelope("tweet_page__empty", payload=payload))
+
+
+def test_a_page_leaves_the_collector_as_it_found_it() -> None:
+    """The page parser pauses the cyclic garbage collector while it works: after a page, also a
+    refused one, the collector is enabled again, and one the caller disabled stays disabled."""
+    parse_page = PARSERS["x.v2.tweet_page"]
+    broken = envelope("tweet_page__empty", payload=b'{"data": [{"id": "x1", "text": "x"}]}')
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert len(parse("tweet_page__mentions")) == 5 and gc.isenabled()
+        with pytest.raises(MalformedPayload):
+            parse_page(broken)
+        assert gc.isenabled()
+        gc.disable()
+        assert len(parse("tweet_page__mentions")) == 5 and not gc.isenabled()
+        with pytest.raises(MalformedPayload):
+            parse_page(broken)
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_timestamps_fall_back_to_the_snowflake_id() -> None:
