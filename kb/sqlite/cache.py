@@ -29,8 +29,9 @@ __all__ = ["NO_MEMO", "Memo", "SearchCache"]
 
 T = TypeVar("T")
 
-#: entries kept at most (a ranked window is at most 2,000 short tuples: about 200 KB)
-MAX_ENTRIES = 256
+#: entries kept at most: a ranked window (2,000 rows of 3 numbers) is about 300 KB, so at most
+#: about 20 MB; totals and facets are a few hundred bytes
+MAX_ENTRIES = 64
 
 
 class SearchCache:

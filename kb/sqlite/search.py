@@ -355,7 +355,16 @@ def search_messages(
             _aggregate_messages, conn, facet_names, request.histogram, (source, where_sql, params, with_sql)
         )
         facets, histogram, facets_window = memo(
-            _key("aggregations", with_sql, source, where_sql, params, facet_names, request.histogram),
+            _key(
+                "aggregations",
+                FACET_WINDOW,
+                with_sql,
+                source,
+                where_sql,
+                params,
+                facet_names,
+                request.histogram,
+            ),
             partial(aggregate, counted, total, relation),
         )
         facets = {name: list(buckets) for name, buckets in facets.items()}  # the kept lists stay as kept
@@ -694,7 +703,7 @@ def search_conversations(
     if prepare is not None and memo.keeps:
         ranked = partial(
             memo,
-            _key("conversations ranked", inner_sql, params, plan.key, keys),
+            _key("conversations ranked", plan.window, inner_sql, params, plan.key, keys),
             partial(_rank_window, conn, prepare, inner_sql, params, keys),
             _kept_whole,
         )

@@ -47,6 +47,7 @@ from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.search_rules import conversation_analysis
+from kb.sqlite.cache import MAX_ENTRIES as MAX_SEARCH_CACHE_ENTRIES
 from kb.sqlite.cache import Memo, SearchCache
 from kb.sqlite.search import search_conversations, search_messages
 
@@ -218,7 +219,7 @@ class SQLiteKB:
         timeout_s: float = 30.0,
         limits: SearchLimits | None = None,
         cache_mib: int = 8,
-        search_cache_entries: int = 256,
+        search_cache_entries: int = MAX_SEARCH_CACHE_ENTRIES,
     ) -> None:
         self.path = Path(path)
         self._cache_kib = cache_mib * 1024
