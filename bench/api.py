@@ -7,7 +7,9 @@ Builds an embedded knowledge base of ``--n`` generated messages (``bench/kb.py``
 with ``coffee`` in every message and ``machine`` in every other one: the broad matches issue 16
 names), serves it with ``parley serve`` in a child process, and runs ``--clients`` threads
 against each route for ``--seconds``. Prints requests/s, p50 and p95 per route, the ratio of
-each route's requests/s to the plain inbox page measured in the same run, and the load average
+each route's requests/s to the plain inbox page measured in the same run, the server's CPU time
+per request (user + system of the ``parley serve`` process, from ``/proc``: less sensitive to
+other work on the machine than latencies, though not immune), and the load average
 (``uptime``): the machine is shared, so compare ratios, not absolute figures.
 Goal (issue 16): p95 < 100 ms for the broad queries at 100,000 messages with 8 clients.
 """
@@ -124,6 +126,15 @@ def hammer(base: str, path: str, token: str, clients: int, seconds: float) -> tu
     return len(latencies) / (time.monotonic() - began), latencies, errors[0]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (None where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -164,14 +175,22 @@ def main() -> None:
                 httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
             load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
             print(f"{args.n:,} messages, {args.clients} clients, {args.seconds:g} s per route; {load}")
-            print(f"{'route':36} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs inbox':>9} {'errors':>7}")
+            print(
+                f"{'route':36} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs inbox':>9} {'errors':>7}"
+                f" {'CPU ms/req':>11}"
+            )
             inbox_rps = None
             for name, path in ROUTES:
+                cpu_before = _cpu_seconds(process.pid)
                 rps, latencies, errors = hammer(base, path, token, args.clients, args.seconds)
+                cpu_after = _cpu_seconds(process.pid)
+                cpu = "-"
+                if cpu_before is not None and cpu_after is not None and latencies:
+                    cpu = f"{(cpu_after - cpu_before) * 1000 / len(latencies):.2f}"
                 inbox_rps = inbox_rps or rps
                 print(
                     f"{name:36} {rps:8.1f} {_p(latencies, 50):8.1f} {_p(latencies, 95):8.1f}"
-                    f" {rps / inbox_rps:8.2f}x {errors:7d}",
+                    f" {rps / inbox_rps:8.2f}x {errors:7d} {cpu:>11}",
                     flush=True,
                 )
             load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -155,9 +155,11 @@ def _other_enabled_admins(conn: Connection, agent_id: str) -> int:
 class AgentStore:
     """Creates, reads and changes agents (see the module doc for the contract)."""
 
-    def __init__(self, engine: Engine, writer: Engine) -> None:
+    def __init__(self, engine: Engine, writer: Engine, on_change: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
         self._writer = writer
+        #: called after every change to an agent (the credential cache forgets who it knew)
+        self._on_change = on_change
 
     def create(
         self,
@@ -322,7 +324,10 @@ class AgentStore:
                 revoke_credentials(conn, agent_id, now)
             conn.execute(update(agents).where(agents.c.id == agent_id).values({**values, "updated_at": now}))
 
-        write(self._writer, work)
+        try:
+            write(self._writer, work)
+        finally:
+            self._on_change()
         return self._require(agent_id)
 
     def set_password(self, agent_id: str, password: str | None) -> AgentView:
@@ -341,5 +346,8 @@ class AgentStore:
             if conn.execute(statement).rowcount == 0:
                 raise NotFound(f"no agent {agent_id}")
 
-        write(self._writer, work)
+        try:
+            write(self._writer, work)
+        finally:
+            self._on_change()
         return self._require(agent_id)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from crm.agents import AgentView, agent_view, email_key
+from crm.credential_cache import CredentialCache
 from crm.engine import write
 from crm.errors import Conflict, InvalidRequest, NotFound
 from crm.hashing import (
@@ -72,6 +73,16 @@ class TokenView(BaseModel):
     expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    """A token that authenticated, with what decides how long the answer may be reused."""
+
+    caller: Authenticated
+    expires_at: datetime
+    #: the token's ``last_used_at`` as stored (None: never written)
+    last_used_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -129,9 +140,13 @@ def _check_ttl(ttl: timedelta) -> None:
 class CredentialStore:
     """API tokens, sessions and sign-in links (see the module doc for the contract)."""
 
-    def __init__(self, engine: Engine, writer: Engine) -> None:
+    def __init__(
+        self, engine: Engine, writer: Engine, cache: CredentialCache[CachedToken] | None = None
+    ) -> None:
         self._engine = engine
         self._writer = writer
+        #: tokens that authenticated lately (``crm.credential_cache``); off unless given
+        self.cache: CredentialCache[CachedToken] = cache or CredentialCache(0)
 
     # --- API tokens ------------------------------------------------------------------------
 
@@ -188,15 +203,41 @@ class CredentialStore:
                 statement = update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
                 conn.execute(statement)
 
-        write(self._writer, work)
+        try:
+            write(self._writer, work)
+        finally:
+            self.cache.clear()
         view = self.get_token(token_id)
         assert view is not None
         return view
 
+    def cached_token(self, token: str) -> Authenticated | None:
+        """The agent ``token`` authenticated within the cache's seconds, or ``None`` when only
+        the database can say (:meth:`authenticate_token` asks it); never reads the database."""
+        if not self.cache.enabled or not _presentable(token, TOKEN_PREFIX):
+            return None
+        entry = self.cache.get(digest(token))
+        if entry is None:
+            return None
+        now = utcnow()
+        if entry.expires_at <= now:
+            return None
+        if entry.last_used_at is None or now - entry.last_used_at > LAST_USED_RESOLUTION:
+            return None  # due to be written: the database path writes it
+        return entry.caller
+
     def authenticate_token(self, token: str) -> Authenticated | None:
-        """The agent ``token`` authenticates, or ``None`` (unknown, expired, revoked, disabled)."""
+        """The agent ``token`` authenticates, or ``None`` (unknown, expired, revoked, disabled).
+
+        A token that authenticated within ``auth.credential_cache_seconds`` is answered from
+        memory (``crm.credential_cache`` says when a change is seen)."""
+        cached = self.cached_token(token)
+        if cached is not None:
+            return cached
         if not _presentable(token, TOKEN_PREFIX):
             return None
+        key = digest(token)
+        generation, seen = self.cache.generation(), self.cache.now()
         query = (
             select(
                 agents,
@@ -206,7 +247,7 @@ class CredentialStore:
                 api_tokens.c.last_used_at.label("token_last_used_at"),
             )
             .join(agents, agents.c.id == api_tokens.c.agent_id)
-            .where(api_tokens.c.token_digest == digest(token))
+            .where(api_tokens.c.token_digest == key)
         )
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
@@ -219,7 +260,10 @@ class CredentialStore:
         if last_used is None or now - last_used > LAST_USED_RESOLUTION:
             statement = update(api_tokens).where(api_tokens.c.id == row["token_id"]).values(last_used_at=now)
             write(self._writer, lambda conn: conn.execute(statement))
-        return Authenticated(agent=agent_view(row), via="token", credential_id=row["token_id"])
+            last_used = now
+        caller = Authenticated(agent=agent_view(row), via="token", credential_id=row["token_id"])
+        self.cache.put(key, CachedToken(caller, row["token_expires_at"], last_used), seen, generation)
+        return caller
 
     # --- passwords and sessions ------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from crm.agents import AgentStore
 from crm.attributes import attributes_problem, text_problem
 from crm.audit import AuditLog
 from crm.canned import CannedStore
-from crm.credentials import CredentialStore
+from crm.credential_cache import CredentialCache
+from crm.credentials import CachedToken, CredentialStore
 from crm.deadletters import DeadLetterTable
 from crm.engine import make_engine, migrate, write, write_engine
 from crm.errors import InvalidRequest, NotFound
@@ -59,6 +60,7 @@ def open_crm(settings: Settings) -> CRMStore:
         settings.crm,
         own_addresses=settings.own_addresses(),
         sla_late_after=timedelta(minutes=settings.sla.late_after_minutes),
+        credential_cache_seconds=settings.auth.credential_cache_seconds,
     )
 
 
@@ -79,6 +81,7 @@ class CRMStore:
         *,
         own_addresses: Sequence[str] = (),
         sla_late_after: timedelta = timedelta(hours=1),
+        credential_cache_seconds: float = 0.0,
     ) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
@@ -87,9 +90,12 @@ class CRMStore:
         self.segments = SegmentStore(engine, self._writer, self.resolver)
         self._dead_letters = DeadLetterTable(engine, self._writer)
         self._inbox = InboxTable(engine, self._writer)
-        self.agents = AgentStore(engine, self._writer)
+        #: tokens that authenticated lately (``crm.credential_cache``): every change to an
+        #: agent or a token through these stores clears it
+        cache: CredentialCache[CachedToken] = CredentialCache(credential_cache_seconds)
+        self.agents = AgentStore(engine, self._writer, on_change=cache.clear)
         self.teams = TeamStore(engine, self._writer)
-        self.credentials = CredentialStore(engine, self._writer)
+        self.credentials = CredentialStore(engine, self._writer, cache)
         self.audit = AuditLog(engine, self._writer)
         #: what changed, in commit order, for followers (``crm.events``, docs/events.md)
         self.events = EventLog(engine, self._writer)

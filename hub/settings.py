@@ -97,6 +97,11 @@ class AuthSettings(BaseModel):
     #: the session cookie's Secure flag: None sets it when the request came over https
     cookie_secure: bool | None = None
     cookie_samesite: Literal["lax", "strict"] = "lax"
+    #: an API token that authenticated is answered from memory for this many seconds
+    #: (``crm.credential_cache``): changes made through this process are seen at once, those
+    #: of another process (``parley agents ...``) within this time; 0 asks the database
+    #: every request
+    credential_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     #: failed sign-ins allowed per email and per client address in a minute, then 429
     sign_in_attempts_per_minute: int = Field(default=5, ge=1)
     #: where a one-time sign-in link sends the browser once the session is set

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import (
@@ -34,6 +34,7 @@ from api.deps import (
 )
 from api.errors import error_responses
 from api.fields import Label, RequestBody, Tag
+from api.responses import model_json
 from api.triage import ensure_routed
 from crm import Role, role_at_least
 from crm.notes import NoteView
@@ -86,7 +87,8 @@ class ConversationDetail(BaseModel):
 def with_sla(crm: CRMStore, conversations: list[Conversation]) -> list[InboxConversation]:
     """``conversations`` with their SLA clocks, read in one query for the page."""
     clocks = crm.sla.views([c.id for c in conversations])
-    return [InboxConversation(**c.__dict__, sla=clocks.get(c.id)) for c in conversations]
+    # both parts are validated models already (read from the stores): no second validation
+    return [InboxConversation.model_construct(**c.__dict__, sla=clocks.get(c.id)) for c in conversations]
 
 
 #: triage fields that always have a value; assignee and queue may be cleared with null
@@ -115,7 +117,7 @@ class ConversationUpdate(RequestBody):
         return self
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=ConversationPage)
 def list_conversations(
     kb: KBDep,
     crm: CRMDep,
@@ -131,7 +133,7 @@ def list_conversations(
     limit: int = Query(default=25, ge=1, le=200),
     offset: int = Query(default=0, ge=0, le=MAX_KB_OFFSET, description="deeper pages follow next_cursor"),
     cursor: str | None = None,
-) -> ConversationPage:
+) -> Response:
     """Conversations, newest activity first; ``q`` keeps those with a matching message. Each
     carries its SLA due times (``sla``)."""
     request = SearchRequest(
@@ -153,13 +155,14 @@ def list_conversations(
         total_limit=TOTAL_LIMIT,
     )
     result = kb.search_conversations(request)
-    return ConversationPage(
+    page = ConversationPage(
         total=result.total,
         total_relation=result.total_relation,
         relevance_window=result.relevance_window,
         items=with_sla(crm, [hit.document for hit in result.hits]),
         next_cursor=result.next_cursor,
     )
+    return model_json(page)  # built from validated parts: no second validation
 
 
 @router.get("/conversations/{conversation_id}")

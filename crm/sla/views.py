@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from crm.rollups import chunks
 from crm.sla.schema import sla_clocks, sla_times
@@ -86,13 +86,21 @@ _VIEW_COLUMNS = [
 ]
 
 
+#: built once: building the statement and its cache key was a third of what an inbox page's
+#: SLA read cost (the ids travel as one expanding parameter)
+_VIEWS_QUERY = select(*_VIEW_COLUMNS).where(
+    sla_clocks.c.conversation_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def sla_views(engine: Engine, conversation_ids: Sequence[str]) -> dict[str, SlaView]:
     """The clocks of ``conversation_ids`` (those the tracker has seen), in one query per 500."""
     found: dict[str, SlaView] = {}
+    if not conversation_ids:
+        return found
     with engine.connect() as conn:
         for part in chunks(list(dict.fromkeys(conversation_ids))):
-            query = select(*_VIEW_COLUMNS).where(sla_clocks.c.conversation_id.in_(part))
-            for row in conn.execute(query):
+            for row in conn.execute(_VIEWS_QUERY, {"ids": list(part)}):
                 (cid, policy_id, fr_due, fr_at, nr_due, res_due, resolved, paused, *breached) = row
                 # read from our own table, whose columns have these types: no validation needed
                 found[cid] = SlaView.model_construct(

@@ -54,6 +54,7 @@ from kb.search_rules import (
     message_highlights,
     message_level,
 )
+from kb.sqlite.cache import NO_MEMO, Memo
 from kb.sqlite.query import (
     SUBJECT_COLUMNS,
     CompiledQuery,
@@ -61,6 +62,7 @@ from kb.sqlite.query import (
     conversation_filter_sql,
     fts_expression,
 )
+from kb.sqlite.ranked import MAX_RANKED_ROWS, slice_page
 
 __all__ = [
     "BROAD_MATCHES",
@@ -148,19 +150,50 @@ def _page(
     sort: str,
     keys: list[tuple[str, str]],
     kind: str,
+    ranked: Callable[[], list[tuple[Any, ...]] | None] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page of ``inner`` (columns r, score, ts) as (id, doc, score) rows, and the next cursor.
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
+    ``ranked``, when given, answers every row of ``inner`` in sort order (a relevance window,
+    kept by ``kb.sqlite.cache``) or None: the page is then a slice of it (``kb.sqlite.ranked``).
+    ``prepare`` runs before ``inner`` is read by SQL (it fills the temp tables ``inner`` reads).
     """
+    selected = None
+    if ranked is not None:
+        every_row = ranked()
+        if every_row is not None:
+            selected = slice_page(every_row, request, sort, keys)
+    if selected is None:
+        if prepare is not None:
+            prepare()
+        selected = _select_page(conn, inner, params, request, sort, keys)
+    rows, next_cursor = selected
+    docs: dict[int, tuple[str, str]] = {}
+    if rows:
+        marks = ",".join("?" * len(rows))
+        found = conn.execute(f"{_DOCS_BY_ROWID[kind]} IN ({marks})", [r[0] for r in rows])
+        docs = {rowid: (doc_id, doc) for rowid, doc_id, doc in found}
+    return [(*docs[r], score) for r, score, _ in rows], next_cursor
+
+
+def _select_page(
+    conn: sqlite3.Connection,
+    inner: str,
+    params: list[Any],
+    request: SearchRequest,
+    sort: str,
+    keys: list[tuple[str, str]],
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """The (r, score, ts) rows of ``request``'s page of ``inner``, and the next cursor."""
     limit = page_limit(request.limit)
     outer_where, outer_params, offset = "1", list[Any](), request.offset
     if request.cursor:
         outer_where, outer_params = _after(keys, decode_cursor(request.cursor, sort, length=len(keys)))
         offset = 0
-    order = ", ".join(f"{k} {d}" for k, d in keys)
     rows = conn.execute(
-        f"SELECT r, score, ts FROM ({inner}) WHERE {outer_where} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT r, score, ts FROM ({inner}) WHERE {outer_where} ORDER BY {_order(keys)} LIMIT ? OFFSET ?",
         [*params, *outer_params, limit + 1, max(0, offset)],
     ).fetchall()
     next_cursor = None
@@ -168,13 +201,16 @@ def _page(
         rows = rows[:limit]
         last = dict(zip(("r", "score", "ts"), rows[-1], strict=True))
         next_cursor = encode_cursor(sort, [last[k] for k, _ in keys])
-    rows = rows[:limit]
-    docs: dict[int, tuple[str, str]] = {}
-    if rows:
-        marks = ",".join("?" * len(rows))
-        found = conn.execute(f"{_DOCS_BY_ROWID[kind]} IN ({marks})", [r[0] for r in rows])
-        docs = {rowid: (doc_id, doc) for rowid, doc_id, doc in found}
-    return [(*docs[r], score) for r, score, _ in rows], next_cursor
+    return rows[:limit], next_cursor
+
+
+def _order(keys: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{k} {d}" for k, d in keys)
+
+
+def _key(*parts: Any) -> tuple[Any, ...]:
+    """A cache key of SQL text and parameters (lists made tuples, so it hashes)."""
+    return tuple(tuple(_key(*p)) if isinstance(p, list | tuple) else p for p in parts)
 
 
 def _histogram(
@@ -235,11 +271,13 @@ def _buckets(rows: list[tuple[Any, int]]) -> list[FacetBucket]:
 
 
 def search_messages(
-    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits, memo: Memo = NO_MEMO
 ) -> SearchResult[Message]:
+    """Messages matching ``request``; ``memo`` keeps what does not depend on the page (the
+    total, the ranked relevance window, facets and histogram) while the data is unchanged."""
     node = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, MESSAGE_FACETS)
-    compiled = compile_message_query(node, request.filters, _analyses(conn))
+    compiled = compile_message_query(node, request.filters, memo(("analyses",), partial(_analyses, conn)))
     if compiled.fts:
         source, score = _FTS_SOURCE, _BM25
         where, params = ["message_fts MATCH ?", *compiled.where], [compiled.fts, *compiled.params]
@@ -256,11 +294,15 @@ def search_messages(
         counted = "SELECT 1 FROM message_fts WHERE message_fts MATCH ?"
     else:
         counted = f"SELECT 1 FROM {source} WHERE {where_sql}"
-    total, relation = _capped_count(conn, counted, params, request.total_limit, with_sql)
+    total, relation = memo(
+        _key("count", with_sql, counted, params, request.total_limit),
+        partial(_capped_count, conn, counted, params, request.total_limit, with_sql),
+    )
     inner = (
         f"{with_sql}SELECT {rowid} AS r, {score} AS score, m.created_ts AS ts FROM {source} WHERE {where_sql}"
     )
     window = None
+    ranked = None
     if sort == "relevance" and source == _FTS_SOURCE and (relation == "gte" or total > RANK_WINDOW):
         # rank the most recently indexed matches only: FTS5 walks its doclists newest first
         # and stops after the window, so bm25 is computed for RANK_WINDOW rows, not every hit
@@ -274,6 +316,10 @@ def search_messages(
             newest = "SELECT rowid AS r, rank AS score, 0.0 AS ts FROM message_fts WHERE message_fts MATCH ?"
             newest += " ORDER BY rowid DESC"
         inner = f"{with_sql}SELECT r, score, ts FROM ({newest} LIMIT {RANK_WINDOW})"
+        if memo.keeps:  # the whole window in rank order, kept: every page is a slice of it
+            everything = f"SELECT r, score, ts FROM ({inner}) ORDER BY {_order(_SORT_KEYS[sort])}"
+            fetch = partial(_fetch_all, conn, everything, params)
+            ranked = partial(memo, _key("ranked", everything, params), fetch)
     elif bare_match and sort == "relevance":
         # ranking reads FTS5 alone (rowid and bm25): no join for hits that are not shown
         inner = f"SELECT rowid AS r, {_BM25} AS score, 0.0 AS ts FROM message_fts WHERE message_fts MATCH ?"
@@ -292,7 +338,7 @@ def search_messages(
             f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts"
             f" FROM {walk} WHERE {' AND '.join(test)}"
         )
-    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message")
+    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message", ranked)
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         message = read_document(Message, "message", doc_id, doc)
@@ -305,16 +351,52 @@ def search_messages(
     histogram: list[DateHistogramBucket] = []
     facets_window = None
     if facet_names or request.histogram:
-        if not request.histogram and _matches_more_than(
-            conn, FACET_WINDOW, counted, params, with_sql, total, relation
-        ):
-            facets_window = FACET_WINDOW
-        _collect_matches(conn, source, where_sql, params, with_sql, facets_window)
-        facets = {name: _message_facet(conn, name, _MATCHED_SOURCE, "1", [], "m.r") for name in facet_names}
-        histogram = _histogram(conn, request.histogram, "m.created_ts", _MATCHED_SOURCE, "1", [])
+        aggregate = partial(
+            _aggregate_messages, conn, facet_names, request.histogram, (source, where_sql, params, with_sql)
+        )
+        facets, histogram, facets_window = memo(
+            _key(
+                "aggregations",
+                FACET_WINDOW,
+                with_sql,
+                source,
+                where_sql,
+                params,
+                facet_names,
+                request.histogram,
+            ),
+            partial(aggregate, counted, total, relation),
+        )
+        facets = {name: list(buckets) for name, buckets in facets.items()}  # the kept lists stay as kept
+        histogram = list(histogram)
     return SearchResult(
         total, hits, facets, histogram, next_cursor, unreadable, relation, window, facets_window
     )
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _aggregate_messages(
+    conn: sqlite3.Connection,
+    facet_names: tuple[str, ...],
+    interval: str | None,
+    matches: tuple[str, str, list[Any], str],
+    counted: str,
+    total: int,
+    relation: Literal["eq", "gte"],
+) -> tuple[dict[str, list[FacetBucket]], list[DateHistogramBucket], int | None]:
+    """Facets, histogram and facet window of the messages of ``matches`` (source, where,
+    params, row sets), of which ``counted`` counts ``total`` (``relation``)."""
+    source, where_sql, params, with_sql = matches
+    facets_window = None
+    if not interval and _matches_more_than(conn, FACET_WINDOW, counted, params, with_sql, total, relation):
+        facets_window = FACET_WINDOW
+    _collect_matches(conn, source, where_sql, params, with_sql, facets_window)
+    facets = {name: _message_facet(conn, name, _MATCHED_SOURCE, "1", [], "m.r") for name in facet_names}
+    histogram = _histogram(conn, interval, "m.created_ts", _MATCHED_SOURCE, "1", [])
+    return facets, histogram, facets_window
 
 
 def _matches_more_than(
@@ -454,23 +536,31 @@ class _ConversationPlan:
     with_sql: str = ""
     with_params: list[Any] = field(default_factory=list)
     window: int | None = None
+    #: fills the temp tables ``source`` reads (a windowed ranking: only when its page is not kept)
+    prepare: Callable[[], None] | None = None
+    #: what ``source`` and ``where`` leave out that the rows depend on (the message query)
+    key: tuple[Any, ...] = ()
     count: Callable[[int | None], tuple[int, Literal["eq", "gte"]]] | None = None
     #: facets and histograms count every match: with a window, (where, params) over all of them
     every_match: tuple[list[str], list[Any]] | None = None
 
 
 def _plan_conversations(
-    conn: sqlite3.Connection, node: Node | None, f: SearchFilters, sort: str
+    conn: sqlite3.Connection, node: Node | None, f: SearchFilters, sort: str, memo: Memo
 ) -> _ConversationPlan:
     plan = _ConversationPlan()
     plan.where, plan.params = conversation_filter_sql(conversation_level(f))
     if node is None and not has_message_level_filters(f):
         return plan  # the inbox: conversations alone
-    analyses = _analyses(conn)
+    analyses = memo(("analyses",), partial(_analyses, conn))
     compiled = compile_message_query(node, message_level(f), analyses)
     by_subject = node is not None and matches_subjects(node, f)
     subject = _subject_expression(node, analyses) if by_subject else None
-    matched, relation = _matching_messages(conn, compiled, max(BROAD_MATCHES, RANK_WINDOW))
+    plan.key = _key(compiled.with_sql, compiled.with_params, compiled.fts, compiled.where, compiled.params)
+    limit = max(BROAD_MATCHES, RANK_WINDOW)
+    matched, relation = memo(
+        _key("matching messages", plan.key, limit), partial(_matching_messages, conn, compiled, limit)
+    )
     many = relation == "gte" or matched > (RANK_WINDOW if sort == "relevance" else BROAD_MATCHES)
     if not many or not compiled.fts or not _fts_only(compiled):
         # few matches (or an ordered NEAR to check): group them all per conversation
@@ -478,17 +568,20 @@ def _plan_conversations(
         _join_hits(plan, subject)
         return plan
     exists, exists_params = _has_match(compiled)
-    plan.count = partial(
+    count = partial(
         _count_broad, conn, compiled, list(plan.where), list(plan.params), subject, exists, exists_params
     )
+    count_key = _key("conversations", plan.key, plan.where, plan.params, subject)
+    plan.count = lambda limit: memo((*count_key, limit), partial(count, limit))
     plan.with_sql, plan.with_params = compiled.with_sql, list(compiled.with_params)
     if subject is not None:
         exists = f"({exists} OR c.rowid IN ({_SUBJECT_MATCH}))"
         exists_params = [*exists_params, subject]
     every = ([exists, *plan.where], [*exists_params, *plan.params])
     if sort == "relevance":
-        # rank the conversations of the most recently indexed matches (see RANK_WINDOW)
-        _collect_conversation_hits(conn, compiled, window=RANK_WINDOW)
+        # rank the conversations of the most recently indexed matches (see RANK_WINDOW), when
+        # the ranking is not kept already (search_conversations)
+        plan.prepare = partial(_collect_conversation_hits, conn, compiled, window=RANK_WINDOW)
         _join_hits(plan, subject)
         plan.window, plan.every_match = RANK_WINDOW, every
         return plan
@@ -554,13 +647,50 @@ def _count_broad(
     return total + extra, "eq"
 
 
+def _rank_window(
+    conn: sqlite3.Connection,
+    prepare: Callable[[], None],
+    inner: str,
+    params: list[Any],
+    keys: list[tuple[str, str]],
+) -> list[tuple[Any, ...]] | None:
+    """Every row of a windowed ranking in sort order (``prepare`` fills its temp table); None
+    when there are more than :data:`MAX_RANKED_ROWS` (its pages then come from SQL)."""
+    prepare()
+    rows = conn.execute(
+        f"SELECT r, score, ts FROM ({inner}) ORDER BY {_order(keys)} LIMIT {MAX_RANKED_ROWS + 1}", params
+    ).fetchall()
+    return rows if len(rows) <= MAX_RANKED_ROWS else None
+
+
+def _kept_whole(rows: list[tuple[Any, ...]] | None) -> bool:
+    return rows is not None
+
+
+def _once(work: Callable[[], None] | None) -> Callable[[], None] | None:
+    """``work``, done at most once however often the result is called."""
+    if work is None:
+        return None
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            work()
+            done = True
+
+    return run
+
+
 def search_conversations(
-    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits
+    conn: sqlite3.Connection, request: SearchRequest, limits: SearchLimits, memo: Memo = NO_MEMO
 ) -> SearchResult[Conversation]:
+    """Conversations matching ``request``; ``memo`` keeps what does not depend on the page (the
+    total, the ranked relevance window) while the data is unchanged."""
     node: Node | None = parse_search_query(request.query, limits.budget)
     facet_names = check_facets(request.facets, CONVERSATION_FACETS)
     sort = effective_sort(request.sort, node)
-    plan = _plan_conversations(conn, node, request.filters, sort)
+    plan = _plan_conversations(conn, node, request.filters, sort, memo)
     source, with_sql = plan.source, plan.with_sql
     where_sql = " AND ".join(plan.where) or "1"
     params = [*plan.with_params, *plan.params]
@@ -569,12 +699,22 @@ def search_conversations(
         f"{with_sql}SELECT c.rowid AS r, {plan.score} AS score, c.last_ts AS ts"
         f" FROM {source} WHERE {where_sql}"
     )
-    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation")
+    ranked, prepare = None, _once(plan.prepare)
+    if prepare is not None and memo.keeps:
+        ranked = partial(
+            memo,
+            _key("conversations ranked", plan.window, inner_sql, params, plan.key, keys),
+            partial(_rank_window, conn, prepare, inner_sql, params, keys),
+            _kept_whole,
+        )
+    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation", ranked, prepare)
     if plan.count is not None:
         total, relation = plan.count(request.total_limit)
     else:
-        total, relation = _capped_count(
-            conn, f"SELECT 1 FROM {source} WHERE {where_sql}", params, request.total_limit, with_sql
+        counted = f"SELECT 1 FROM {source} WHERE {where_sql}"
+        total, relation = memo(
+            _key("count", plan.key, with_sql, counted, params, request.total_limit),
+            partial(_capped_count, conn, counted, params, request.total_limit, with_sql),
         )
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:

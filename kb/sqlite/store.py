@@ -47,6 +47,8 @@ from kb.limits import Deadline, SearchLimits
 from kb.matcher import near_in_column
 from kb.query import Near, Text
 from kb.search_rules import conversation_analysis
+from kb.sqlite.cache import MAX_ENTRIES as MAX_SEARCH_CACHE_ENTRIES
+from kb.sqlite.cache import Memo, SearchCache
 from kb.sqlite.search import search_conversations, search_messages
 
 __all__ = ["SQLiteKB"]
@@ -217,11 +219,15 @@ class SQLiteKB:
         timeout_s: float = 30.0,
         limits: SearchLimits | None = None,
         cache_mib: int = 8,
+        search_cache_entries: int = MAX_SEARCH_CACHE_ENTRIES,
     ) -> None:
         self.path = Path(path)
         self._cache_kib = cache_mib * 1024
         #: the query budget and deadline every search keeps (``kb.limits``)
         self.limits = limits or SearchLimits()
+        #: searches' totals, facets and ranked windows while the data is unchanged
+        #: (``kb.sqlite.cache``; 0 entries: none kept)
+        self.search_cache = SearchCache(search_cache_entries)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
         self._local = threading.local()
@@ -280,6 +286,9 @@ class SQLiteKB:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                # after the commit (or a failed one): what searches kept may be stale now
+                self.search_cache.invalidate()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with _translated(self.path):
@@ -537,13 +546,25 @@ class SQLiteKB:
         finally:
             conn.set_progress_handler(None, 0)
 
+    def _memo(self, conn: sqlite3.Connection) -> Memo:
+        """The search cache as of now for a search on ``conn`` (this thread's connection).
+
+        ``PRAGMA data_version`` changes when another connection (this process's or another's)
+        committed since this connection last asked: then nothing kept may be reused. This
+        process's own writes clear the cache in ``_write``."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self._local, "data_version", None) != version:
+            self.search_cache.invalidate()
+            self._local.data_version = version
+        return self.search_cache.memo(self.search_cache.generation)
+
     def search_messages(self, request: SearchRequest) -> SearchResult[Message]:
         with _translated(self.path), self._deadline() as conn:
-            return search_messages(conn, request, self.limits)
+            return search_messages(conn, request, self.limits, self._memo(conn))
 
     def search_conversations(self, request: SearchRequest) -> SearchResult[Conversation]:
         with _translated(self.path), self._deadline() as conn:
-            return search_conversations(conn, request, self.limits)
+            return search_conversations(conn, request, self.limits, self._memo(conn))
 
     def _iter_docs(self, table: str, batch_size: int) -> Iterator[tuple[str, str]]:
         """(id, document) of every row of ``table`` ("messages" or "conversations") in rowid order."""
