@@ -147,6 +147,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per route")
     parser.add_argument("--data-dir", type=Path, help="reuse (or keep) this data directory")
+    parser.add_argument(
+        "--no-search-cache",
+        action="store_true",
+        help="serve with the KB search cache off: each request computes its answer (queries repeat)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="parley-bench-api-") as tmp:
@@ -161,6 +166,7 @@ def main() -> None:
             "PARLEY_DATA_DIR": str(data_dir),
             "PARLEY_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(root),  # this checkout's code, whichever one is installed
+            **({"PARLEY_KB__SQLITE_SEARCH_CACHE_ENTRIES": "0"} if args.no_search_cache else {}),
         }
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
@@ -174,7 +180,8 @@ def main() -> None:
             for _, path in ROUTES:  # warm the page cache and the query plans once
                 httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
             load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-            print(f"{args.n:,} messages, {args.clients} clients, {args.seconds:g} s per route; {load}")
+            cache = "search cache off" if args.no_search_cache else "search cache on"
+            print(f"{args.n:,} messages, {args.clients} clients, {args.seconds:g} s a route, {cache}; {load}")
             print(
                 f"{'route':36} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs inbox':>9} {'errors':>7}"
                 f" {'CPU ms/req':>11}"

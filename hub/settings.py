@@ -159,6 +159,9 @@ class KBSettings(BaseModel):
     #: grows with the index up to this size (every thread's connection has one); the operating
     #: system caches the file as well, so a bigger cache saves copies, not disk reads.
     sqlite_cache_mib: int = Field(default=8, ge=1, le=4096)
+    #: searches of the embedded backend whose totals, facets and ranked windows are kept while
+    #: the data is unchanged (kb.sqlite.cache); 0 keeps none
+    sqlite_search_cache_entries: int = Field(default=64, ge=0, le=10_000)
 
 
 #: every enrichment step name, in the default order; enrichment.pipeline.STEPS must register

@@ -36,5 +36,8 @@ def open_kb(settings: Settings) -> KnowledgeBase:
 
     settings.ensure_data_dir()
     return SQLiteKB(
-        settings.kb_path, limits=SearchLimits.from_settings(settings), cache_mib=settings.kb.sqlite_cache_mib
+        settings.kb_path,
+        limits=SearchLimits.from_settings(settings),
+        cache_mib=settings.kb.sqlite_cache_mib,
+        search_cache_entries=settings.kb.sqlite_search_cache_entries,
     )
