@@ -24,10 +24,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, select
 
+from crm.bulk import bulk_upsert
 from crm.rules import AssignSpec
 from crm.schema import agents, conversation_routing, team_cursors, team_members
 from hub.models import utcnow
@@ -109,12 +109,12 @@ _AGENTS = select(
     cast(agents.c.channels, Text),
     agents.c.availability,
 ).where(agents.c.disabled.is_(False))
-_MEMBERS = (
-    select(team_members.c.agent_id)
-    .where(team_members.c.team_id == bindparam("team_id"))
-    .order_by(team_members.c.agent_id)
+#: every team's members, and every team's round-robin cursor: read whole on first use in a
+#: transaction, one query each (a flow batch assigns to several teams: a query per team cost more)
+_MEMBERS = select(team_members.c.team_id, team_members.c.agent_id).order_by(
+    team_members.c.team_id, team_members.c.agent_id
 )
-_CURSOR = select(team_cursors.c.last_agent_id).where(team_cursors.c.team_id == bindparam("team_id"))
+_CURSORS = select(team_cursors.c.team_id, team_cursors.c.last_agent_id)
 _STICKY = (
     select(conversation_routing.c.last_assignee)
     .where(
@@ -164,8 +164,9 @@ class Pool:
         #: the enabled agents as stored (load 0) and, apart, every agent's current load
         self._agents: dict[str, Candidate] | None = None
         self._loads: dict[str, int] = {}
-        self._members: dict[str, list[str]] = {}
-        self._cursors: dict[str, str | None] = {}
+        #: team id -> its members in id order, and -> the cursor (both read on first use)
+        self._members: dict[str, list[str]] | None = None
+        self._cursors: dict[str, str | None] | None = None
         self._moved: set[str] = set()
 
     def _read(self) -> dict[str, Candidate]:
@@ -188,9 +189,17 @@ class Pool:
         }
 
     def members(self, team_id: str) -> list[str]:
-        if team_id not in self._members:
-            self._members[team_id] = list(self._conn.execute(_MEMBERS, {"team_id": team_id}).scalars())
-        return self._members[team_id]
+        """The team's members in id order ([] for a team with none, or none at all)."""
+        if self._members is None:
+            self._members = {}
+            for team, agent_id in self._conn.execute(_MEMBERS):
+                self._members.setdefault(team, []).append(agent_id)
+        return self._members.get(team_id, [])
+
+    def _cursor(self, team_id: str) -> str | None:
+        if self._cursors is None:
+            self._cursors = {team: last for team, last in self._conn.execute(_CURSORS)}
+        return self._cursors.get(team_id)
 
     def fitting(self, agent_id: str, subject: Subject) -> bool:
         agent = self._read().get(agent_id)
@@ -203,14 +212,13 @@ class Pool:
 
     def round_robin(self, team_id: str, subject: Subject) -> str | None:
         members = self.members(team_id)
-        if team_id not in self._cursors:
-            self._cursors[team_id] = self._conn.execute(_CURSOR, {"team_id": team_id}).scalar()
-        last = self._cursors[team_id]
+        last = self._cursor(team_id)
         start = members.index(last) + 1 if last in members else 0
         pool, load = self._read(), self._loads
         for agent_id in members[start:] + members[:start]:
             agent = pool.get(agent_id)
             if agent is not None and _fits(agent, load.get(agent_id, 0), subject):
+                assert self._cursors is not None  # read by _cursor above
                 self._cursors[team_id] = agent_id
                 self._moved.add(team_id)
                 return agent_id
@@ -258,11 +266,10 @@ class Pool:
         return None
 
     def flush(self) -> None:
-        """Write the round-robin cursors this transaction moved."""
-        now = utcnow()
-        for team_id in sorted(self._moved):
-            values: dict[str, Any] = {"last_agent_id": self._cursors[team_id], "updated_at": now}
-            statement = update(team_cursors).where(team_cursors.c.team_id == team_id).values(values)
-            if self._conn.execute(statement).rowcount == 0:
-                self._conn.execute(insert(team_cursors).values(team_id=team_id, **values))
+        """Write the round-robin cursors this transaction moved, in one statement."""
+        if not self._moved:
+            return
+        assert self._cursors is not None  # a cursor moves only once read
+        rows = [{"team_id": team, "last_agent_id": self._cursors[team]} for team in sorted(self._moved)]
+        bulk_upsert(self._conn, team_cursors, "team_id", rows, same={"updated_at": utcnow()})
         self._moved.clear()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
 
 from crm.schema import UTCDateTime
 
-__all__ = ["bulk_insert", "bulk_update"]
+__all__ = ["bulk_insert", "bulk_update", "bulk_upsert"]
 
 Converter = Callable[[Any], Any]
 
@@ -43,17 +44,22 @@ def _json(value: Any) -> str | None:
 
 
 def _converters(conn: Connection, table: Table, names: Sequence[str]) -> list[Converter | None]:
-    sqlite = conn.dialect.name == "sqlite"
+    return list(_converters_for(conn.dialect.name, table, tuple(names)))
+
+
+@lru_cache(maxsize=256)
+def _converters_for(dialect: str, table: Table, names: tuple[str, ...]) -> tuple[Converter | None, ...]:
+    # kept per (dialect, table, columns): routing writes the same few shapes in every batch
     converters: list[Converter | None] = []
     for name in names:
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
-            converters.append(_sqlite_datetime if sqlite else _aware)
+            converters.append(_sqlite_datetime if dialect == "sqlite" else _aware)
         elif isinstance(column_type, JSON):
             converters.append(_json)
         else:
             converters.append(None)
-    return converters
+    return tuple(converters)
 
 
 def _placeholder(conn: Connection) -> str:
@@ -78,20 +84,45 @@ def _tuples(
     return [tuple(row[n] if c is None else c(row[n]) for n, c in pairs) for row in rows]
 
 
-def bulk_insert(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None
+#: statements built by (dialect, table, kind, columns, key): building one is string work that
+#: every routing batch repeated for the same few shapes
+_STATEMENTS: dict[tuple[str, str, str, tuple[str, ...], str], str] = {}
+
+
+def _statement(conn: Connection, table: Table, kind: str, names: tuple[str, ...], key: str = "") -> str:
+    cache_key = (conn.dialect.name, table.name, kind, names, key)
+    sql = _STATEMENTS.get(cache_key)
+    if sql is None:
+        mark = _placeholder(conn)
+        if kind == "update":
+            assignments = ", ".join(f"{_quote(conn, n)} = {_cast(conn, table, n, mark)}" for n in names)
+            sql = f"UPDATE {_quote(conn, table.name)} SET {assignments} WHERE {_quote(conn, key)} = {mark}"
+        else:
+            columns = ", ".join(_quote(conn, n) for n in names)
+            values = ", ".join(_cast(conn, table, n, mark) for n in names)
+            sql = f"INSERT INTO {_quote(conn, table.name)} ({columns}) VALUES ({values})"
+            if kind == "upsert":
+                changed = ", ".join(
+                    f"{_quote(conn, n)} = excluded.{_quote(conn, n)}" for n in names if n != key
+                )
+                sql += f" ON CONFLICT ({_quote(conn, key)}) DO UPDATE SET {changed}"
+        _STATEMENTS[cache_key] = sql
+    return sql
+
+
+def _insert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    same: Mapping[str, Any] | None,
+    kind: str,
+    key: str = "",
 ) -> None:
-    """INSERT ``rows`` (dicts with the same keys) into ``table``, in order; ``same`` holds
-    values every row shares (a timestamp, say), converted once."""
     if not rows:
         return
     names = list(rows[0])
     shared = dict(same or {})
-    mark = _placeholder(conn)
-    everything = [*names, *shared]
-    columns = ", ".join(_quote(conn, n) for n in everything)
-    values = ", ".join(_cast(conn, table, n, mark) for n in everything)
-    sql = f"INSERT INTO {_quote(conn, table.name)} ({columns}) VALUES ({values})"
+    sql = _statement(conn, table, kind, (*names, *shared), key)
     tuples = _tuples(rows, names, _converters(conn, table, names))
     if shared:
         tail = _tuples([shared], list(shared), _converters(conn, table, list(shared)))[0]
@@ -99,13 +130,32 @@ def bulk_insert(
     conn.exec_driver_sql(sql, tuples)
 
 
+def bulk_insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None
+) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table``, in order; ``same`` holds
+    values every row shares (a timestamp, say), converted once."""
+    _insert(conn, table, rows, same, "insert")
+
+
+def bulk_upsert(
+    conn: Connection,
+    table: Table,
+    key: str,
+    rows: Sequence[Mapping[str, Any]],
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`bulk_insert`, a row whose ``key`` (the table's primary key, one column) is stored
+    already updating its other columns instead (``ON CONFLICT ... DO UPDATE``: SQLite and
+    PostgreSQL)."""
+    _insert(conn, table, rows, same, "upsert", key)
+
+
 def bulk_update(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """UPDATE ``table`` SET the other keys WHERE ``key`` = each row's ``key``."""
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
-    mark = _placeholder(conn)
-    assignments = ", ".join(f"{_quote(conn, n)} = {_cast(conn, table, n, mark)}" for n in names)
-    sql = f"UPDATE {_quote(conn, table.name)} SET {assignments} WHERE {_quote(conn, key)} = {mark}"
+    sql = _statement(conn, table, "update", tuple(names), key)
     ordered = [*names, key]
     conn.exec_driver_sql(sql, _tuples(rows, ordered, _converters(conn, table, ordered)))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -46,7 +47,7 @@ from kb.matcher import AnalysedColumns, analyse_message, evaluate
 from kb.monitor_match import message_keys, required_keys
 from kb.query import Node, parse_query
 
-__all__ = ["CompiledRule", "Router", "compile_rules", "decide"]
+__all__ = ["CompiledRule", "Router", "RuleSet", "compile_rules", "decide"]
 
 log = logging.getLogger("parley.routing")
 
@@ -68,19 +69,77 @@ class CompiledRule:
     #: holding none of them cannot match, and is not evaluated (``kb.monitor_match``)
     required: dict[str, frozenset[str] | None] = field(default_factory=dict, compare=False)
 
-    def may_match(self, analysis: str, keys: set[str]) -> bool:
-        """False when a message of ``analysis`` with ``keys`` cannot match the query."""
+    def required_for(self, analysis: str) -> frozenset[str] | None:
+        """The keys of which a message of ``analysis`` that matches the query holds one (None:
+        no such set is known, or there is no query)."""
         if self.query is None:
-            return True
+            return None
         if analysis not in self.required:
             self.required[analysis] = required_keys(self.query, analysis)
-        wanted = self.required[analysis]
+        return self.required[analysis]
+
+    def may_match(self, analysis: str, keys: set[str]) -> bool:
+        """False when a message of ``analysis`` with ``keys`` cannot match the query."""
+        wanted = self.required_for(analysis)
         return wanted is None or not wanted.isdisjoint(keys)
 
 
-def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> list[CompiledRule]:
-    """``rules`` (enabled, in order) compiled; ``missing`` are team and agent ids that no
-    longer exist: a rule assigning to one is compiled with its problem."""
+@dataclass
+class _RuleIndex:
+    """Rule positions by required key, for messages of one analysis (language)."""
+
+    by_key: dict[str, list[int]] = field(default_factory=dict)
+    #: rules evaluated on every message: no query, no key to index by, or skipped with a problem
+    always: list[int] = field(default_factory=list)
+
+
+class RuleSet(list[CompiledRule]):
+    """Compiled rules in order, indexed by their queries' required keys (``kb.monitor_match``),
+    one index per analysis built on its first message: :func:`decide` then looks only at the
+    rules a message can match (a message holding none of a rule's keys cannot match its query),
+    instead of checking every rule's conditions and prefilter in turn. Not to be changed once
+    built (compile anew)."""
+
+    def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
+        super().__init__(rules)
+        self._indexes: dict[str, _RuleIndex] = {}
+        #: whether any rule has a query to index (else the index would keep every rule)
+        self.indexed = any(r.query is not None and r.problem is None for r in self)
+
+    def _index(self, analysis: str) -> _RuleIndex:
+        index = self._indexes.get(analysis)
+        if index is None:
+            index = _RuleIndex()
+            for position, compiled in enumerate(self):
+                wanted = None if compiled.problem is not None else compiled.required_for(analysis)
+                if wanted is None:
+                    index.always.append(position)
+                for key in wanted or ():
+                    index.by_key.setdefault(key, []).append(position)
+            # published whole: the workers of one process share the router
+            self._indexes[analysis] = index
+        return index
+
+    def candidates(self, analysis: str, keys: Collection[str]) -> list[CompiledRule]:
+        """The rules, in order, that a message of ``analysis`` holding ``keys`` may match:
+        every other rule's query cannot."""
+        index = self._index(analysis)
+        found = set(index.always)
+        by_key = index.by_key
+        if len(keys) < len(by_key):
+            for key in keys:
+                if (positions := by_key.get(key)) is not None:
+                    found.update(positions)
+        else:
+            for key, positions in by_key.items():
+                if key in keys:
+                    found.update(positions)
+        return [self[position] for position in sorted(found)]
+
+
+def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> RuleSet:
+    """``rules`` (enabled, in order) compiled and indexed; ``missing`` are team and agent ids
+    that no longer exist: a rule assigning to one is compiled with its problem."""
     compiled = []
     for rule in rules:
         problem: str | None = None
@@ -103,7 +162,7 @@ def compile_rules(rules: Iterable[RuleView], missing: Collection[str] = ()) -> l
             if (values := getattr(rule.condition, name))
         )
         compiled.append(CompiledRule(rule, query, problem, wanted))
-    return compiled
+    return RuleSet(compiled)
 
 
 #: the condition's field lists, in the order they are checked (cheapest first)
@@ -144,7 +203,8 @@ class _Facts:
             return [str(enrichment.sentiment_label)] if enrichment.sentiment_label else []
         return self.segments
 
-    def query_matches(self, compiled: CompiledRule) -> bool:
+    def keys(self) -> tuple[str, set[str]]:
+        """The message's analysis and the keys it holds (``kb.monitor_match.message_keys``)."""
         if self._analysed is None or self._fields is None or self._keys is None:
             self._analysed = analyse_message(self.message)
             state = self.state  # kb.analysis.conversation_field_values, without building a document
@@ -155,8 +215,13 @@ class _Facts:
                 "tag": list(dict.fromkeys(t.lower() for t in state.tags if t)),
             }
             self._keys = message_keys(self._analysed, self._fields)
-        if not compiled.may_match(self._analysed.analysis, self._keys):
+        return self._analysed.analysis, self._keys
+
+    def query_matches(self, compiled: CompiledRule) -> bool:
+        analysis, keys = self.keys()
+        if not compiled.may_match(analysis, keys):
             return False
+        assert self._analysed is not None and self._fields is not None
         return evaluate(compiled.query, self._analysed, self._fields)
 
 
@@ -180,7 +245,12 @@ def decide(
     tags: list[str] = []
     assign, assign_rule = None, None
     facts = _Facts(state, message, segments)
-    for compiled in rules:
+    candidates: Sequence[CompiledRule] = rules
+    if isinstance(rules, RuleSet) and rules.indexed:
+        # a message that cannot be analysed: every rule meets the failure in turn, and logs it
+        with suppress(Exception):
+            candidates = rules.candidates(*facts.keys())
+    for compiled in candidates:
         rule = compiled.rule
         if compiled.problem is not None:
             log.warning(
@@ -240,9 +310,9 @@ class Router:
         #: the team and agent ids the rules assign to
         self._targets: tuple[list[str], list[str]] = ([], [])
         self._missing: set[str] | None = None
-        self._compiled: list[CompiledRule] = []
+        self._compiled: RuleSet = RuleSet()
 
-    def _current_rules(self) -> list[CompiledRule]:
+    def _current_rules(self) -> RuleSet:
         # one connection and two prebuilt statements a batch: this runs for every flow batch
         with self._crm.engine.connect() as conn:
             version = self._crm.rules.version(conn)
@@ -332,7 +402,7 @@ class Router:
             return []
         contacts = self._contacts([m for _, m in inbox], resolve)
         arrivals, newest = _arrivals(inbox, contacts, created, self._documents_triage(inbox))
-        rules = self._current_rules() if newest else []
+        rules = self._current_rules() if newest else RuleSet()
         wanted = {a.contact_id for a in arrivals if a.contact_id}
         segments = self._segments(wanted) if any(r.rule.condition.segments for r in rules) else {}
         contact_of = {a.conversation_id: a.contact_id for a in arrivals}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,10 +54,28 @@ class AnalysedColumns:
     analysis: str = PLAIN
 
 
+#: the analysed columns of the messages analysed last, by analysis and texts: the flow's kb step
+#: analyses a batch's messages to index them, and its routing analyses them again for the
+#: rules right after (a first-in first-out bound: a flow batch is 64 messages)
+_RECENT: dict[tuple[str, str, str, str], AnalysedColumns] = {}
+_RECENT_LIMIT = 256
+_RECENT_LOCK = threading.Lock()  # the workers of one process share it
+
+
 def analyse_message(message: Message) -> AnalysedColumns:
+    """The message's searchable columns (text, subject, author) as its language's analysis
+    indexes them; the same object for the same texts while they are among the recent ones."""
     analysis = analysis_for(effective_language(message))
     texts = (message.text, message.subject or "", author_text(message))
-    return AnalysedColumns(tuple(tuple(analyse(text, analysis)) for text in texts), analysis)
+    key = (analysis, *texts)
+    found = _RECENT.get(key)
+    if found is None:
+        found = AnalysedColumns(tuple(tuple(analyse(text, analysis)) for text in texts), analysis)
+        with _RECENT_LOCK:
+            if len(_RECENT) >= _RECENT_LIMIT:
+                del _RECENT[next(iter(_RECENT))]
+            _RECENT[key] = found
+    return found
 
 
 def _positions(want: tuple[str, ...], prefix: bool, column: Sequence[str]) -> list[tuple[int, int]]:

@@ -35,16 +35,15 @@ from hub.models import Conversation, Message
 from hub.sqlite_wal import enable_wal
 from kb.analysis import (
     MULTI_VALUED_FIELDS,
-    author_text,
     conversation_field_values,
     message_field_values,
 )
 from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
 from kb.conversations import check_triage_changes, merge_rollup
-from kb.languages import analyse, analysis_for
+from kb.languages import analyse
 from kb.limits import Deadline, SearchLimits
-from kb.matcher import near_in_column
+from kb.matcher import analyse_message, near_in_column
 from kb.query import Near, Text
 from kb.search_rules import conversation_analysis
 from kb.sqlite.cache import MAX_ENTRIES as MAX_SEARCH_CACHE_ENTRIES
@@ -345,17 +344,11 @@ class SQLiteKB:
                     (*row, rowid) if mid in existing else (rowid, mid, *row)
                 )
                 doc_rows.append((rowid, doc))
-                analysis = analysis_for(fields["lang"][0])
-                analyses.add(analysis)
-                fts_rows.append(
-                    (
-                        rowid,
-                        indexed_text(message.text, analysis),
-                        indexed_text(message.subject, analysis),
-                        indexed_text(author_text(message), analysis),
-                        analysis,
-                    )
-                )
+                # the analysis kb.matcher makes (kept a while: the flow's routing reads it next)
+                analysed = analyse_message(message)
+                analyses.add(analysed.analysis)
+                text, subject, author = (" ".join(column) for column in analysed.columns)
+                fts_rows.append((rowid, text, subject, author, analysed.analysis))
                 term_rows += [(name, value, rowid) for name in MULTI_VALUED_FIELDS for value in fields[name]]
             if updates:
                 stale = [(u[-1],) for u in updates]

@@ -68,6 +68,30 @@ def test_round_robin_takes_the_team_in_turn_and_skips_who_does_not_fit(store: CR
     assert {e.data["rule_id"] for e in events} == {"rule_x"}
 
 
+def test_round_robin_goes_on_from_the_stored_cursor_in_each_team(store: CRMStore) -> None:
+    """Each transaction reads every team's cursor and writes those it moved in one statement
+    (the first one inserts the cursor, later ones update it): the turn carries over."""
+    ann, bob, cyd, dan = (agent(store, name) for name in ("ann", "bob", "cyd", "dan"))
+    first = store.teams.create("first", member_ids=[ann, bob, cyd])
+    second = store.teams.create("second", member_ids=[cyd, dan])
+    specs = {
+        "a": AssignSpec(mode="round_robin", team_id=first.id),
+        "b": AssignSpec(mode="round_robin", team_id=second.id),
+    }
+    for batch in range(4):  # one transaction each, both teams in it
+        ids = [f"{team}{batch}" for team in specs]
+        store.routing.route_batch(
+            [arrival(cid) for cid in ids],
+            lambda state: Decision(assign=specs[state.conversation_id[0]], assign_rule_id="rule_x"),
+        )
+    in_first = assignees(store, [f"a{n}" for n in range(4)])
+    in_second = assignees(store, [f"b{n}" for n in range(4)])
+    members = sorted([ann, bob, cyd])
+    start = members.index(in_first[0])
+    assert in_first == [members[(start + n) % 3] for n in range(4)]
+    assert sorted(in_second[:2]) == sorted([cyd, dan]) and in_second[2:] == in_second[:2]
+
+
 def test_least_loaded_picks_the_lowest_share_of_capacity(store: CRMStore) -> None:
     small, large = agent(store, "small", capacity=2), agent(store, "large", capacity=8)
     team = store.teams.create("billing", member_ids=[small, large])

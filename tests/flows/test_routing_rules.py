@@ -181,3 +181,38 @@ def test_the_required_word_prefilter_never_changes_what_a_rule_matches(
         f"q{n}" for n, query in enumerate(_QUERIES) if evaluate(parse_query(query), analysed, fields)
     )
     assert decide(compile_rules(views), conversation, message).tags == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=8),
+    language=st.sampled_from(["en", "fr", "und"]),
+    picks=st.lists(
+        st.tuples(
+            st.sampled_from([*_QUERIES, ""]),
+            st.sampled_from([[], ["email"], ["sms"]]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_the_rule_index_decides_what_every_rule_in_turn_decides(
+    words: list[str], language: str, picks: list[tuple[str, list[str], bool]]
+) -> None:
+    """``compile_rules`` indexes the rules by their required keys and ``decide`` looks only at
+    those a message may match: queue, tags, the first assignment and ``stop`` must come out as
+    when every rule is checked in order (a plain list of the same compiled rules)."""
+    message = MESSAGE.model_copy(update={"text": " ".join(words), "language": language})
+    views = [
+        rule(
+            n,
+            {"query": query, "channels": channels},
+            {"queue": f"q{n}", "tags": [f"t{n}"], **({"assign": TEAM} if n % 3 == 1 else {})},
+            stop=stop,
+        )
+        for n, (query, channels, stop) in enumerate(picks)
+    ]
+    indexed = compile_rules(views)
+    assert indexed.indexed == any(query for query, _, _ in picks)
+    assert decide(indexed, state(), message) == decide(list(indexed), state(), message)
