@@ -112,7 +112,8 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
 def run_flow(settings: Settings, path: Path) -> tuple[float, IngestReport]:
     report = IngestReport()
     started = time.perf_counter()
-    run_main(build_flow(settings, [("import", FileImportSource([path]))], report=report))
+    source = FileImportSource([path], batch_size=settings.flow.batch_size)
+    run_main(build_flow(settings, [("import", source)], report=report))
     return time.perf_counter() - started, report
 
 

@@ -31,7 +31,7 @@ import errno
 import os
 import stat
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
@@ -169,11 +169,16 @@ class ImportFile:
 
     ``arrival`` (the file's mtime) is the ``received_at`` of every record, so a re-import
     gives the same documents; ``max_bytes`` is the import source's cap on a file read whole.
+    ``take()`` says whether the file's next record is this reader's: when several flow
+    processes read one path, each keeps every n-th record. An importer marked
+    ``FileImporter.striped`` asks it once per record, in order, before decoding the record,
+    and passes over those it is not given; the import source filters the others' records.
     """
 
     path: Path
     arrival: datetime
     max_bytes: int
+    take: Callable[[], bool] = field(default=lambda: True, compare=False)
 
     def ref(self, where: str = "") -> str:
         """The ``raw_ref`` of a record ``where`` in this file (``:<line>``, ``#<index>``)."""
@@ -228,6 +233,8 @@ class FileImporter:
     progress bars (``None``: one record per file); it opens ``path`` with ``open_regular``.
     ``per_record``: ``read`` judges each record's content itself (a NUL byte refuses that
     record only), so a file ``sniff`` recognises is not refused whole for NUL bytes in its head.
+    ``striped``: ``read`` asks ``file.take()`` before decoding each record (see ``ImportFile``),
+    so a reader given every n-th record does not decode the others.
     """
 
     name: str
@@ -236,6 +243,7 @@ class FileImporter:
     sniff: Callable[[bytes], bool] | None = None
     count: Callable[[Path], int] | None = None
     per_record: bool = False
+    striped: bool = False
 
 
 def whole_file_importer(

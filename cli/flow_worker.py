@@ -55,12 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             last[0] = now
             write_report(args.report, report, progress_only=True)
 
+    processes = len(args.addresses.split(";"))
+    batch = settings.flow.batch_size
     sources = (
-        [("import", FileImportSource(paths, batch_size=settings.flow.batch_size, on_emit=progress))]
+        [("import", FileImportSource(paths, batch_size=batch, on_emit=progress, readers=processes))]
         if paths
         else None
     )
-    flow = build_flow(settings, sources, report=report, processes=len(args.addresses.split(";")))
+    flow = build_flow(settings, sources, report=report, processes=processes)
     if args.go is not None:
         preload(settings)
         _wait_for(args.go)

@@ -1,15 +1,22 @@
 """The file import source: JSONL envelopes, plus every file format a channel declares.
 
-Every path given becomes one partition; its resume state is the number of records already
-emitted, so a restarted run with recovery continues where it stopped. A folder is walked by
-``flows.import_paths``: regular files in name order; FIFOs, sockets, devices, dangling or
-looping symbolic links are never opened and each becomes a dead letter naming it. A file is
-read by the importer that claims it (``importer_for``): by suffix first, then by sniffing its
-first bytes, asking the generic JSONL-envelopes importer and then each channel's importers
-(``channels.CHANNELS``: ``.eml``, mbox, feed files...). Records become ``Envelope`` items for
-the same parsers live channels use; anything that cannot be read (binary content, a format no
-importer claims, a record an importer refuses, a file over the size cap) becomes a
-``DeadLetter`` item (stage ``import``) carrying the raw bytes and the reason.
+Every path given becomes one partition, or, read by several flow processes (``readers``), one
+partition per process, each keeping every n-th record of the path (a ``Stripe``: records
+counted over the path's files in order; the JSONL importer passes over the others' lines
+without decoding them), so every process reads, decodes and parses its own share. A
+partition's resume state is the number of records it has emitted, so a restarted run with
+recovery continues where it stopped (with a different number of processes the partitions
+differ and the path is read again from its start: the flow's dedupe step drops the replays).
+
+A folder is walked by ``flows.import_paths``: regular files in name order; FIFOs, sockets,
+devices, dangling or looping symbolic links are never opened and each becomes a dead letter
+naming it. A file is read by the importer that claims it (``importer_for``): by suffix first,
+then by sniffing its first bytes, asking the generic JSONL-envelopes importer and then each
+channel's importers (``channels.CHANNELS``: ``.eml``, mbox, feed files...). Records become
+``Envelope`` items for the same parsers live channels use; anything that cannot be read
+(binary content, a format no importer claims, a record an importer refuses, a file over the
+size cap) becomes a ``DeadLetter`` item (stage ``import``) carrying the raw bytes and the
+reason.
 
 NUL bytes in the first 8 KiB make a file binary and refuse it whole, unless its importer
 judges each record itself (``FileImporter.per_record``: JSONL, mbox) and recognises the
@@ -22,6 +29,7 @@ and dead-lettered with its first 4 KiB), and its payload is held to ``channels.l
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +53,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "FileImportSource",
     "ImportItem",
+    "Stripe",
     "count_records",
     "detect_format",
     "importer_for",
@@ -117,7 +126,7 @@ def _jsonl_record(file: ImportFile, line: _Line) -> ImportItem:
 def _jsonl_records(file: ImportFile) -> Iterator[ImportItem]:
     with file.open() as fh:
         for line in _lines(fh, MAX_LINE_BYTES):
-            if line.too_long or line.data.strip():
+            if (line.too_long or line.data.strip()) and file.take():
                 yield _jsonl_record(file, line)
 
 
@@ -135,6 +144,7 @@ JSONL_ENVELOPES = FileImporter(
     sniff=lambda head: head.lstrip().startswith(b"{"),
     count=_count_lines,
     per_record=True,
+    striped=True,
 )
 
 
@@ -207,22 +217,30 @@ def _arrival(path: Path) -> datetime:
         return datetime.now(UTC)
 
 
-def _file_records(path: Path) -> Iterator[ImportItem]:
+def _file_records(path: Path, take: Callable[[], bool]) -> Iterator[ImportItem]:
+    """The records of one file that ``take`` gives this reader (see ``ImportFile.take``)."""
     file = ImportFile(path=path, arrival=_arrival(path), max_bytes=MAX_FILE_BYTES)
     head = _head(path)
     if isinstance(head, OSError):
-        yield file.dead_letter(f"cannot read file: {head.strerror or head}")
+        if take():
+            yield file.dead_letter(f"cannot read file: {head.strerror or head}")
         return
     judged = _judge(path, head)
     if isinstance(judged, str):
-        yield file.dead_letter(judged, head[:4096])
+        if take():
+            yield file.dead_letter(judged, head[:4096])
         return
     try:
-        yield from judged.read(file)
+        if judged.striped:
+            yield from judged.read(ImportFile(file.path, file.arrival, file.max_bytes, take=take))
+        else:
+            yield from (record for record in judged.read(file) if take())
     except OSError as exc:
-        yield file.dead_letter(f"cannot read file: {exc}", b"")
+        if take():
+            yield file.dead_letter(f"cannot read file: {exc}", b"")
     except Exception as exc:  # an importer bug must not stop the import of the other files
-        yield file.dead_letter(f"cannot read file ({type(exc).__name__}): {exc}", b"")
+        if take():
+            yield file.dead_letter(f"cannot read file ({type(exc).__name__}): {exc}", b"")
 
 
 def _skipped(entry: Skipped) -> ImportItem:
@@ -231,14 +249,37 @@ def _skipped(entry: Skipped) -> ImportItem:
     )
 
 
-def iter_records(path: Path) -> Generator[ImportItem, None, None]:
-    """Every record in ``path`` (a file or a folder, recursively, in name order); a dead letter
-    for every entry that is not a regular file (``flows.import_paths``)."""
+@dataclass(frozen=True)
+class Stripe:
+    """The share of a path's records one of ``count`` readers keeps: the ``index``-th of every
+    ``count`` records, counted from 0 over the path's files in order (dead letters included)."""
+
+    index: int = 0
+    count: int = 1
+
+    def taker(self) -> Callable[[], bool]:
+        """A fresh count: called once per record in order, says whether the record is kept."""
+        if self.count == 1:
+            return _every
+        seen = itertools.count()
+        return lambda: next(seen) % self.count == self.index
+
+
+def _every() -> bool:
+    return True
+
+
+def iter_records(path: Path, stripe: Stripe = Stripe()) -> Generator[ImportItem, None, None]:
+    """Every record in ``path`` (a file or a folder, recursively, in name order), or the
+    ``stripe`` of them; a dead letter for every entry that is not a regular file
+    (``flows.import_paths``)."""
+    take = stripe.taker()
     for entry in import_entries(path):
         if isinstance(entry, Skipped):
-            yield _skipped(entry)
+            if take():
+                yield _skipped(entry)
         else:
-            yield from _file_records(entry)
+            yield from _file_records(entry, take)
 
 
 def count_records(path: Path) -> int:
@@ -258,8 +299,15 @@ def _count_file(path: Path) -> int:
 
 
 class _ImportPartition(StatefulSourcePartition[ImportItem, int]):
-    def __init__(self, path: Path, done: int, batch_size: int, on_emit: Callable[[int], None] | None) -> None:
-        self._records: Generator[ImportItem, None, None] = iter_records(path)
+    def __init__(
+        self,
+        path: Path,
+        stripe: Stripe,
+        done: int,
+        batch_size: int,
+        on_emit: Callable[[int], None] | None,
+    ) -> None:
+        self._records: Generator[ImportItem, None, None] = iter_records(path, stripe)
         self._done = done
         self._batch_size = batch_size
         self._on_emit = on_emit
@@ -290,7 +338,13 @@ class _ImportPartition(StatefulSourcePartition[ImportItem, int]):
 
 
 class FileImportSource(FixedPartitionedSource[ImportItem, int]):
-    """One partition per path given; state is the count of records already emitted."""
+    """One partition per path given, or with ``readers`` > 1 (the flow's processes) one per
+    path and reader, each a ``Stripe`` of the path's records; a partition's state is the
+    count of records it has emitted.
+
+    Bytewax deals the partitions out to its workers in the order of their names, in turn, so
+    the ``readers`` stripes of a path (named ``<path>#<k>of<readers>``, ``k`` zero-padded)
+    land one on each process."""
 
     def __init__(
         self,
@@ -298,13 +352,23 @@ class FileImportSource(FixedPartitionedSource[ImportItem, int]):
         *,
         batch_size: int = 64,
         on_emit: Callable[[int], None] | None = None,
+        readers: int = 1,
     ) -> None:
-        self._paths = {str(Path(p).absolute()): Path(p).absolute() for p in paths}
+        width = len(str(readers - 1))
+        self._parts: dict[str, tuple[Path, Stripe]] = {}
+        for given in paths:
+            path = Path(given).absolute()
+            if readers <= 1:
+                self._parts[str(path)] = (path, Stripe())
+                continue
+            for k in range(readers):
+                self._parts[f"{path}#{k:0{width}d}of{readers}"] = (path, Stripe(k, readers))
         self._batch_size = batch_size
         self._on_emit = on_emit
 
     def list_parts(self) -> list[str]:
-        return list(self._paths)
+        return list(self._parts)
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ImportPartition:
-        return _ImportPartition(self._paths[for_part], resume_state or 0, self._batch_size, self._on_emit)
+        path, stripe = self._parts[for_part]
+        return _ImportPartition(path, stripe, resume_state or 0, self._batch_size, self._on_emit)

@@ -263,14 +263,14 @@ def channel_sources(settings: Settings) -> list[NamedSource]:
     ]
 
 
-def default_sources(settings: Settings) -> list[NamedSource]:
+def default_sources(settings: Settings, processes: int | None = 1) -> list[NamedSource]:
     """Sources for the configured channels, the webhook inbox (when it has work) and a file
-    import source for the import paths."""
+    import source for the import paths (read in one stripe per process, when known)."""
     sources = channel_sources(settings) + inbox_sources(settings)
     if settings.import_paths:
-        sources.append(
-            ("import", FileImportSource(list(settings.import_paths), batch_size=settings.flow.batch_size))
-        )
+        paths = list(settings.import_paths)
+        batch = settings.flow.batch_size
+        sources.append(("import", FileImportSource(paths, batch_size=batch, readers=processes or 1)))
     return sources
 
 
@@ -324,7 +324,7 @@ def build_flow(
     the brand's identities with the channels' own accounts.
     """
     settings = configure(settings)
-    sources = list(sources) if sources is not None else default_sources(settings)
+    sources = list(sources) if sources is not None else default_sources(settings, processes)
     if not sources:
         raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     from enrichment import build_nlp
