@@ -16,12 +16,17 @@ next fitting member of the team after the one who got the team's last conversati
 load ÷ capacity (ties: lower load, then id); ``sticky`` - the agent most recently assigned a
 conversation of the same contact, if they fit (and belong to ``team_id`` when one is given).
 Each spec's ``fallback`` is tried in turn when its own mode finds nobody.
+
+What a pool reads of the team set-up (the enabled agents and every team's members, a
+:class:`Roster`) may be handed to it, read a moment earlier: the flow keeps one for
+``routing.refresh_s`` between its batches. Loads and round-robin cursors are always read in the
+transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -32,7 +37,7 @@ from crm.rules import AssignSpec
 from crm.schema import agents, conversation_routing, team_cursors, team_members
 from hub.models import utcnow
 
-__all__ = ["Candidate", "Pool", "Subject", "fits", "loads"]
+__all__ = ["Candidate", "Pool", "Roster", "Subject", "fits", "loads", "read_roster"]
 
 #: statuses that hold an agent's capacity
 _HOLDING = ("open", "pending", "snoozed")
@@ -143,6 +148,24 @@ def _candidate(
     )
 
 
+@dataclass(frozen=True)
+class Roster:
+    """The team set-up a pool chooses from: the enabled agents as stored (load 0) and every
+    team's members in id order. Read-only once built (pools share it)."""
+
+    agents: Mapping[str, Candidate]
+    members: Mapping[str, list[str]]
+
+
+def read_roster(conn: Connection) -> Roster:
+    """The enabled agents and every team's members, two queries on ``conn``."""
+    agents = {row[0]: _candidate(*row) for row in conn.execute(_AGENTS)}
+    members: dict[str, list[str]] = {}
+    for team, agent_id in conn.execute(_MEMBERS):
+        members.setdefault(team, []).append(agent_id)
+    return Roster(agents, members)
+
+
 class Pool:
     """The agents of one routing transaction: read once (agents, loads, teams, cursors) on
     first use, then kept current in memory as this transaction assigns, so choosing an agent
@@ -154,27 +177,33 @@ class Pool:
         conn: Connection,
         before_read: Callable[[], None] = lambda: None,
         before_contact_read: Callable[[str, str], None] | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self._conn = conn
+        #: the team set-up read before the transaction (None: read here on first use)
+        self._roster = roster
         #: called before reading conversation rows, so this transaction's changes are written
         self._before_read = before_read
         #: called before sticky reads the rows of a contact but one conversation (the contact,
         #: the conversation): needs only this transaction's changes to those rows written
         self._before_contact_read = before_contact_read or (lambda _contact, _but: before_read())
         #: the enabled agents as stored (load 0) and, apart, every agent's current load
-        self._agents: dict[str, Candidate] | None = None
+        self._agents: Mapping[str, Candidate] | None = None
         self._loads: dict[str, int] = {}
         #: team id -> its members in id order, and -> the cursor (both read on first use)
-        self._members: dict[str, list[str]] | None = None
+        self._members: Mapping[str, list[str]] | None = None
         self._cursors: dict[str, str | None] | None = None
         self._moved: set[str] = set()
 
-    def _read(self) -> dict[str, Candidate]:
+    def _read(self) -> Mapping[str, Candidate]:
         if self._agents is None:
-            rows = self._conn.execute(_AGENTS).all()
+            if self._roster is not None:
+                agents = self._roster.agents
+            else:
+                agents = {row[0]: _candidate(*row) for row in self._conn.execute(_AGENTS).all()}
             self._before_read()
             self._loads = loads(self._conn)
-            self._agents = {row[0]: _candidate(*row) for row in rows}
+            self._agents = agents
         return self._agents
 
     def agent(self, agent_id: str) -> Candidate | None:
@@ -191,9 +220,13 @@ class Pool:
     def members(self, team_id: str) -> list[str]:
         """The team's members in id order ([] for a team with none, or none at all)."""
         if self._members is None:
-            self._members = {}
-            for team, agent_id in self._conn.execute(_MEMBERS):
-                self._members.setdefault(team, []).append(agent_id)
+            if self._roster is not None:
+                self._members = self._roster.members
+            else:
+                members: dict[str, list[str]] = {}
+                for team, agent_id in self._conn.execute(_MEMBERS):
+                    members.setdefault(team, []).append(agent_id)
+                self._members = members
         return self._members.get(team_id, [])
 
     def _cursor(self, team_id: str) -> str | None:

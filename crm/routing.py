@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from crm.assign import Subject
+from crm.assign import Roster, Subject
 from crm.engine import MIGRATION_LOCK, write, write_engine
 from crm.errors import InvalidRequest, NotFound
 from crm.events import EventLog, NewEvent, record_events
@@ -198,11 +198,13 @@ class RoutingStore:
 
     # --- the transaction -------------------------------------------------------------------
 
-    def _run(self, work: Callable[[RoutingTxn], Any]) -> tuple[Any, list[RoutingState]]:
+    def _run(
+        self, work: Callable[[RoutingTxn], Any], roster: Roster | None = None
+    ) -> tuple[Any, list[RoutingState]]:
         def unit(conn: Connection) -> tuple[Any, list[RoutingState]]:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
-            txn = RoutingTxn(conn, utcnow())
+            txn = RoutingTxn(conn, utcnow(), roster)
             result = work(txn)
             txn.flush()
             if txn._pool is not None:
@@ -272,6 +274,7 @@ class RoutingStore:
         messages: Sequence[NewEvent] = (),
         replayed: Mapping[str, Sequence[NewEvent]] | None = None,
         folds: Mapping[str, str] | None = None,
+        roster: Roster | None = None,
     ) -> list[RoutingState]:
         """Apply one flow batch in one transaction: record ``messages`` (``message.created``
         events), release conversations that ``folds`` folded away (their assignee carries over
@@ -279,7 +282,9 @@ class RoutingStore:
         reopen those a customer wrote to again, and for each arrival with a new inbound message
         apply ``decide``'s actions and assign when unassigned. A conversation whose row is created
         here also gets the ``message.created`` events of its ``replayed`` messages (a replay after
-        a crash before its first routing) and is routed on them. Returns the rows changed."""
+        a crash before its first routing) and is routed on them. ``roster``: the team set-up to
+        assign from, read before (``crm.assign.Roster``; None: read in the transaction). Returns
+        the rows changed."""
 
         def work(txn: RoutingTxn) -> None:
             txn.events.extend(messages)
@@ -302,7 +307,7 @@ class RoutingStore:
             if any(freed):  # nothing else in a flow batch lowers a load
                 self._assign_waiting(txn, WAITING_BATCH)
 
-        return self._run(work)[1]
+        return self._run(work, roster)[1]
 
     def _create(self, txn: RoutingTxn, arrival: Arrival) -> None:
         seeded = _seed_triage(arrival.triage)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from crm.assign import Pool
+from crm.assign import Pool, Roster
 from crm.bulk import bulk_insert, bulk_update
 from crm.events import NewEvent
 from crm.rollups import chunks
@@ -46,9 +46,10 @@ def holding(row: dict[str, Any]) -> bool:
 class RoutingTxn:
     """The connection of one routing transaction, its rows, the events to append, the pool."""
 
-    def __init__(self, conn: Connection, now: datetime) -> None:
+    def __init__(self, conn: Connection, now: datetime, roster: Roster | None = None) -> None:
         self.conn = conn
         self.now = now
+        self._roster = roster
         self.events: list[NewEvent] = []
         #: ids of the rows changed (or created) in this transaction
         self.changed: set[str] = set()
@@ -133,7 +134,9 @@ class RoutingTxn:
         """The agents as this transaction sees them (read on first use, after a flush)."""
         if self._pool is None:
             self.flush()
-            self._pool = Pool(self.conn, before_read=self.flush, before_contact_read=self.flush_contact)
+            self._pool = Pool(
+                self.conn, before_read=self.flush, before_contact_read=self.flush_contact, roster=self._roster
+            )
         return self._pool
 
     def load_change(self, agent_id: str | None, delta: int) -> None:

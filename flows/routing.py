@@ -11,7 +11,10 @@ inbox conversations (channels ``RoutingSettings.is_listening`` does not name):
 2. every enabled rule is evaluated (:func:`decide`) against the conversation's routing state and
    its newest new inbound message; a rule that fails at run time (its query no longer parses,
    it names a team or agent that is gone, its matcher raises) is skipped with a logged reason,
-   and the conversation still lands;
+   and the conversation still lands. The rules, and the agents and teams they assign from
+   (``crm.assign.Roster``), are read again once ``RoutingSettings.refresh_s`` has passed since
+   the last reading, not for every batch: a change reaches a running flow within it, while
+   loads, capacity and cursors are read in each batch's transaction;
 3. ``CRMStore.routing.route_batch`` applies it all in one transaction under the routing lock:
    new conversations, reopening, actions, assignment or waiting, folded conversations released,
    and the events (``message.created``, ``conversation.*``);
@@ -24,7 +27,8 @@ inbox conversations (channels ``RoutingSettings.is_listening`` does not name):
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, union_all
 
 from crm import CRMStore
+from crm.assign import Roster, read_roster
 from crm.events import NewEvent
 from crm.rollups import chunks
 from crm.routing import Arrival, Decision, RoutingState
@@ -299,10 +304,19 @@ class Router:
     """Routes the inbox conversations of each batch the ``kb`` step wrote (see the module doc).
 
     Keeps the compiled rules (with their required-word prefilters, filled as messages come)
-    until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes."""
+    until ``CRMStore.rules.version()`` moves or a team or agent they assign to goes, and the
+    team set-up; asks whether either changed once ``RoutingSettings.refresh_s`` has passed."""
 
-    def __init__(self, crm: CRMStore, kb: KnowledgeBase, settings: RoutingSettings | None = None) -> None:
+    def __init__(
+        self,
+        crm: CRMStore,
+        kb: KnowledgeBase,
+        settings: RoutingSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._crm = crm
+        self._clock = clock
         self._kb = kb
         self._settings = settings or RoutingSettings()
         self._version: object = None
@@ -311,9 +325,16 @@ class Router:
         self._targets: tuple[list[str], list[str]] = ([], [])
         self._missing: set[str] | None = None
         self._compiled: RuleSet = RuleSet()
+        self._roster: Roster | None = None
+        #: when the rules and the roster were last read (``clock``: ``time.monotonic``)
+        self._read_at: float | None = None
 
-    def _current_rules(self) -> RuleSet:
-        # one connection and two prebuilt statements a batch: this runs for every flow batch
+    def _current(self) -> tuple[RuleSet, Roster]:
+        """The rules and the team set-up, read again when ``refresh_s`` has passed."""
+        now = self._clock()
+        fresh = self._read_at is not None and now - self._read_at < self._settings.refresh_s
+        if fresh and self._roster is not None:
+            return self._compiled, self._roster
         with self._crm.engine.connect() as conn:
             version = self._crm.rules.version(conn)
             if version != self._version:
@@ -321,9 +342,11 @@ class Router:
                 self._targets = _targets(self._rules)
                 self._version, self._missing = version, None
             missing = self._missing_targets(conn, *self._targets)  # agents and teams change too
+            roster = read_roster(conn)
         if missing != self._missing:
             self._compiled, self._missing = compile_rules(self._rules, missing), missing
-        return self._compiled
+        self._roster, self._read_at = roster, now
+        return self._compiled, roster
 
     @staticmethod
     def _missing_targets(conn: Connection, team_ids: list[str], agent_ids: list[str]) -> set[str]:
@@ -402,7 +425,7 @@ class Router:
             return []
         contacts = self._contacts([m for _, m in inbox], resolve)
         arrivals, newest = _arrivals(inbox, contacts, created, self._documents_triage(inbox))
-        rules = self._current_rules() if newest else RuleSet()
+        rules, roster = self._current() if newest else (RuleSet(), None)
         wanted = {a.contact_id for a in arrivals if a.contact_id}
         segments = self._segments(wanted) if any(r.rule.condition.segments for r in rules) else {}
         contact_of = {a.conversation_id: a.contact_id for a in arrivals}
@@ -419,7 +442,7 @@ class Router:
         changed: list[RoutingState] = retry(
             "routing",
             lambda: self._crm.routing.route_batch(
-                arrivals, decide_one, messages=events, replayed=replayed, folds=folds
+                arrivals, decide_one, messages=events, replayed=replayed, folds=folds, roster=roster
             ),
             attempts=ATTEMPTS,
         )

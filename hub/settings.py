@@ -404,6 +404,11 @@ class RoutingSettings(BaseModel):
     listening_channels: list[str] = Field(default_factory=lambda: ["feeds"])
     #: how often ``parley run`` reopens snoozed conversations whose time has come
     snooze_poll_s: float = Field(default=30.0, gt=0)
+    #: how long a flow process keeps the routing rules, agents and teams it read before it
+    #: reads them again (each batch's routing otherwise re-read them): a change made through
+    #: the API or the CLI reaches a running flow within this. Loads, capacity and cursors are
+    #: read in every routing transaction. 0: read them for every batch.
+    refresh_s: float = Field(default=1.0, ge=0)
 
     def is_listening(self, channel: str) -> bool:
         """Whether ``channel``'s conversations are listening only (case-insensitive): the one
