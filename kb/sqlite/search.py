@@ -13,10 +13,11 @@ Broad matches (a word in most messages) never cost a pass over every hit for a p
   reported as a lower bound (``total_relation="gte"``);
 * a relevance page of a bare word query reads only FTS5 (rowid and bm25), no join;
 * a date-ordered page of a broad query (more than :data:`BROAD_MATCHES` hits) walks the date
-  index newest (or oldest) first and probes each row against the matching rowids, stopping
+  index newest (or oldest) first and checks the rows against the matching rowids, stopping
   once the page is full; a conversation page walks conversations by ``last_message_at``
-  and keeps those with a matching message (an ``EXISTS`` probe), instead of grouping every
-  matching message per conversation on every request.
+  and keeps those with a matching message, instead of grouping every matching message per
+  conversation on every request. Past :data:`PROBE_MATCHES` the candidates are checked a
+  block at a time, one FTS5 range scan per run of nearby rowids (``kb.sqlite.walk``).
 
 Narrow queries keep the direct plans (driving from the few hits), which are cheaper for them.
 """
@@ -63,6 +64,7 @@ from kb.sqlite.query import (
     fts_expression,
 )
 from kb.sqlite.ranked import MAX_RANKED_ROWS, slice_page
+from kb.sqlite.walk import conversation_page, message_page
 
 __all__ = [
     "BROAD_MATCHES",
@@ -76,8 +78,9 @@ __all__ = [
 #: matching messages past which a date-ordered page walks the date index instead of sorting
 #: every hit: the walk then reads about (messages / matches) x page rows, under a thousand
 BROAD_MATCHES = 1000
-#: matching messages past which the walk probes FTS5 row by row (about 20 us a row) instead of
-#: first listing every matching rowid (about 1.5 us a match): cheaper once matches are this many
+#: matching messages past which the walk checks its candidates against FTS5 (a range scan per
+#: run of nearby candidates, ``kb.sqlite.walk``) instead of first listing every matching rowid
+#: (about 1.5 us a match): cheaper once matches are this many
 PROBE_MATCHES = 10_000
 #: a relevance search matching more messages than this ranks the most recently indexed this
 #: many by bm25 (``SearchResult.relevance_window``): bm25 costs about 15 us a row, and a word
@@ -152,12 +155,15 @@ def _page(
     kind: str,
     ranked: Callable[[], list[tuple[Any, ...]] | None] | None = None,
     prepare: Callable[[], None] | None = None,
+    walked: Callable[[], tuple[list[Any], str | None] | None] | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page of ``inner`` (columns r, score, ts) as (id, doc, score) rows, and the next cursor.
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
     ``ranked``, when given, answers every row of ``inner`` in sort order (a relevance window,
     kept by ``kb.sqlite.cache``) or None: the page is then a slice of it (``kb.sqlite.ranked``).
+    ``walked``, when given, answers the page's rows of ``inner`` and the cursor by walking the
+    date index in Python (``kb.sqlite.walk``), or None: SQL is then asked.
     ``prepare`` runs before ``inner`` is read by SQL (it fills the temp tables ``inner`` reads).
     """
     selected = None
@@ -165,6 +171,8 @@ def _page(
         every_row = ranked()
         if every_row is not None:
             selected = slice_page(every_row, request, sort, keys)
+    if selected is None and walked is not None:
+        selected = walked()
     if selected is None:
         if prepare is not None:
             prepare()
@@ -303,6 +311,7 @@ def search_messages(
     )
     window = None
     ranked = None
+    walked = None
     if sort == "relevance" and source == _FTS_SOURCE and (relation == "gte" or total > RANK_WINDOW):
         # rank the most recently indexed matches only: FTS5 walks its doclists newest first
         # and stops after the window, so bm25 is computed for RANK_WINDOW rows, not every hit
@@ -327,6 +336,19 @@ def search_messages(
         # walk the date index and test each message, stopping once the page is full: about
         # (messages / matches) x page rows, instead of sorting every hit
         if relation == "gte" or total >= PROBE_MATCHES:
+            # candidates checked a block at a time (kb.sqlite.walk); the SQL below, which probes
+            # FTS5 once a row, only answers a cursor holding something other than numbers
+            walked = partial(
+                message_page,
+                conn,
+                request,
+                sort,
+                str(compiled.fts),
+                compiled.where,
+                compiled.params,
+                with_sql,
+                compiled.with_params,
+            )
             walk = (
                 "messages m INDEXED BY messages_created CROSS JOIN message_fts ON message_fts.rowid = m.rowid"
             )
@@ -338,7 +360,9 @@ def search_messages(
             f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts"
             f" FROM {walk} WHERE {' AND '.join(test)}"
         )
-    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message", ranked)
+    rows, next_cursor = _page(
+        conn, inner, params, request, sort, _SORT_KEYS[sort], "message", ranked, walked=walked
+    )
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         message = read_document(Message, "message", doc_id, doc)
@@ -543,6 +567,9 @@ class _ConversationPlan:
     count: Callable[[int | None], tuple[int, Literal["eq", "gte"]]] | None = None
     #: facets and histograms count every match: with a window, (where, params) over all of them
     every_match: tuple[list[str], list[Any]] | None = None
+    #: a date-ordered page of broad matches, walked in Python (``kb.sqlite.walk``): given the
+    #: request and the sort, the page's rows and cursor, or None (then SQL answers)
+    walk: Callable[[SearchRequest, str], tuple[list[Any], str | None] | None] | None = None
 
 
 def _plan_conversations(
@@ -586,7 +613,21 @@ def _plan_conversations(
         plan.window, plan.every_match = RANK_WINDOW, every
         return plan
     # Date order needs no score: walk conversations by their last message and keep those
-    # with a matching one, until the page is full (no grouping of every hit).
+    # with a matching one, until the page is full (no grouping of every hit). The candidates'
+    # messages are checked against FTS5 a block at a time (kb.sqlite.walk); the EXISTS plan,
+    # which probes FTS5 once a message, answers a cursor holding something other than numbers.
+    plan.walk = partial(
+        conversation_page,
+        conn,
+        where=list(plan.where),
+        params=list(plan.params),
+        fts=str(compiled.fts),
+        message_where=list(compiled.where),
+        message_params=list(compiled.params),
+        subject=subject,
+        with_sql=compiled.with_sql,
+        with_params=list(compiled.with_params),
+    )
     plan.where, plan.params = every
     return plan
 
@@ -707,7 +748,10 @@ def search_conversations(
             partial(_rank_window, conn, prepare, inner_sql, params, keys),
             _kept_whole,
         )
-    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation", ranked, prepare)
+    walked = partial(plan.walk, request, sort) if plan.walk is not None else None
+    rows, next_cursor = _page(
+        conn, inner_sql, params, request, sort, keys, "conversation", ranked, prepare, walked
+    )
     if plan.count is not None:
         total, relation = plan.count(request.total_limit)
     else:
