@@ -56,6 +56,7 @@ from kb.search_rules import (
     message_level,
 )
 from kb.sqlite.cache import NO_MEMO, Memo
+from kb.sqlite.facets import BUCKETS, aggregate_messages
 from kb.sqlite.query import (
     SUBJECT_COLUMNS,
     CompiledQuery,
@@ -98,27 +99,7 @@ _BM25 = "message_fts.rank"
 #: CROSS JOIN pins FTS5 as the outer loop: otherwise SQLite may drive from a filter's index and
 #: re-run the MATCH once per candidate row (measured 30x slower for a prefix query at 10k rows)
 _FTS_SOURCE = "message_fts CROSS JOIN messages m ON m.rowid = message_fts.rowid"
-_MATCHED_SOURCE = "temp.matched m"
 _SUBJECT_MATCH = "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?"
-_BUCKETS = {
-    "hour": "strftime('%Y-%m-%dT%H:00:00', {ts}, 'unixepoch')",
-    "day": "date({ts}, 'unixepoch')",
-    "week": "date({ts}, 'unixepoch', 'weekday 0', '-6 days')",
-    "month": "strftime('%Y-%m-01', {ts}, 'unixepoch')",
-}
-_MESSAGE_COLUMNS = {
-    "channel": "m.channel",
-    "account": "m.account",
-    "language": "m.language",
-    "sentiment_label": "m.sentiment_label",
-    "intent": "m.intent",
-    "direction": "m.direction",
-    "authors": "m.author_id",
-}
-#: what a faceted search keeps of each match: its date, its conversation, every facet column
-_MATCHED_COLUMNS = ", ".join(["m.created_ts", "m.conversation_id", *_MESSAGE_COLUMNS.values()])
-_MESSAGE_TERMS = {"entities": "entity", "hashtags": "hashtag", "mentions": "mention", "sites": "site"}
-_CONVERSATION_COLUMNS = {"status": "status", "assignee": "assignee", "queue": "queue", "priority": "priority"}
 _SORT_KEYS = {
     "relevance": [("score", "ASC"), ("r", "ASC")],
     "newest": [("ts", "DESC"), ("r", "DESC")],
@@ -233,7 +214,7 @@ def _histogram(
     """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
     if interval is None:
         return []
-    bucket = _BUCKETS[interval].format(ts=ts)
+    bucket = BUCKETS[interval].format(ts=ts)
     sql = f"{with_sql}SELECT {bucket}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
@@ -413,13 +394,15 @@ def _aggregate_messages(
 ) -> tuple[dict[str, list[FacetBucket]], list[DateHistogramBucket], int | None]:
     """Facets, histogram and facet window of the messages of ``matches`` (source, where,
     params, row sets), of which ``counted`` counts ``total`` (``relation``)."""
-    source, where_sql, params, with_sql = matches
+    source, _, params, with_sql = matches
     facets_window = None
+    newest = ""
     if not interval and _matches_more_than(conn, FACET_WINDOW, counted, params, with_sql, total, relation):
         facets_window = FACET_WINDOW
-    _collect_matches(conn, source, where_sql, params, with_sql, facets_window)
-    facets = {name: _message_facet(conn, name, _MATCHED_SOURCE, "1", [], "m.r") for name in facet_names}
-    histogram = _histogram(conn, interval, "m.created_ts", _MATCHED_SOURCE, "1", [])
+        # FTS5 walks its doclists newest first and stops after the window
+        newest_first = "message_fts.rowid" if source == _FTS_SOURCE else "m.rowid"
+        newest = f" ORDER BY {newest_first} DESC LIMIT {FACET_WINDOW}"
+    facets, histogram = aggregate_messages(conn, facet_names, interval, matches, newest)
     return facets, histogram, facets_window
 
 
@@ -438,61 +421,8 @@ def _matches_more_than(
     return _capped_count(conn, counted, params, n, with_sql)[1] == "gte"
 
 
-def _collect_matches(
-    conn: sqlite3.Connection,
-    source: str,
-    where_sql: str,
-    params: list[Any],
-    with_sql: str,
-    window: int | None,
-) -> None:
-    """Fill temp.matched with the faceted columns of the matches (the newest ``window`` indexed).
-
-    Each aggregation would otherwise re-run the MATCH and join every hit; no score is kept,
-    so no hit is scored for a count.
-    """
-    conn.execute("DROP TABLE IF EXISTS temp.matched")
-    newest = ""
-    if window is not None:
-        # FTS5 walks its doclists newest first and stops after the window
-        newest = (
-            f" ORDER BY {'message_fts.rowid' if source == _FTS_SOURCE else 'm.rowid'} DESC LIMIT {window}"
-        )
-    conn.execute(
-        f"CREATE TEMP TABLE matched AS {with_sql}SELECT m.rowid AS r, {_MATCHED_COLUMNS}"
-        f" FROM {source} WHERE {where_sql}{newest}",
-        params,
-    )
-
-
 def _broad(total: int, relation: str) -> bool:
     return relation == "gte" or total > BROAD_MATCHES
-
-
-def _message_facet(
-    conn: sqlite3.Connection, name: str, source: str, where: str, params: list[Any], rowid: str
-) -> list[FacetBucket]:
-    tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
-    if name in _MESSAGE_COLUMNS:
-        col = _MESSAGE_COLUMNS[name]
-        sql = f"SELECT {col}, count(*) FROM {source} WHERE {where} AND {col} IS NOT NULL {tail}"
-        return _buckets(conn.execute(sql, params).fetchall())
-    if name in _MESSAGE_TERMS:
-        sql = (
-            f"SELECT t.value, count(*) FROM message_terms t WHERE t.field = '{_MESSAGE_TERMS[name]}'"
-            f" AND t.mrow IN (SELECT {rowid} FROM {source} WHERE {where}) {tail}"
-        )
-        return _buckets(conn.execute(sql, params).fetchall())
-    joined = f"{source} JOIN conversations c ON c.id = m.conversation_id"
-    if name == "tags":
-        sql = (
-            f"SELECT t.value, count(*) FROM {joined} JOIN conversation_terms t"
-            f" ON t.crow = c.rowid AND t.field = 'tag' WHERE {where} {tail}"
-        )
-        return _buckets(conn.execute(sql, params).fetchall())
-    col = f"c.{_CONVERSATION_COLUMNS[name]}"
-    sql = f"SELECT {col}, count(*) FROM {joined} WHERE {where} AND {col} IS NOT NULL {tail}"
-    return _buckets(conn.execute(sql, params).fetchall())
 
 
 def _collect_conversation_hits(
