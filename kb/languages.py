@@ -24,7 +24,9 @@ algorithm FTS5's ``porter`` tokenizer implements).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import snowballstemmer
 
@@ -93,7 +95,20 @@ _STOP_TEXT = {
 #: analysis -> its stop words (analyses not listed have none)
 STOP_WORDS: dict[str, frozenset[str]] = {lang: frozenset(words.split()) for lang, words in _STOP_TEXT.items()}
 
-_STEMMER_OBJECTS = {lang: snowballstemmer.stemmer(algorithm) for lang, algorithm in STEMMERS.items()}
+#: each thread's own stemmers: a Snowball stemmer keeps the word it is stemming in the object,
+#: so one shared by threads (the API's thread pool, ingest) cut one thread's word into another's
+_THREAD_STEMMERS = threading.local()
+
+
+def _stemmer(analysis: str) -> Any:
+    """This thread's Snowball stemmer for ``analysis`` (one of :data:`STEMMERS`)."""
+    stemmers: dict[str, Any] | None = getattr(_THREAD_STEMMERS, "stemmers", None)
+    if stemmers is None:
+        stemmers = _THREAD_STEMMERS.stemmers = {}
+    stemmer = stemmers.get(analysis)
+    if stemmer is None:
+        stemmer = stemmers[analysis] = snowballstemmer.stemmer(STEMMERS[analysis])
+    return stemmer
 
 
 def analysis_for(language: str | None) -> str:
@@ -120,7 +135,7 @@ def _stem(analysis: str, token: str) -> str:
         return token
     found = stems.get(token)
     if found is None:
-        stem = str(_STEMMER_OBJECTS[analysis].stemWord(token))
+        stem = str(_stemmer(analysis).stemWord(token))
         found = token if stem == token else stem
         if len(stems) >= _STEMS_LIMIT:
             stems.clear()  # a crude bound: frequent words come back within a batch or two

@@ -13,10 +13,11 @@ Broad matches (a word in most messages) never cost a pass over every hit for a p
   reported as a lower bound (``total_relation="gte"``);
 * a relevance page of a bare word query reads only FTS5 (rowid and bm25), no join;
 * a date-ordered page of a broad query (more than :data:`BROAD_MATCHES` hits) walks the date
-  index newest (or oldest) first and probes each row against the matching rowids, stopping
+  index newest (or oldest) first and checks the rows against the matching rowids, stopping
   once the page is full; a conversation page walks conversations by ``last_message_at``
-  and keeps those with a matching message (an ``EXISTS`` probe), instead of grouping every
-  matching message per conversation on every request.
+  and keeps those with a matching message, instead of grouping every matching message per
+  conversation on every request. Past :data:`PROBE_MATCHES` the candidates are checked a
+  block at a time, one FTS5 range scan per run of nearby rowids (``kb.sqlite.walk``).
 
 Narrow queries keep the direct plans (driving from the few hits), which are cheaper for them.
 """
@@ -55,6 +56,7 @@ from kb.search_rules import (
     message_level,
 )
 from kb.sqlite.cache import NO_MEMO, Memo
+from kb.sqlite.facets import BUCKETS, aggregate_messages
 from kb.sqlite.query import (
     SUBJECT_COLUMNS,
     CompiledQuery,
@@ -63,6 +65,7 @@ from kb.sqlite.query import (
     fts_expression,
 )
 from kb.sqlite.ranked import MAX_RANKED_ROWS, slice_page
+from kb.sqlite.walk import conversation_page, message_page
 
 __all__ = [
     "BROAD_MATCHES",
@@ -76,12 +79,16 @@ __all__ = [
 #: matching messages past which a date-ordered page walks the date index instead of sorting
 #: every hit: the walk then reads about (messages / matches) x page rows, under a thousand
 BROAD_MATCHES = 1000
-#: matching messages past which the walk probes FTS5 row by row (about 20 us a row) instead of
-#: first listing every matching rowid (about 1.5 us a match): cheaper once matches are this many
+#: matching messages past which the walk checks its candidates against FTS5 (a range scan per
+#: run of nearby candidates, ``kb.sqlite.walk``) instead of first listing every matching rowid
+#: (about 1.5 us a match): cheaper once matches are this many
 PROBE_MATCHES = 10_000
 #: a relevance search matching more messages than this ranks the most recently indexed this
 #: many by bm25 (``SearchResult.relevance_window``): bm25 costs about 15 us a row, and a word
-#: in most messages scores alike everywhere (its IDF is nil)
+#: in most messages scores alike everywhere (its IDF is nil). Measured again at 100,000
+#: messages: a statement using bm25 first reads every row matching each phrase of the query
+#: (FTS5 counts them for the IDF: 1.3-2.6 ms for a word in half of them, 3.7 ms for one in
+#: all), then costs about 1 us a ranked row; so the window bounds the second part only
 RANK_WINDOW = 2000
 #: a search matching more messages than this counts its facets over the most recently indexed
 #: this many (``SearchResult.facets_window``): exact facets of a word in every other message
@@ -95,27 +102,7 @@ _BM25 = "message_fts.rank"
 #: CROSS JOIN pins FTS5 as the outer loop: otherwise SQLite may drive from a filter's index and
 #: re-run the MATCH once per candidate row (measured 30x slower for a prefix query at 10k rows)
 _FTS_SOURCE = "message_fts CROSS JOIN messages m ON m.rowid = message_fts.rowid"
-_MATCHED_SOURCE = "temp.matched m"
 _SUBJECT_MATCH = "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?"
-_BUCKETS = {
-    "hour": "strftime('%Y-%m-%dT%H:00:00', {ts}, 'unixepoch')",
-    "day": "date({ts}, 'unixepoch')",
-    "week": "date({ts}, 'unixepoch', 'weekday 0', '-6 days')",
-    "month": "strftime('%Y-%m-01', {ts}, 'unixepoch')",
-}
-_MESSAGE_COLUMNS = {
-    "channel": "m.channel",
-    "account": "m.account",
-    "language": "m.language",
-    "sentiment_label": "m.sentiment_label",
-    "intent": "m.intent",
-    "direction": "m.direction",
-    "authors": "m.author_id",
-}
-#: what a faceted search keeps of each match: its date, its conversation, every facet column
-_MATCHED_COLUMNS = ", ".join(["m.created_ts", "m.conversation_id", *_MESSAGE_COLUMNS.values()])
-_MESSAGE_TERMS = {"entities": "entity", "hashtags": "hashtag", "mentions": "mention", "sites": "site"}
-_CONVERSATION_COLUMNS = {"status": "status", "assignee": "assignee", "queue": "queue", "priority": "priority"}
 _SORT_KEYS = {
     "relevance": [("score", "ASC"), ("r", "ASC")],
     "newest": [("ts", "DESC"), ("r", "DESC")],
@@ -152,12 +139,15 @@ def _page(
     kind: str,
     ranked: Callable[[], list[tuple[Any, ...]] | None] | None = None,
     prepare: Callable[[], None] | None = None,
+    walked: Callable[[], tuple[list[Any], str | None] | None] | None = None,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """One page of ``inner`` (columns r, score, ts) as (id, doc, score) rows, and the next cursor.
 
     Sorting happens on the narrow (r, score, ts) rows; documents are fetched for the page only.
     ``ranked``, when given, answers every row of ``inner`` in sort order (a relevance window,
     kept by ``kb.sqlite.cache``) or None: the page is then a slice of it (``kb.sqlite.ranked``).
+    ``walked``, when given, answers the page's rows of ``inner`` and the cursor by walking the
+    date index in Python (``kb.sqlite.walk``), or None: SQL is then asked.
     ``prepare`` runs before ``inner`` is read by SQL (it fills the temp tables ``inner`` reads).
     """
     selected = None
@@ -165,6 +155,8 @@ def _page(
         every_row = ranked()
         if every_row is not None:
             selected = slice_page(every_row, request, sort, keys)
+    if selected is None and walked is not None:
+        selected = walked()
     if selected is None:
         if prepare is not None:
             prepare()
@@ -225,7 +217,7 @@ def _histogram(
     """Counts of the rows of ``source`` matching ``where`` per ``interval`` of column ``ts``."""
     if interval is None:
         return []
-    bucket = _BUCKETS[interval].format(ts=ts)
+    bucket = BUCKETS[interval].format(ts=ts)
     sql = f"{with_sql}SELECT {bucket}, count(*) FROM {source} WHERE {where} GROUP BY 1"
     counts = {
         datetime.fromisoformat(bucket).replace(tzinfo=UTC): count
@@ -303,6 +295,7 @@ def search_messages(
     )
     window = None
     ranked = None
+    walked = None
     if sort == "relevance" and source == _FTS_SOURCE and (relation == "gte" or total > RANK_WINDOW):
         # rank the most recently indexed matches only: FTS5 walks its doclists newest first
         # and stops after the window, so bm25 is computed for RANK_WINDOW rows, not every hit
@@ -327,6 +320,19 @@ def search_messages(
         # walk the date index and test each message, stopping once the page is full: about
         # (messages / matches) x page rows, instead of sorting every hit
         if relation == "gte" or total >= PROBE_MATCHES:
+            # candidates checked a block at a time (kb.sqlite.walk); the SQL below, which probes
+            # FTS5 once a row, only answers a cursor holding something other than numbers
+            walked = partial(
+                message_page,
+                conn,
+                request,
+                sort,
+                str(compiled.fts),
+                compiled.where,
+                compiled.params,
+                with_sql,
+                compiled.with_params,
+            )
             walk = (
                 "messages m INDEXED BY messages_created CROSS JOIN message_fts ON message_fts.rowid = m.rowid"
             )
@@ -338,7 +344,9 @@ def search_messages(
             f"{with_sql}SELECT m.rowid AS r, 0.0 AS score, m.created_ts AS ts"
             f" FROM {walk} WHERE {' AND '.join(test)}"
         )
-    rows, next_cursor = _page(conn, inner, params, request, sort, _SORT_KEYS[sort], "message", ranked)
+    rows, next_cursor = _page(
+        conn, inner, params, request, sort, _SORT_KEYS[sort], "message", ranked, walked=walked
+    )
     hits, unreadable = [], []
     for doc_id, doc, raw_score in rows:
         message = read_document(Message, "message", doc_id, doc)
@@ -389,13 +397,15 @@ def _aggregate_messages(
 ) -> tuple[dict[str, list[FacetBucket]], list[DateHistogramBucket], int | None]:
     """Facets, histogram and facet window of the messages of ``matches`` (source, where,
     params, row sets), of which ``counted`` counts ``total`` (``relation``)."""
-    source, where_sql, params, with_sql = matches
+    source, _, params, with_sql = matches
     facets_window = None
+    newest = ""
     if not interval and _matches_more_than(conn, FACET_WINDOW, counted, params, with_sql, total, relation):
         facets_window = FACET_WINDOW
-    _collect_matches(conn, source, where_sql, params, with_sql, facets_window)
-    facets = {name: _message_facet(conn, name, _MATCHED_SOURCE, "1", [], "m.r") for name in facet_names}
-    histogram = _histogram(conn, interval, "m.created_ts", _MATCHED_SOURCE, "1", [])
+        # FTS5 walks its doclists newest first and stops after the window
+        newest_first = "message_fts.rowid" if source == _FTS_SOURCE else "m.rowid"
+        newest = f" ORDER BY {newest_first} DESC LIMIT {FACET_WINDOW}"
+    facets, histogram = aggregate_messages(conn, facet_names, interval, matches, newest)
     return facets, histogram, facets_window
 
 
@@ -414,61 +424,8 @@ def _matches_more_than(
     return _capped_count(conn, counted, params, n, with_sql)[1] == "gte"
 
 
-def _collect_matches(
-    conn: sqlite3.Connection,
-    source: str,
-    where_sql: str,
-    params: list[Any],
-    with_sql: str,
-    window: int | None,
-) -> None:
-    """Fill temp.matched with the faceted columns of the matches (the newest ``window`` indexed).
-
-    Each aggregation would otherwise re-run the MATCH and join every hit; no score is kept,
-    so no hit is scored for a count.
-    """
-    conn.execute("DROP TABLE IF EXISTS temp.matched")
-    newest = ""
-    if window is not None:
-        # FTS5 walks its doclists newest first and stops after the window
-        newest = (
-            f" ORDER BY {'message_fts.rowid' if source == _FTS_SOURCE else 'm.rowid'} DESC LIMIT {window}"
-        )
-    conn.execute(
-        f"CREATE TEMP TABLE matched AS {with_sql}SELECT m.rowid AS r, {_MATCHED_COLUMNS}"
-        f" FROM {source} WHERE {where_sql}{newest}",
-        params,
-    )
-
-
 def _broad(total: int, relation: str) -> bool:
     return relation == "gte" or total > BROAD_MATCHES
-
-
-def _message_facet(
-    conn: sqlite3.Connection, name: str, source: str, where: str, params: list[Any], rowid: str
-) -> list[FacetBucket]:
-    tail = f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
-    if name in _MESSAGE_COLUMNS:
-        col = _MESSAGE_COLUMNS[name]
-        sql = f"SELECT {col}, count(*) FROM {source} WHERE {where} AND {col} IS NOT NULL {tail}"
-        return _buckets(conn.execute(sql, params).fetchall())
-    if name in _MESSAGE_TERMS:
-        sql = (
-            f"SELECT t.value, count(*) FROM message_terms t WHERE t.field = '{_MESSAGE_TERMS[name]}'"
-            f" AND t.mrow IN (SELECT {rowid} FROM {source} WHERE {where}) {tail}"
-        )
-        return _buckets(conn.execute(sql, params).fetchall())
-    joined = f"{source} JOIN conversations c ON c.id = m.conversation_id"
-    if name == "tags":
-        sql = (
-            f"SELECT t.value, count(*) FROM {joined} JOIN conversation_terms t"
-            f" ON t.crow = c.rowid AND t.field = 'tag' WHERE {where} {tail}"
-        )
-        return _buckets(conn.execute(sql, params).fetchall())
-    col = f"c.{_CONVERSATION_COLUMNS[name]}"
-    sql = f"SELECT {col}, count(*) FROM {joined} WHERE {where} AND {col} IS NOT NULL {tail}"
-    return _buckets(conn.execute(sql, params).fetchall())
 
 
 def _collect_conversation_hits(
@@ -543,6 +500,9 @@ class _ConversationPlan:
     count: Callable[[int | None], tuple[int, Literal["eq", "gte"]]] | None = None
     #: facets and histograms count every match: with a window, (where, params) over all of them
     every_match: tuple[list[str], list[Any]] | None = None
+    #: a date-ordered page of broad matches, walked in Python (``kb.sqlite.walk``): given the
+    #: request and the sort, the page's rows and cursor, or None (then SQL answers)
+    walk: Callable[[SearchRequest, str], tuple[list[Any], str | None] | None] | None = None
 
 
 def _plan_conversations(
@@ -586,7 +546,21 @@ def _plan_conversations(
         plan.window, plan.every_match = RANK_WINDOW, every
         return plan
     # Date order needs no score: walk conversations by their last message and keep those
-    # with a matching one, until the page is full (no grouping of every hit).
+    # with a matching one, until the page is full (no grouping of every hit). The candidates'
+    # messages are checked against FTS5 a block at a time (kb.sqlite.walk); the EXISTS plan,
+    # which probes FTS5 once a message, answers a cursor holding something other than numbers.
+    plan.walk = partial(
+        conversation_page,
+        conn,
+        where=list(plan.where),
+        params=list(plan.params),
+        fts=str(compiled.fts),
+        message_where=list(compiled.where),
+        message_params=list(compiled.params),
+        subject=subject,
+        with_sql=compiled.with_sql,
+        with_params=list(compiled.with_params),
+    )
     plan.where, plan.params = every
     return plan
 
@@ -707,7 +681,10 @@ def search_conversations(
             partial(_rank_window, conn, prepare, inner_sql, params, keys),
             _kept_whole,
         )
-    rows, next_cursor = _page(conn, inner_sql, params, request, sort, keys, "conversation", ranked, prepare)
+    walked = partial(plan.walk, request, sort) if plan.walk is not None else None
+    rows, next_cursor = _page(
+        conn, inner_sql, params, request, sort, keys, "conversation", ranked, prepare, walked
+    )
     if plan.count is not None:
         total, relation = plan.count(request.total_limit)
     else:
