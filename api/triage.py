@@ -15,13 +15,21 @@ from hub.models import Conversation
 from kb.base import KnowledgeBase
 from kb.conversations import project_triage
 
-__all__ = ["assign_waiting", "ensure_routed"]
+__all__ = ["assign_waiting", "ensure_routed", "release_agent"]
 
 
 def ensure_routed(crm: CRMStore, conversation: Conversation) -> None:
     """Give ``conversation`` its routing row if it has none (nothing happens otherwise)."""
     if crm.routing.get(conversation.id) is None:
         crm.routing.seed([Seed.of(conversation)])
+
+
+def release_agent(crm: CRMStore, kb: KnowledgeBase, agent_id: str, *, actor_id: str | None) -> int:
+    """Unassign the conversations a disabled agent holds (``crm.routing.release_agent``) and
+    write it into their documents; how many were released."""
+    states = crm.routing.release_agent(agent_id, actor_id=actor_id)
+    project_triage(kb, states)
+    return len(states)
 
 
 def assign_waiting(crm: CRMStore, kb: KnowledgeBase) -> int:

@@ -236,12 +236,23 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
 
     @agents_app.command("disable")
     def disable(email: str) -> None:
-        """Disable an agent: their tokens, sessions and sign-in links stop working at once."""
+        """Disable an agent: their tokens, sessions and sign-in links stop working at once, and
+        the conversations assigned to them go back to the unassigned inbox."""
 
         def work(crm: CRMStore, settings: Settings) -> None:
+            from kb import open_kb
+            from kb.conversations import project_triage
+
             agent = crm.agents.update(agent_id(crm, email), disabled=True)
             _audit(crm, "agent.disable", "agent", agent.id, after={"disabled": True})
-            console.print(f"disabled {agent.email}")
+            kb = open_kb(settings)
+            try:
+                released = crm.routing.release_agent(agent.id, actor_id=None)
+                project_triage(kb, released)
+            finally:
+                kb.close()
+            note = f"; {len(released)} of their conversations unassigned" if released else ""
+            console.print(f"disabled {agent.email}{note}")
 
         run(work)
 

@@ -627,6 +627,26 @@ class RoutingStore:
 
         return self._run(work)[1]
 
+    def release_agent(self, agent_id: str, *, actor_id: str | None) -> list[RoutingState]:
+        """Unassign every conversation ``agent_id`` holds (open, pending or snoozed, not folded
+        away), each with its ``conversation.assigned`` event (assignee null, the previous one
+        named): a disabled agent's conversations go back to the unassigned inbox rather than
+        wait on someone who will not answer. Returns the rows changed."""
+
+        def work(txn: RoutingTxn) -> None:
+            r = conversation_routing.c
+            query = (
+                select(r.conversation_id)
+                .where(r.assignee == agent_id, r.status.in_(HOLDING), r.folded_into.is_(None))
+                .order_by(r.conversation_id)
+            )
+            ids = list(txn.conn.execute(query).scalars())
+            txn.prefetch(ids)
+            for cid in ids:
+                self._assign(txn, txn.existing(cid), None, rule_id=None, actor_id=actor_id)
+
+        return self._run(work)[1]
+
 
 def _no_decision(state: RoutingState) -> Decision:
     raise AssertionError(f"no arrival to decide on in a fold release ({state.conversation_id})")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -232,7 +232,7 @@ def _file_records(path: Path, take: Callable[[], bool]) -> Iterator[ImportItem]:
         return
     try:
         if judged.striped:
-            yield from judged.read(ImportFile(file.path, file.arrival, file.max_bytes, take=take))
+            yield from judged.read(replace(file, take=take))
         else:
             yield from (record for record in judged.read(file) if take())
     except OSError as exc:

@@ -19,7 +19,7 @@ from api.deps import CRM_ROUTES, AdminDep, AuditDep, CRMDep, KBDep, SettingsDep,
 from api.errors import error_responses, unprocessable
 from api.fields import RequestBody
 from api.hosts import public_url
-from api.triage import assign_waiting
+from api.triage import assign_waiting, release_agent
 from crm import AgentView, Availability, NotFound, Role
 from crm.agents import DEFAULT_CAPACITY
 from crm.store import CRMStore
@@ -115,10 +115,11 @@ def get_agent(agent_id: str, crm: CRMDep) -> AgentView:
 
 @router.patch("/agents/{agent_id}")
 def update_agent(
-    agent_id: str, body: AgentUpdate, crm: CRMDep, kb: KBDep, _: AdminDep, audit: AuditDep
+    agent_id: str, body: AgentUpdate, crm: CRMDep, kb: KBDep, caller: AdminDep, audit: AuditDep
 ) -> AgentView:
     """Change an agent's name, role, languages, channels, capacity, availability or disabled;
-    conversations waiting for an agent are assigned to them when they now fit."""
+    conversations waiting for an agent are assigned to them when they now fit, and a disabled
+    agent's conversations go back to the unassigned inbox."""
     changes = body.model_dump(exclude_unset=True)
     nulls = sorted(field for field, value in changes.items() if value is None)
     if nulls or not changes:
@@ -132,19 +133,23 @@ def update_agent(
         before={field: getattr(before, field) for field in changes},
         after={field: getattr(after, field) for field in changes},
     )
-    if after.availability == "online" and not after.disabled:
+    if after.disabled:
+        release_agent(crm, kb, agent_id, actor_id=caller.agent.id)
+    elif after.availability == "online":
         assign_waiting(crm, kb)
     return after
 
 
 @router.delete("/agents/{agent_id}", status_code=204)
-def disable_agent(agent_id: str, crm: CRMDep, _: AdminDep, audit: AuditDep) -> Response:
-    """Disable an agent: their tokens, sessions and links stop working at once."""
+def disable_agent(agent_id: str, crm: CRMDep, kb: KBDep, caller: AdminDep, audit: AuditDep) -> Response:
+    """Disable an agent: their tokens, sessions and links stop working at once, and the
+    conversations assigned to them go back to the unassigned inbox."""
     before = _require(crm, agent_id)
     crm.agents.update(agent_id, disabled=True)
     audit.record(
         "agent.disable", "agent", agent_id, before={"disabled": before.disabled}, after={"disabled": True}
     )
+    release_agent(crm, kb, agent_id, actor_id=caller.agent.id)
     return Response(status_code=204)
 
 

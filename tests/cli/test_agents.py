@@ -22,6 +22,7 @@ from cli.agents import RedactSignInLinks, bootstrap_first_admin
 from cli.main import app
 from crm import ROLES, CRMStore, open_crm
 from hub.settings import Settings
+from kb import open_kb
 from tests.conftest import free_ports
 
 
@@ -113,6 +114,36 @@ def test_agents_list_disable_link_token_and_password(env: dict[str, str]) -> Non
     assert _parley(env, "agents", "disable", "root@example.org")[0] == 1  # the last admin stays
     missing = _parley(env, "agents", "link", "nobody@example.org")
     assert missing[0] == 1 and "no agent" in missing[2]
+
+
+def test_disabling_an_agent_unassigns_their_conversations(env: dict[str, str]) -> None:
+    fixtures = Path(__file__).parents[1] / "flows" / "fixtures" / "envelopes__threads.jsonl"
+    assert _parley(env, "ingest", str(fixtures))[0] == 0
+    _parley(env, "agents", "add", "ann@example.org")
+    crm = _store(env)
+    try:
+        ann = crm.agents.by_email("ann@example.org")
+        assert ann is not None
+        created = crm.events.read(types=["conversation.created"], limit=2)
+        conversations = [e.conversation_id for e in created if e.conversation_id]
+        assert len(conversations) == 2
+        for cid in conversations:
+            crm.routing.update(cid, {"assignee": ann.id}, actor_id=None)
+    finally:
+        crm.close()
+    code, out, err = _parley(env, "agents", "disable", "ann@example.org")
+    assert code == 0 and "2 of their conversations unassigned" in out + err
+    crm = _store(env)
+    try:
+        assert [s.assignee for s in crm.routing.get_many(conversations).values()] == [None, None]
+    finally:
+        crm.close()
+    kb = open_kb(Settings(data_dir=Path(env["PARLEY_DATA_DIR"])))
+    try:
+        docs = kb.get_conversations(conversations)
+        assert [d.assignee for d in docs.values()] == [None, None]  # the search projection too
+    finally:
+        kb.close()
 
 
 def test_teams_add_list_and_members(env: dict[str, str]) -> None:

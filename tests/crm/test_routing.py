@@ -265,3 +265,30 @@ def test_folds_another_process_decided_later_are_found_and_released_once(store: 
     assert row.folded_into == "kept"
     store.routing.release_folds({"late": "kept"})  # again: nothing changes, no event
     assert assignees(store, ["late", "kept", "queued"]) == [None, ann, None]
+
+
+def test_releasing_an_agent_unassigns_what_they_hold_and_nothing_else(store: CRMStore) -> None:
+    ann, bob = agent(store, "ann"), agent(store, "bob")
+    to_ann = AssignSpec(mode="agent", agent_id=ann)
+    for cid in ("open", "pending", "snoozed", "resolved", "folded", "kept"):
+        route(store, [arrival(cid)], to_ann)
+    route(store, [arrival("bobs")], AssignSpec(mode="agent", agent_id=bob))
+    store.routing.set_status("pending", "pending")
+    store.routing.set_status("snoozed", "snoozed", snoozed_until=utcnow() + timedelta(hours=1))
+    store.routing.set_status("resolved", "resolved")
+    store.routing.route_batch([], lambda s: Decision(), folds={"folded": "kept"})
+    before = store.events.last_id()
+
+    released = store.routing.release_agent(ann, actor_id="agt_admin")
+
+    assert sorted(s.conversation_id for s in released) == ["kept", "open", "pending", "snoozed"]
+    ids = ["open", "pending", "snoozed", "resolved", "folded", "kept", "bobs"]
+    # a resolved conversation keeps who handled it; a folded one holds nobody already
+    assert assignees(store, ids) == [None, None, None, ann, None, None, bob]
+    assert store.routing.get("snoozed").status == "snoozed"  # type: ignore[union-attr]
+    events = store.events.read(after=before, types=["conversation.assigned"])
+    assert sorted(e.conversation_id for e in events) == ["kept", "open", "pending", "snoozed"]
+    unassigned = {(e.data["assignee"], e.data["previous"], e.actor_id) for e in events}
+    assert unassigned == {(None, ann, "agt_admin")}
+    assert store.routing.release_agent(ann, actor_id="agt_admin") == []  # nothing twice
+    assert store.routing.release_agent("agt_nobody", actor_id=None) == []

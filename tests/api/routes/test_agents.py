@@ -10,9 +10,11 @@ import pytest
 from fastapi import FastAPI
 
 from crm import AgentView, Role
+from hub.models import conversation_id_for
 from hub.settings import Settings
 from tests.api.callers import add_agent, bearer
 from tests.api.conftest import BASE_URL
+from tests.flows.conftest import FIXTURES, ingest
 
 
 @pytest.fixture
@@ -97,6 +99,31 @@ async def test_disabling_an_agent_revokes_their_token_at_once(
     link = (await client.post(f"/agents/{kim.id}/sign-in-link")).json()
     assert link["url"].startswith(f"{BASE_URL}/auth/one-time/")
     assert (await client.post("/agents/agt_missing/sign-in-link")).status_code == 404
+
+
+async def test_a_disabled_agents_conversations_go_back_to_the_unassigned_inbox(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ingest(app.state.settings, [FIXTURES / "envelopes__threads.jsonl"])
+    kim, _ = add_agent(app, "agent", email="kim@example.org")
+    lee, _ = add_agent(app, "agent", email="lee@example.org")
+    tweets = conversation_id_for("twitter", "demo", "100")
+    listed = (await client.get("/conversations", params={"limit": 3})).json()["items"]
+    others = [c["id"] for c in listed if c["id"] != tweets][:1]
+    for cid, who in ((tweets, kim.id), (others[0], lee.id)):
+        assert (await client.patch(f"/conversations/{cid}", json={"assignee": who})).status_code == 200
+    admin_id = (await client.get("/auth/me")).json()["agent"]["id"]
+    before = app.state.crm.events.last_id()
+
+    assert (await client.delete(f"/agents/{kim.id}")).status_code == 204
+    assert (await client.get(f"/conversations/{tweets}")).json()["conversation"]["assignee"] is None
+    assert (await client.get("/conversations", params={"assignee": kim.id})).json()["total"] == 0
+    (event,) = app.state.crm.events.read(after=before, types=["conversation.assigned"])
+    assert (event.conversation_id, event.data["previous"], event.actor_id) == (tweets, kim.id, admin_id)
+
+    # disabling through PATCH does the same
+    assert (await client.patch(f"/agents/{lee.id}", json={"disabled": True})).json()["disabled"] is True
+    assert (await client.get(f"/conversations/{others[0]}")).json()["conversation"]["assignee"] is None
 
 
 async def test_the_last_admin_stays(client: httpx.AsyncClient, admin: tuple[AgentView, str]) -> None:
