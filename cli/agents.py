@@ -240,18 +240,17 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         the conversations assigned to them go back to the unassigned inbox."""
 
         def work(crm: CRMStore, settings: Settings) -> None:
+            from api.triage import release_agent
             from kb import open_kb
-            from kb.conversations import project_triage
 
             agent = crm.agents.update(agent_id(crm, email), disabled=True)
             _audit(crm, "agent.disable", "agent", agent.id, after={"disabled": True})
             kb = open_kb(settings)
             try:
-                released = crm.routing.release_agent(agent.id, actor_id=None)
-                project_triage(kb, released)
+                released = release_agent(crm, kb, agent.id, actor_id=None)
             finally:
                 kb.close()
-            note = f"; {len(released)} of their conversations unassigned" if released else ""
+            note = f"; {released} of their conversations unassigned" if released else ""
             console.print(f"disabled {agent.email}{note}")
 
         run(work)

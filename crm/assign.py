@@ -180,27 +180,28 @@ class Pool:
         roster: Roster | None = None,
     ) -> None:
         self._conn = conn
-        #: the team set-up read before the transaction (None: read here on first use)
+        #: the team set-up: read before the transaction, or here on first use
         self._roster = roster
         #: called before reading conversation rows, so this transaction's changes are written
         self._before_read = before_read
         #: called before sticky reads the rows of a contact but one conversation (the contact,
         #: the conversation): needs only this transaction's changes to those rows written
         self._before_contact_read = before_contact_read or (lambda _contact, _but: before_read())
-        #: the enabled agents as stored (load 0) and, apart, every agent's current load
+        #: the roster's agents once their loads are read (every agent's current load, apart)
         self._agents: Mapping[str, Candidate] | None = None
         self._loads: dict[str, int] = {}
-        #: team id -> its members in id order, and -> the cursor (both read on first use)
-        self._members: Mapping[str, list[str]] | None = None
+        #: team id -> the round-robin cursor (read on first use)
         self._cursors: dict[str, str | None] | None = None
         self._moved: set[str] = set()
 
+    def _team_setup(self) -> Roster:
+        if self._roster is None:
+            self._roster = read_roster(self._conn)
+        return self._roster
+
     def _read(self) -> Mapping[str, Candidate]:
         if self._agents is None:
-            if self._roster is not None:
-                agents = self._roster.agents
-            else:
-                agents = {row[0]: _candidate(*row) for row in self._conn.execute(_AGENTS).all()}
+            agents = self._team_setup().agents
             self._before_read()
             self._loads = loads(self._conn)
             self._agents = agents
@@ -219,15 +220,7 @@ class Pool:
 
     def members(self, team_id: str) -> list[str]:
         """The team's members in id order ([] for a team with none, or none at all)."""
-        if self._members is None:
-            if self._roster is not None:
-                self._members = self._roster.members
-            else:
-                members: dict[str, list[str]] = {}
-                for team, agent_id in self._conn.execute(_MEMBERS):
-                    members.setdefault(team, []).append(agent_id)
-                self._members = members
-        return self._members.get(team_id, [])
+        return self._team_setup().members.get(team_id, [])
 
     def _cursor(self, team_id: str) -> str | None:
         if self._cursors is None:

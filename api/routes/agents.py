@@ -133,7 +133,7 @@ def update_agent(
         before={field: getattr(before, field) for field in changes},
         after={field: getattr(after, field) for field in changes},
     )
-    if after.disabled:
+    if changes.get("disabled") is True:
         release_agent(crm, kb, agent_id, actor_id=caller.agent.id)
     elif after.availability == "online":
         assign_waiting(crm, kb)

@@ -111,8 +111,7 @@ def _walk(
     rows: list[PageRow] = [(rowid, 0.0, ts) for rowid, ts in found[offset : offset + limit + 1]]
     next_cursor = None
     if len(rows) > limit and limit > 0:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(sort, [rows[-1][2], rows[-1][0]])
+        next_cursor = encode_cursor(sort, [rows[limit - 1][2], rows[limit - 1][0]])
     return rows[:limit], next_cursor
 
 
