@@ -175,8 +175,8 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         """Set an agent's availability; coming online takes conversations waiting for an agent."""
 
         def work(crm: CRMStore, settings: Settings) -> None:
+            from api.triage import assign_waiting
             from kb import open_kb
-            from kb.conversations import project_triage
 
             who = agent_id(crm, email)
             before = crm.agents.get(who)
@@ -193,9 +193,7 @@ def register(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             if state == "online":
                 kb = open_kb(settings)
                 try:
-                    changed = crm.routing.assign_waiting()
-                    project_triage(kb, changed)
-                    assigned = len(changed)
+                    assigned = assign_waiting(crm, kb)
                 finally:
                     kb.close()
             console.print(f"{after.email} is {after.availability}; {assigned} waiting conversations assigned")

@@ -146,6 +146,41 @@ def test_disabling_an_agent_unassigns_their_conversations(env: dict[str, str]) -
         kb.close()
 
 
+def test_coming_online_takes_the_conversations_waiting_for_the_team(env: dict[str, str]) -> None:
+    assert _parley(env, "agents", "add", "ann@example.org")[0] == 0  # offline until told
+    assert _parley(env, "teams", "add", "Social")[0] == 0
+    assert _parley(env, "teams", "add-member", "Social", "ann@example.org")[0] == 0
+    rule = ("rules", "add", "tweets", "--query", "channel:twitter", "--assign", "round-robin")
+    code, _, err = _parley(env, *rule, "--team", "Social")
+    assert code == 0, err
+    fixtures = Path(__file__).parents[1] / "flows" / "fixtures" / "envelopes__threads.jsonl"
+    assert _parley(env, "ingest", str(fixtures))[0] == 0
+    crm = _store(env)
+    try:
+        waiting = [s.conversation_id for s in crm.routing.waiting()]
+        assert waiting  # nobody in the team was online when the tweets came
+    finally:
+        crm.close()
+
+    code, out, err = _parley(env, "agents", "availability", "ann@example.org", "online")
+    assert code == 0, err
+    assert f"ann@example.org is online; {len(waiting)} waiting conversations assigned" in out + err
+
+    crm = _store(env)
+    try:
+        ann = crm.agents.by_email("ann@example.org")
+        assert ann is not None
+        assert {s.assignee for s in crm.routing.get_many(waiting).values()} == {ann.id}
+        assert crm.routing.waiting() == []
+    finally:
+        crm.close()
+    kb = open_kb(Settings(data_dir=Path(env["PARLEY_DATA_DIR"])))
+    try:
+        assert {d.assignee for d in kb.get_conversations(waiting).values()} == {ann.id}  # projected
+    finally:
+        kb.close()
+
+
 def test_teams_add_list_and_members(env: dict[str, str]) -> None:
     _parley(env, "agents", "add", "ann@example.org")
     _parley(env, "agents", "add", "bob@example.org")
