@@ -11,18 +11,25 @@ construction; losing a hit would need a lost write, which the flow's recovery re
 Hits carry the monitor ``revision`` they were matched under: hits from before the monitor's
 last edit are refused (the edit replaced its history with a backfill of the new query).
 
+Hits are kept for ``monitors.hit_retention_days`` after their window was last updated; then
+:func:`prune_hits` deletes them and *seals* the window: its counts are final, and a hit of it
+that comes later (a replay, a very late message) is refused, since recounting the window from
+that hit alone would lose the pruned ones. Editing the monitor clears its history, sealed
+windows too, and the backfill counts it again from the knowledge base.
+
 Windows are tumbling, :data:`WINDOW` long, aligned to the Unix epoch, by message time (UTC).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -38,11 +45,14 @@ __all__ = [
     "Hit",
     "WindowCounts",
     "aggregate",
+    "prune_hits",
     "record_hits",
     "window_start_of",
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("parley.crm")
 
 #: the window length: tumbling, by message time
 WINDOW = timedelta(minutes=5)
@@ -270,8 +280,9 @@ def record_hits(
 ) -> set[tuple[str, datetime]]:
     """Store the new ``hits`` and recount the windows that gained one; returns those windows.
 
-    Hits of a deleted monitor, or matched under an older revision than the monitor's current
-    one, are dropped. ``correction`` marks the recount as one after late messages.
+    Hits of a deleted monitor, matched under an older revision than the monitor's current
+    one, or of a sealed window (see :func:`prune_hits`), are dropped. ``correction`` marks the
+    recount as one after late messages.
     """
     if not hits:
         return set()
@@ -287,10 +298,66 @@ def record_hits(
         )
         existing.update((r.monitor_id, r.message_id) for r in conn.execute(query))
     new = [h for key, h in by_key.items() if key not in existing]
+    sealed = _sealed(conn, {(h.monitor_id, h.window_start) for h in new})
+    if sealed:
+        # its other hits are gone: recounting it from this one would lose them
+        log.info("%d hits of windows sealed by the hit retention were not counted", len(new))
+        new = [h for h in new if (h.monitor_id, h.window_start) not in sealed]
     _insert_ignoring_existing(conn, [_hit_row(h) for h in new])
     changed = {(h.monitor_id, h.window_start) for h in new}
     recount(conn, changed, correction=correction)
     return changed
+
+
+def _sealed(conn: Connection, keys: set[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """Those of ``keys`` (monitor id, window start) whose window is sealed."""
+    by_monitor: dict[str, list[datetime]] = {}
+    for monitor_id, start in keys:
+        by_monitor.setdefault(monitor_id, []).append(start)
+    found: set[tuple[str, datetime]] = set()
+    for monitor_id, starts in by_monitor.items():
+        for part in _chunks(sorted(starts), 400):
+            query = select(monitor_windows.c.window_start).where(
+                monitor_windows.c.monitor_id == monitor_id,
+                monitor_windows.c.window_start.in_(list(part)),
+                monitor_windows.c.sealed_at.is_not(None),
+            )
+            found.update((monitor_id, start) for start in conn.execute(query).scalars())
+    return found
+
+
+def prune_hits(conn: Connection, updated_before: datetime) -> int:
+    """Delete the hits of every window last updated before ``updated_before`` and seal those
+    windows (their counts stay, final); returns the hits deleted. Idempotent: several flow
+    processes may prune at once."""
+    now = utcnow()
+    query = select(monitor_windows.c.monitor_id, monitor_windows.c.window_start).where(
+        monitor_windows.c.sealed_at.is_(None), monitor_windows.c.updated_at < updated_before
+    )
+    by_monitor: dict[str, list[datetime]] = {}
+    for row in conn.execute(query):
+        by_monitor.setdefault(row.monitor_id, []).append(row.window_start)
+    deleted = 0
+    for monitor_id, starts in by_monitor.items():
+        for part in _chunks(starts, 400):
+            # the hits' (monitor_id, window_start) index finds them; a range on window_start
+            # alone would scan every monitor's hits
+            deleted += (
+                conn.execute(
+                    delete(monitor_hits).where(
+                        monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(list(part))
+                    )
+                ).rowcount
+                or 0
+            )
+            conn.execute(
+                update(monitor_windows)
+                .where(
+                    monitor_windows.c.monitor_id == monitor_id, monitor_windows.c.window_start.in_(list(part))
+                )
+                .values(sealed_at=now)
+            )
+    return deleted
 
 
 def clear_history(conn: Connection, monitor_id: str) -> None:

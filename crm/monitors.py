@@ -28,7 +28,7 @@ from crm.engine import write
 from crm.errors import Conflict, InvalidRequest, NotFound
 from crm.ids import clean_text
 from crm.monitor_alerts import AlertView, evaluate_window, list_alerts
-from crm.monitor_windows import Hit, WindowCounts, clear_history, record_hits, window_from_row
+from crm.monitor_windows import Hit, WindowCounts, clear_history, prune_hits, record_hits, window_from_row
 from crm.schema import monitor_windows, monitors
 from hub.models import utcnow
 
@@ -303,6 +303,11 @@ class MonitorStore:
         if not hits:
             return set()
         return write(self._writer, lambda conn: record_hits(conn, hits, correction=correction))
+
+    def prune_hits(self, updated_before: datetime) -> int:
+        """Delete the hits of windows last updated before ``updated_before`` and seal those
+        windows (``crm.monitor_windows.prune_hits``); how many hits went."""
+        return write(self._writer, lambda conn: prune_hits(conn, updated_before))
 
     def mark_backfilled(self, monitor_id: str, match_revision: int) -> None:
         """Record that the history of ``match_revision`` was backfilled (no-op if it changed)."""

@@ -702,6 +702,9 @@ monitor_windows = Table(
     #: times the window was recounted after late messages (the correction path)
     Column("corrections", Integer, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    #: when its hits were pruned (``monitors.hit_retention_days`` after its last update): its
+    #: counts are final, and later hits of it are refused rather than recounted without the rest
+    Column("sealed_at", UTCDateTime()),
 )
 
 monitor_alerts = Table(

@@ -24,6 +24,11 @@ message (``crm.monitor_windows``), so a replay after a crash (Bytewax resumes fr
 recovery snapshot and replays what followed), a message counted both in a window and by the
 correction path, or the same message arriving twice is one hit.
 
+**Hit retention.** The window sink prunes, at most once every :data:`PRUNE_EVERY_S`, the hits
+of windows not updated for ``settings.monitors.hit_retention_days`` (0: never); those windows
+are sealed with their counts (``crm.monitor_windows.prune_hits``). Each process's sink may
+prune; pruning twice deletes nothing more.
+
 **Monitor changes** reach a running flow within ``settings.monitors.reload_s``: the match step
 checks the store's change counter (``MonitorStore.version``) and recompiles when it moved. A
 monitor whose query does not compile or raises when evaluated is disabled in the store with
@@ -56,6 +61,9 @@ __all__ = ["MonitorMatchStep", "add_monitor_steps", "hit_for"]
 log = logging.getLogger("parley.flow.monitors")
 
 Keyed = tuple[str, Hit]
+
+#: how often a window sink prunes expired hits: retention is counted in days
+PRUNE_EVERY_S = 3600.0
 
 
 def hit_for(message: Message, monitor_id: str, revision: int) -> Hit:
@@ -138,10 +146,18 @@ def _merge(a: dict[str, Hit], b: dict[str, Hit]) -> dict[str, Hit]:
 class _WindowPartition(StatelessSinkPartition[tuple[str, tuple[int, dict[str, Hit]]]]):
     """Closed windows: store their hits (recounting them), then judge each for alerts."""
 
-    def __init__(self, settings: Settings, report: IngestReport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        report: IngestReport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         from crm import open_crm
 
         self._crm = open_crm(settings)
+        self._retention = timedelta(days=settings.monitors.hit_retention_days)
+        self._clock = clock
+        self._pruned_at = float("-inf")
 
     def write_batch(self, items: list[tuple[str, tuple[int, dict[str, Hit]]]]) -> None:
         hits = [hit for _, (_, window) in items for hit in window.values()]
@@ -151,6 +167,16 @@ class _WindowPartition(StatelessSinkPartition[tuple[str, tuple[int, dict[str, Hi
         )
         for monitor_id, start in closed:
             self._judge(monitor_id, start)
+        self._prune()
+
+    def _prune(self) -> None:
+        if not self._retention or self._clock() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = self._clock()
+        before = datetime.now(UTC) - self._retention
+        deleted = retry("monitor hit retention", lambda: self._crm.monitors.prune_hits(before))
+        if deleted:
+            log.info("pruned %d monitor hits of windows not updated since %s", deleted, before)
 
     def _judge(self, monitor_id: str, start: Any) -> None:
         from crm import NotFound

@@ -135,6 +135,10 @@ class MonitorSettings(BaseModel):
     lateness_s: float = Field(default=120.0, ge=0, le=24 * 3600)
     #: how often the flow checks the monitors' change counter and reloads them
     reload_s: float = Field(default=5.0, gt=0, le=3600)
+    #: days a window's matched messages (hits) are kept after its last update; then they are
+    #: deleted and the window's counts become final (``crm.monitor_windows.prune_hits``).
+    #: 0 keeps them forever
+    hit_retention_days: float = Field(default=90.0, ge=0)
 
 
 class ElasticsearchSettings(BaseModel):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from crm import Conflict, CRMStore, InvalidRequest, NotFound
-from crm.monitor_windows import WINDOW, Hit
+from crm.monitor_windows import WINDOW, Hit, count_hits
 from crm.monitors import AlertSettings
+from crm.schema import monitor_windows as windows_table
 from crm.schema import monitors as monitors_table
-from flows.monitors import hit_for
+from flows.monitors import PRUNE_EVERY_S, _WindowPartition, hit_for
+from hub.settings import Settings
 from tests.monitors.helpers import QUIET, T0, message
 
 ALERTING = AlertSettings(min_count=10, negative_min_count=10, cooldown_minutes=60)
@@ -151,3 +153,104 @@ def test_a_query_edited_behind_the_store_still_loads(store: CRMStore) -> None:
             update(monitors_table).where(monitors_table.c.id == monitor.id).values(query="acme AND (")
         )
     assert store.monitors.get(monitor.id).query == "acme AND ("
+
+
+def _hits_of(store: CRMStore, monitor_id: str) -> int:
+    with store.engine.connect() as conn:
+        return count_hits(conn, monitor_id)
+
+
+def _age_windows(store: CRMStore, monitor_id: str, start: datetime, days: float) -> None:
+    """Make the window at ``start`` look last updated ``days`` ago."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(windows_table)
+            .where(windows_table.c.monitor_id == monitor_id, windows_table.c.window_start == start)
+            .values(updated_at=datetime.now(UTC) - timedelta(days=days))
+        )
+
+
+def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
+    messages = [message(i, ["acme"], T0 + timedelta(minutes=i), sentiment="negative") for i in range(7)]
+    hits = [hit_for(m, monitor.id, monitor.match_revision) for m in messages]
+    store.monitors.record_hits(hits[:6])
+    _age_windows(store, monitor.id, T0, days=100)  # T0's window (5 hits) is old; T0+5m's is not
+
+    before = datetime.now(UTC) - timedelta(days=90)
+    assert store.monitors.prune_hits(before) == 5
+    assert store.monitors.prune_hits(before) == 0  # idempotent: another process may prune too
+    assert _hits_of(store, monitor.id) == 1  # the recent window keeps its hit
+    counts = [(w.window_start, w.volume, w.sentiment["negative"]) for w in store.monitors.windows(monitor.id)]
+    assert counts == [(T0, 5, 5), (T0 + WINDOW, 1, 1)]
+
+    # a replay of a pruned hit and a very late message of the sealed window: recounting the
+    # window from them alone would turn 5 into 1 or 2, so neither is counted
+    late = message(50, ["acme"], T0 + timedelta(minutes=4), sentiment="positive")
+    store.monitors.record_hits([hits[0], hit_for(late, monitor.id, monitor.match_revision)], correction=True)
+    # the open window still counts what comes
+    store.monitors.record_hits(hits[6:])
+    counts = [(w.window_start, w.volume, w.sentiment["negative"]) for w in store.monitors.windows(monitor.id)]
+    assert counts == [(T0, 5, 5), (T0 + WINDOW, 2, 2)]
+    assert _hits_of(store, monitor.id) == 2
+
+
+def test_an_edit_counts_a_sealed_window_again_from_the_backfill(store: CRMStore) -> None:
+    monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
+    hits = [
+        hit_for(message(i, ["acme"], T0 + timedelta(minutes=i)), monitor.id, monitor.match_revision)
+        for i in range(3)
+    ]
+    store.monitors.record_hits(hits)
+    _age_windows(store, monitor.id, T0, days=100)
+    assert store.monitors.prune_hits(datetime.now(UTC) - timedelta(days=90)) == 3
+
+    edited, rematch = store.monitors.update(monitor.id, {"query": "acme OR kettle"})
+    assert rematch and store.monitors.windows(monitor.id) == []  # sealed windows are history too
+    backfill = [Hit(**{**h.__dict__, "revision": edited.match_revision}) for h in hits]
+    store.monitors.record_hits(backfill)
+    assert [(w.window_start, w.volume) for w in store.monitors.windows(monitor.id)] == [(T0, 3)]
+    assert _hits_of(store, monitor.id) == 3
+
+
+def test_the_window_sink_prunes_at_most_once_an_hour_and_never_with_retention_off(
+    crm_settings: Settings, store: CRMStore
+) -> None:
+    monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
+    old = [
+        hit_for(message(i, ["acme"], T0 + timedelta(minutes=i)), monitor.id, monitor.match_revision)
+        for i in range(3)
+    ]
+    store.monitors.record_hits(old)
+    _age_windows(store, monitor.id, T0, days=100)
+    fresh = hit_for(message(9, ["acme"], T0 + timedelta(hours=1)), monitor.id, monitor.match_revision)
+    closed = [(monitor.id, (0, {fresh.message_id: fresh}))]
+
+    kept_forever = crm_settings.model_copy(
+        update={"monitors": crm_settings.monitors.model_copy(update={"hit_retention_days": 0})}
+    )
+    off = _WindowPartition(kept_forever)
+    try:
+        off.write_batch(closed)
+    finally:
+        off.close()
+    assert _hits_of(store, monitor.id) == 4
+
+    now = [0.0]
+    sink = _WindowPartition(crm_settings, clock=lambda: now[0])  # the default: 90 days
+    try:
+        sink.write_batch(closed)  # the first batch prunes
+        assert _hits_of(store, monitor.id) == 1
+        store.monitors.record_hits(
+            [hit_for(message(10, ["acme"], T0 + timedelta(hours=2)), monitor.id, monitor.match_revision)]
+        )
+        _age_windows(store, monitor.id, T0 + timedelta(hours=2), days=100)
+        now[0] = PRUNE_EVERY_S - 1
+        sink.write_batch(closed)
+        assert _hits_of(store, monitor.id) == 2  # within the hour: not again
+        now[0] = PRUNE_EVERY_S
+        sink.write_batch(closed)
+        assert _hits_of(store, monitor.id) == 1
+    finally:
+        sink.close()
+    assert [w.volume for w in store.monitors.windows(monitor.id)] == [3, 1, 1]
