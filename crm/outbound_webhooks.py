@@ -133,6 +133,34 @@ class OutboundWebhookStore:
         write(self._writer, lambda conn: conn.execute(insert(webhook_subscriptions).values(row)))
         return CreatedSubscription(**self.get(subscription_id).model_dump(), secret=row["secret"])
 
+    def rotate_secret(self, subscription_id: str, keep_previous: timedelta) -> CreatedSubscription:
+        """A new secret for the subscription, returned once; attempts are signed with the old
+        one as well for ``keep_previous`` (0: not at all), so a receiver can switch without
+        refusing deliveries. Rotating again replaces the old secret with the current one."""
+        now = utcnow()
+        secret = new_secret()
+
+        def work(conn: Connection) -> None:
+            current = conn.execute(
+                select(webhook_subscriptions.c.secret).where(webhook_subscriptions.c.id == subscription_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise NotFound(f"webhook subscription {subscription_id} does not exist")
+            kept = current if keep_previous > timedelta(0) else None
+            conn.execute(
+                update(webhook_subscriptions)
+                .where(webhook_subscriptions.c.id == subscription_id)
+                .values(
+                    secret=secret,
+                    previous_secret=kept,
+                    previous_secret_until=now + keep_previous if kept else None,
+                    updated_at=now,
+                )
+            )
+
+        write(self._writer, work)
+        return CreatedSubscription(**self.get(subscription_id).model_dump(), secret=secret)
+
     def list_all(self) -> list[SubscriptionView]:
         query = select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at)
         with self._engine.connect() as conn:
@@ -285,6 +313,10 @@ class OutboundWebhookStore:
                 d.c.subscription_id,
                 s.c.url,
                 s.c.secret,
+                # honoured until its time: after that no attempt carries its signature
+                case((s.c.previous_secret_until > now, s.c.previous_secret), else_=None).label(
+                    "previous_secret"
+                ),
                 d.c.message_id,
                 d.c.body,
                 d.c.attempts,

@@ -578,6 +578,10 @@ webhook_subscriptions = Table(
     Column("event_types", JSON),
     #: ``whsec_<base64 key>``: kept as written, since the hub must sign with it (see the module)
     Column("secret", Text, nullable=False),
+    #: the secret before the last rotation: deliveries are signed with it too (a second
+    #: signature) until ``previous_secret_until``, so receivers can switch without a gap
+    Column("previous_secret", Text),
+    Column("previous_secret_until", UTCDateTime()),
     Column("enabled", Boolean, nullable=False),
     #: why it was disabled (by an admin, or after repeated failures); NULL while enabled
     Column("disabled_reason", Text),

@@ -180,6 +180,8 @@ class Claim:
     is_test: bool
     #: the subscription's failed attempts in a row when it was claimed
     failures: int
+    #: the secret rotated out, while it is still honoured: attempts carry its signature too
+    previous_secret: str | None = None
 
 
 def subscription_of(row: Any) -> SubscriptionView:
@@ -205,4 +207,5 @@ def claim_of(row: Any) -> Claim:
         created_at=row["created_at"],
         is_test=row["event_id"] is None,
         failures=row["consecutive_failures"],
+        previous_secret=row["previous_secret"],
     )

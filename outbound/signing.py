@@ -39,10 +39,16 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers of one attempt."""
+def headers(
+    secret: str, message_id: str, timestamp: int, body: bytes, previous: str | None = None
+) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt; signed with ``previous`` as well
+    (a second, space-separated signature) while a rotated-out secret is still honoured."""
+    signatures = [sign(secret, message_id, timestamp, body)]
+    if previous:
+        signatures.append(sign(previous, message_id, timestamp, body))
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }

@@ -209,7 +209,7 @@ class WebhookDeliverer:
     def attempt(self, claim: Claim) -> Attempt:
         """POST ``claim`` once, signed now; never raises for what the receiver or network did."""
         body = claim.body.encode("utf-8")
-        signed = headers(claim.secret, claim.message_id, int(time.time()), body)
+        signed = headers(claim.secret, claim.message_id, int(time.time()), body, claim.previous_secret)
         request_headers = {**signed, "content-type": "application/json"}
         try:
             with self._client.stream("POST", claim.url, content=body, headers=request_headers) as response:

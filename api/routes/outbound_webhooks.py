@@ -11,6 +11,10 @@ creates a subscription, and nowhere after that (nor in the audit log).
 
 ``POST .../test`` queues a ``webhook.test`` message and answers 202 with its delivery: the
 deliverer sends it once, enabled or not; read how it went at ``.../deliveries/{id}``.
+``POST .../rotate-secret`` makes a new secret and answers it, once; for
+``keep_previous_hours`` (24 by default) every attempt is signed with the old secret as well,
+a second signature in ``webhook-signature`` (Standard Webhooks' rotation), so a receiver can
+switch without refusing deliveries.
 ``POST .../enable`` re-enables a subscription disabled by failures or by an admin; events that
 happened meanwhile are sent unless ``skip_missed``.
 
@@ -19,6 +23,7 @@ Every route is an admin's (``outbound_webhook.*`` in the audit log).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -84,6 +89,12 @@ class Enable(RequestBody):
 
 class Disable(RequestBody):
     reason: str = Field(default="disabled by an admin", min_length=1, max_length=500)
+
+
+class RotateSecret(RequestBody):
+    #: hours the old secret still signs deliveries (a second signature), so receivers can
+    #: switch to the new one without refusing any; 0 stops it at once
+    keep_previous_hours: float = Field(default=24.0, ge=0, le=7 * 24)
 
 
 class DeliveryPage(BaseModel):
@@ -175,6 +186,22 @@ def disable_subscription(
     after = crm.outbound_webhooks.disable(subscription_id, body.reason)
     audit.record("outbound_webhook.disable", "outbound_webhook", subscription_id, before=before, after=after)
     return after
+
+
+@router.post(PATH + "/{subscription_id}/rotate-secret")
+def rotate_secret(
+    subscription_id: str, body: RotateSecret, crm: CRMDep, audit: AuditDep
+) -> CreatedSubscription:
+    """A new signing secret, shown in this answer only; deliveries carry the old secret's
+    signature as well for ``keep_previous_hours``."""
+    created = crm.outbound_webhooks.rotate_secret(subscription_id, timedelta(hours=body.keep_previous_hours))
+    audit.record(
+        "outbound_webhook.rotate_secret",
+        "outbound_webhook",
+        subscription_id,
+        after={"keep_previous_hours": body.keep_previous_hours},
+    )
+    return created
 
 
 @router.post(PATH + "/{subscription_id}/test", status_code=status.HTTP_202_ACCEPTED)

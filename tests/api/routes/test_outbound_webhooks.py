@@ -72,6 +72,33 @@ async def test_create_shows_the_secret_once(client: httpx.AsyncClient, app: Fast
     assert "outbound_webhook.create" in actions
 
 
+async def test_rotating_shows_the_new_secret_once_and_keeps_the_old_one_signing(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    created = (await client.post("/outbound-webhooks", json={"url": "https://hooks.acme.test/p"})).json()
+    path = f"/outbound-webhooks/{created['id']}/rotate-secret"
+    answer = await client.post(path, json={"keep_previous_hours": 2})
+    assert answer.status_code == 200, answer.text
+    rotated = answer.json()
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    assert rotated["id"] == created["id"] and rotated["url"] == "https://hooks.acme.test/p"
+    assert "secret" not in (await client.get(f"/outbound-webhooks/{created['id']}")).json()
+    audit = (await client.get("/audit")).text
+    assert rotated["secret"] not in audit and created["secret"] not in audit
+    assert "outbound_webhook.rotate_secret" in audit
+
+    crm = crm_of(app)
+    crm.outbound_webhooks.queue_test(created["id"])
+    [claim] = crm.outbound_webhooks.claim(limit=1, lease_s=30)
+    assert (claim.secret, claim.previous_secret) == (rotated["secret"], created["secret"])
+
+    assert (await client.post(path, json={})).json()["secret"] != rotated["secret"]  # 24 h by default
+    for bad in ({"keep_previous_hours": -1}, {"keep_previous_hours": 169}, {"keep_previous_hours": "a"}):
+        assert (await client.post(path, json=bad)).status_code == 422, bad
+    missing = await client.post("/outbound-webhooks/whk_missing/rotate-secret", json={})
+    assert missing.status_code == 404
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [

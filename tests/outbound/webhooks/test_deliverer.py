@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from standardwebhooks.webhooks import Webhook
+from sqlalchemy import update
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from crm import CRMStore
+from crm import CRMStore, NotFound
+from crm.schema import webhook_subscriptions
 from outbound.webhooks import WebhookDeliverer
 from tests.outbound.webhooks.conftest import FAST, deliver_until
 from tests.outbound.webhooks.receiver import receiving
@@ -253,3 +256,41 @@ def test_redirects_are_not_followed_and_4xx_are_retried(store: CRMStore, status:
         deliver_until(deliverer, lambda: bool(receiver.delivered_ids()))
         assert [r.status for r in receiver.requests] == [status, 200]
         assert {r.path for r in receiver.requests} == {"/hook"}
+
+
+def test_a_rotated_secret_signs_beside_the_new_one_until_its_time(store: CRMStore) -> None:
+    with receiving() as receiver, WebhookDeliverer(store, FAST) as deliverer:
+        sub_id, old = subscribe(store, receiver.url)
+        rotated = store.outbound_webhooks.rotate_secret(sub_id, timedelta(hours=1))
+        assert rotated.secret != old and rotated.secret.startswith("whsec_")
+        store.events.append("conversation.created", conversation_id="c-1")
+        deliver_until(deliverer, lambda: len(receiver.requests) == 1)
+        request = receiver.requests[0]
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        for secret in (old, rotated.secret):  # receivers not yet switched keep accepting
+            Webhook(secret).verify(request.body, request.headers)
+
+        # rotated again without keeping the previous one: only the newest secret signs
+        newest = store.outbound_webhooks.rotate_secret(sub_id, timedelta(0))
+        store.events.append("conversation.created", conversation_id="c-2")
+        deliver_until(deliverer, lambda: len(receiver.requests) == 2)
+        request = receiver.requests[1]
+        assert len(request.headers["webhook-signature"].split(" ")) == 1
+        Webhook(newest.secret).verify(request.body, request.headers)
+        for stale in (old, rotated.secret):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(stale).verify(request.body, request.headers)
+
+        # a kept secret stops signing when its time is up
+        store.outbound_webhooks.rotate_secret(sub_id, timedelta(hours=1))
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(webhook_subscriptions)
+                .where(webhook_subscriptions.c.id == sub_id)
+                .values(previous_secret_until=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        store.events.append("conversation.created", conversation_id="c-3")
+        deliver_until(deliverer, lambda: len(receiver.requests) == 3)
+        assert len(receiver.requests[2].headers["webhook-signature"].split(" ")) == 1
+    with pytest.raises(NotFound):
+        store.outbound_webhooks.rotate_secret("whk_missing", timedelta(hours=1))

@@ -107,3 +107,17 @@ def test_the_readme_verifier_accepts_our_signatures_and_refuses_replays() -> Non
     assert verify(new_secret(), signed, BODY) is False
     old = headers(secret, "evt_9", int(time.time()) - 600, BODY)
     assert verify(secret, old, BODY) is False
+
+
+def test_while_rotating_both_secrets_sign_and_either_verifies() -> None:
+    old, new = new_secret(), new_secret()
+    now = int(time.time())
+    signed = headers(new, "evt_7", now, BODY, previous=old)
+    first, second = signed["webhook-signature"].split(" ")
+    assert first == sign(new, "evt_7", now, BODY) and second == sign(old, "evt_7", now, BODY)
+    for secret in (old, new):  # a receiver on either secret accepts it
+        assert Webhook(secret).verify(BODY, signed)["data"]["assignee"] == "a-é"
+        assert spec_verify(secret, "evt_7", str(now), BODY, signed["webhook-signature"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(BODY, signed)
+    assert headers(new, "evt_7", now, BODY, previous=None) == headers(new, "evt_7", now, BODY)
