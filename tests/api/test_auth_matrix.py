@@ -124,6 +124,7 @@ LEAST_ROLE: dict[tuple[str, str], str] = {
     ("POST", "/outbound-webhooks/{subscription_id}/enable"): "admin",
     ("POST", "/outbound-webhooks/{subscription_id}/disable"): "admin",
     ("POST", "/outbound-webhooks/{subscription_id}/test"): "admin",
+    ("POST", "/outbound-webhooks/{subscription_id}/rotate-secret"): "admin",
     ("GET", "/outbound-webhooks/{subscription_id}/deliveries"): "admin",
     ("GET", "/outbound-webhooks/{subscription_id}/deliveries/{delivery_id}"): "admin",
 }
