@@ -1,9 +1,11 @@
-"""Pages cut in Python from a whole ranked window (``kb.sqlite.search``'s relevance windows).
+"""Pages cut in Python from a whole ranked window (the relevance windows of
+``kb.sqlite.message_search`` and ``kb.sqlite.conversation_search``).
 
-A relevance search matching more than ``RANK_WINDOW`` messages ranks the newest window of
-them; that ranking (every row of the window, in sort order) is what ``kb.sqlite.cache`` keeps,
-and every page of the search - first, by offset or after a cursor - is then a slice of it,
-the same rows SQL would answer (the sort keys are numbers, which SQLite and Python order alike).
+A relevance search matching more than ``RANK_WINDOW`` (``kb.sqlite.plans``) messages ranks the
+newest window of them; that ranking (every row of the window, in sort order) is what
+``kb.sqlite.cache`` keeps, and every page of the search - first, by offset or after a cursor -
+is then a slice of it, the same rows SQL would answer (the sort keys are numbers, which SQLite
+and Python order alike).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from kb.common import decode_cursor, encode_cursor, page_limit
 
 __all__ = ["COLUMNS", "MAX_RANKED_ROWS", "slice_page"]
 
-#: the columns of a ranked row, as ``kb.sqlite.search`` selects them
+#: the columns of a ranked row, as the searches select them (``kb.sqlite.plans.page``)
 COLUMNS = ("r", "score", "ts")
 #: a ranked list longer than this is not kept (its pages come from SQL)
 MAX_RANKED_ROWS = 5000

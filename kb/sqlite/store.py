@@ -48,7 +48,8 @@ from kb.query import Near, Text
 from kb.search_rules import conversation_analysis
 from kb.sqlite.cache import MAX_ENTRIES as MAX_SEARCH_CACHE_ENTRIES
 from kb.sqlite.cache import Memo, SearchCache
-from kb.sqlite.search import search_conversations, search_messages
+from kb.sqlite.conversation_search import search_conversations
+from kb.sqlite.message_search import search_messages
 
 __all__ = ["SQLiteKB"]
 

@@ -1,22 +1,23 @@
 """Date-ordered pages of broad matches: walk the date index, check candidates in blocks.
 
-A date-ordered page of a word in most messages (``kb.sqlite.search``'s broad plans) walks
-messages by ``created_ts`` (or conversations by ``last_ts``) and keeps those that match, until
-the page is full. Asking FTS5 about one candidate at a time (``rowid = ?`` with ``MATCH``)
-costs a whole FTS5 query per candidate - parsing the expression, seeking every term's
-doclists - about 20-100 us each, 21 of them for a message page and about 100 for a page of
-conversations. Here candidates are read a block at a time, and FTS5 is asked once per run of
-nearby rowids (``MATCH ? AND rowid BETWEEN ? AND ?``: FTS5 seeks to the start of the range and
-reads the matches in it, well under a microsecond each). Messages are mostly stored in the order
-they arrive, which is mostly the order of their dates, so a block of candidates is usually one
-run; rowids further apart than :data:`MAX_GAP` start a new run, so a block is never read at
-more than one range scan per candidate, nor more than :data:`MAX_GAP` rows of the range per
-candidate.
+A date-ordered page of a word in most messages (the broad plans of ``kb.sqlite.message_search``
+and ``kb.sqlite.conversation_search``) walks messages by ``created_ts`` (or conversations by
+``last_ts``) and keeps those that match, until the page is full. Asking FTS5 about one candidate
+at a time (``rowid = ?`` with ``MATCH``) costs a whole FTS5 query per candidate - parsing the
+expression, seeking every term's doclists - about 20-100 us each, 21 of them for a message page
+and about 100 for a page of conversations. Here candidates are read a block at a time, and FTS5
+is asked once per run of nearby rowids (``MATCH ? AND rowid BETWEEN ? AND ?``: FTS5 seeks to the
+start of the range and reads the matches in it, well under a microsecond each). Messages are
+mostly stored in the order they arrive, which is mostly the order of their dates, so a block of
+candidates is usually one run; rowids further apart than :data:`MAX_GAP` start a new run, so a
+block is never read at more than one range scan per candidate, nor more than :data:`MAX_GAP`
+rows of the range per candidate.
 
-The rows and the cursor are exactly those of the SQL plan they replace (``_select_page`` over
-the walk): the same order (date, then rowid, both descending for "newest", ascending for
-"oldest"), the same offset and limit, the same cursor. A cursor holding something other than
-numbers is left to SQL (its comparisons of mixed types are SQLite's): the functions answer None.
+The rows and the cursor are exactly those of the SQL plan they replace (``_select_page`` of
+``kb.sqlite.plans`` over the walk): the same order (date, then rowid, both descending for
+"newest", ascending for "oldest"), the same offset and limit, the same cursor. A cursor holding
+something other than numbers is left to SQL (its comparisons of mixed types are SQLite's): the
+functions answer None.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ MAX_GAP = 32
 
 #: a candidate: (rowid, date)
 Candidate = tuple[int, float]
-#: a page row as ``kb.sqlite.search`` selects it: (rowid, score, date)
+#: a page row as the searches select it (``kb.sqlite.plans.page``): (rowid, score, date)
 PageRow = tuple[int, float, float]
 
 

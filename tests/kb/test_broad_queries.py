@@ -1,7 +1,7 @@
 """Broad matches on every backend: capped totals say so, and pages stay exactly right.
 
 A word in most messages takes the backends' broad-match plans (the embedded one walks its date
-indexes past ``kb.sqlite.search.BROAD_MATCHES`` hits instead of sorting them all); every page
+indexes past ``kb.sqlite.plans.BROAD_MATCHES`` hits instead of sorting them all); every page
 must still hold exactly the matching messages and conversations, in order, and a total counted
 only up to ``SearchRequest.total_limit`` must be marked as a lower bound.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, SearchFilters, SearchRequest
-from kb.sqlite.search import BROAD_MATCHES
+from kb.sqlite.plans import BROAD_MATCHES
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 MESSAGES_N = BROAD_MATCHES + 500

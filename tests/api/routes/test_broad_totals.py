@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 import api.routes.conversations
 import api.routes.search
-import kb.sqlite.search
+import kb.sqlite.plans
 from hub.models import Conversation, Message
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ async def test_totals_say_when_they_are_lower_bounds(
 
 @pytest.mark.usefixtures("coffee")
 async def test_a_ranked_window_is_named(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kb.sqlite.search, "RANK_WINDOW", 8)
+    monkeypatch.setattr(kb.sqlite.plans, "RANK_WINDOW", 8)
     ranked = (await client.get("/search", params={"q": "coffee", "limit": 50})).json()
     assert ranked["relevance_window"] == 8 and ranked["total"] == 40
     # the window is the most recently indexed matches
@@ -82,7 +82,7 @@ async def test_facets_of_a_broad_match_name_their_window(
 ) -> None:
     exact = (await client.get("/search", params={"q": "coffee", "facets": "channel"})).json()
     assert exact["facets_window"] is None and exact["facets"]["channel"] == [{"value": "sms", "count": 40}]
-    monkeypatch.setattr(kb.sqlite.search, "FACET_WINDOW", 8)
+    monkeypatch.setattr(kb.sqlite.plans, "FACET_WINDOW", 8)
     windowed = (
         await client.get("/search", params={"q": "coffee", "facets": "channel", "sort": "oldest"})
     ).json()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import kb.sqlite.search as search_module
+import kb.sqlite.plans as plans
 from hub.models import Conversation, Enrichment, Identity, Message
 from kb.base import SearchRequest
 from kb.common import FACET_SIZE, MESSAGE_FACETS
@@ -125,7 +125,7 @@ def test_every_facet_of_a_word_in_every_message(facet_kb: SQLiteKB, sort: str) -
 
 
 def test_a_broad_match_counts_its_newest_window(facet_kb: SQLiteKB, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_module, "FACET_WINDOW", 250)
+    monkeypatch.setattr(plans, "FACET_WINDOW", 250)
     result = facet_kb.search_messages(SearchRequest(query="machine", facets=("authors", "tags", "status")))
     assert result.facets_window == 250
     newest = _rowids(lambda m: "machine" in m.text)[-250:]
@@ -137,7 +137,7 @@ def test_a_broad_match_counts_its_newest_window(facet_kb: SQLiteKB, monkeypatch:
 def test_a_histogram_beside_facets_counts_every_match(
     facet_kb: SQLiteKB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search_module, "FACET_WINDOW", 50)
+    monkeypatch.setattr(plans, "FACET_WINDOW", 50)
     request = SearchRequest(query="grinder", facets=("channel", "hashtags"), histogram="week")
     result = facet_kb.search_messages(request)
     assert result.facets_window is None  # a histogram counts every match, so facets do too

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import kb.sqlite.search
+import kb.sqlite.plans
 from hub.models import Message
 from kb.base import SearchFilters, SearchRequest, SearchResult
 from kb.sqlite import SQLiteKB
@@ -24,8 +24,8 @@ FACET_WINDOW = 400
 
 @pytest.fixture(autouse=True)
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kb.sqlite.search, "RANK_WINDOW", RANK_WINDOW)
-    monkeypatch.setattr(kb.sqlite.search, "FACET_WINDOW", FACET_WINDOW)
+    monkeypatch.setattr(kb.sqlite.plans, "RANK_WINDOW", RANK_WINDOW)
+    monkeypatch.setattr(kb.sqlite.plans, "FACET_WINDOW", FACET_WINDOW)
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
-import kb.sqlite.search as search_module
+import kb.sqlite.conversation_search as conversation_search
+import kb.sqlite.message_search as message_search
 import kb.sqlite.walk as walk_module
 from hub.models import Conversation, Message
 from kb.base import SearchFilters, SearchRequest, SearchResult
 from kb.common import encode_cursor
 from kb.query import parse_query
 from kb.sqlite import SQLiteKB
+from kb.sqlite.plans import BROAD_MATCHES
 from kb.sqlite.query import fts_expression
-from kb.sqlite.search import BROAD_MATCHES
 from kb.sqlite.walk import MAX_GAP, _runs, conversation_page, matching_rowids, message_page
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
@@ -129,8 +130,8 @@ def _pages(search: Search, request: SearchRequest) -> list[tuple[list[str], str 
 
 def _by_sql(monkeypatch: pytest.MonkeyPatch) -> None:
     """Switch the walk off: the SQL plans answer every page, as before the walk."""
-    monkeypatch.setattr(search_module, "message_page", lambda *args, **kwargs: None)
-    monkeypatch.setattr(search_module, "conversation_page", lambda *args, **kwargs: None)
+    monkeypatch.setattr(message_search, "message_page", lambda *args, **kwargs: None)
+    monkeypatch.setattr(conversation_search, "conversation_page", lambda *args, **kwargs: None)
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -269,7 +270,7 @@ def test_conversation_pages_are_the_sql_plans(
     for offset in (0, 5, 300, len(CONVERSATIONS) - 2, len(CONVERSATIONS) + 1):
         at = SearchRequest(**{**request_.__dict__, "offset": offset})
         with monkeypatch.context() as restored:
-            restored.setattr(search_module, "conversation_page", conversation_page)
+            restored.setattr(conversation_search, "conversation_page", conversation_page)
             by_walk = walk_kb.search_conversations(at)
         by_sql = walk_kb.search_conversations(at)
         assert ([h.id for h in by_walk.hits], by_walk.next_cursor) == (
