@@ -28,7 +28,12 @@ CANDIDATES_PER_WORKER = 8
 
 
 def probe_routing(labels: list[str], workers: int) -> dict[str, int]:
-    """The worker index Bytewax routes each of ``labels`` to, in a cluster of ``workers``."""
+    """The worker index Bytewax routes each of ``labels`` to, in a cluster of ``workers``.
+
+    ``cluster_main`` sets this process's Rust panic hook for good (a later failing ``run_main``
+    step prints its traceback to ``sys.stderr``): only a flow process, which runs
+    ``cluster_main`` itself next, calls this; tests call it in a child process.
+    """
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
     from bytewax.outputs import DynamicSink, StatelessSinkPartition

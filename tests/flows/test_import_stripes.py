@@ -15,6 +15,7 @@ from bytewax.testing import cluster_main
 import flows.imports as imports
 from flows.imports import FileImportSource, ImportItem, Stripe, iter_records
 from hub.models import DeadLetter, Envelope
+from tests.flows.conftest import in_child
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -109,9 +110,8 @@ def test_ten_readers_name_their_stripes_so_they_sort_in_order(tmp_path: Path) ->
     assert parts == sorted(parts) and parts[0] == f"{path}#00of12" and parts[11] == f"{path}#11of12"
 
 
-def test_a_cluster_gives_each_worker_one_stripe_to_read(tmp_path: Path) -> None:
-    path = (tmp_path / "lines.jsonl").absolute()
-    path.write_bytes((FIXTURES / "envelopes__threads.jsonl").read_bytes())
+def _reader_of_each_record(path: Path) -> dict[str | None, int]:
+    """Which worker of a two-worker cluster read each record of ``path`` (by raw ref)."""
     read_by: dict[str | None, int] = {}
 
     class _Seen(StatelessSinkPartition[ImportItem]):
@@ -132,6 +132,13 @@ def test_a_cluster_gives_each_worker_one_stripe_to_read(tmp_path: Path) -> None:
     records = op.input("import", flow, FileImportSource([path], batch_size=2, readers=2))
     op.output("where", records, _Where())
     cluster_main(flow, [], 0, worker_count_per_proc=2)
+    return read_by
+
+
+def test_a_cluster_gives_each_worker_one_stripe_to_read(tmp_path: Path) -> None:
+    path = (tmp_path / "lines.jsonl").absolute()
+    path.write_bytes((FIXTURES / "envelopes__threads.jsonl").read_bytes())
+    read_by = in_child(_reader_of_each_record, path)  # cluster_main's panic hook stays there
 
     for k in range(2):
         stripe = {r.raw_ref for r in iter_records(path, Stripe(k, 2))}

@@ -12,6 +12,7 @@ import pytest
 
 from cli.cluster import free_addresses
 from flows.placement import balanced_labels, probe_routing
+from tests.flows.conftest import in_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,11 +44,17 @@ print(json.dumps(owned))
 """
 
 
+def _labels_and_where_they_land(workers: int) -> tuple[tuple[str, ...], dict[str, int]]:
+    """64 balanced labels for ``workers`` and the worker a second probe routes each to."""
+    labels = balanced_labels(64, workers)
+    return labels, probe_routing(list(labels), workers)
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_each_worker_owns_the_same_number_of_shards(workers: int) -> None:
-    labels = balanced_labels(64, workers)
+    # the probe runs Bytewax's cluster_main, whose panic hook must stay out of this process
+    labels, landed = in_child(_labels_and_where_they_land, workers)
     assert len(set(labels)) == 64
-    landed = probe_routing(list(labels), workers)
     assert [landed[label] for label in labels] == [i % workers for i in range(64)]
     assert set(Counter(landed.values()).values()) <= {64 // workers, 64 // workers + 1}
 
@@ -60,7 +67,7 @@ def test_one_worker_or_an_unknown_count_keeps_the_plain_labels() -> None:
 def test_two_real_processes_route_the_labels_as_the_probe_says() -> None:
     """The probe runs worker threads in one process; a cluster runs processes. Bytewax routes
     by key and worker count alike in both, which is what the labels rely on."""
-    labels = list(balanced_labels(64, 2))
+    labels = list(in_child(balanced_labels, 64, 2))
     addresses = ";".join(free_addresses(2))
     children = [
         subprocess.Popen(
