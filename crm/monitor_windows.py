@@ -300,9 +300,10 @@ def record_hits(
     new = [h for key, h in by_key.items() if key not in existing]
     sealed = _sealed(conn, {(h.monitor_id, h.window_start) for h in new})
     if sealed:
-        # its other hits are gone: recounting it from this one would lose them
-        log.info("%d hits of windows sealed by the hit retention were not counted", len(new))
-        new = [h for h in new if (h.monitor_id, h.window_start) not in sealed]
+        # their other hits are gone: recounting a window from these alone would lose them
+        kept = [h for h in new if (h.monitor_id, h.window_start) not in sealed]
+        log.info("%d hits of windows sealed by the hit retention not counted", len(new) - len(kept))
+        new = kept
     _insert_ignoring_existing(conn, [_hit_row(h) for h in new])
     changed = {(h.monitor_id, h.window_start) for h in new}
     recount(conn, changed, correction=correction)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -170,7 +171,9 @@ def _age_windows(store: CRMStore, monitor_id: str, start: datetime, days: float)
         )
 
 
-def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(store: CRMStore) -> None:
+def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(
+    store: CRMStore, caplog: pytest.LogCaptureFixture
+) -> None:
     monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
     messages = [message(i, ["acme"], T0 + timedelta(minutes=i), sentiment="negative") for i in range(7)]
     hits = [hit_for(m, monitor.id, monitor.match_revision) for m in messages]
@@ -187,7 +190,11 @@ def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(
     # a replay of a pruned hit and a very late message of the sealed window: recounting the
     # window from them alone would turn 5 into 1 or 2, so neither is counted
     late = message(50, ["acme"], T0 + timedelta(minutes=4), sentiment="positive")
-    store.monitors.record_hits([hits[0], hit_for(late, monitor.id, monitor.match_revision)], correction=True)
+    with caplog.at_level(logging.INFO, logger="parley.crm"):
+        store.monitors.record_hits(
+            [hits[0], hit_for(late, monitor.id, monitor.match_revision)], correction=True
+        )
+    assert "2 hits of windows sealed by the hit retention not counted" in caplog.text
     # the open window still counts what comes
     store.monitors.record_hits(hits[6:])
     counts = [(w.window_start, w.volume, w.sentiment["negative"]) for w in store.monitors.windows(monitor.id)]
