@@ -68,6 +68,18 @@ def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _starts_by_monitor(keys: Iterable[tuple[str, datetime]]) -> Iterable[tuple[str, Sequence[datetime]]]:
+    """(monitor id, up to 400 window starts) for ``keys`` (monitor id, window start), each
+    once, sorted: statements over one monitor's windows use its (monitor_id, window_start)
+    indexes and stay a few a monitor however many windows there are."""
+    by_monitor: dict[str, list[datetime]] = {}
+    for monitor_id, start in sorted(set(keys)):
+        by_monitor.setdefault(monitor_id, []).append(start)
+    for monitor_id, starts in by_monitor.items():
+        for part in _chunks(starts, 400):
+            yield monitor_id, part
+
+
 def window_start_of(moment: datetime) -> datetime:
     """The start of the window holding ``moment`` (naive means UTC)."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -209,38 +221,32 @@ def recount(conn: Connection, keys: Iterable[tuple[str, datetime]], *, correctio
 
     A few statements per 400 windows, whatever their number (a backfill touches thousands)."""
     now = utcnow()
-    by_monitor: dict[str, list[datetime]] = {}
-    for monitor_id, start in sorted(set(keys)):
-        by_monitor.setdefault(monitor_id, []).append(start)
-    for monitor_id, starts in by_monitor.items():
-        for part in _chunks(starts, 400):
-            hits: dict[datetime, list[Hit]] = {start: [] for start in part}
-            query = select(monitor_hits).where(
-                monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(list(part))
+    for monitor_id, part in _starts_by_monitor(keys):
+        hits: dict[datetime, list[Hit]] = {start: [] for start in part}
+        query = select(monitor_hits).where(
+            monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(list(part))
+        )
+        for row in conn.execute(query).mappings():
+            hit = hit_from_row(row)
+            hits[hit.window_start].append(hit)
+        where = (monitor_windows.c.monitor_id == monitor_id) & monitor_windows.c.window_start.in_(list(part))
+        previous = {
+            row.window_start: row.corrections
+            for row in conn.execute(
+                select(monitor_windows.c.window_start, monitor_windows.c.corrections).where(where)
             )
-            for row in conn.execute(query).mappings():
-                hit = hit_from_row(row)
-                hits[hit.window_start].append(hit)
-            where = (monitor_windows.c.monitor_id == monitor_id) & monitor_windows.c.window_start.in_(
-                list(part)
-            )
-            previous = {
-                row.window_start: row.corrections
-                for row in conn.execute(
-                    select(monitor_windows.c.window_start, monitor_windows.c.corrections).where(where)
-                )
-            }
-            conn.execute(delete(monitor_windows).where(where))
-            rows = []
-            for start, window_hits in hits.items():
-                counts = aggregate(monitor_id, start, window_hits)
-                if counts.volume == 0:
-                    continue
-                before = previous.get(start)
-                corrections = (before or 0) + (1 if correction and before is not None else 0)
-                rows.append(_window_row(counts, corrections, now))
-            if rows:
-                conn.execute(insert(monitor_windows), rows)
+        }
+        conn.execute(delete(monitor_windows).where(where))
+        rows = []
+        for start, window_hits in hits.items():
+            counts = aggregate(monitor_id, start, window_hits)
+            if counts.volume == 0:
+                continue
+            before = previous.get(start)
+            corrections = (before or 0) + (1 if correction and before is not None else 0)
+            rows.append(_window_row(counts, corrections, now))
+        if rows:
+            conn.execute(insert(monitor_windows), rows)
 
 
 def _window_row(counts: WindowCounts, corrections: int, now: datetime) -> dict[str, Any]:
@@ -312,18 +318,14 @@ def record_hits(
 
 def _sealed(conn: Connection, keys: set[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
     """Those of ``keys`` (monitor id, window start) whose window is sealed."""
-    by_monitor: dict[str, list[datetime]] = {}
-    for monitor_id, start in keys:
-        by_monitor.setdefault(monitor_id, []).append(start)
     found: set[tuple[str, datetime]] = set()
-    for monitor_id, starts in by_monitor.items():
-        for part in _chunks(sorted(starts), 400):
-            query = select(monitor_windows.c.window_start).where(
-                monitor_windows.c.monitor_id == monitor_id,
-                monitor_windows.c.window_start.in_(list(part)),
-                monitor_windows.c.sealed_at.is_not(None),
-            )
-            found.update((monitor_id, start) for start in conn.execute(query).scalars())
+    for monitor_id, part in _starts_by_monitor(keys):
+        query = select(monitor_windows.c.window_start).where(
+            monitor_windows.c.monitor_id == monitor_id,
+            monitor_windows.c.window_start.in_(list(part)),
+            monitor_windows.c.sealed_at.is_not(None),
+        )
+        found.update((monitor_id, start) for start in conn.execute(query).scalars())
     return found
 
 
@@ -335,29 +337,21 @@ def prune_hits(conn: Connection, updated_before: datetime) -> int:
     query = select(monitor_windows.c.monitor_id, monitor_windows.c.window_start).where(
         monitor_windows.c.sealed_at.is_(None), monitor_windows.c.updated_at < updated_before
     )
-    by_monitor: dict[str, list[datetime]] = {}
-    for row in conn.execute(query):
-        by_monitor.setdefault(row.monitor_id, []).append(row.window_start)
     deleted = 0
-    for monitor_id, starts in by_monitor.items():
-        for part in _chunks(starts, 400):
-            # the hits' (monitor_id, window_start) index finds them; a range on window_start
-            # alone would scan every monitor's hits
-            deleted += (
-                conn.execute(
-                    delete(monitor_hits).where(
-                        monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(list(part))
-                    )
-                ).rowcount
-                or 0
-            )
-            conn.execute(
-                update(monitor_windows)
-                .where(
-                    monitor_windows.c.monitor_id == monitor_id, monitor_windows.c.window_start.in_(list(part))
-                )
-                .values(sealed_at=now)
-            )
+    # by monitor: a range on window_start alone would scan every monitor's hits
+    for monitor_id, part in _starts_by_monitor(
+        (row.monitor_id, row.window_start) for row in conn.execute(query)
+    ):
+        in_part = list(part)
+        hits = delete(monitor_hits).where(
+            monitor_hits.c.monitor_id == monitor_id, monitor_hits.c.window_start.in_(in_part)
+        )
+        deleted += conn.execute(hits).rowcount or 0
+        conn.execute(
+            update(monitor_windows)
+            .where(monitor_windows.c.monitor_id == monitor_id, monitor_windows.c.window_start.in_(in_part))
+            .values(sealed_at=now)
+        )
     return deleted
 
 

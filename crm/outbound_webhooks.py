@@ -137,28 +137,18 @@ class OutboundWebhookStore:
         """A new secret for the subscription, returned once; attempts are signed with the old
         one as well for ``keep_previous`` (0: not at all), so a receiver can switch without
         refusing deliveries. Rotating again replaces the old secret with the current one."""
-        now = utcnow()
-        secret = new_secret()
-
-        def work(conn: Connection) -> None:
-            current = conn.execute(
-                select(webhook_subscriptions.c.secret).where(webhook_subscriptions.c.id == subscription_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise NotFound(f"webhook subscription {subscription_id} does not exist")
-            kept = current if keep_previous > timedelta(0) else None
-            conn.execute(
-                update(webhook_subscriptions)
-                .where(webhook_subscriptions.c.id == subscription_id)
-                .values(
-                    secret=secret,
-                    previous_secret=kept,
-                    previous_secret_until=now + keep_previous if kept else None,
-                    updated_at=now,
-                )
-            )
-
-        write(self._writer, work)
+        now, secret = utcnow(), new_secret()
+        keep = keep_previous > timedelta(0)
+        # SET reads the row as it was: previous_secret takes the secret being replaced
+        self._change(
+            subscription_id,
+            {
+                "secret": secret,
+                "previous_secret": webhook_subscriptions.c.secret if keep else None,
+                "previous_secret_until": now + keep_previous if keep else None,
+                "updated_at": now,
+            },
+        )
         return CreatedSubscription(**self.get(subscription_id).model_dump(), secret=secret)
 
     def list_all(self) -> list[SubscriptionView]:
