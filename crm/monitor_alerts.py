@@ -12,7 +12,9 @@ What it promises:
 * a storm is one alert: no alert fires for a monitor within ``cooldown_minutes`` of a window
   that already fired one (before or after it: windows may close out of order);
 * the alert links at most :data:`MAX_MESSAGES` message ids: the window's messages (spike), its
-  negative ones (negative share), or those carrying the term (emerging term).
+  negative ones (negative share), or those carrying the term (emerging term);
+* a window sealed by the hit retention is never judged again: it was judged when it closed,
+  and its samples are gone (a replayed or very late hit of it reaches the sink all the same).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, and_, insert, select
 
 from crm.alert_rules import emerging_term, negative_share_fires, spike_thresholds
-from crm.monitor_windows import WINDOW, window_from_row
+from crm.monitor_windows import WINDOW, sealed_windows, window_from_row
 from crm.schema import monitor_alerts, monitor_hits, monitor_windows
 from hub.models import utcnow
 
@@ -189,6 +191,8 @@ def evaluate_window(
     conn: Connection, monitor: Any, start: datetime, append_event: EventWriter
 ) -> AlertView | None:
     """Judge ``monitor``'s window at ``start``; the alert it fired now, if any (see module doc)."""
+    if sealed_windows(conn, {(monitor.id, start)}):
+        return None
     cooldown = timedelta(minutes=monitor.alerts.cooldown_minutes)
     nearby = select(monitor_alerts.c.id).where(
         monitor_alerts.c.monitor_id == monitor.id,

@@ -304,7 +304,7 @@ def record_hits(
         )
         existing.update((r.monitor_id, r.message_id) for r in conn.execute(query))
     new = [h for key, h in by_key.items() if key not in existing]
-    sealed = _sealed(conn, {(h.monitor_id, h.window_start) for h in new})
+    sealed = sealed_windows(conn, {(h.monitor_id, h.window_start) for h in new})
     if sealed:
         # their other hits are gone: recounting a window from these alone would lose them
         kept = [h for h in new if (h.monitor_id, h.window_start) not in sealed]
@@ -316,7 +316,7 @@ def record_hits(
     return changed
 
 
-def _sealed(conn: Connection, keys: set[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+def sealed_windows(conn: Connection, keys: set[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
     """Those of ``keys`` (monitor id, window start) whose window is sealed."""
     found: set[tuple[str, datetime]] = set()
     for monitor_id, part in _starts_by_monitor(keys):

@@ -202,6 +202,20 @@ def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(
     assert _hits_of(store, monitor.id) == 2
 
 
+def test_a_sealed_window_is_never_judged_again(store: CRMStore) -> None:
+    # a replayed hit of a sealed storm window reaches the sink, which judges the windows it
+    # closes: the storm's counts are kept, its messages are gone, and it was judged long ago
+    monitor = store.monitors.create("Acme", "acme", alerts=ALERTING)
+    _burst(store, monitor.id, monitor.match_revision)
+    storm = T0 + WINDOW * 24
+    _age_windows(store, monitor.id, storm, days=100)
+    assert store.monitors.prune_hits(datetime.now(UTC) - timedelta(days=90)) == 11
+    assert [w.volume for w in store.monitors.windows(monitor.id) if w.window_start == storm] == [11]
+    assert store.monitors.evaluate(monitor, storm) is None
+    assert store.events.read(types=["alert.fired"]) == []
+    assert store.monitors.evaluate(monitor, storm + WINDOW) is not None  # the open one still fires
+
+
 def test_an_edit_counts_a_sealed_window_again_from_the_backfill(store: CRMStore) -> None:
     monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
     hits = [
