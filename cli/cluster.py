@@ -1,17 +1,29 @@
 """The ingest flow as N Bytewax processes on this machine: every core used.
 
 ``parley ingest --processes N`` and ``parley run --processes N`` (default: the number of
-cores) start N copies of ``python -m cli.flow_worker``, process ``i`` of N joined over local
-TCP ports (``bytewax.testing.cluster_main``). Processes, never ``-w`` threads: the GIL makes
-threads slower here. Bytewax routes every keyed step to the process that owns the key:
+cores) start N copies of ``python -m cli.flow_worker``. Processes, never ``-w`` threads: the
+GIL makes threads slower here. They run in one of two ways.
 
-* the file import reads each file in one process (one partition per file) and parses there;
+**A cluster** (``parley run``): process ``i`` of N joined over local TCP ports
+(``bytewax.testing.cluster_main``), resumable from shared recovery snapshots. Each source
+partition (a channel account, the webhook inbox, a stripe of an import path) is read by one
+process, and Bytewax routes every keyed step to the process that owns the key:
+
 * dedupe runs per shard of the message id and enrich per process, so the NLP spreads over all
-  processes (``flows.placement`` labels shard i so that process i mod N runs it);
+  processes (``flows.placement`` labels shard i so that process i mod N runs it), even when
+  one busy account's partition is read by one process;
 * the thread step, then the KB write and the CRM sink after it, run per author shard
   (``flows.ingest.author_shard``): safe because conversation membership is decided in the
   relational store, one transaction per batch (``docs/threading.md``), and contact resolution
   is idempotent by message id.
+
+**Shared nothing** (``parley ingest``, files only): each process runs the one-process flow
+alone (``run_main``), reads every record of every path and carries on only its share, the
+messages of the author shards ``i`` with ``i % N == index`` (``flows.ingest.ProcessShare``).
+The same keys stay together as in the cluster (an author's messages, so a message's replays),
+and nothing is exchanged: the cluster's runtime and exchange cost each process about a
+sixth of its time (``bench/README.md``), while reading and parsing every record costs a
+few percent. A file can be read N times; a polled account cannot, hence the cluster for runs.
 
 Each process writes its :class:`~flows.report.IngestReport` to ``report-<i>.json`` in a
 scratch folder (only its ``read`` count every half second, for the progress bar; the whole
@@ -101,12 +113,14 @@ def run_cluster(
     processes: int,
     *,
     recovery: bool,
+    shared_nothing: bool = False,
     demo_fallback: bool = False,
     on_read: Callable[[int], None] | None = None,
     preexec_fn: Callable[[], None] | None = None,
     before_start: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """Import ``paths`` (none: the configured channels) through ``processes`` flow processes.
+    """Import ``paths`` (none: the configured channels) through ``processes`` flow processes,
+    a cluster or (``shared_nothing``: ``paths`` only, no ``recovery``) each alone.
 
     Blocks until all have finished; returns their summed report. ``on_read`` gets the records
     read so far, about twice a second; ``preexec_fn`` runs in each child before it starts (the
@@ -117,6 +131,8 @@ def run_cluster(
     """
     from bytewax.recovery import init_db_dir
 
+    if shared_nothing and (recovery or not paths):
+        raise ValueError("shared-nothing processes read import paths, without recovery")
     settings.ensure_data_dir()
     if recovery and not settings.recovery_dir.exists():
         settings.recovery_dir.mkdir(parents=True)
@@ -127,15 +143,8 @@ def run_cluster(
         go = Path(scratch) / "go"
         workers = []
         for index in range(processes):
-            command = [
-                sys.executable,
-                "-m",
-                "cli.flow_worker",
-                "--index",
-                str(index),
-                "--addresses",
-                addresses,
-            ]
+            command = [sys.executable, "-m", "cli.flow_worker", "--index", str(index)]
+            command += ["--share-of", str(processes)] if shared_nothing else ["--addresses", addresses]
             command += ["--report", str(reports[index]), "--go", str(go)]
             command += ["--recovery"] if recovery else []
             command += ["--demo-fallback"] if demo_fallback else []

@@ -1,9 +1,11 @@
-"""One flow process of ``parley``'s cluster: ``python -m cli.flow_worker --index I ...``.
+"""One flow process of ``parley``'s processes: ``python -m cli.flow_worker --index I ...``.
 
 Started by :func:`cli.cluster.run_cluster`, never by hand: it builds the same settings as
 ``parley run`` (the demo's when ``--demo-fallback`` and nothing else is configured), runs the
-ingest flow as process ``I`` of the cluster at ``--addresses`` (``cluster_main``) over the
-given paths (none: the configured channels), and writes its report to ``--report``.
+ingest flow over the given paths (none: the configured channels) and writes its report to
+``--report``: as process ``I`` of the Bytewax cluster at ``--addresses`` (``cluster_main``),
+or, with ``--share-of N``, alone (``run_main``) as process ``I`` of N that each read every
+path and keep their own share (``flows.ingest.ProcessShare``).
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ GO_POLL_S = 0.02
 def main(argv: Sequence[str] | None = None) -> int:
     """One flow process of the cluster (started by :func:`cli.cluster.run_cluster`)."""
     from bytewax.recovery import RecoveryConfig
-    from bytewax.testing import cluster_main
+    from bytewax.testing import cluster_main, run_main
 
     from cli.main import settings_for_run
     from flows.imports import FileImportSource
-    from flows.ingest import build_flow, preload
+    from flows.ingest import ProcessShare, build_flow, preload
 
     parser = argparse.ArgumentParser(prog="python -m cli.flow_worker", description=main.__doc__)
     parser.add_argument("--index", type=int, required=True)
-    parser.add_argument("--addresses", required=True, help="host:port of every process, ';'-separated")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--addresses", help="host:port of every process of the cluster, ';'-separated")
+    mode.add_argument("--share-of", type=int, metavar="N", help="run alone as process --index of N")
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--recovery", action="store_true")
     parser.add_argument("--demo-fallback", action="store_true")
@@ -55,25 +59,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             last[0] = now
             write_report(args.report, report, progress_only=True)
 
-    processes = len(args.addresses.split(";"))
     batch = settings.flow.batch_size
-    sources = (
-        [("import", FileImportSource(paths, batch_size=batch, on_emit=progress, readers=processes))]
-        if paths
-        else None
-    )
-    flow = build_flow(settings, sources, report=report, processes=processes)
+    if args.share_of is not None:
+        if not paths or args.recovery:
+            parser.error("--share-of reads import paths, without recovery")
+        share = ProcessShare(args.index, args.share_of)
+        # each process keeps about 1/N of what it reads: read N batches' worth at a time, so
+        # its NER batches are as large as one process's
+        source = FileImportSource(paths, batch_size=batch * share.count, on_emit=progress)
+        flow = build_flow(settings, [("import", source)], report=report, share=share)
+    else:
+        processes = len(args.addresses.split(";"))
+        sources = (
+            [("import", FileImportSource(paths, batch_size=batch, on_emit=progress, readers=processes))]
+            if paths
+            else None
+        )
+        flow = build_flow(settings, sources, report=report, processes=processes)
     if args.go is not None:
         preload(settings)
         _wait_for(args.go)
-    recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
-    cluster_main(
-        flow,
-        args.addresses.split(";"),
-        args.index,
-        epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
-        recovery_config=recovery,
-    )
+    epoch = timedelta(seconds=settings.flow.snapshot_interval_s)
+    if args.share_of is not None:
+        run_main(flow, epoch_interval=epoch)
+    else:
+        recovery = RecoveryConfig(str(settings.recovery_dir)) if args.recovery else None
+        addresses = args.addresses.split(";")
+        cluster_main(flow, addresses, args.index, epoch_interval=epoch, recovery_config=recovery)
     write_report(args.report, report)
     return 0
 

@@ -112,11 +112,13 @@ def _run_ingest_processes(
     processes: int,
     *,
     recovery: bool,
+    shared_nothing: bool = False,
     demo_fallback: bool = False,
     before_start: Callable[[], None] | None = None,
 ) -> dict[str, int]:
-    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``); the
-    processes load their models while this one runs ``before_start`` (a migration, say)."""
+    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``: a cluster,
+    or ``shared_nothing``); the processes load their models while this one runs
+    ``before_start`` (a migration, say)."""
     from cli.cluster import run_cluster
     from flows.kb_writer import finish_ingest
 
@@ -130,6 +132,7 @@ def _run_ingest_processes(
             paths,
             processes,
             recovery=recovery,
+            shared_nothing=shared_nothing,
             demo_fallback=demo_fallback,
             on_read=lambda n: progress.update(task, completed=n),
             preexec_fn=_flow_dies_with(os.getpid()),
@@ -543,7 +546,12 @@ def ingest(
         count = _processes(processes, settings)
         if count > 1:  # the processes start first and load their models while the store migrates
             summary = _run_ingest_processes(
-                settings, paths, count, recovery=False, before_start=lambda: _migrate_apart(settings)
+                settings,
+                paths,
+                count,
+                recovery=False,
+                shared_nothing=True,  # files can be read by every process: no exchange needed
+                before_start=lambda: _migrate_apart(settings),
             )
         else:  # the migration runs in its child while this process loads the models
             summary = _run_ingest(settings, paths, recovery=False, migration=_start_migration(settings))

@@ -21,7 +21,9 @@
 
 Run it in-process with ``parley run`` / ``parley ingest``, or as processes with
 ``python -m bytewax.run "flows.ingest:get_flow()" -i N -a "host:port;..." -r DIR -s 5 -b 0``.
-Parallelism is by processes, never ``-w`` threads (the GIL makes threads slower here).
+Parallelism is by processes, never ``-w`` threads (the GIL makes threads slower here): a
+cluster, or (files only) processes that each read everything and keep a ``ProcessShare``
+after the parse step (``cli.cluster``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,15 @@ from hub.errors import FatalError, InvalidInput, SkippableError, UnsupportedEven
 from hub.models import DeadLetter, Direction, Envelope, Message
 from hub.settings import Settings
 
-__all__ = ["author_shard", "build_flow", "default_sources", "get_flow", "message_shard", "preload"]
+__all__ = [
+    "ProcessShare",
+    "author_shard",
+    "build_flow",
+    "default_sources",
+    "get_flow",
+    "message_shard",
+    "preload",
+]
 
 log = logging.getLogger("parley.flow")
 
@@ -183,6 +193,29 @@ def author_shard(message: Message) -> int:
     channel+account, before, one busy account kept them all on one process).
     """
     return _shard_of(message.author.id if message.author is not None else message.id)
+
+
+@dataclass(frozen=True)
+class ProcessShare:
+    """Process ``index`` of ``count`` that each read every record and keep their own share, with
+    no exchange between them (``parley ingest --processes N``: a file import, a shared-nothing
+    run; see ``cli.cluster``).
+
+    A process keeps the messages of the author shards ``i`` with ``i % count == index``, so
+    everything the flow keys by author shard or message id (the thread step's subject memory,
+    the dedupe of a message's replays: one message, one author) stays in one process, as in a
+    cluster; process 0 also keeps what could not be read or parsed (dead letters) and counts
+    the records read.
+    """
+
+    index: int
+    count: int
+
+    def keeps(self, item: Message | DeadLetter) -> bool:
+        """Whether this process carries ``item`` on (each item: exactly one process does)."""
+        if isinstance(item, Message):
+            return author_shard(item) % self.count == self.index
+        return self.index == 0
 
 
 def _fingerprint(message: Message) -> str:
@@ -315,14 +348,19 @@ def build_flow(
     *,
     report: IngestReport | None = None,
     processes: int | None = 1,
+    share: ProcessShare | None = None,
 ) -> Dataflow:
     """The ingest dataflow over ``sources`` (default: ``default_sources(settings)``), for a run
     as ``processes`` Bytewax processes (None: not known, as under ``python -m bytewax.run``;
-    batched for several).
+    batched for several). With a ``share``, the flow is one process's of a shared-nothing run:
+    every process reads all of ``sources`` and carries on only its share (``processes`` must be
+    1: nothing crosses processes).
 
     ``settings`` pass through ``channels.configure`` first (idempotent), so every step sees
     the brand's identities with the channels' own accounts.
     """
+    if share is not None and processes != 1:
+        raise ValueError("a shared-nothing share is a flow of its own process: processes must be 1")
     settings = configure(settings)
     sources = list(sources) if sources is not None else default_sources(settings, processes)
     if not sources:
@@ -337,7 +375,11 @@ def build_flow(
     items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)
 
     own = settings.own_identities()
-    parsed = op.flat_map("parse", items, lambda item: parse_item(item, report, own))
+    # of a shared-nothing run, every process reads every record: one counts what it read
+    reading = report if share is None or share.index == 0 else None
+    parsed = op.flat_map("parse", items, lambda item: parse_item(item, reading, own))
+    if share is not None:
+        parsed = op.filter("share", parsed, share.keeps)
     split = op.branch("split_dead_letters", parsed, _is_message)
 
     # shard i is owned by worker i % processes (flows.placement): Bytewax's hash of 64 plain
