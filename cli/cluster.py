@@ -52,7 +52,15 @@ from flows.report import IngestReport
 from hub.errors import FatalError
 from hub.settings import Settings
 
-__all__ = ["default_processes", "free_addresses", "run_cluster", "stop", "sum_reports", "write_report"]
+__all__ = [
+    "default_processes",
+    "free_addresses",
+    "prepare_stores",
+    "run_cluster",
+    "stop",
+    "sum_reports",
+    "write_report",
+]
 
 
 def default_processes() -> int:
@@ -155,7 +163,7 @@ def run_cluster(
         try:
             if before_start is not None:
                 before_start()
-            _prepare_stores(settings)
+            prepare_stores(settings)
             go.touch()
             failed = _wait(workers, reports, on_read)
         finally:
@@ -173,9 +181,10 @@ def run_cluster(
         return sum_reports([r for r in saved if r is not None])
 
 
-def _prepare_stores(settings: Settings) -> None:
+def prepare_stores(settings: Settings) -> None:
     """Create or migrate the stores once, here, before the processes start their flow: N
-    processes migrating a new database at the same moment race on its schema."""
+    processes migrating a new database at the same moment race on its schema. A store that
+    cannot be opened raises its ``FatalError`` (what is wrong, what to do) before any flow runs."""
     from crm import open_crm
     from kb import open_kb
 

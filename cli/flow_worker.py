@@ -98,4 +98,7 @@ def _wait_for(go: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # the parent stops the others when one fails: it says why
+        raise SystemExit(130) from None

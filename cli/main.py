@@ -77,6 +77,11 @@ def _settings() -> Settings:
     # Schema migrations and HTTP clients narrate every step at INFO; keep the terminal for Parley.
     for chatty in ("alembic", "httpx", "elastic_transport"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if settings.log_level.upper() != "DEBUG":
+        # A step that fails ends a flow through a panic inside Bytewax, whose Rust backtrace (a
+        # hundred lines when RUST_BACKTRACE is set) says nothing the error printed after it
+        # does not; the flow processes inherit this.
+        os.environ["RUST_BACKTRACE"] = "0"
     return settings
 
 
@@ -173,6 +178,7 @@ def _run_ingest(
     from bytewax.recovery import RecoveryConfig, init_db_dir
     from bytewax.testing import run_main
 
+    from cli.cluster import prepare_stores
     from flows.imports import FileImportSource
     from flows.ingest import build_flow, preload
     from flows.kb_writer import finish_ingest
@@ -197,6 +203,7 @@ def _run_ingest(
         preload(settings)
         if migration is not None:
             migration.wait()
+        prepare_stores(settings)  # a store that cannot be opened says so now, with what to do
         recovery_config = None
         if recovery:
             if not settings.recovery_dir.exists():
