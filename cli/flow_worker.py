@@ -28,7 +28,7 @@ GO_POLL_S = 0.02
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """One flow process of the cluster (started by :func:`cli.cluster.run_cluster`)."""
+    """One flow process (started by :func:`cli.cluster.run_cluster`)."""
     from bytewax.recovery import RecoveryConfig
     from bytewax.testing import cluster_main, run_main
 
