@@ -198,17 +198,18 @@ def merge_rollup(
     (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
     second rule makes a replay after a crash reopen too: the replayed messages are already
     stored, so the caller sees none of them "created", but the rollup that was never saved
-    still carries the newer inbound time. A document that shows a routing row's triage
-    (``triage_version`` above 0) is not reopened here: the routing table reopens it and its
-    projection says so, and a status the knowledge base chose itself would be one the table
-    does not hold. Pure, so every backend applies the same rule inside its own atomic write.
+    still carries the newer inbound time. Neither rule applies when ``triage`` is a routing
+    projection (it names :data:`TRIAGE_VERSION`): the routing table decided the status, reopening
+    included, and a projection refused as older than the document's must not reopen a
+    conversation the newer one resolved. Pure, so every backend applies the same rule inside
+    its own atomic write.
     """
     derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
     if stored is None:
         merged = Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
     else:
-        owned = stored.triage_version > 0  # the routing table decides its status
-        if not owned and stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
+        routed = triage is not None and triage.get(TRIAGE_VERSION) is not None
+        if not routed and stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
             derived["status"] = ConversationStatus.OPEN
         merged = stored.model_copy(update=derived)
     if not triage:

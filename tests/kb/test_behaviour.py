@@ -394,8 +394,8 @@ def test_a_routing_projection_is_never_written_over_a_newer_one(loaded_kb: Knowl
     loaded_kb.update_conversation("cnv_a", newer)
     refused = loaded_kb.update_conversation("cnv_a", older)
     assert refused is not None and (refused.assignee, refused.triage_version) == ("bob", 3)
-    # the roll-up write's triage too; its derived fields are still written, and a document
-    # the routing table owns is not reopened by the knowledge base's own rule
+    # the roll-up write's triage too; its derived fields are still written, and the refused
+    # projection does not reopen it by the knowledge base's own rule (the table decides status)
     loaded_kb.save_rollups([_rollup("cnv_a", 5)], reopen={"cnv_a"}, triage={"cnv_a": older})
     stored = loaded_kb.get_conversation("cnv_a")
     assert stored is not None and stored.subject == "subject 5"
