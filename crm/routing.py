@@ -69,15 +69,21 @@ class RoutingState:
     tags: tuple[str, ...]
     waiting: bool
     last_assignee: str | None
+    #: one more in every committed transaction that changed the row (0: not changed since 0013)
+    version: int = 0
 
     def triage(self) -> dict[str, Any]:
-        """The knowledge-base document's triage fields as this row has them."""
+        """The knowledge-base document's triage fields as this row has them, and the row's
+        ``version`` as ``triage_version``: the knowledge base writes a projection only when it is
+        not older than the one its document shows (``kb.conversations.apply_triage``), so
+        projections that land out of commit order leave the newest one."""
         return {
             "status": self.status,
             "assignee": self.assignee,
             "queue": self.queue,
             "priority": self.priority,
             "tags": list(self.tags),
+            "triage_version": self.version,
         }
 
 
@@ -96,6 +102,7 @@ def _state(row: Any) -> RoutingState:
         tags=tuple(row["tags"] or ()),
         waiting=row["wait_spec"] is not None,
         last_assignee=row["last_assignee"],
+        version=row["version"] or 0,
     )
 
 
@@ -116,8 +123,8 @@ class Arrival:
     #: the batch holds inbound messages, new or replayed (a conversation without a routing row
     #: is routed on a replayed one: the crash came between the knowledge base and routing)
     has_inbound: bool = False
-    #: triage the conversation's document already shows (carried over from a conversation it
-    #: folded in, or written before routing knew it): a new row starts from it
+    #: triage the conversation's document already shows (written before routing knew it, or
+    #: carried over by a fold the knowledge base made alone): a new row starts from it
     triage: Mapping[str, Any] | None = None
 
 
@@ -277,29 +284,36 @@ class RoutingStore:
         roster: Roster | None = None,
     ) -> list[RoutingState]:
         """Apply one flow batch in one transaction: record ``messages`` (``message.created``
-        events), release conversations that ``folds`` folded away (their assignee carries over
-        to the conversation they joined when it has none), create the rows of new conversations,
-        reopen those a customer wrote to again, and for each arrival with a new inbound message
-        apply ``decide``'s actions and assign when unassigned. A conversation whose row is created
-        here also gets the ``message.created`` events of its ``replayed`` messages (a replay after
-        a crash before its first routing) and is routed on them. ``roster``: the team set-up to
+        events), create the rows of new conversations, release conversations that ``folds``
+        folded away (their assignee carries over to the conversation they joined when it has
+        none, a row created just before included), reopen those a customer wrote to again, and
+        for each arrival with a new inbound message apply ``decide``'s actions and assign when
+        unassigned. A conversation whose row is created here also gets the ``message.created``
+        events of its ``replayed`` messages (a replay after a crash before its first routing)
+        and is routed on them. ``roster``: the team set-up to
         assign from, read before (``crm.assign.Roster``; None: read in the transaction). Returns
         the rows changed."""
 
         def work(txn: RoutingTxn) -> None:
             txn.events.extend(messages)
             txn.prefetch([*(a.conversation_id for a in arrivals), *(folds or {}), *(folds or {}).values()])
+            # new conversations first, so that a fold into one this batch opened (a late parent
+            # became the root) carries the folded row's triage into it from the table
+            created: set[str] = set()
+            for arrival in arrivals:
+                if txn.row(arrival.conversation_id) is None:
+                    self._create(txn, arrival)
+                    txn.events.extend((replayed or {}).get(arrival.conversation_id, ()))
+                    created.add(arrival.conversation_id)
             # a fold frees a place only when its agent does not move over with it
             freed = [self._fold(txn, source, target) for source, target in sorted((folds or {}).items())]
             for arrival in arrivals:
-                row = txn.row(arrival.conversation_id)
+                row = txn.existing(arrival.conversation_id)
                 route = arrival.inbound
-                if row is None:
-                    self._create(txn, arrival)
-                    txn.events.extend((replayed or {}).get(arrival.conversation_id, ()))
-                    route = arrival.has_inbound
-                elif row["folded_into"] is not None:
+                if row["folded_into"] is not None:
                     continue
+                if arrival.conversation_id in created:
+                    route = arrival.has_inbound
                 elif arrival.inbound and row["status"] != "open":
                     self._status(txn, row, "open", None, None, reopen_reason="inbound")
                 if route:

@@ -81,7 +81,8 @@ class RoutingTxn:
         return row
 
     def insert(self, values: dict[str, Any]) -> None:
-        row = {name: None for name in _COLUMNS} | values | {"created_at": self.now, "updated_at": self.now}
+        row = {name: None for name in _COLUMNS} | values
+        row |= {"version": 1, "created_at": self.now, "updated_at": self.now}
         self._rows[row[_KEY]] = row
         self._new.add(row[_KEY])
         self.changed.add(row[_KEY])
@@ -89,6 +90,10 @@ class RoutingTxn:
     def set(self, conversation_id: str, **values: Any) -> None:
         row = self._rows[conversation_id]
         assert row is not None, "set() on a row this transaction has not read"
+        if conversation_id not in self.changed:
+            # once per transaction: the routing lock orders the transactions, so the versions
+            # a row goes through are in commit order (what the knowledge base compares)
+            row["version"] = (row["version"] or 0) + 1
         row.update(values, updated_at=self.now)
         if conversation_id not in self._new:
             self._dirty.add(conversation_id)

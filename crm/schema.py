@@ -472,6 +472,9 @@ conversation_routing = Table(
     Column("assigned_at", UTCDateTime()),
     #: folded into another conversation (crm.threads): no longer routed, holds no capacity
     Column("folded_into", ID),
+    #: one more in every transaction that changes the row (migration 0013): the knowledge base
+    #: stores the version its document shows and refuses an older one (crm.routing)
+    Column("version", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_conversation_routing_contact_id_assigned_at", "contact_id", "assigned_at"),

@@ -51,6 +51,7 @@ __all__ = [
     "Linked",
     "finish_folds",
     "finish_ingest",
+    "flow_keeper",
     "refused_dead_letters",
 ]
 
@@ -64,6 +65,13 @@ FOLDS_PER_BATCH = 200
 
 #: a message and what it says about its thread (the thread step's output)
 Linked = tuple[Message, ThreadLink]
+
+
+def flow_keeper(kb: KnowledgeBase, settings: Settings) -> ConversationKeeper:
+    """The conversation keeper the flow writes with. With routing on, a fold carries no triage
+    from the folded document: the routing table carries it (``RoutingStore.route_batch``,
+    ``release_folds``) and the target's row is projected, with its version."""
+    return ConversationKeeper(kb, attempts=WRITE_ATTEMPTS, carry_triage=not settings.routing.enabled)
 
 
 def refused_dead_letters(messages: list[Message], errors: dict[str, str]) -> list[DeadLetter]:
@@ -145,7 +153,7 @@ def finish_ingest(settings: Settings, report: IngestReport) -> None:
 
     kb, crm = open_kb(settings), open_crm(settings)
     try:
-        finish_folds(ConversationKeeper(kb, attempts=WRITE_ATTEMPTS), crm.threads)
+        finish_folds(flow_keeper(kb, settings), crm.threads)
         if settings.routing.enabled:
             release_folds(crm, kb)
         resolved = crm.threads.resolve(sorted(report.conversation_ids))
@@ -181,7 +189,7 @@ class KBWriteStep:
                 weakref.finalize(self, kb.close)
                 crm = open_crm(self._settings)
                 weakref.finalize(self, crm.close)
-                keeper = ConversationKeeper(kb, attempts=WRITE_ATTEMPTS)
+                keeper = flow_keeper(kb, self._settings)
                 if needs_backfill(kb, crm.threads):  # a knowledge base from before the tables
                     backfill_threads(kb, crm.threads, keeper)
                 if self._settings.routing.enabled:

@@ -357,7 +357,8 @@ class Router:
 
     def _documents_triage(self, inbox: Sequence[tuple[str, Message]]) -> dict[str, dict[str, Any]]:
         """The triage the documents of ``inbox``'s conversations show, for those that have any
-        beyond the defaults (carried over by a fold, or written before routing knew them)."""
+        beyond the defaults (written before routing knew them: with routing on, a fold's triage
+        is carried in the routing table, not from document to document)."""
         ids = sorted({cid for cid, _ in inbox})
         docs = retry("kb read", partial(self._kb.get_conversations, ids), attempts=ATTEMPTS)
         return {

@@ -471,6 +471,9 @@ class Conversation(BaseModel):
     sentiment_min: float | None = None
     sentiment_last: float | None = None
     languages: list[str] = Field(default_factory=list)
+    #: the version of the routing row (``crm.routing``) whose triage this document shows (0: none
+    #: yet); the knowledge base never writes an older one over it
+    triage_version: int = 0
 
 
 #: raw payloads kept in a dead letter are cut to at most this many characters (a note says so)

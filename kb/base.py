@@ -203,7 +203,11 @@ class KnowledgeBase(Protocol):
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
         """Change triage state (``kb.conversations.TRIAGE_FIELDS``); None if missing.
 
-        Atomic against concurrent ``save_rollups``: neither loses the other's fields."""
+        ``changes`` may name ``triage_version``, the routing row version it projects: then it
+        is written only when the document shows no newer one (``kb.conversations.apply_triage``;
+        the stored document is returned when refused). Atomic against concurrent
+        ``save_rollups`` and ``update_conversation``: neither loses the other's fields, and the
+        version check and the write are one step."""
         ...
 
     def save_rollups(
@@ -226,7 +230,8 @@ class KnowledgeBase(Protocol):
         ``last_inbound_at`` is newer than the stored one (``kb.conversations.merge_rollup``).
         Atomic against concurrent ``update_conversation`` calls from another thread or process:
         an agent's triage change is never overwritten by a rollup computed before it (the
-        ``triage`` given is the caller's decision, written as ``update_conversation`` would).
+        ``triage`` given is the caller's decision, written as ``update_conversation`` would,
+        versioned or not).
         The merge is ``kb.conversations.merge_rollup``.
         """
         ...

@@ -9,7 +9,9 @@ and a pending or resolved conversation reopens when a customer writes again.
 :class:`ConversationKeeper` applies a batch of threaded messages to a knowledge base: it
 writes them, moves the documents of folded conversations into the ones they joined (which
 conversations fold is decided elsewhere, by the relational store's thread tables), carries
-what people decided about a folded conversation over (:func:`carried_triage`), and *settles*
+what people decided about a folded conversation over (:func:`carried_triage`; with routing on
+the routing table does that instead, and its projection is versioned: :func:`apply_triage`),
+and *settles*
 every conversation that gained or lost a message: its roll-up is saved, or its document
 deleted when no message is left. Every step is recomputed from what is stored, so applying a
 batch again (at-least-once delivery, crash replays) changes nothing more.
@@ -32,10 +34,12 @@ from kb.base import KnowledgeBase, UpsertResult
 __all__ = [
     "ROLLUP_FIELDS",
     "TRIAGE_FIELDS",
+    "TRIAGE_VERSION",
     "AppliedBatch",
     "ConversationKeeper",
     "TriageHook",
     "Triaged",
+    "apply_triage",
     "carried_triage",
     "check_triage_changes",
     "merge_rollup",
@@ -62,6 +66,8 @@ ROLLUP_FIELDS = (
 )
 #: the conversation fields people and rules own (``update_conversation`` changes only these)
 TRIAGE_FIELDS = frozenset({"status", "assignee", "queue", "priority", "tags"})
+#: the key of a triage change that names the routing row version it projects (see apply_triage)
+TRIAGE_VERSION = "triage_version"
 _REOPENABLE = frozenset({ConversationStatus.PENDING, ConversationStatus.RESOLVED, ConversationStatus.SNOOZED})
 _PRIORITY_ORDER = list(Priority)
 SNIPPET_CHARS = 200
@@ -71,11 +77,48 @@ ROLLUP_MESSAGE_LIMIT = 5000
 SETTLE_ROUNDS = 8
 
 
-def check_triage_changes(changes: dict[str, Any]) -> None:
-    """``ValueError`` unless ``changes`` names only :data:`TRIAGE_FIELDS`."""
-    unknown = set(changes) - TRIAGE_FIELDS
+def check_triage_changes(changes: Mapping[str, Any]) -> None:
+    """``ValueError`` unless ``changes`` names only :data:`TRIAGE_FIELDS` (and :data:`TRIAGE_VERSION`)."""
+    unknown = set(changes) - TRIAGE_FIELDS - {TRIAGE_VERSION}
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}; triage fields are {sorted(TRIAGE_FIELDS)}")
+    version = changes.get(TRIAGE_VERSION)
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 0):
+        raise ValueError(f"{TRIAGE_VERSION} is a whole number from 0, not {version!r}")
+
+
+def apply_triage(stored: Conversation, changes: Mapping[str, Any], *, validate: bool = False) -> Conversation:
+    """``stored`` with the triage ``changes`` written over it: what every backend's triage
+    write does inside its own atomic read-modify-write (``update_conversation``,
+    ``save_rollups(triage=...)``).
+
+    A change naming :data:`TRIAGE_VERSION` is a projection of that version of the routing row
+    (``crm.routing.RoutingState.triage``): it is written, version included, unless ``stored``
+    shows a newer one, in which case ``stored`` is returned as it is. Projections are written
+    after their transactions commit, by whichever process made the change, so they can land
+    in any order; refusing to go back makes the document end at the newest version written,
+    which is the newest committed, since every committed change is projected by its writer
+    (docs/architecture.md, "Atomic across processes"). A change without a version (a
+    knowledge base used without the routing table) is written and keeps the stored version.
+    ``validate``: build the result through the model's validation (a caller's values) rather
+    than converting the known fields (values the routing table holds). ``ValueError`` for a
+    field that is not triage or a value that does not fit.
+    """
+    check_triage_changes(changes)
+    version = changes.get(TRIAGE_VERSION)
+    if version is not None and version < stored.triage_version:
+        return stored
+    if validate:
+        return Conversation.model_validate({**stored.model_dump(), **changes})
+    values = dict(changes)
+    # what validation would do to these fields, without re-validating the whole document
+    if "status" in values:
+        values["status"] = ConversationStatus(values["status"])
+    if "priority" in values:
+        values["priority"] = Priority(values["priority"])
+    if "tags" in values:
+        values["tags"] = [str(tag) for tag in values["tags"]]
+    return stored.model_copy(update=values)
 
 
 def _subject(messages: Sequence[Message]) -> str | None:
@@ -147,35 +190,31 @@ def merge_rollup(
     triage: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """``stored`` with ``rollup``'s derived fields (see ``KnowledgeBase.save_rollups``), and
-    ``triage`` (:data:`TRIAGE_FIELDS` only) over them when given: the triage the relational
-    store decided for this conversation, written with its roll-up rather than after it.
+    ``triage`` (:data:`TRIAGE_FIELDS`, and :data:`TRIAGE_VERSION`) over them when given: the
+    triage the relational store decided for this conversation, written with its roll-up rather
+    than after it, by :func:`apply_triage` (so never over a newer version).
 
     A pending, resolved or snoozed conversation reopens when the caller says a customer wrote again
     (``reopen``) or when the rollup's ``last_inbound_at`` is newer than the stored one. The
     second rule makes a replay after a crash reopen too: the replayed messages are already
     stored, so the caller sees none of them "created", but the rollup that was never saved
-    still carries the newer inbound time. Pure, so every backend applies the same rule
-    inside its own atomic write.
+    still carries the newer inbound time. Neither rule applies when ``triage`` is a routing
+    projection (it names :data:`TRIAGE_VERSION`): the routing table decided the status, reopening
+    included, and a projection refused as older than the document's must not reopen a
+    conversation the newer one resolved. Pure, so every backend applies the same rule inside
+    its own atomic write.
     """
     derived = {name: getattr(rollup, name) for name in ROLLUP_FIELDS}
     if stored is None:
         merged = Conversation(id=rollup.id, channel=rollup.channel, account=rollup.account, **derived)
     else:
-        if stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
+        routed = triage is not None and triage.get(TRIAGE_VERSION) is not None
+        if not routed and stored.status in _REOPENABLE and (reopen or _new_inbound(stored, rollup)):
             derived["status"] = ConversationStatus.OPEN
         merged = stored.model_copy(update=derived)
     if not triage:
         return merged
-    values = dict(triage)
-    check_triage_changes(values)
-    # what validation would do to these fields, without re-validating the whole document
-    if "status" in values:
-        values["status"] = ConversationStatus(values["status"])
-    if "priority" in values:
-        values["priority"] = Priority(values["priority"])
-    if "tags" in values:
-        values["tags"] = [str(tag) for tag in values["tags"]]
-    return merged.model_copy(update=values)
+    return apply_triage(merged, triage)
 
 
 def carried_triage(folded: Conversation, target: Conversation) -> dict[str, Any]:
@@ -216,10 +255,11 @@ TriageHook = Callable[[Sequence[str], Sequence[str]], Mapping[str, Mapping[str, 
 def project_triage(kb: KnowledgeBase, states: Iterable[Triaged], *, attempts: int = 1) -> list[str]:
     """Write each state's triage into its conversation document, the searchable projection.
 
-    One read for all; only documents that show other triage are written; a document that does
-    not exist (a folded conversation's) is skipped. Each call that fails with
-    ``RetriableError`` is retried with the hub's backoff, ``attempts`` times in all. Returns
-    the ids written."""
+    One read for all; only documents that show other triage (or another version) are written,
+    and a document showing a newer version is left as it is (:func:`apply_triage`, inside the
+    backend's write); a document that does not exist (a folded conversation's) is skipped.
+    Each call that fails with ``RetriableError`` is retried with the hub's backoff,
+    ``attempts`` times in all. Returns the ids written."""
     wanted = {state.conversation_id: state.triage() for state in states}
     if not wanted:
         return []
@@ -261,14 +301,26 @@ class ConversationKeeper:
     messages another process changed before it was saved would be stale, so every settled
     conversation is read again after its save and settled again until the two agree: the last
     process to touch a conversation always leaves it matching its messages.
+
+    ``carry_triage``: whether a fold carries the folded document's triage into its target's
+    (:func:`carried_triage`). False when the relational store's routing table owns triage: it
+    carries a fold's triage over itself (``crm.routing``) and the caller projects the target's
+    row; a copy taken from the folded *document* could be older than the table (a projection
+    not yet written) and would be written without a version, over a newer one.
     """
 
     def __init__(
-        self, kb: KnowledgeBase, *, attempts: int = 1, sleep: Callable[[float], None] = time.sleep
+        self,
+        kb: KnowledgeBase,
+        *,
+        attempts: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+        carry_triage: bool = True,
     ) -> None:
         self._kb = kb
         self._attempts = attempts
         self._sleep = sleep
+        self._carry = carry_triage
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -323,7 +375,8 @@ class ConversationKeeper:
 
     def fold(self, folds: Mapping[str, str], reopen: Collection[str] = ()) -> list[str]:
         """Move every message of each source conversation into its target, carry the source's
-        triage state over, and remove the emptied source documents.
+        triage state over (unless the keeper leaves that to the routing table), and remove the
+        emptied source documents.
 
         Crash-safe in this order: a repeat finds the messages moved, carries again (a no-op)
         and removes what is left. Returns the targets whose roll-ups were saved.
@@ -331,7 +384,7 @@ class ConversationKeeper:
         if not folds:
             return []
         sources = sorted(folds)
-        before = self._retry("kb read", lambda: self._kb.get_conversations(sources))
+        before = self._retry("kb read", lambda: self._kb.get_conversations(sources)) if self._carry else {}
         for source in sources:
             self._move_messages(source, folds[source])
         targets = self.settle(sorted(set(folds.values()) - set(folds)), reopen)  # creates missing ones

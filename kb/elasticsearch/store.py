@@ -14,7 +14,9 @@ state stored at that moment (so the last restate copies the latest state, whoeve
 Conversation read-modify-writes (``update_conversation``, ``save_rollups``) use optimistic
 concurrency: the write carries the ``_seq_no``/``_primary_term`` it read (``create`` for a new
 document) and is redone from a fresh read on a 409, so a rollup never overwrites an agent's
-triage change made after the rollup's read, and vice versa.
+triage change made after the rollup's read, and vice versa. The same read-then-conditional
+write makes the routing projection's version check (``kb.conversations.apply_triage``: never
+an older ``triage_version`` over a newer one) atomic.
 
 Writes go through the bulk helpers with retry and backoff on 429 and 5xx. An outage is never
 a refusal: a bulk request that fails as a whole, or documents still answered 429/5xx after the
@@ -46,7 +48,7 @@ from hub.errors import FatalError, ParleyError, RetriableError
 from hub.models import Conversation, Message
 from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
-from kb.conversations import check_triage_changes, merge_rollup
+from kb.conversations import apply_triage, check_triage_changes, merge_rollup
 from kb.elasticsearch.documents import conversation_source, conversation_state, message_source
 from kb.elasticsearch.query import CONVERSATION_MAPPINGS, INDEX_LAYOUT, INDEX_SETTINGS, MESSAGE_MAPPINGS
 from kb.elasticsearch.search import search_conversations, search_messages
@@ -459,7 +461,9 @@ class ElasticsearchKB:
             if stored is None:
                 return None
             current, seq_no, primary_term = stored
-            updated = Conversation.model_validate({**current.model_dump(), **changes})
+            updated = apply_triage(current, changes, validate=True)
+            if updated is current:  # an older routing version than the document shows: refused
+                return current
             with _errors("updating a conversation"):
                 try:
                     # people expect their triage change in the very next list: wait for the refresh

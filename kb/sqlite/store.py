@@ -15,7 +15,8 @@ Safe from many threads (one connection per thread) and from several processes at
 Upserts are idempotent: a document whose JSON is identical to the stored one is "unchanged".
 Every read-modify-write of a conversation (``update_conversation``, ``save_rollups``) runs
 inside its ``BEGIN IMMEDIATE`` transaction, so triage changes and rollups never overwrite
-each other.
+each other, and the routing projection's version check (``kb.conversations.apply_triage``:
+never an older ``triage_version`` over a newer one) is atomic.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from kb.analysis import (
 )
 from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
-from kb.conversations import check_triage_changes, merge_rollup
+from kb.conversations import apply_triage, check_triage_changes, merge_rollup
 from kb.languages import analyse
 from kb.limits import Deadline, SearchLimits
 from kb.matcher import analyse_message, near_in_column
@@ -479,7 +480,8 @@ class SQLiteKB:
             if row is None:
                 return None
             current = Conversation.model_validate_json(row[1])
-            updated = Conversation.model_validate({**current.model_dump(), **changes})
+            # an older routing version than the document shows is refused (apply_triage)
+            updated = apply_triage(current, changes, validate=True)
             doc = updated.model_dump_json()
             if doc != row[1]:
                 self._write_conversation(conn, updated, doc, row[0])

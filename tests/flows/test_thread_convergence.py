@@ -47,11 +47,16 @@ def test_any_arrival_order_converges_to_one_conversation(settings: Settings, ord
         kb.close()
 
 
-def test_a_folded_conversation_keeps_what_agents_decided(settings: Settings) -> None:
+@pytest.mark.parametrize("routing", [True, False], ids=["routing", "kb-only"])
+def test_a_folded_conversation_keeps_what_agents_decided(settings: Settings, routing: bool) -> None:
+    """With routing the agent's change goes through the routing table (as the API's does) and
+    the table carries it over the fold; without, the knowledge base carries the document's."""
     from bytewax.testing import run_main
 
+    from crm import open_crm
     from flows.imports import FileImportSource
     from flows.ingest import build_flow
+    from kb.conversations import project_triage
 
     def envelope(n: int) -> str:
         reply = f', "in_reply_to": "{n - 1}"' if n else ""
@@ -62,15 +67,21 @@ def test_a_folded_conversation_keeps_what_agents_decided(settings: Settings) -> 
         )
 
     settings.enrichment.ner = False
+    settings.routing.enabled = routing
     early, late = settings.ensure_data_dir() / "early.jsonl", settings.data_dir / "late.jsonl"
     early.write_text(envelope(2))  # a reply whose parent (1) has not arrived: conversation rooted at 1
     late.write_text(envelope(0) + envelope(1))
     run_main(build_flow(settings, [("import", FileImportSource([early]))]))
-    kb = open_kb(settings)
+    kb, crm = open_kb(settings), open_crm(settings)
     try:
-        kb.update_conversation(conv("1"), {"assignee": "sam", "tags": ["vip"], "priority": "high"})
+        changes = {"assignee": "sam", "tags": ["vip"], "priority": "high"}
+        if routing:
+            project_triage(kb, crm.routing.update(conv("1"), changes, actor_id=None))
+        else:
+            kb.update_conversation(conv("1"), changes)
     finally:
         kb.close()
+        crm.close()
 
     run_main(build_flow(settings, [("import", FileImportSource([late]))]))
 
@@ -80,5 +91,13 @@ def test_a_folded_conversation_keeps_what_agents_decided(settings: Settings) -> 
         folded = kb.get_conversation(conv("0"))
         assert folded is not None and folded.message_count == 3
         assert (folded.assignee, folded.tags, folded.priority) == ("sam", ["vip"], "high")
+        if routing:  # the document shows the table's row
+            crm = open_crm(settings)
+            try:
+                row = crm.routing.get(conv("0"))
+                assert row is not None and folded.triage_version == row.version
+                assert (row.assignee, list(row.tags), row.priority) == ("sam", ["vip"], "high")
+            finally:
+                crm.close()
     finally:
         kb.close()

@@ -386,6 +386,35 @@ def _in(*conversation_ids: str) -> SearchFilters:
     return SearchFilters(conversation_ids=list(conversation_ids))
 
 
+def test_a_routing_projection_is_never_written_over_a_newer_one(loaded_kb: KnowledgeBase) -> None:
+    """Projections of routing rows (``triage_version``) land in any order; the document keeps
+    the newest, whichever write carries the older one (``kb.conversations.apply_triage``)."""
+    newer = {"status": "pending", "assignee": "bob", "tags": ["vip"], "triage_version": 3}
+    older = {"status": "open", "assignee": "ann", "tags": [], "triage_version": 2}
+    loaded_kb.update_conversation("cnv_a", newer)
+    refused = loaded_kb.update_conversation("cnv_a", older)
+    assert refused is not None and (refused.assignee, refused.triage_version) == ("bob", 3)
+    # the roll-up write's triage too; its derived fields are still written, and the refused
+    # projection does not reopen it by the knowledge base's own rule (the table decides status)
+    loaded_kb.save_rollups([_rollup("cnv_a", 5)], reopen={"cnv_a"}, triage={"cnv_a": older})
+    stored = loaded_kb.get_conversation("cnv_a")
+    assert stored is not None and stored.subject == "subject 5"
+    triage = (stored.status, stored.assignee, stored.tags, stored.triage_version)
+    assert triage == ("pending", "bob", ["vip"], 3)
+    found = loaded_kb.search_conversations(SearchRequest(query="assignee:bob"))
+    assert [c.id for c in found.hits] == ["cnv_a"]
+    # the same version again writes nothing new; a newer one is written
+    loaded_kb.update_conversation("cnv_a", {**older, "triage_version": 4})
+    stored = loaded_kb.get_conversation("cnv_a")
+    assert stored is not None and (stored.assignee, stored.triage_version) == ("ann", 4)
+    # a change without a version (no routing table) is written and keeps the version
+    loaded_kb.update_conversation("cnv_a", {"assignee": "cyd"})
+    stored = loaded_kb.get_conversation("cnv_a")
+    assert stored is not None and (stored.assignee, stored.triage_version) == ("cyd", 4)
+    with pytest.raises(ValueError):
+        loaded_kb.update_conversation("cnv_a", {"triage_version": -1})
+
+
 def test_save_rollups_keeps_triage_changed_after_a_stale_read(loaded_kb: KnowledgeBase) -> None:
     stale = loaded_kb.get_conversation("cnv_a")
     assert stale is not None and stale.assignee == "dana"

@@ -99,6 +99,25 @@ def test_merge_rollup_reopen_rule() -> None:
     assert merge_rollup(None, later, reopen=False).status == "open"
 
 
+def test_merge_rollup_writes_a_routing_projection_unless_the_document_shows_a_newer_one() -> None:
+    at = datetime(2026, 11, 6, 9, tzinfo=UTC)
+    stored = Conversation(id="c", channel="sms", status="resolved", assignee="kim", triage_version=4)
+    rollup = Conversation(id="c", channel="sms", last_inbound_at=at, message_count=2)
+    older = {"status": "open", "assignee": "lee", "triage_version": 3}
+    merged = merge_rollup(stored, rollup, reopen=True, triage=older)
+    # refused, and the table decides the status: no reopening by the knowledge base's rule
+    assert (merged.status, merged.assignee, merged.triage_version, merged.message_count) == (
+        "resolved",
+        "kim",
+        4,
+        2,
+    )
+    newer = {**older, "triage_version": 5}
+    written = merge_rollup(stored, rollup, reopen=True, triage=newer)
+    assert (written.status, written.assignee, written.triage_version) == ("open", "lee", 5)
+    assert merge_rollup(stored, rollup, reopen=True, triage={**older, "triage_version": 4}).assignee == "lee"
+
+
 def test_carried_triage_fills_gaps_unites_tags_and_keeps_the_higher_priority() -> None:
     folded = Conversation(id="a", channel="sms", assignee="sam", queue="vip", tags=["vip"], priority="high")
     target = Conversation(id="b", channel="sms", assignee="kim", tags=["press"])
