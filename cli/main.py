@@ -3,8 +3,9 @@
 ``parley run`` ingests (the bundled demo when no channel is configured) and serves the API,
 with the SLA tracker and breach scan (``flows.sla``), the reply dispatcher and the outbound
 webhook deliverer (``parley webhooks deliver`` alone, :mod:`cli.webhooks`) beside it;
-``parley ingest PATH...`` imports files; ``parley serve`` serves what is stored;
-``parley kb export|migrate``; ``parley dead-letters``; ``parley agents|teams ...``
+``parley ingest PATH...`` imports files (:mod:`cli.ingest`, with :mod:`cli.cluster` for several
+processes); ``parley serve`` serves what is stored; ``parley kb export|migrate``
+(:mod:`cli.kb`); ``parley dead-letters``; ``parley agents|teams ...``
 (:mod:`cli.agents`); ``parley rules ...`` (:mod:`cli.rules`). Serving on an empty agents
 table creates the first admin and prints a one-time sign-in link; serving also runs the snooze
 timer (``flows.snooze``).
@@ -12,18 +13,15 @@ timer (``flows.snooze``).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -32,10 +30,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import agents, dispatch, report, rules, webhooks
+from cli import agents, dispatch, kb, report, rules, webhooks
+from cli.ingest import flow_dies_with, print_summary, run_in_process, run_processes
+from cli.terminal import console, fail
 from hub.errors import FatalError
 from hub.settings import Settings
 from hub.settings_sources import describe_setting
@@ -46,10 +45,6 @@ if TYPE_CHECKING:
     from kb.base import KnowledgeBase
 
 app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
-kb_app = typer.Typer(help="Knowledge base maintenance.", no_args_is_help=True)
-app.add_typer(kb_app, name="kb")
-
-console = Console(stderr=True)
 log = logging.getLogger("parley")
 
 
@@ -109,135 +104,6 @@ def _processes(requested: int | None, settings: Settings) -> int:
 
     count = settings.flow.processes if requested is None else requested
     return count or default_processes()
-
-
-def _run_ingest_processes(
-    settings: Settings,
-    paths: Sequence[Path],
-    processes: int,
-    *,
-    recovery: bool,
-    shared_nothing: bool = False,
-    demo_fallback: bool = False,
-    before_start: Callable[[], None] | None = None,
-) -> dict[str, int]:
-    """Like :func:`_run_ingest`, as ``processes`` Bytewax processes (``cli.cluster``: a cluster,
-    or ``shared_nothing``); the processes load their models while this one runs
-    ``before_start`` (a migration, say)."""
-    from cli.cluster import run_cluster
-    from flows.kb_writer import finish_ingest
-
-    if not paths:
-        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
-    total = sum(_count_records(p) for p in paths)
-    with _progress(total, f"ingesting ({processes} processes)") as progress:
-        task = progress.task_ids[0]
-        report = run_cluster(
-            settings,
-            paths,
-            processes,
-            recovery=recovery,
-            shared_nothing=shared_nothing,
-            demo_fallback=demo_fallback,
-            on_read=lambda n: progress.update(task, completed=n),
-            preexec_fn=_flow_dies_with(os.getpid()),
-            before_start=before_start,
-        )
-        progress.update(task, completed=total)
-    finish_ingest(settings, report)
-    return report.as_dict()
-
-
-def _count_records(path: Path) -> int:
-    """A cheap estimate of how many records ``path`` holds, for the progress bar (counted over
-    the same entries the import reads; one for formats of one record per file)."""
-    from flows.imports import count_records
-
-    return count_records(path)
-
-
-@contextmanager
-def _progress(total: int, label: str) -> Iterator[Progress]:
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        progress.add_task(label, total=total)
-        yield progress
-
-
-def _run_ingest(
-    settings: Settings, paths: Sequence[Path], *, recovery: bool, migration: Migration | None = None
-) -> dict[str, int]:
-    """Import ``paths`` through the ingest flow in this process, with a progress bar; return its
-    report. With a ``migration`` running, the models load while it finishes."""
-    from bytewax.recovery import RecoveryConfig, init_db_dir
-    from bytewax.testing import run_main
-
-    from cli.cluster import prepare_stores
-    from flows.imports import FileImportSource
-    from flows.ingest import build_flow, preload
-    from flows.kb_writer import finish_ingest
-    from flows.report import IngestReport
-
-    if not paths:
-        raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
-    settings.ensure_data_dir()
-    report = IngestReport()
-    total = sum(_count_records(p) for p in paths)
-    with _progress(total, "ingesting") as progress:
-        task = progress.task_ids[0]
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-
-        flow = build_flow(
-            settings,
-            [("import", FileImportSource(list(paths), batch_size=settings.flow.batch_size, on_emit=advance))],
-            report=report,
-        )
-        preload(settings)
-        if migration is not None:
-            migration.wait()
-        prepare_stores(settings)  # a store that cannot be opened says so now, with what to do
-        recovery_config = None
-        if recovery:
-            if not settings.recovery_dir.exists():
-                settings.recovery_dir.mkdir(parents=True)
-                init_db_dir(settings.recovery_dir, 1)
-            recovery_config = RecoveryConfig(str(settings.recovery_dir))
-        try:
-            run_main(
-                flow,
-                epoch_interval=timedelta(seconds=settings.flow.snapshot_interval_s),
-                recovery_config=recovery_config,
-            )
-        except Exception as exc:  # Bytewax wraps the cause; the user needs it and a next step
-            log.debug("ingest flow stopped", exc_info=True)
-            cause: BaseException = exc
-            while cause.__cause__ is not None:
-                cause = cause.__cause__
-            again = "it resumes where it stopped" if recovery else "stored messages are not written twice"
-            raise FatalError(
-                f"the ingest flow stopped: {type(cause).__name__}: {cause}. "
-                f"Fix the cause and run the same command again ({again})."
-            ) from exc
-        progress.update(task, completed=total)
-    finish_ingest(settings, report)
-    return report.as_dict()
-
-
-def _print_summary(summary: dict[str, int]) -> None:
-    table = Table(title="ingest summary", show_header=False)
-    for key in ("read", "ingested", "duplicates", "dead_letters", "unsupported", "filtered", "conversations"):
-        table.add_row(key.replace("_", " "), str(summary[key]))
-    console.print(table)
-    if summary["dead_letters"]:
-        console.print("[yellow]Some input could not be read: see `parley dead-letters` for each reason.")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -313,11 +179,6 @@ def _sla_worker(settings: Settings, crm: CRMStore, kb: KnowledgeBase) -> Iterato
         worker.join(timeout=10)
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=1)
-
-
 ProcessesOpt = Annotated[
     int | None,
     typer.Option("--processes", "-n", min=0, help="Bytewax processes to run the flow as (0: one per core)"),
@@ -353,17 +214,17 @@ def run(
                 return
             settings = _with_demo_fallback(settings)
             if count > 1:
-                summary = _run_ingest_processes(
+                summary = run_processes(
                     settings, settings.import_paths, count, recovery=True, demo_fallback=True
                 )
             else:
-                summary = _run_ingest(settings, settings.import_paths, recovery=True)
-            _print_summary(summary)
+                summary = run_in_process(settings, settings.import_paths, recovery=True)
+            print_summary(summary)
             if serve:
                 with _dispatcher():
                     _serve(settings, host, port)
     except FatalError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _migrate_apart(settings: Settings) -> None:
@@ -440,7 +301,7 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
             for one in commands:
                 flow_processes.append(
                     subprocess.Popen(
-                        one, env=os.environ.copy(), process_group=0, preexec_fn=_flow_dies_with(os.getpid())
+                        one, env=os.environ.copy(), process_group=0, preexec_fn=flow_dies_with(os.getpid())
                     )
                 )
             pids = ", ".join(str(p.pid) for p in flow_processes)
@@ -467,7 +328,7 @@ def _dispatcher() -> Iterator[None]:
         [sys.executable, "-m", "cli", "dispatch", "--quiet"],
         env=os.environ.copy(),
         process_group=0,
-        preexec_fn=_flow_dies_with(os.getpid()),
+        preexec_fn=flow_dies_with(os.getpid()),
     )
     console.print(f"reply dispatcher running (pid {process.pid})")
     try:
@@ -503,28 +364,6 @@ def _kill_flow(flow_process: subprocess.Popen[bytes]) -> None:
     flow_process.wait()
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _flow_dies_with(parent_pid: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGTERM the flow process when its parent dies, or None.
-
-    The parent dying without its ``finally`` (SIGKILL, OOM killer) would otherwise leave the flow
-    running under PID 1. SIGTERM, not SIGINT: nobody is left to escalate if it lingers, and the
-    flow's recovery snapshots make a hard stop safe.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: the child only calls it
-
-    def die_with_parent() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before the request took effect
-            os._exit(1)
-
-    return die_with_parent
-
-
 @app.command()
 def serve(port: PortOpt = None, host: HostOpt = None) -> None:
     """Serve the API over the stored data, ingesting nothing."""
@@ -532,7 +371,7 @@ def serve(port: PortOpt = None, host: HostOpt = None) -> None:
     try:
         _serve(settings, host or settings.api.host, port or settings.api.port)
     except FatalError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -552,7 +391,7 @@ def ingest(
     try:
         count = _processes(processes, settings)
         if count > 1:  # the processes start first and load their models while the store migrates
-            summary = _run_ingest_processes(
+            summary = run_processes(
                 settings,
                 paths,
                 count,
@@ -561,10 +400,10 @@ def ingest(
                 before_start=lambda: _migrate_apart(settings),
             )
         else:  # the migration runs in its child while this process loads the models
-            summary = _run_ingest(settings, paths, recovery=False, migration=_start_migration(settings))
+            summary = run_in_process(settings, paths, recovery=False, migration=_start_migration(settings))
     except FatalError as exc:
-        _fail(exc)
-    _print_summary(summary)
+        fail(exc)
+    print_summary(summary)
 
 
 @app.command("dead-letters")
@@ -599,140 +438,8 @@ def dead_letters(
     Console().print(table)
 
 
-@kb_app.command("export")
-def kb_export() -> None:
-    """Write every message with its enrichment as JSONL to stdout.
-
-    A stored message that no longer validates is skipped and named on stderr; the export
-    then exits with status 1 after writing every other message."""
-    from kb import open_kb
-    from kb.base import UnreadableDocument
-
-    settings = _settings()
-    kb = open_kb(settings)
-    unreadable: list[UnreadableDocument] = []
-    try:
-        for message in kb.iter_messages(on_unreadable=unreadable.append):
-            sys.stdout.write(message.model_dump_json() + "\n")
-    finally:
-        kb.close()
-    for document in unreadable[:20]:
-        console.print(f"[red]skipped {document.kind} {document.id}: {document.reason}")
-    if unreadable:
-        _fail(FatalError(f"{len(unreadable)} stored messages no longer validate and were not exported"))
-
-
-@kb_app.command("migrate")
-def kb_migrate(
-    to: Annotated[str | None, typer.Option("--to", help="target backend: elasticsearch or sqlite")] = None,
-    reindex: Annotated[
-        bool,
-        typer.Option(
-            "--reindex",
-            help="rebuild the embedded knowledge base of an older layout in place, from its own documents",
-        ),
-    ] = False,
-) -> None:
-    """Copy the whole knowledge base to the other backend (resumable; verifies counts), or
-    with ``--reindex`` rebuild an embedded one written by an older Parley.
-
-    The source is the configured backend (``PARLEY_KB__BACKEND``); interrupted, it resumes
-    from its checkpoint under the data directory.
-    """
-    if reindex:
-        _kb_reindex()
-        return
-    if to is None:
-        _fail(FatalError("say where to: --to elasticsearch or --to sqlite (or --reindex)"))
-        return
-    from kb import open_kb
-    from kb.migrate import migrate_kb
-
-    settings = _settings()
-    if to not in {"elasticsearch", "sqlite"}:
-        _fail(FatalError(f"unknown backend {to!r}: use elasticsearch or sqlite"))
-    if to == settings.kb.backend:
-        _fail(FatalError(f"the knowledge base already uses {to}; set PARLEY_KB__BACKEND to the source"))
-    target_settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"backend": to})})
-    state_path = settings.ensure_data_dir() / f"kb-migrate-to-{to}.json"
-    try:
-        source, target = open_kb(settings), open_kb(target_settings)
-    except FatalError as exc:
-        _fail(exc)
-    try:
-        with _progress(source.count_messages() + source.count_conversations(), f"migrating to {to}") as bar:
-            task = bar.task_ids[0]
-            report = migrate_kb(
-                source,
-                target,
-                state_path=state_path,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    finally:
-        source.close()
-        target.close()
-    table = Table(title=f"migration to {to}", show_header=False)
-    table.add_row("messages", f"{report.target_messages} of {report.source_messages}")
-    table.add_row("conversations", f"{report.target_conversations} of {report.source_conversations}")
-    table.add_row("resumed (already copied)", str(report.resumed_messages + report.resumed_conversations))
-    console.print(table)
-    for problem in report.problems:
-        console.print(f"[red]{problem}")
-    for doc_id, error in list(report.errors.items())[:20]:
-        console.print(f"[red]{doc_id}: {error}")
-    if not report.verified:
-        _fail(FatalError("the copy is incomplete; fix the errors above and run the same command again"))
-    console.print(f"[green]verified.[/] Set PARLEY_KB__BACKEND={to} to use it.")
-
-
-def _kb_reindex() -> None:
-    """``parley kb migrate --reindex``: rebuild the embedded knowledge base in the current layout."""
-    from kb.sqlite.reindex import layout_of, reindex_sqlite_kb
-    from kb.sqlite.store import SCHEMA_VERSION
-
-    settings = _settings()
-    path = settings.kb_path
-    layout = layout_of(path)
-    if layout is None or layout == SCHEMA_VERSION:
-        console.print(
-            f"[green]nothing to do:[/] {path} {'does not exist' if layout is None else 'is current'}."
-        )
-        return
-    with sqlite3.connect(path) as conn:
-        total = sum(
-            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("messages", "conversations")
-        )
-    try:
-        with _progress(total, f"rebuilding layout {layout} as {SCHEMA_VERSION}") as bar:
-            task = bar.task_ids[0]
-            outcome = reindex_sqlite_kb(
-                path, on_progress=lambda done, n: bar.update(task, completed=done, total=n)
-            )
-    except ValueError as exc:
-        _fail(FatalError(str(exc)))
-        return
-    report = outcome.report
-    table = Table(title=f"reindex of {path}", show_header=False)
-    table.add_row("messages", f"{report.target_messages} of {report.source_messages}")
-    table.add_row("conversations", f"{report.target_conversations} of {report.source_conversations}")
-    console.print(table)
-    for problem in report.problems:
-        console.print(f"[red]{problem}")
-    for doc_id, error in list(report.errors.items())[:20]:
-        console.print(f"[red]{doc_id}: {error}")
-    if outcome.backup is None:
-        _fail(
-            FatalError(
-                f"the rebuild is incomplete; {path} is unchanged. Fix the errors above and run it again"
-            )
-        )
-        return
-    console.print(
-        f"[green]rebuilt.[/] The layout-{layout} file is kept as {outcome.backup}; remove it when satisfied."
-    )
-
-
 agents.register(app, lambda: _settings())
+kb.register(app, lambda: _settings())
 rules.register(app, lambda: _settings())
 dispatch.register(app, lambda: _settings())
 report.register(app, lambda: _settings())
