@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from crm import Conflict, CRMStore, InvalidRequest, NotFound
 from crm.monitor_windows import WINDOW, Hit, count_hits
-from crm.monitors import AlertSettings
+from crm.monitors import AlertSettings, MonitorView
 from crm.schema import monitor_windows as windows_table
 from crm.schema import monitors as monitors_table
 from flows.monitors import PRUNE_EVERY_S, _WindowPartition, hit_for
@@ -171,6 +171,17 @@ def _age_windows(store: CRMStore, monitor_id: str, start: datetime, days: float)
         )
 
 
+def _an_old_window(store: CRMStore, monitor: MonitorView) -> list[Hit]:
+    """Three hits of ``monitor`` in T0's window, stored, the window last updated 100 days ago."""
+    hits = [
+        hit_for(message(i, ["acme"], T0 + timedelta(minutes=i)), monitor.id, monitor.match_revision)
+        for i in range(3)
+    ]
+    store.monitors.record_hits(hits)
+    _age_windows(store, monitor.id, T0, days=100)
+    return hits
+
+
 def test_pruning_keeps_the_counts_and_seals_the_window_against_partial_recounts(
     store: CRMStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -218,12 +229,7 @@ def test_a_sealed_window_is_never_judged_again(store: CRMStore) -> None:
 
 def test_an_edit_counts_a_sealed_window_again_from_the_backfill(store: CRMStore) -> None:
     monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
-    hits = [
-        hit_for(message(i, ["acme"], T0 + timedelta(minutes=i)), monitor.id, monitor.match_revision)
-        for i in range(3)
-    ]
-    store.monitors.record_hits(hits)
-    _age_windows(store, monitor.id, T0, days=100)
+    hits = _an_old_window(store, monitor)
     assert store.monitors.prune_hits(datetime.now(UTC) - timedelta(days=90)) == 3
 
     edited, rematch = store.monitors.update(monitor.id, {"query": "acme OR kettle"})
@@ -238,12 +244,7 @@ def test_the_window_sink_prunes_at_most_once_an_hour_and_never_with_retention_of
     crm_settings: Settings, store: CRMStore
 ) -> None:
     monitor = store.monitors.create("Acme", "acme", alerts=QUIET)
-    old = [
-        hit_for(message(i, ["acme"], T0 + timedelta(minutes=i)), monitor.id, monitor.match_revision)
-        for i in range(3)
-    ]
-    store.monitors.record_hits(old)
-    _age_windows(store, monitor.id, T0, days=100)
+    _an_old_window(store, monitor)
     fresh = hit_for(message(9, ["acme"], T0 + timedelta(hours=1)), monitor.id, monitor.match_revision)
     closed = [(monitor.id, (0, {fresh.message_id: fresh}))]
 
