@@ -54,6 +54,7 @@ from hub.settings import Settings
 
 __all__ = [
     "default_processes",
+    "ensure_recovery_dir",
     "free_addresses",
     "prepare_stores",
     "run_cluster",
@@ -137,14 +138,11 @@ def run_cluster(
     the stores; they start the flow when it is done. Raises ``FatalError`` when a process
     fails, or what ``before_start`` raises, after stopping the processes.
     """
-    from bytewax.recovery import init_db_dir
-
     if shared_nothing and (recovery or not paths):
         raise ValueError("shared-nothing processes read import paths, without recovery")
     settings.ensure_data_dir()
-    if recovery and not settings.recovery_dir.exists():
-        settings.recovery_dir.mkdir(parents=True)
-        init_db_dir(settings.recovery_dir, processes)
+    if recovery:
+        ensure_recovery_dir(settings, processes)
     addresses = ";".join(free_addresses(processes))
     with tempfile.TemporaryDirectory(prefix="parley-cluster-") as scratch:
         reports = [Path(scratch) / f"report-{i}.json" for i in range(processes)]
@@ -179,6 +177,17 @@ def run_cluster(
         if missing:
             raise FatalError(f"flow processes {missing} ended without a report; run the command again")
         return sum_reports([r for r in saved if r is not None])
+
+
+def ensure_recovery_dir(settings: Settings, processes: int) -> Path:
+    """``settings.recovery_dir``, created with Bytewax's recovery partitions for ``processes``
+    processes when it does not exist yet (one that exists is resumed from as it is)."""
+    from bytewax.recovery import init_db_dir
+
+    if not settings.recovery_dir.exists():
+        settings.recovery_dir.mkdir(parents=True)
+        init_db_dir(settings.recovery_dir, processes)
+    return settings.recovery_dir
 
 
 def prepare_stores(settings: Settings) -> None:

@@ -82,10 +82,10 @@ def run_in_process(
 ) -> dict[str, int]:
     """Import ``paths`` through the ingest flow in this process, with a progress bar; return its
     report. With a ``migration`` running, the models load while it finishes."""
-    from bytewax.recovery import RecoveryConfig, init_db_dir
+    from bytewax.recovery import RecoveryConfig
     from bytewax.testing import run_main
 
-    from cli.cluster import prepare_stores
+    from cli.cluster import ensure_recovery_dir, prepare_stores
     from flows.imports import FileImportSource
     from flows.ingest import build_flow, preload
     from flows.kb_writer import finish_ingest
@@ -111,12 +111,7 @@ def run_in_process(
         if migration is not None:
             migration.wait()
         prepare_stores(settings)  # a store that cannot be opened says so now, with what to do
-        recovery_config = None
-        if recovery:
-            if not settings.recovery_dir.exists():
-                settings.recovery_dir.mkdir(parents=True)
-                init_db_dir(settings.recovery_dir, 1)
-            recovery_config = RecoveryConfig(str(settings.recovery_dir))
+        recovery_config = RecoveryConfig(str(ensure_recovery_dir(settings, 1))) if recovery else None
         try:
             run_main(
                 flow,

@@ -267,14 +267,10 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
     for this process's group reaches it once, from here; on Linux it also gets SIGTERM should
     this process die without cleaning up (SIGKILL).
     """
-    from bytewax.recovery import init_db_dir
-
-    from cli.cluster import free_addresses
+    from cli.cluster import ensure_recovery_dir, free_addresses
 
     settings.ensure_data_dir()
-    if not settings.recovery_dir.exists():
-        settings.recovery_dir.mkdir(parents=True)
-        init_db_dir(settings.recovery_dir, processes)
+    ensure_recovery_dir(settings, processes)
     command = [
         sys.executable,
         "-m",

@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
 
+from cli.cluster import ensure_recovery_dir
 from crm import open_crm
 from flows.imports import FileImportSource, iter_records
 from flows.ingest import build_flow, parse_item
@@ -62,12 +63,7 @@ def poison_file(tmp_path: Path) -> Path:
 
 def run(settings: Settings, paths: Sequence[Path], *, recovery: bool) -> IngestReport:
     report = IngestReport()
-    config = None
-    if recovery:
-        if not settings.recovery_dir.exists():
-            settings.recovery_dir.mkdir(parents=True)
-            init_db_dir(settings.recovery_dir, 1)
-        config = RecoveryConfig(str(settings.recovery_dir))
+    config = RecoveryConfig(str(ensure_recovery_dir(settings, 1))) if recovery else None
     flow = build_flow(settings, [("import", FileImportSource(list(paths)))], report=report)
     run_main(flow, epoch_interval=timedelta(seconds=1), recovery_config=config)
     return report
