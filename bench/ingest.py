@@ -14,11 +14,12 @@ included on both sides) and prints the speed-up. Run: python bench/ingest.py --n
 With ``--tweets N`` it measures instead, on N real tweets from ``../shared/corpora`` (TweetEval
 dev, then the SemEval training set, in file order; one ``parley.message`` line each, with the
 ``language`` the X API gives every tweet), in paired runs, each a fresh process with its model
-loads included: (r) raw spaCy ``nlp.pipe`` with only the NER pipe over the texts, and (p) one
-``parley ingest`` process over the file into a fresh data directory, with wall time, peak RSS
-(``wait4``) and the ratios p/r (throughput) and p/r (memory); ``--repeat K`` runs K pairs and
-prints the medians. ``--tweets N --processes`` compares ``parley ingest --processes 1`` and
-``--processes 2`` the same way (start-up included). Run:
+loads included: (r) raw spaCy ``nlp.pipe`` with only the NER pipe over the texts (stock spaCy:
+the baseline), (n) the same with spaCy's matrix products on numpy's BLAS in one thread, as
+Parley runs them, and (p) one ``parley ingest`` process over the file into a fresh data
+directory, with wall time, peak RSS (``wait4``) and the ratios p/r and p/n (throughput and
+memory); ``--repeat K`` runs K rounds and prints the medians. ``--tweets N --processes``
+compares ``parley ingest --processes 1`` and ``--processes 2`` the same way (start-up included). Run:
 ``python bench/ingest.py --tweets 12000 --repeat 3`` and
 ``python bench/ingest.py --tweets 20000 --processes``.
 """
@@ -157,6 +158,17 @@ n = sum(len(doc.ents) for doc in nlp.pipe(texts, batch_size=256))
 print(n, file=sys.stderr)
 """
 
+#: the same on numpy's BLAS, one thread, as Parley runs spaCy (``enrichment.use_blis`` false)
+RAW_NER_NUMPY_BLAS = RAW_NER.replace(
+    "nlp = spacy.load(EnrichmentSettings().spacy_model, exclude=UNUSED_PIPES)",
+    """import numpy
+from thinc.api import use_ops
+from threadpoolctl import threadpool_limits
+threadpool_limits(1, user_api="blas")
+with use_ops("numpy", use_blis=False):
+    nlp = spacy.load(EnrichmentSettings().spacy_model, exclude=UNUSED_PIPES)""",
+)
+
 
 def real_tweets(path: Path, n: int) -> int:
     """Write up to ``n`` real tweets from the corpora to ``path`` as parley.message lines."""
@@ -225,6 +237,7 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
             else:
                 pairs = {
                     "raw NER nlp.pipe": [sys.executable, "-c", RAW_NER, str(source)],
+                    "raw NER numpy BLAS": [sys.executable, "-c", RAW_NER_NUMPY_BLAS, str(source)],
                     "parley ingest": parley_ingest(source, Path(tmp), 1),
                 }
             for name, command in pairs.items():
@@ -237,12 +250,15 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
         rss = statistics.median(r[1] for r in results)
         walls = ", ".join(f"{r[0]:.1f}" for r in results)
         print(f"  {name:18s} {n / wall:8.1f} msgs/s  wall {wall:6.1f} s ({walls})  peak RSS {rss:6.0f} MiB")
-    (base_name, base), (name, other) = list(rows.items())
-    ratios = [b[0] / o[0] for b, o in zip(base, other, strict=True)]
-    memory = [o[1] / b[1] for b, o in zip(base, other, strict=True)]
-    label = "speed-up 2/1" if compare_processes else "throughput parley/raw"
-    print(f"{label} = {statistics.median(ratios):.2f} (paired: {', '.join(f'{r:.2f}' for r in ratios)})")
-    print(f"peak memory {name}/{base_name} = {statistics.median(memory):.2f}")
+    names = list(rows)
+    name, other = names[-1], rows[names[-1]]
+    for base_name in names[:-1]:
+        base = rows[base_name]
+        ratios = [b[0] / o[0] for b, o in zip(base, other, strict=True)]
+        memory = [o[1] / b[1] for b, o in zip(base, other, strict=True)]
+        label = "speed-up 2/1" if compare_processes else f"throughput parley/{base_name}"
+        print(f"{label} = {statistics.median(ratios):.2f} (paired: {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(f"peak memory {name}/{base_name} = {statistics.median(memory):.2f}")
 
 
 def main() -> None:

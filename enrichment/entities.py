@@ -61,13 +61,24 @@ _WORD = regex.compile(r"[\p{L}\p{M}][\p{L}\p{M}'’]+")
 
 def load_spacy(settings: EnrichmentSettings, brand: BrandSettings | None = None) -> Language:
     """The spaCy pipeline for entities: NER only, hashtag-safe tokenizer, and a ruler tagging
-    the ``brand``'s names and handles (``settings.brand_label``)."""
+    the ``brand``'s names and handles (``settings.brand_label``).
+
+    Unless ``settings.use_blis``, the model's matrix products run on numpy's BLAS, and this
+    process's BLAS is limited to ``settings.blas_threads`` threads (a process-wide setting:
+    it holds for every numpy product after this call).
+    """
     brand = brand or BrandSettings()
+    import numpy  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)
     import spacy
     from spacy.util import compile_prefix_regex
+    from thinc.api import use_ops
+    from threadpoolctl import threadpool_limits
 
+    threadpool_limits(settings.blas_threads, user_api="blas")
     try:
-        nlp = spacy.load(settings.spacy_model, exclude=UNUSED_PIPES)
+        # a model's layers take the current ops when they are built, here, and keep them
+        with use_ops("numpy", use_blis=settings.use_blis):
+            nlp = spacy.load(settings.spacy_model, exclude=UNUSED_PIPES)
     except OSError as exc:
         raise FatalError(
             f"spaCy model {settings.spacy_model!r} is not installed: pip install it "

@@ -269,6 +269,13 @@ class EnrichmentSettings(BaseModel):
     #: spaCy nlp.pipe batch size: NER is as fast a text in batches of 64 as of 256, and works in
     #: 25 MiB instead of 35 (an import's peak: 276 against 304 MiB on 12,000 tweets)
     ner_batch_size: int = Field(default=64, ge=1)
+    #: spaCy's matrix products on blis (thinc's default) instead of numpy's BLAS (OpenBLAS).
+    #: blis falls back to its slow reference kernel on CPUs it does not know: on an AMD EPYC
+    #: (Zen 4) NER ran 1.5x faster on numpy's BLAS, with the same entities (bench/README.md)
+    use_blis: bool = False
+    #: threads numpy's BLAS may use in a Parley process; 1, because Parley runs one process
+    #: a core (``--processes``) and small matrices gain little from more
+    blas_threads: int = Field(default=1, ge=1)
     #: extra intent cue phrases, by intent (added to the built-in rules; lower-case regexes)
     intent_cues: dict[str, list[str]] = Field(default_factory=dict)
     #: "classifier" (the trained model shipped in enrichment/models, default) or "lexicon"

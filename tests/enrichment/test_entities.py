@@ -100,3 +100,26 @@ def test_compaction_maps_offsets_back() -> None:
     assert compact.original(start, start + 5) == (text.index("Paris"), text.index("Paris") + 5)
     # A span that straddles a cut does not map: it would glue text across a hashtag.
     assert compact.original(0, len(compact.text)) is None
+
+
+def test_ner_runs_on_numpy_blas_in_one_thread_with_the_same_entities(enricher: Enricher) -> None:
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info
+
+    from enrichment.entities import load_spacy
+
+    ner = enricher.entities.nlp.get_pipe("ner")
+    assert isinstance(ner.model.ops, NumpyOps) and not ner.model.ops.use_blis  # type: ignore[attr-defined]
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+    on_blis = load_spacy(enricher.settings.model_copy(update={"use_blis": True}), enricher.brand)
+    assert on_blis.get_pipe("ner").model.ops.use_blis  # type: ignore[attr-defined]
+    texts = [
+        "Tim Cook said the iPhone costs $999 in London and Paris.",
+        "flying to new york with delta tomorrow, then boston for the red sox game",
+        "Angela Merkel met Emmanuel Macron at the Elysee Palace on Tuesday",
+    ]
+    found = [[(e.text, e.label_) for e in doc.ents] for doc in enricher.entities.nlp.pipe(texts)]
+    assert found == [[(e.text, e.label_) for e in doc.ents] for doc in on_blis.pipe(texts)]
+    assert all(found)
