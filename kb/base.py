@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from hub.models import Conversation, Message
 
 __all__ = [
+    "AtomicSettle",
     "DateHistogramBucket",
     "FacetBucket",
     "Hit",
@@ -269,3 +270,24 @@ class KnowledgeBase(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AtomicSettle(Protocol):
+    """A knowledge base that settles conversations in one atomic write (the embedded SQLite
+    one: its writers are serialised). ``kb.conversations.ConversationKeeper`` uses it when
+    the backend has it; otherwise it reads, saves and reads again until the two agree."""
+
+    def settle_conversations(
+        self,
+        conversation_ids: Sequence[str],
+        *,
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[str]:
+        """Roll up each conversation from its stored messages (``kb.conversations.roll_up``,
+        the first ``ROLLUP_MESSAGE_LIMIT``) and merge it into its document as ``save_rollups``
+        does, ``triage`` included; delete the document of one with no messages left. One
+        transaction: no writer changes the messages between the read and the write. Returns
+        the ids whose roll-ups are saved (written or already current), sorted."""
+        ...

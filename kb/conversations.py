@@ -11,9 +11,9 @@ writes them, moves the documents of folded conversations into the ones they join
 conversations fold is decided elsewhere, by the relational store's thread tables), carries
 what people decided about a folded conversation over (:func:`carried_triage`; with routing on
 the routing table does that instead, and its projection is versioned: :func:`apply_triage`),
-and *settles*
-every conversation that gained or lost a message: its roll-up is saved, or its document
-deleted when no message is left. Every step is recomputed from what is stored, so applying a
+and *settles* every conversation that gained or lost a message: its roll-up is saved, or its
+document deleted when no message is left (in one write where the backend can:
+:class:`kb.base.AtomicSettle`). Every step is recomputed from what is stored, so applying a
 batch again (at-least-once delivery, crash replays) changes nothing more.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 from hub.backoff import retry
 from hub.errors import RetriableError
 from hub.models import Conversation, ConversationStatus, Direction, Message, Priority
-from kb.base import KnowledgeBase, UpsertResult
+from kb.base import AtomicSettle, KnowledgeBase, UpsertResult
 
 __all__ = [
     "ROLLUP_FIELDS",
@@ -300,7 +300,8 @@ class ConversationKeeper:
     Several processes may keep the same knowledge base at once. A roll-up computed from
     messages another process changed before it was saved would be stale, so every settled
     conversation is read again after its save and settled again until the two agree: the last
-    process to touch a conversation always leaves it matching its messages.
+    process to touch a conversation always leaves it matching its messages. A backend that
+    settles in one atomic write (:class:`kb.base.AtomicSettle`) needs no second read.
 
     ``carry_triage``: whether a fold carries the folded document's triage into its target's
     (:func:`carried_triage`). False when the relational store's routing table owns triage: it
@@ -404,8 +405,13 @@ class ConversationKeeper:
         ``triage`` (conversation id -> triage fields) is written with the roll-ups.
 
         Returns the ids whose roll-ups are saved. ``RetriableError`` if they keep changing.
+        A backend that settles atomically (:class:`kb.base.AtomicSettle`) does it all in one
+        write instead.
         """
         pending = list(dict.fromkeys(conversation_ids))
+        if isinstance(self._kb, AtomicSettle):
+            settle = partial(self._kb.settle_conversations, pending, reopen=reopen, triage=triage or {})
+            return self._retry("kb conversations settle", settle)
         saved: set[str] = set()
         for _ in range(SETTLE_ROUNDS):
             rollups = self._roll_up(pending)

@@ -41,7 +41,7 @@ from kb.analysis import (
 )
 from kb.base import OnUnreadable, SearchRequest, SearchResult, UpsertResult
 from kb.common import read_document
-from kb.conversations import apply_triage, check_triage_changes, merge_rollup
+from kb.conversations import ROLLUP_MESSAGE_LIMIT, apply_triage, check_triage_changes, merge_rollup, roll_up
 from kb.languages import analyse
 from kb.limits import Deadline, SearchLimits
 from kb.matcher import analyse_message, near_in_column
@@ -468,12 +468,45 @@ class SQLiteKB:
             for chunk in _chunks(list(dict.fromkeys(conversation_ids))):
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(f"SELECT rowid FROM conversations WHERE id IN ({marks})", tuple(chunk))
-                rowids = [(r,) for (r,) in rows.fetchall()]
-                conn.executemany("DELETE FROM conversation_terms WHERE crow = ?", rowids)
-                conn.executemany("DELETE FROM conversation_fts WHERE rowid = ?", rowids)
-                conn.executemany("DELETE FROM conversations WHERE rowid = ?", rowids)
+                rowids = [r for (r,) in rows.fetchall()]
+                _delete_conversation_rows(conn, rowids)
                 deleted += len(rowids)
         return deleted
+
+    def settle_conversations(
+        self,
+        conversation_ids: Sequence[str],
+        *,
+        reopen: Collection[str] = (),
+        triage: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[str]:
+        """Roll up and save, or delete, each conversation in one ``BEGIN IMMEDIATE``
+        transaction (``kb.base.AtomicSettle``): SQLite lets no other writer in between, so
+        the roll-up is never stale and is read once, where the generic settle reads it again
+        after saving."""
+        ids = list(dict.fromkeys(conversation_ids))
+        reopened, triage = set(reopen), triage or {}
+        saved: list[str] = []
+        with self._write() as conn:
+            existing = self._existing(conn, "conversations", ids)
+            threads = _conversation_messages(conn, ids, ROLLUP_MESSAGE_LIMIT)
+            emptied: list[int] = []
+            for cid in ids:
+                messages = threads.get(cid)
+                rowid, old_doc = existing.get(cid, (None, ""))
+                if not messages:
+                    if rowid is not None:
+                        emptied.append(rowid)
+                    continue
+                saved.append(cid)
+                stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
+                rollup = roll_up(cid, messages)
+                merged = merge_rollup(stored, rollup, reopen=cid in reopened, triage=triage.get(cid))
+                doc = merged.model_dump_json()
+                if doc != old_doc:
+                    self._write_conversation(conn, merged, doc, rowid)
+            _delete_conversation_rows(conn, emptied)
+        return sorted(saved)
 
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
         check_triage_changes(changes)
@@ -605,3 +638,33 @@ class SQLiteKB:
 
     def count_conversations(self) -> int:
         return int(self._read("SELECT count(*) FROM conversations")[0][0])
+
+
+def _delete_conversation_rows(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:
+    """Remove conversation documents and their search rows (inside the caller's transaction)."""
+    rows = [(rowid,) for rowid in rowids]
+    conn.executemany("DELETE FROM conversation_terms WHERE crow = ?", rows)
+    conn.executemany("DELETE FROM conversation_fts WHERE rowid = ?", rows)
+    conn.executemany("DELETE FROM conversations WHERE rowid = ?", rows)
+
+
+def _conversation_messages(
+    conn: sqlite3.Connection, conversation_ids: Sequence[str], limit: int
+) -> dict[str, list[Message]]:
+    """The first ``limit`` readable messages of each conversation, oldest first, as
+    ``conversation_messages`` reads them one conversation at a time, in one statement a chunk."""
+    found: dict[str, list[Message]] = {}
+    for chunk in _chunks(list(conversation_ids)):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT cid, id, doc FROM (SELECT t.conversation_id AS cid, t.id AS id, d.doc AS doc,"
+            " row_number() OVER (PARTITION BY t.conversation_id ORDER BY t.created_ts, t.rowid) AS n"
+            " FROM messages t JOIN message_docs d ON d.rowid = t.rowid"
+            f" WHERE t.conversation_id IN ({marks})) WHERE n <= ? ORDER BY cid, n",
+            (*chunk, limit),
+        )
+        for cid, mid, doc in rows:
+            message = read_document(Message, "message", mid, doc)
+            if message is not None:
+                found.setdefault(cid, []).append(message)
+    return found

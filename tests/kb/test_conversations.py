@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -21,7 +21,7 @@ from hub.models import (
     Priority,
     conversation_id_for,
 )
-from kb.base import UpsertResult
+from kb.base import AtomicSettle, KnowledgeBase, UpsertResult
 from kb.conversations import ConversationKeeper, carried_triage, merge_rollup, roll_up
 from kb.sqlite import SQLiteKB
 
@@ -265,26 +265,60 @@ def test_triage_for_a_folds_target_is_left_to_the_caller(kb: SQLiteKB) -> None:
     assert target is not None and target.queue is None and target.message_count == 3
 
 
-class _RacingKB(SQLiteKB):
-    """Another process writes one more message into the conversation while a roll-up is saved."""
+class _RacingKB:
+    """A knowledge base without an atomic settle (as Elasticsearch) into which another process
+    writes one more message of the conversation while a roll-up is saved."""
 
-    intruder: Message | None = None
+    def __init__(self, kb: SQLiteKB, intruder: Message | None) -> None:
+        self.kb, self.intruder = kb, intruder
+        self.rollup_saves = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "settle_conversations":
+            raise AttributeError(name)
+        return getattr(self.kb, name)
 
     def save_rollups(self, conversations: Sequence[Conversation], *, reopen: Collection[str] = ()) -> None:
-        super().save_rollups(conversations, reopen=reopen)
+        self.rollup_saves += 1
+        self.kb.save_rollups(conversations, reopen=reopen)
         if self.intruder is not None:
             intruder, self.intruder = self.intruder, None
-            self.upsert_messages([intruder])
+            self.kb.upsert_messages([intruder])
 
 
 def test_a_roll_up_made_stale_by_a_concurrent_writer_is_settled_again(tmp_path: Path) -> None:
-    kb = _RacingKB(tmp_path / "kb.sqlite3")
-    kb.intruder = tweet(1, "0")
-    applied = ConversationKeeper(kb).apply([tweet(0, "0")])
-    assert applied.rolled_up == [conv("0")]
+    kb = SQLiteKB(tmp_path / "kb.sqlite3")
+    racing = _RacingKB(kb, tweet(1, "0"))
+    assert not isinstance(racing, AtomicSettle)
+    applied = ConversationKeeper(cast(KnowledgeBase, racing)).apply([tweet(0, "0")])
+    assert applied.rolled_up == [conv("0")] and racing.rollup_saves == 2
     stored = kb.get_conversation(conv("0"))
     assert stored is not None and stored.message_count == 2
     kb.close()
+
+
+def test_sqlite_settles_in_one_write_with_what_the_generic_settle_saves(tmp_path: Path) -> None:
+    atomic = SQLiteKB(tmp_path / "atomic.sqlite3")
+    generic_kb = SQLiteKB(tmp_path / "generic.sqlite3")
+    generic = _RacingKB(generic_kb, None)  # no intruder: only without settle_conversations
+    assert isinstance(atomic, AtomicSettle) and not isinstance(generic, AtomicSettle)
+    batches: list[tuple[list[Message], dict[str, str]]] = [
+        ([tweet(0, "0"), tweet(1, "0", Direction.OUT), tweet(2, "1")], {}),
+        ([tweet(3, "0"), tweet(4, "2")], {}),
+        ([tweet(5, "1")], {conv("2"): conv("1")}),  # a fold: conversation 2 joins 1
+        ([tweet(0, "0").model_copy(update={"conversation_id": conv("3")})], {}),  # moved away
+    ]
+    for messages, folds in batches:
+        one = ConversationKeeper(atomic).apply(messages, folds=folds)
+        other = ConversationKeeper(cast(KnowledgeBase, generic)).apply(messages, folds=folds)
+        assert one.rolled_up == other.rolled_up
+    assert generic.rollup_saves > 0
+    ids = [conv(n) for n in "0123"]
+    expected = generic_kb.get_conversations(ids)
+    assert atomic.get_conversations(ids) == expected and set(expected) == {conv("0"), conv("1"), conv("3")}
+    assert expected[conv("0")].message_count == 2 and expected[conv("1")].message_count == 3
+    atomic.close()
+    generic_kb.close()
 
 
 class _RefusingKB(SQLiteKB):
