@@ -51,88 +51,21 @@ from kb.sqlite.cache import MAX_ENTRIES as MAX_SEARCH_CACHE_ENTRIES
 from kb.sqlite.cache import Memo, SearchCache
 from kb.sqlite.conversation_search import search_conversations
 from kb.sqlite.message_search import search_messages
-
-__all__ = ["SQLiteKB"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    conversation_id TEXT,
-    channel TEXT NOT NULL,
-    account TEXT NOT NULL,
-    direction TEXT NOT NULL,
-    author_id TEXT,
-    language TEXT NOT NULL,
-    sentiment_label TEXT,
-    intent TEXT,
-    created_ts REAL NOT NULL
-);
--- Documents live apart from the indexed columns: scans and rowid lookups over a narrow
--- messages table touch a fraction of the pages (measured 3x faster for OR queries at 100k).
-CREATE TABLE IF NOT EXISTS message_docs (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, created_ts);
-CREATE INDEX IF NOT EXISTS messages_created ON messages(created_ts);
-CREATE INDEX IF NOT EXISTS messages_channel ON messages(channel, created_ts);
-CREATE INDEX IF NOT EXISTS messages_author ON messages(author_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS message_fts USING fts5(
-    text, subject, author, lang, tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3'
-);
-CREATE TABLE IF NOT EXISTS analyses (name TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS message_terms (
-    field TEXT NOT NULL, value TEXT NOT NULL, mrow INTEGER NOT NULL,
-    PRIMARY KEY (field, value, mrow)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS message_terms_row ON message_terms(mrow);
-CREATE TABLE IF NOT EXISTS conversations (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    channel TEXT NOT NULL,
-    account TEXT NOT NULL,
-    status TEXT NOT NULL,
-    assignee TEXT,
-    queue TEXT,
-    priority TEXT NOT NULL,
-    first_ts REAL NOT NULL,
-    last_ts REAL NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS conversations_last ON conversations(last_ts);
-CREATE INDEX IF NOT EXISTS conversations_status ON conversations(status, last_ts);
-CREATE TABLE IF NOT EXISTS conversation_terms (
-    field TEXT NOT NULL, value TEXT NOT NULL, crow INTEGER NOT NULL,
-    PRIMARY KEY (field, value, crow)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS conversation_terms_row ON conversation_terms(crow);
-CREATE VIRTUAL TABLE IF NOT EXISTS conversation_fts USING fts5(
-    subject, lang, tokenize = 'unicode61 remove_diacritics 0'
-);
--- bm25 weights: a match in the text counts most, then the subject, then the author's names;
--- the analysis column only selects rows
-INSERT INTO message_fts (message_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0, 0.0)');
-INSERT INTO conversation_fts (conversation_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
-"""
-
-_INSERT_MESSAGE = (
-    "INSERT INTO messages (rowid, id, conversation_id, channel, account, direction, author_id,"
-    " language, sentiment_label, intent, created_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+from kb.sqlite.tables import (
+    DOC_FROM,
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    UPDATE_MESSAGE,
+    chunks,
+    conversation_messages,
+    delete_conversation_rows,
+    existing_docs,
 )
-_UPDATE_MESSAGE = (
-    "UPDATE messages SET conversation_id=?, channel=?, account=?, direction=?, author_id=?,"
-    " language=?, sentiment_label=?, intent=?, created_ts=? WHERE rowid=?"
-)
-_INSERT_CONVERSATION = (
-    "INSERT INTO conversations (id, channel, account, status, assignee, queue, priority,"
-    " first_ts, last_ts, doc) VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
-#: "SELECT ..., " + this + " AND <condition>" reads documents with their table's columns as t
-_DOC_FROM = {
-    "messages": "d.doc FROM messages t JOIN message_docs d ON d.rowid = t.rowid WHERE 1",
-    "conversations": "t.doc FROM conversations t WHERE 1",
-}
-#: the layout of the file; 5: text analysed per language (kb.languages), the lang column
-SCHEMA_VERSION = 5
-_CHUNK = 500
+
+__all__ = ["SCHEMA_VERSION", "SQLiteKB"]
+
 #: SQLite VM instructions between two deadline checks: one every 2-4 ms of work here (SQLite
 #: runs 25-50 million a second), which stops a runaway statement that soon after its deadline.
 #: Not fewer: each check is a Python call, so it takes the GIL, and with other requests' threads
@@ -140,11 +73,6 @@ _CHUNK = 500
 #: running on another core. At 1,000 a faceted search made 306 checks, and under 8 clients
 #: (``bench/api.py``) its p95 was 99.9 ms against 63.6 ms at 100,000
 _DEADLINE_CHECK_STEPS = 100_000
-
-
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _ts(value: datetime | None) -> float:
@@ -257,7 +185,7 @@ class SQLiteKB:
                     f" {SCHEMA_VERSION}: run `parley kb migrate --reindex` to rebuild it in place from"
                     " its own documents (or move it away and ingest again)"
                 )
-            conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+            conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -313,7 +241,7 @@ class SQLiteKB:
         docs = {mid: m.model_dump_json() for mid, m in latest.items()}
         result = UpsertResult()
         with self._write() as conn:
-            existing = self._existing(conn, "messages", list(latest))
+            existing = existing_docs(conn, "messages", list(latest))
             # Under BEGIN IMMEDIATE no other writer can take rowids, so new rows get explicit
             # ones and everything goes through executemany (per-row execute() dominated).
             next_rowid = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]) + 1
@@ -358,10 +286,10 @@ class SQLiteKB:
                 term_rows += [(name, value, rowid) for name in MULTI_VALUED_FIELDS for value in fields[name]]
             if updates:
                 stale = [(u[-1],) for u in updates]
-                conn.executemany(_UPDATE_MESSAGE, updates)
+                conn.executemany(UPDATE_MESSAGE, updates)
                 conn.executemany("DELETE FROM message_fts WHERE rowid = ?", stale)
                 conn.executemany("DELETE FROM message_terms WHERE mrow = ?", stale)
-            conn.executemany(_INSERT_MESSAGE, inserts)
+            conn.executemany(INSERT_MESSAGE, inserts)
             conn.executemany("INSERT OR REPLACE INTO message_docs (rowid, doc) VALUES (?, ?)", doc_rows)
             conn.executemany(
                 "INSERT INTO message_fts (rowid, text, subject, author, lang) VALUES (?,?,?,?,?)", fts_rows
@@ -378,7 +306,7 @@ class SQLiteKB:
         latest = {c.id: c for c in conversations}
         result = UpsertResult()
         with self._write() as conn:
-            existing = self._existing(conn, "conversations", list(latest))
+            existing = existing_docs(conn, "conversations", list(latest))
             for cid, conversation in latest.items():
                 doc = conversation.model_dump_json()
                 if cid in existing and existing[cid][1] == doc:
@@ -403,7 +331,7 @@ class SQLiteKB:
         latest = {c.id: c for c in conversations}
         reopened = set(reopen)
         with self._write() as conn:
-            existing = self._existing(conn, "conversations", list(latest))
+            existing = existing_docs(conn, "conversations", list(latest))
             for cid, rollup in latest.items():
                 rowid, old_doc = existing.get(cid, (None, ""))
                 stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
@@ -427,7 +355,7 @@ class SQLiteKB:
             doc,
         )
         if rowid is None:
-            cursor = conn.execute(_INSERT_CONVERSATION, (conversation.id, *row))
+            cursor = conn.execute(INSERT_CONVERSATION, (conversation.id, *row))
             rowid = int(cursor.lastrowid or 0)
         else:
             conn.execute(
@@ -451,25 +379,14 @@ class SQLiteKB:
             [(name, value, rowid) for name, vals in values.items() for value in vals],
         )
 
-    @staticmethod
-    def _existing(conn: sqlite3.Connection, table: str, ids: list[str]) -> dict[str, tuple[int, str]]:
-        found: dict[str, tuple[int, str]] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            for doc_id, rowid, doc in conn.execute(
-                f"SELECT t.id, t.rowid, {_DOC_FROM[table]} AND t.id IN ({marks})", tuple(chunk)
-            ):
-                found[doc_id] = (rowid, doc)
-        return found
-
     def delete_conversations(self, conversation_ids: Sequence[str]) -> int:
         deleted = 0
         with self._write() as conn:
-            for chunk in _chunks(list(dict.fromkeys(conversation_ids))):
+            for chunk in chunks(list(dict.fromkeys(conversation_ids))):
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(f"SELECT rowid FROM conversations WHERE id IN ({marks})", tuple(chunk))
                 rowids = [r for (r,) in rows.fetchall()]
-                _delete_conversation_rows(conn, rowids)
+                delete_conversation_rows(conn, rowids)
                 deleted += len(rowids)
         return deleted
 
@@ -488,8 +405,8 @@ class SQLiteKB:
         reopened, triage = set(reopen), triage or {}
         saved: list[str] = []
         with self._write() as conn:
-            existing = self._existing(conn, "conversations", ids)
-            threads = _conversation_messages(conn, ids, ROLLUP_MESSAGE_LIMIT)
+            existing = existing_docs(conn, "conversations", ids)
+            threads = conversation_messages(conn, ids, ROLLUP_MESSAGE_LIMIT)
             emptied: list[int] = []
             for cid in ids:
                 messages = threads.get(cid)
@@ -505,7 +422,7 @@ class SQLiteKB:
                 doc = merged.model_dump_json()
                 if doc != old_doc:
                     self._write_conversation(conn, merged, doc, rowid)
-            _delete_conversation_rows(conn, emptied)
+            delete_conversation_rows(conn, emptied)
         return sorted(saved)
 
     def update_conversation(self, conversation_id: str, changes: dict[str, Any]) -> Conversation | None:
@@ -528,9 +445,9 @@ class SQLiteKB:
 
     def _docs(self, table: str, ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
-            found.update(self._read(f"SELECT t.id, {_DOC_FROM[table]} AND t.id IN ({marks})", tuple(chunk)))
+            found.update(self._read(f"SELECT t.id, {DOC_FROM[table]} AND t.id IN ({marks})", tuple(chunk)))
         return found
 
     def get_message(self, message_id: str) -> Message | None:
@@ -548,7 +465,7 @@ class SQLiteKB:
 
     def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
         rows = self._read(
-            f"SELECT t.id, {_DOC_FROM['messages']} AND t.conversation_id = ?"
+            f"SELECT t.id, {DOC_FROM['messages']} AND t.conversation_id = ?"
             " ORDER BY t.created_ts, t.rowid LIMIT ?",
             (conversation_id, limit),
         )
@@ -604,7 +521,7 @@ class SQLiteKB:
         last = 0
         while True:
             rows = self._read(
-                f"SELECT t.rowid, t.id, {_DOC_FROM[table]} AND t.rowid > ? ORDER BY t.rowid LIMIT ?",
+                f"SELECT t.rowid, t.id, {DOC_FROM[table]} AND t.rowid > ? ORDER BY t.rowid LIMIT ?",
                 (last, batch_size),
             )
             if not rows:
@@ -638,33 +555,3 @@ class SQLiteKB:
 
     def count_conversations(self) -> int:
         return int(self._read("SELECT count(*) FROM conversations")[0][0])
-
-
-def _delete_conversation_rows(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:
-    """Remove conversation documents and their search rows (inside the caller's transaction)."""
-    rows = [(rowid,) for rowid in rowids]
-    conn.executemany("DELETE FROM conversation_terms WHERE crow = ?", rows)
-    conn.executemany("DELETE FROM conversation_fts WHERE rowid = ?", rows)
-    conn.executemany("DELETE FROM conversations WHERE rowid = ?", rows)
-
-
-def _conversation_messages(
-    conn: sqlite3.Connection, conversation_ids: Sequence[str], limit: int
-) -> dict[str, list[Message]]:
-    """The first ``limit`` readable messages of each conversation, oldest first, as
-    ``conversation_messages`` reads them one conversation at a time, in one statement a chunk."""
-    found: dict[str, list[Message]] = {}
-    for chunk in _chunks(list(conversation_ids)):
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT cid, id, doc FROM (SELECT t.conversation_id AS cid, t.id AS id, d.doc AS doc,"
-            " row_number() OVER (PARTITION BY t.conversation_id ORDER BY t.created_ts, t.rowid) AS n"
-            " FROM messages t JOIN message_docs d ON d.rowid = t.rowid"
-            f" WHERE t.conversation_id IN ({marks})) WHERE n <= ? ORDER BY cid, n",
-            (*chunk, limit),
-        )
-        for cid, mid, doc in rows:
-            message = read_document(Message, "message", mid, doc)
-            if message is not None:
-                found.setdefault(cid, []).append(message)
-    return found
