@@ -63,9 +63,9 @@ def load_spacy(settings: EnrichmentSettings, brand: BrandSettings | None = None)
     """The spaCy pipeline for entities: NER only, hashtag-safe tokenizer, and a ruler tagging
     the ``brand``'s names and handles (``settings.brand_label``).
 
-    Unless ``settings.use_blis``, the model's matrix products run on numpy's BLAS, and this
-    process's BLAS is limited to ``settings.blas_threads`` threads (a process-wide setting:
-    it holds for every numpy product after this call).
+    The model's matrix products run on numpy's BLAS unless ``settings.use_blis``; either way
+    this process's BLAS is limited to ``settings.blas_threads`` threads from this call on (a
+    process-wide setting: every numpy product after it runs on that many).
     """
     brand = brand or BrandSettings()
     import numpy  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)

@@ -266,12 +266,13 @@ class EnrichmentSettings(BaseModel):
     language_min_letters: int = Field(default=12, ge=0)
     #: text longer than this is cut before NLP (a 50 KB paste must not stall a batch)
     max_chars: int = Field(default=5_000, ge=100)
-    #: spaCy nlp.pipe batch size: NER is as fast a text in batches of 64 as of 256, and works in
-    #: 25 MiB instead of 35 (an import's peak: 276 against 304 MiB on 12,000 tweets)
+    #: spaCy nlp.pipe batch size: NER on blis was as fast a text in batches of 64 as of 256 (on
+    #: numpy's BLAS, 256 is a few % faster), and works in 25 MiB instead of 35 (an import's
+    #: peak on 12,000 tweets: 259 against 294 MiB, 1.39x against 1.58x the raw NER run's)
     ner_batch_size: int = Field(default=64, ge=1)
     #: spaCy's matrix products on blis (thinc's default) instead of numpy's BLAS (OpenBLAS).
     #: blis falls back to its slow reference kernel on CPUs it does not know: on an AMD EPYC
-    #: (Zen 4) NER ran 1.5x faster on numpy's BLAS, with the same entities (bench/README.md)
+    #: (Zen 4) NER ran 1.4-1.6x faster on numpy's BLAS, with the same entities (bench/README.md)
     use_blis: bool = False
     #: threads numpy's BLAS may use in a Parley process; 1, because Parley runs one process
     #: a core (``--processes``) and small matrices gain little from more
