@@ -333,12 +333,28 @@ class SQLiteKB:
         with self._write() as conn:
             existing = existing_docs(conn, "conversations", list(latest))
             for cid, rollup in latest.items():
-                rowid, old_doc = existing.get(cid, (None, ""))
-                stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
-                merged = merge_rollup(stored, rollup, reopen=cid in reopened, triage=(triage or {}).get(cid))
-                doc = merged.model_dump_json()
-                if doc != old_doc:
-                    self._write_conversation(conn, merged, doc, rowid)
+                self._merge_rollup(
+                    conn, rollup, existing.get(cid), reopen=cid in reopened, triage=(triage or {}).get(cid)
+                )
+
+    def _merge_rollup(
+        self,
+        conn: sqlite3.Connection,
+        rollup: Conversation,
+        existing: tuple[int, str] | None,
+        *,
+        reopen: bool,
+        triage: Mapping[str, Any] | None,
+    ) -> None:
+        """Merge ``rollup`` into the stored document (``existing``: its rowid and JSON, None
+        when there is none yet) and write the result where it changed, inside ``conn``'s
+        transaction."""
+        rowid, old_doc = existing if existing is not None else (None, "")
+        stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
+        merged = merge_rollup(stored, rollup, reopen=reopen, triage=triage)
+        doc = merged.model_dump_json()
+        if doc != old_doc:
+            self._write_conversation(conn, merged, doc, rowid)
 
     def _write_conversation(
         self, conn: sqlite3.Connection, conversation: Conversation, doc: str, rowid: int | None
@@ -410,18 +426,14 @@ class SQLiteKB:
             emptied: list[int] = []
             for cid in ids:
                 messages = threads.get(cid)
-                rowid, old_doc = existing.get(cid, (None, ""))
+                stored = existing.get(cid)
                 if not messages:
-                    if rowid is not None:
-                        emptied.append(rowid)
+                    if stored is not None:
+                        emptied.append(stored[0])
                     continue
                 saved.append(cid)
-                stored = Conversation.model_validate_json(old_doc) if rowid is not None else None
                 rollup = roll_up(cid, messages)
-                merged = merge_rollup(stored, rollup, reopen=cid in reopened, triage=triage.get(cid))
-                doc = merged.model_dump_json()
-                if doc != old_doc:
-                    self._write_conversation(conn, merged, doc, rowid)
+                self._merge_rollup(conn, rollup, stored, reopen=cid in reopened, triage=triage.get(cid))
             delete_conversation_rows(conn, emptied)
         return sorted(saved)
 
@@ -464,13 +476,8 @@ class SQLiteKB:
         return {k: Conversation.model_validate_json(v) for k, v in docs.items()}
 
     def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[Message]:
-        rows = self._read(
-            f"SELECT t.id, {DOC_FROM['messages']} AND t.conversation_id = ?"
-            " ORDER BY t.created_ts, t.rowid LIMIT ?",
-            (conversation_id, limit),
-        )
-        read = (read_document(Message, "message", mid, doc) for mid, doc in rows)
-        return [message for message in read if message is not None]
+        with _translated(self.path):
+            return conversation_messages(self._conn(), [conversation_id], limit).get(conversation_id, [])
 
     @contextmanager
     def _deadline(self) -> Iterator[sqlite3.Connection]:
