@@ -43,7 +43,7 @@ from hub.settings import BrandSettings, EnrichmentSettings
 if TYPE_CHECKING:
     from spacy.language import Language
 
-__all__ = ["EntityRecognizer", "load_spacy"]
+__all__ = ["EntityRecognizer", "limit_blas_threads", "load_spacy"]
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,14 @@ def load_spacy(settings: EnrichmentSettings, brand: BrandSettings | None = None)
     """The spaCy pipeline for entities: NER only, hashtag-safe tokenizer, and a ruler tagging
     the ``brand``'s names and handles (``settings.brand_label``).
 
-    The model's matrix products run on numpy's BLAS unless ``settings.use_blis``; either way
-    this process's BLAS is limited to ``settings.blas_threads`` threads from this call on (a
-    process-wide setting: every numpy product after it runs on that many).
+    The model's matrix products run on numpy's BLAS unless ``settings.use_blis``; how many
+    threads that BLAS uses is the process's to set (:func:`limit_blas_threads`).
     """
     brand = brand or BrandSettings()
-    import numpy  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)
     import spacy
     from spacy.util import compile_prefix_regex
     from thinc.api import use_ops
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(settings.blas_threads, user_api="blas")
     try:
         # a model's layers take the current ops when they are built, here, and keep them
         with use_ops("numpy", use_blis=settings.use_blis):
@@ -102,6 +98,19 @@ def load_spacy(settings: EnrichmentSettings, brand: BrandSettings | None = None)
         )
         ruler.add_patterns(patterns)  # type: ignore[attr-defined]
     return nlp
+
+
+def limit_blas_threads(settings: EnrichmentSettings) -> None:
+    """Limit this process's BLAS to ``settings.blas_threads`` threads, from now on.
+
+    A process-wide setting (every numpy product after it runs on that many threads), so it is
+    made where a flow process starts (``flows.ingest.preload``, ``flows.ingest.get_flow``),
+    not by the loaders: loading a model does not change the process that asked for it.
+    """
+    import numpy  # noqa: F401  (threadpoolctl limits only the BLAS libraries already loaded)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(settings.blas_threads, user_api="blas")
 
 
 class EntityRecognizer:

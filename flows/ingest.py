@@ -334,8 +334,10 @@ def preload(settings: Settings) -> None:
     import gc
 
     from enrichment import build_nlp
+    from enrichment.entities import limit_blas_threads
 
     settings = configure(settings)
+    limit_blas_threads(settings.enrichment)
     build_nlp(settings.enrichment, settings.brand).warm_up(detector=False)
     # What is loaded by now (modules, the models' Python objects) lives as long as the process:
     # kept out of the collector's way, each full collection walks only the flow's own objects.
@@ -428,7 +430,10 @@ def get_flow(*paths: str) -> Dataflow:
 
     Ingests the configured channels and ``PARLEY_IMPORT_PATHS`` (or the paths given).
     """
+    from enrichment.entities import limit_blas_threads
+
     settings = Settings()
     if paths:
         settings = settings.model_copy(update={"import_paths": [Path(p) for p in paths]})
+    limit_blas_threads(settings.enrichment)
     return build_flow(settings, processes=None)

@@ -102,16 +102,29 @@ def test_compaction_maps_offsets_back() -> None:
     assert compact.original(0, len(compact.text)) is None
 
 
-def test_ner_runs_on_numpy_blas_in_one_thread_with_the_same_entities(enricher: Enricher) -> None:
+def test_a_flow_process_limits_its_blas_to_the_configured_threads(enricher: Enricher) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from enrichment.entities import limit_blas_threads
+
+    def threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):  # restores this test process's own on exit
+        assert threads() == {2}
+        limit_blas_threads(enricher.settings)
+        assert threads() == {1}
+        limit_blas_threads(enricher.settings.model_copy(update={"blas_threads": 3}))
+        assert threads() == {3}
+
+
+def test_ner_runs_on_numpy_blas_with_the_same_entities_as_on_blis(enricher: Enricher) -> None:
     from thinc.api import NumpyOps
-    from threadpoolctl import threadpool_info
 
     from enrichment.entities import load_spacy
 
     ner = enricher.entities.nlp.get_pipe("ner")
     assert isinstance(ner.model.ops, NumpyOps) and not ner.model.ops.use_blis  # type: ignore[attr-defined]
-    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == 1 for pool in blas)
 
     on_blis = load_spacy(enricher.settings.model_copy(update={"use_blis": True}), enricher.brand)
     assert on_blis.get_pipe("ner").model.ops.use_blis  # type: ignore[attr-defined]
