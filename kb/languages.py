@@ -101,7 +101,8 @@ _THREAD_STEMMERS = threading.local()
 
 
 def _stemmer(analysis: str) -> Any:
-    """This thread's Snowball stemmer for ``analysis`` (one of :data:`STEMMERS`)."""
+    """This thread's Snowball stemmer for ``analysis`` (one of :data:`STEMMERS`): the compiled
+    one (PyStemmer, a dependency) where it is installed, else snowballstemmer's own Python."""
     stemmers: dict[str, Any] | None = getattr(_THREAD_STEMMERS, "stemmers", None)
     if stemmers is None:
         stemmers = _THREAD_STEMMERS.stemmers = {}

@@ -8,6 +8,7 @@ searched for) or an ``IndexError`` in the middle of a search.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 from collections.abc import Iterator
@@ -70,3 +71,19 @@ def test_threads_stem_every_word_as_it_stems_alone(switching_often: None) -> Non
         thread.join()
     assert not failures
     assert not wrong
+
+
+def test_the_compiled_stemmers_give_the_stems_of_snowballs_python_ones() -> None:
+    """Parley stems with PyStemmer (compiled); an index written with snowballstemmer's pure
+    Python stemmers (where PyStemmer is missing) must be searched with the same stems."""
+    import Stemmer
+
+    words = [*WORDS, "batteries", "batterie", "running", "généralement", "organisations", "häuser"]
+    words += ["connected", "nationale", "verwaltungen", "çalışmalar", "működés", "bättre", "ytterligare"]
+    for analysis, algorithm in STEMMERS.items():
+        assert isinstance(languages._stemmer(analysis), Stemmer.Stemmer)
+        module = importlib.import_module(f"snowballstemmer.{algorithm}_stemmer")
+        pure = getattr(module, f"{algorithm.capitalize()}Stemmer")()
+        assert [languages._stemmer(analysis).stemWord(w) for w in words] == [
+            pure.stemWord(w) for w in words
+        ], analysis
