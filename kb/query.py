@@ -36,6 +36,7 @@ This module is the language only (grammar, AST, parser) and imports nothing that
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -170,7 +171,13 @@ _RPAR: ")"
 %ignore /\s+/
 """.replace("FIELDS", "|".join(sorted(_FIELDS, key=len, reverse=True)))
 
-_PARSER = Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, propagate_positions=False)
+
+@functools.cache
+def _parser() -> Lark:
+    """The query parser, built on first use: building its tables took 0.1 s of every import
+    of this module, paid by each flow process whether or not it parses a query."""
+    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, propagate_positions=False)
+
 
 _FRIENDLY = {
     "_RPAR": "')'",
@@ -380,7 +387,7 @@ def parse_query(query: str) -> Node | None:
     if not query.strip():
         return None
     try:
-        tree = _PARSER.parse(query)
+        tree = _parser().parse(query)
     except UnexpectedInput as exc:
         raise _describe(exc, query) from None
     _check_tree(tree)
