@@ -19,11 +19,11 @@ the token's SHA-256 digest (never the token itself), and is correct in this sens
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from hub.generational_lru import GenerationalLRU
 
 __all__ = ["CredentialCache"]
 
@@ -40,9 +40,7 @@ class CredentialCache(Generic[T]):
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[T, float]] = OrderedDict()
-        self._generation = 0
+        self._entries: GenerationalLRU[str, tuple[T, float]] = GenerationalLRU(MAX_ENTRIES)
 
     @property
     def enabled(self) -> bool:
@@ -50,7 +48,10 @@ class CredentialCache(Generic[T]):
 
     def generation(self) -> int:
         """Take before reading the database; :meth:`put` refuses answers read before a clear."""
-        return self._generation
+        return self._entries.generation
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def now(self) -> float:
         return self._clock()
@@ -60,31 +61,21 @@ class CredentialCache(Generic[T]):
         the caller's other checks: expiry, ``last_used_at``)."""
         if not self.enabled:
             return None
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if self._clock() - found[1] >= self.seconds:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[0]
+        found, kept = self._entries.get(key)
+        if not found or kept is None:
+            return None
+        entry, seen = kept
+        if self._clock() - seen >= self.seconds:
+            self._entries.discard(key)
+            return None
+        return entry
 
     def put(self, key: str, entry: T, seen: float, generation: int) -> None:
         """Remember ``entry``, read from the database at ``seen`` (:meth:`now`), unless the
         cache was cleared since ``generation`` was taken."""
-        if not self.enabled:
-            return
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._entries[key] = (entry, seen)
-            self._entries.move_to_end(key)
-            while len(self._entries) > MAX_ENTRIES:
-                self._entries.popitem(last=False)
+        if self.enabled:
+            self._entries.put(key, (entry, seen), generation)
 
     def clear(self) -> None:
         """Forget every entry, and every lookup still in flight: agents or credentials changed."""
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
+        self._entries.clear()

@@ -146,7 +146,7 @@ class CredentialStore:
         self._engine = engine
         self._writer = writer
         #: tokens that authenticated lately (``crm.credential_cache``); off unless given
-        self.cache: CredentialCache[CachedToken] = cache or CredentialCache(0)
+        self.cache: CredentialCache[CachedToken] = cache if cache is not None else CredentialCache(0)
 
     # --- API tokens ------------------------------------------------------------------------
 

@@ -20,10 +20,10 @@ go first), and a value is only kept when the caller says it is small enough.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
+
+from hub.generational_lru import GenerationalLRU
 
 __all__ = ["NO_MEMO", "Memo", "SearchCache"]
 
@@ -39,39 +39,25 @@ class SearchCache:
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._generation = 0
+        self._entries: GenerationalLRU[Hashable, Any] = GenerationalLRU(max_entries)
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self._entries.generation
 
     def invalidate(self) -> None:
         """Forget everything, and every value being computed now: the data changed."""
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
+        self._entries.clear()
 
     def memo(self, generation: int) -> Memo:
         """What a search started at ``generation`` reads and fills the cache through."""
         return Memo(self, generation) if self.max_entries > 0 else NO_MEMO
 
     def _get(self, generation: int, key: Hashable) -> tuple[bool, Any]:
-        with self._lock:
-            if generation != self._generation or key not in self._entries:
-                return False, None
-            self._entries.move_to_end(key)
-            return True, self._entries[key]
+        return self._entries.get(key, generation)
 
     def _put(self, generation: int, key: Hashable, value: Any) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._entries.put(key, value, generation)
 
 
 class Memo:

@@ -13,6 +13,7 @@ from sqlalchemy import event, update
 from crm import CRMStore, open_crm
 from crm.credential_cache import CredentialCache
 from crm.credentials import LAST_USED_RESOLUTION, CachedToken
+from crm.hashing import digest
 from crm.schema import api_tokens
 from hub.models import utcnow
 from hub.settings import Settings
@@ -111,17 +112,18 @@ def test_an_expired_token_or_one_due_a_last_used_write_is_not_answered_from_memo
     _, token = _agent_and_token(store)
     caller = store.credentials.authenticate_token(token)
     assert caller is not None
-    key = next(iter(store.credentials.cache._entries))
-    entry, seen = store.credentials.cache._entries[key]
+    cache, key = store.credentials.cache, digest(token)
+    entry, seen = cache.get(key), cache.now()
+    assert entry is not None
     expired = CachedToken(caller, utcnow() - timedelta(seconds=1), entry.last_used_at)
-    store.credentials.cache._entries[key] = (expired, seen)
+    cache.put(key, expired, seen, cache.generation())
     assert store.credentials.cached_token(token) is None
 
     # last_used_at is written every LAST_USED_RESOLUTION: an entry past it goes to the database
     long_ago = utcnow() - LAST_USED_RESOLUTION - timedelta(seconds=1)
     with store.engine.begin() as conn:
         conn.execute(update(api_tokens).values(last_used_at=long_ago))
-    store.credentials.cache._entries[key] = (CachedToken(caller, entry.expires_at, long_ago), seen)
+    cache.put(key, CachedToken(caller, entry.expires_at, long_ago), seen, cache.generation())
     assert store.credentials.cached_token(token) is None
     assert store.credentials.authenticate_token(token) == caller
     [view] = store.credentials.list_tokens(caller.agent.id)
@@ -132,9 +134,9 @@ def test_failures_are_never_remembered(store: CRMStore) -> None:
     _, token = _agent_and_token(store)
     assert store.credentials.authenticate_token(token + "x") is None
     assert store.credentials.authenticate_token("parley_pat_" + "y" * 43) is None
-    assert len(store.credentials.cache._entries) == 0
+    assert len(store.credentials.cache) == 0
     assert store.credentials.authenticate_token(token) is not None
-    assert len(store.credentials.cache._entries) == 1
+    assert len(store.credentials.cache) == 1
 
 
 def test_a_lookup_that_raced_with_a_change_is_not_remembered(clock: Clock) -> None:
@@ -162,4 +164,4 @@ def test_the_cache_is_bounded(clock: Clock) -> None:
     cache: CredentialCache[int] = CredentialCache(5.0, clock)
     for i in range(credential_cache.MAX_ENTRIES + 10):
         cache.put(f"d{i}", i, clock(), cache.generation())
-    assert len(cache._entries) == credential_cache.MAX_ENTRIES and cache.get("d0") is None
+    assert len(cache) == credential_cache.MAX_ENTRIES and cache.get("d0") is None
