@@ -17,9 +17,10 @@ dev, then the SemEval training set, in file order; one ``parley.message`` line e
 loads included: (r) raw spaCy ``nlp.pipe`` with only the NER pipe over the texts (stock spaCy:
 the baseline), (n) the same with spaCy's matrix products on numpy's BLAS in one thread, as
 Parley runs them, and (p) one ``parley ingest`` process over the file into a fresh data
-directory, with wall time, peak RSS (``wait4``) and the ratios p/r and p/n (throughput and
-memory); ``--repeat K`` runs K rounds and prints the medians. ``--tweets N --processes``
-compares ``parley ingest --processes 1`` and ``--processes 2`` the same way (start-up included). Run:
+directory, with wall time, CPU time (the command's whole process tree), peak RSS (``wait4``)
+and the ratios p/r and p/n (throughput, memory and CPU); ``--repeat K`` runs K rounds and
+prints the medians. ``--tweets N --processes`` compares ``parley ingest --processes 1`` and
+``--processes 2`` the same way (start-up included). Run:
 ``python bench/ingest.py --tweets 12000 --repeat 3`` and
 ``python bench/ingest.py --tweets 20000 --processes``.
 """
@@ -31,6 +32,7 @@ import csv
 import json
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -194,18 +196,22 @@ def real_tweets(path: Path, n: int) -> int:
     return written
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of ``command`` run to its end (its own process tree's
-    largest process: ``wait4`` reports the child's own peak)."""
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds of ``command`` run to its end. The peak is
+    the command's own process's (``wait4`` reports the child's own); the CPU is its whole
+    tree's (every process its parent waited for: the flow processes, the migration)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if status != 0:
         raise SystemExit(
             f"{command[:4]} failed: {child.stderr.read().decode()[-2000:] if child.stderr else ''}"
         )
-    return wall, usage.ru_maxrss / 1024
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, usage.ru_maxrss / 1024, cpu
 
 
 def parley_ingest(source: Path, data: Path, processes: int) -> list[str]:
@@ -249,7 +255,11 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
         wall = statistics.median(r[0] for r in results)
         rss = statistics.median(r[1] for r in results)
         walls = ", ".join(f"{r[0]:.1f}" for r in results)
-        print(f"  {name:18s} {n / wall:8.1f} msgs/s  wall {wall:6.1f} s ({walls})  peak RSS {rss:6.0f} MiB")
+        cpu = statistics.median(r[2] for r in results)
+        print(
+            f"  {name:18s} {n / wall:8.1f} msgs/s  wall {wall:6.1f} s ({walls})  CPU {cpu:6.1f} s"
+            f"  peak RSS {rss:6.0f} MiB"
+        )
     names = list(rows)
     name, other = names[-1], rows[names[-1]]
     for base_name in names[:-1]:
@@ -259,6 +269,9 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
         label = "speed-up 2/1" if compare_processes else f"throughput parley/{base_name}"
         print(f"{label} = {statistics.median(ratios):.2f} (paired: {', '.join(f'{r:.2f}' for r in ratios)})")
         print(f"peak memory {name}/{base_name} = {statistics.median(memory):.2f}")
+        cpu = [o[2] / b[2] for b, o in zip(base, other, strict=True)]
+        pairs = ", ".join(f"{r:.2f}" for r in cpu)
+        print(f"CPU {name}/{base_name} = {statistics.median(cpu):.2f} (paired: {pairs})")
 
 
 def main() -> None:

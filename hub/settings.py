@@ -272,7 +272,8 @@ class EnrichmentSettings(BaseModel):
     ner_batch_size: int = Field(default=64, ge=1)
     #: spaCy's matrix products on blis (thinc's default) instead of numpy's BLAS (OpenBLAS).
     #: blis falls back to its slow reference kernel on CPUs it does not know: on an AMD EPYC
-    #: (Zen 4) NER ran 1.4-1.6x faster on numpy's BLAS, with the same entities (bench/README.md)
+    #: (Zen 4) NER ran 1.4-1.6x faster on numpy's BLAS, on an Intel Xeon (AVX-512) 1.1-1.2x,
+    #: with the same entities (bench/README.md)
     use_blis: bool = False
     #: threads numpy's BLAS may use in a Parley process; 1, because Parley runs one process
     #: a core (``--processes``) and small matrices gain little from more
