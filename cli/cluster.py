@@ -223,18 +223,35 @@ def _wait(
         time.sleep(0.2)
 
 
-def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
-    """SIGINT every running worker's process group (Bytewax stops cleanly on it), SIGKILL
-    after ``timeout`` seconds."""
+def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> list[int]:
+    """SIGINT every running worker's process group (Bytewax stops cleanly on it), SIGKILL those
+    still running after ``timeout`` seconds, or all at once should this process be interrupted
+    again while it waits; returns the pids it had to kill after the timeout.
+
+    Every worker is signalled before any is waited for: the processes of a cluster stop
+    together, and one signalled alone waited for the others until it was killed.
+    """
     for worker in workers:
         if worker.poll() is None:
             with suppress(ProcessLookupError):
                 os.killpg(worker.pid, signal.SIGINT)
     deadline = time.monotonic() + timeout
-    for worker in workers:
-        try:
-            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+    killed: list[int] = []
+    try:
+        for worker in workers:
+            try:
+                worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill(worker)
+                killed.append(worker.pid)
+        return killed
+    except BaseException:  # a second Ctrl-C or SIGTERM: no more waiting
+        for worker in workers:
+            _kill(worker)
+        raise
+
+
+def _kill(worker: subprocess.Popen[bytes]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()

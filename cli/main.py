@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -267,7 +267,7 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
     for this process's group reaches it once, from here; on Linux it also gets SIGTERM should
     this process die without cleaning up (SIGKILL).
     """
-    from cli.cluster import ensure_recovery_dir, free_addresses
+    from cli.cluster import ensure_recovery_dir, free_addresses, stop
 
     settings.ensure_data_dir()
     ensure_recovery_dir(settings, processes)
@@ -310,8 +310,13 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
                 for flow_process in flow_processes:
                     flow_process.wait()
         finally:
-            for flow_process in flow_processes:
-                _stop_flow(flow_process)
+            killed = stop(flow_processes)
+            if killed:
+                log.warning(
+                    "flow process(es) %s did not stop within 15 s of SIGINT and were killed; "
+                    "the next run resumes from their last snapshot",
+                    ", ".join(map(str, killed)),
+                )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
@@ -327,37 +332,16 @@ def _dispatcher() -> Iterator[None]:
         preexec_fn=flow_dies_with(os.getpid()),
     )
     console.print(f"reply dispatcher running (pid {process.pid})")
+    from cli.cluster import stop
+
     try:
         yield
     finally:
-        _stop_flow(process)
+        stop([process])
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
-
-
-def _stop_flow(flow_process: subprocess.Popen[bytes]) -> None:
-    """SIGINT to the flow's process group (Bytewax stops cleanly on it); SIGKILL when it has not
-    stopped after 15 s, or at once when this process is interrupted again while it waits."""
-    if flow_process.poll() is not None:
-        return
-    try:
-        os.killpg(flow_process.pid, signal.SIGINT)
-        flow_process.wait(timeout=15)
-    except ProcessLookupError:
-        pass  # it exited meanwhile
-    except subprocess.TimeoutExpired:
-        _kill_flow(flow_process)
-    except BaseException:  # a second Ctrl-C or SIGTERM: no more waiting
-        _kill_flow(flow_process)
-        raise
-
-
-def _kill_flow(flow_process: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(flow_process.pid, signal.SIGKILL)
-    flow_process.wait()
 
 
 @app.command()
