@@ -22,9 +22,9 @@ from tests.flows.threads_workload import (
     write_shuffled_chains,
 )
 
-CHAINS, LENGTH = 600, 10
+CHAINS, LENGTH = 300, 10
 #: runs killed in a row, each once it has stored this many more messages than the one before
-KILLS, STEP = 3, 1000
+KILLS, STEP = 3, 600
 
 
 def _parley_run(env: dict[str, str]) -> subprocess.Popen[str]:
