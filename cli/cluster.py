@@ -53,6 +53,7 @@ from hub.errors import FatalError
 from hub.settings import Settings
 
 __all__ = [
+    "STOP_TIMEOUT_S",
     "default_processes",
     "ensure_recovery_dir",
     "free_addresses",
@@ -223,7 +224,11 @@ def _wait(
         time.sleep(0.2)
 
 
-def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> list[int]:
+#: how long a stopped process may take to finish cleanly before it is killed
+STOP_TIMEOUT_S = 15.0
+
+
+def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = STOP_TIMEOUT_S) -> list[int]:
     """SIGINT every running worker's process group (Bytewax stops cleanly on it), SIGKILL those
     still running after ``timeout`` seconds, or all at once should this process be interrupted
     again while it waits; returns the pids it had to kill after the timeout.

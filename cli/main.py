@@ -267,7 +267,7 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
     for this process's group reaches it once, from here; on Linux it also gets SIGTERM should
     this process die without cleaning up (SIGKILL).
     """
-    from cli.cluster import ensure_recovery_dir, free_addresses, stop
+    from cli.cluster import STOP_TIMEOUT_S, ensure_recovery_dir, free_addresses, stop
 
     settings.ensure_data_dir()
     ensure_recovery_dir(settings, processes)
@@ -313,9 +313,10 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
             killed = stop(flow_processes)
             if killed:
                 log.warning(
-                    "flow process(es) %s did not stop within 15 s of SIGINT and were killed; "
+                    "flow process(es) %s did not stop within %.0f s of SIGINT and were killed; "
                     "the next run resumes from their last snapshot",
                     ", ".join(map(str, killed)),
+                    STOP_TIMEOUT_S,
                 )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
@@ -325,6 +326,8 @@ def _run_live(settings: Settings, host: str, port: int, serve: bool, processes: 
 def _dispatcher() -> Iterator[None]:
     """The reply dispatcher (``parley dispatch``) in a process of its own while the body runs:
     stopped like the flow (SIGINT, then SIGKILL), and SIGTERMed by Linux should this one die."""
+    from cli.cluster import stop
+
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "dispatch", "--quiet"],
         env=os.environ.copy(),
@@ -332,8 +335,6 @@ def _dispatcher() -> Iterator[None]:
         preexec_fn=flow_dies_with(os.getpid()),
     )
     console.print(f"reply dispatcher running (pid {process.pid})")
-    from cli.cluster import stop
-
     try:
         yield
     finally:

@@ -333,11 +333,11 @@ class SQLiteKB:
         with self._write() as conn:
             existing = existing_docs(conn, "conversations", list(latest))
             for cid, rollup in latest.items():
-                self._merge_rollup(
+                self._save_rollup(
                     conn, rollup, existing.get(cid), reopen=cid in reopened, triage=(triage or {}).get(cid)
                 )
 
-    def _merge_rollup(
+    def _save_rollup(
         self,
         conn: sqlite3.Connection,
         rollup: Conversation,
@@ -433,7 +433,7 @@ class SQLiteKB:
                     continue
                 saved.append(cid)
                 rollup = roll_up(cid, messages)
-                self._merge_rollup(conn, rollup, stored, reopen=cid in reopened, triage=triage.get(cid))
+                self._save_rollup(conn, rollup, stored, reopen=cid in reopened, triage=triage.get(cid))
             delete_conversation_rows(conn, emptied)
         return sorted(saved)
 
