@@ -38,8 +38,11 @@ class SearchCache:
     """Thread-safe, bounded map of key -> value, all forgotten on :meth:`invalidate`."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
         self._entries: GenerationalLRU[Hashable, Any] = GenerationalLRU(max_entries)
+
+    @property
+    def max_entries(self) -> int:
+        return self._entries.max_entries
 
     @property
     def generation(self) -> int:
