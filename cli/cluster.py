@@ -1,8 +1,9 @@
 """The ingest flow as N Bytewax processes on this machine: every core used.
 
 ``parley ingest --processes N`` and ``parley run --processes N`` (default: the number of
-cores) start N copies of ``python -m cli.flow_worker``. Processes, never ``-w`` threads: the
-GIL makes threads slower here. They run in one of two ways.
+cores) start N copies of ``python -m cli.flow_worker``, or fork them from the command when no
+other thread runs in it (:func:`can_fork`), with the models it loaded once. Processes, never
+``-w`` threads: the GIL makes threads slower here. They run in one of two ways.
 
 **A cluster** (``parley run``): process ``i`` of N joined over local TCP ports
 (``bytewax.testing.cluster_main``), resumable from shared recovery snapshots. Each source
@@ -35,34 +36,39 @@ not written twice.
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import fields
 from pathlib import Path
+from typing import Protocol
 
-from flows.report import IngestReport
+from flows.report import IngestReport, read_report, sum_reports
 from hub.errors import FatalError
 from hub.settings import Settings
 
 __all__ = [
     "STOP_TIMEOUT_S",
+    "ForkedWorker",
+    "Worker",
+    "can_fork",
     "default_processes",
     "ensure_recovery_dir",
     "free_addresses",
     "prepare_stores",
     "run_cluster",
     "stop",
-    "sum_reports",
-    "write_report",
 ]
+
+log = logging.getLogger("parley")
 
 
 def default_processes() -> int:
@@ -85,38 +91,6 @@ def free_addresses(count: int) -> list[str]:
             sock.close()
 
 
-def sum_reports(reports: Sequence[dict[str, object]]) -> IngestReport:
-    """One report adding up the processes' reports (their conversation ids joined)."""
-    total = IngestReport()
-    for saved in reports:
-        for f in fields(IngestReport):
-            if f.name == "conversation_ids":
-                total.conversation_ids.update(str(c) for c in saved.get(f.name, []))  # type: ignore[attr-defined]
-            elif f.name in saved:
-                setattr(total, f.name, getattr(total, f.name) + int(saved[f.name]))  # type: ignore[call-overload]
-    return total
-
-
-def write_report(path: Path, report: IngestReport, *, progress_only: bool = False) -> None:
-    """Write ``report`` to ``path`` whole, or (``progress_only``) just its ``read`` count: the
-    running rewrites every half second would otherwise serialise every conversation id so far."""
-    data: dict[str, object] = (
-        {"read": report.read}
-        if progress_only
-        else {**report.as_dict(), "conversation_ids": sorted(report.conversation_ids)}
-    )
-    scratch = path.with_suffix(".tmp")
-    scratch.write_text(json.dumps(data), encoding="utf-8")
-    scratch.replace(path)  # readers never see half a file
-
-
-def _read_report(path: Path) -> dict[str, object] | None:
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
-
-
 def run_cluster(
     settings: Settings,
     paths: Sequence[Path],
@@ -128,6 +102,7 @@ def run_cluster(
     on_read: Callable[[int], None] | None = None,
     preexec_fn: Callable[[], None] | None = None,
     before_start: Callable[[], None] | None = None,
+    fork: bool = False,
 ) -> IngestReport:
     """Import ``paths`` (none: the configured channels) through ``processes`` flow processes,
     a cluster or (``shared_nothing``: ``paths`` only, no ``recovery``) each alone.
@@ -136,8 +111,11 @@ def run_cluster(
     read so far, about twice a second; ``preexec_fn`` runs in each child before it starts (the
     CLI's asks Linux to end it with its parent). The processes start at once and load their
     models while this one runs ``before_start`` (waiting for a migration, say) and prepares
-    the stores; they start the flow when it is done. Raises ``FatalError`` when a process
-    fails, or what ``before_start`` raises, after stopping the processes.
+    the stores; they start the flow when it is done. With ``fork`` (see :func:`can_fork`)
+    they are forked from this process rather than started afresh: call
+    ``flows.ingest.preload`` first, and they begin with its imports and models (a fresh
+    process imports and loads them again, about 4 s of CPU each). Raises ``FatalError`` when
+    a process fails, or what ``before_start`` raises, after stopping the processes.
     """
     if shared_nothing and (recovery or not paths):
         raise ValueError("shared-nothing processes read import paths, without recovery")
@@ -148,17 +126,27 @@ def run_cluster(
     with tempfile.TemporaryDirectory(prefix="parley-cluster-") as scratch:
         reports = [Path(scratch) / f"report-{i}.json" for i in range(processes)]
         go = Path(scratch) / "go"
-        workers = []
+        workers: list[Worker] = []
         for index in range(processes):
-            command = [sys.executable, "-m", "cli.flow_worker", "--index", str(index)]
-            command += ["--share-of", str(processes)] if shared_nothing else ["--addresses", addresses]
-            command += ["--report", str(reports[index]), "--go", str(go)]
-            command += ["--recovery"] if recovery else []
-            command += ["--demo-fallback"] if demo_fallback else []
-            command += [str(p) for p in paths]
-            workers.append(
-                subprocess.Popen(command, env=os.environ.copy(), process_group=0, preexec_fn=preexec_fn)
-            )
+            args = ["--index", str(index)]
+            args += ["--share-of", str(processes)] if shared_nothing else ["--addresses", addresses]
+            args += ["--report", str(reports[index]), "--go", str(go)]
+            args += ["--recovery"] if recovery else []
+            args += ["--demo-fallback"] if demo_fallback else []
+            args += [str(p) for p in paths]
+            if fork:
+                workers.append(_fork_worker(args, preexec_fn))
+            else:
+                command = [sys.executable, "-m", "cli.flow_worker", *args]
+                workers.append(
+                    subprocess.Popen(command, env=os.environ.copy(), process_group=0, preexec_fn=preexec_fn)
+                )
+        log.info(
+            "%d flow processes %s: pids %s",
+            processes,
+            "forked" if fork else "started",
+            ", ".join(str(w.pid) for w in workers),
+        )
         try:
             if before_start is not None:
                 before_start()
@@ -173,11 +161,86 @@ def run_cluster(
                 f"flow process {failed[0]} of {processes} stopped (exit {failed[1]}); the others were "
                 f"stopped too. Fix the cause shown above and run the same command again ({again})."
             )
-        saved = [_read_report(path) for path in reports]
+        saved = [read_report(path) for path in reports]
         missing = [i for i, report in enumerate(saved) if report is None]
         if missing:
             raise FatalError(f"flow processes {missing} ended without a report; run the command again")
         return sum_reports([r for r in saved if r is not None])
+
+
+class Worker(Protocol):
+    """A flow process as :func:`run_cluster` waits for and stops it (``subprocess.Popen`` is one)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def can_fork() -> bool:
+    """Whether :func:`run_cluster` may fork its processes from this one: the platform forks and
+    no other thread runs (a lock another thread held at the fork would stay held in the child:
+    a progress bar's refresh thread, a server's)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+class ForkedWorker:
+    """A flow process forked from this one, waited for as a ``subprocess.Popen`` is."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code once the process has ended (reaping it), else None."""
+        if self.returncode is None:
+            with suppress(ChildProcessError):  # reaped already: the code was recorded then
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code; ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"flow process {self.pid}", timeout or 0.0)
+            time.sleep(0.02)
+        return code
+
+
+def _fork_worker(args: list[str], preexec_fn: Callable[[], None] | None) -> ForkedWorker:
+    """Fork a flow process running ``cli.flow_worker`` with ``args``, in its own process group
+    as the started ones are. The child never returns: it leaves through ``os._exit``, so
+    nothing of this process's (its ``finally`` blocks, its exit handlers) runs twice."""
+    for stream in (sys.stdout, sys.stderr):  # what is buffered would be written twice
+        with suppress(Exception):
+            stream.flush()
+    pid = os.fork()
+    if pid:
+        return ForkedWorker(pid)
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        if preexec_fn is not None:
+            preexec_fn()
+        from cli.flow_worker import main
+
+        code = main(args)
+    except SystemExit as exc:  # argparse, or the worker's own exit
+        code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:  # stopped by the parent (see stop): it says why
+        code = 130
+    except BaseException:  # said on stderr; the parent reports the exit code
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 def ensure_recovery_dir(settings: Settings, processes: int) -> Path:
@@ -203,7 +266,7 @@ def prepare_stores(settings: Settings) -> None:
 
 
 def _wait(
-    workers: list[subprocess.Popen[bytes]],
+    workers: Sequence[Worker],
     reports: list[Path],
     on_read: Callable[[int], None] | None,
 ) -> tuple[int, int] | None:
@@ -216,7 +279,7 @@ def _wait(
         if on_read is not None:
             read = 0
             for path in reports:
-                report = _read_report(path)
+                report = read_report(path)
                 read += int(report.get("read", 0)) if report else 0  # type: ignore[call-overload]
             on_read(read)
         if all(code == 0 for code in codes):
@@ -228,7 +291,7 @@ def _wait(
 STOP_TIMEOUT_S = 15.0
 
 
-def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = STOP_TIMEOUT_S) -> list[int]:
+def stop(workers: Sequence[Worker], timeout: float = STOP_TIMEOUT_S) -> list[int]:
     """SIGINT every running worker's process group (Bytewax stops cleanly on it), SIGKILL those
     still running after ``timeout`` seconds, or all at once should this process be interrupted
     again while it waits; returns the pids it had to kill after the timeout.
@@ -256,7 +319,7 @@ def stop(workers: Sequence[subprocess.Popen[bytes]], timeout: float = STOP_TIMEO
         raise
 
 
-def _kill(worker: subprocess.Popen[bytes]) -> None:
+def _kill(worker: Worker) -> None:
     with suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()

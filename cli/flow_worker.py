@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from cli.cluster import write_report
-from flows.report import IngestReport
+from flows.report import IngestReport, write_report
 
 __all__ = ["main"]
 
@@ -32,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.testing import cluster_main, run_main
 
-    from cli.main import settings_for_run
+    from cli.settings import settings_for_run
     from flows.imports import FileImportSource
     from flows.ingest import ProcessShare, build_flow, preload
 

@@ -9,10 +9,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.progress import Progress
 from rich.table import Table
 
 from cli.terminal import console
@@ -40,14 +42,28 @@ def run_processes(
 ) -> dict[str, int]:
     """Like :func:`run_in_process`, as ``processes`` Bytewax processes (``cli.cluster``: a cluster,
     or ``shared_nothing``); the processes load their models while this one runs
-    ``before_start`` (a migration, say)."""
-    from cli.cluster import run_cluster
+    ``before_start`` (waiting for a migration, say). Where this process may fork them
+    (``cli.cluster.can_fork``: no other thread runs), it loads the models once, first, and
+    forks the processes with them loaded."""
+    from cli.cluster import can_fork, run_cluster
 
     if not paths:
         raise FatalError("nothing to ingest: configure a channel, set PARLEY_IMPORT_PATHS or enable the demo")
     total = sum(count_records(p) for p in paths)
-    with progress_bar(total, f"ingesting ({processes} processes)") as progress:
-        task = progress.task_ids[0]
+    fork = can_fork()
+    if fork:
+        from flows.ingest import preload
+
+        preload(settings)
+    with ExitStack() as stack:
+        bars: list[Progress] = []
+
+        def on_read(n: int) -> None:
+            # the bar starts once the processes have: its refresh thread must not run at a fork
+            if not bars:
+                bars.append(stack.enter_context(progress_bar(total, f"ingesting ({processes} processes)")))
+            bars[0].update(bars[0].task_ids[0], completed=n)
+
         report = run_cluster(
             settings,
             paths,
@@ -55,11 +71,12 @@ def run_processes(
             recovery=recovery,
             shared_nothing=shared_nothing,
             demo_fallback=demo_fallback,
-            on_read=lambda n: progress.update(task, completed=n),
+            on_read=on_read,
             preexec_fn=flow_dies_with(os.getpid()),
             before_start=before_start,
+            fork=fork,
         )
-        progress.update(task, completed=total)
+        on_read(total)
     # imported once the processes have run, not before they start: the stores it needs are
     # loaded by then (cli.cluster.prepare_stores, while they load their models), and the
     # 0.3 s its import took up front was time every process waited to be started

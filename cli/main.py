@@ -27,17 +27,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 from cli import agents, dispatch, kb, report, rules, webhooks
 from cli.ingest import flow_dies_with, print_summary, run_in_process, run_processes
+from cli.settings import load_settings, with_demo_fallback
 from cli.terminal import console, fail
 from hub.errors import FatalError
 from hub.settings import Settings
-from hub.settings_sources import describe_setting
 
 if TYPE_CHECKING:
     from crm.engine import Migration
@@ -46,55 +44,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Parley: social listening and interaction hub.", no_args_is_help=True)
 log = logging.getLogger("parley")
-
-
-def _settings() -> Settings:
-    """The root settings, every channel's table validated and the channels' accounts added to
-    the brand's identities (``channels.configure``); exits naming the setting to fix."""
-    from channels import configure
-
-    try:
-        settings = configure(Settings())
-    except (ValidationError, FatalError) as exc:
-        problems = (
-            "; ".join(describe_setting(e["loc"], e["msg"]) for e in exc.errors())
-            if isinstance(exc, ValidationError)
-            else str(exc)
-        )
-        console.print(f"[bold red]error:[/] invalid configuration: {problems}")
-        console.print("Fix the environment variable (or parley.toml) named above and run the command again.")
-        raise typer.Exit(code=2) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
-    )
-    # Schema migrations and HTTP clients narrate every step at INFO; keep the terminal for Parley.
-    for chatty in ("alembic", "httpx", "elastic_transport"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
-    if settings.log_level.upper() != "DEBUG":
-        # A step that fails ends a flow through a panic inside Bytewax, whose Rust backtrace (a
-        # hundred lines when RUST_BACKTRACE is set) says nothing the error printed after it
-        # does not; the flow processes inherit this.
-        os.environ["RUST_BACKTRACE"] = "0"
-    return settings
-
-
-def _with_demo_fallback(settings: Settings) -> Settings:
-    """``settings`` as given, or, when no import path is configured and the demo is enabled,
-    the demo brand's settings importing the bundled demo dataset (for hubs with no channel)."""
-    if settings.import_paths or not settings.demo:
-        return settings
-    from cli.demo import DEMO_PATH, demo_settings
-
-    return demo_settings(settings).model_copy(update={"import_paths": [DEMO_PATH]})
-
-
-def settings_for_run(*, demo_fallback: bool) -> Settings:
-    """The settings ``parley run`` ingests with (the demo's when ``demo_fallback`` and nothing
-    else is configured); ``cli.cluster``'s flow processes build theirs the same way."""
-    settings = _settings()
-    return _with_demo_fallback(settings) if demo_fallback else settings
 
 
 def _processes(requested: int | None, settings: Settings) -> int:
@@ -199,7 +148,7 @@ def run(
     Resumable: state is kept in a Bytewax recovery directory under the data directory, so a
     restart after a kill continues where it stopped and writes nothing twice.
     """
-    settings = _settings()
+    settings = load_settings()
     host, port = host or settings.api.host, port or settings.api.port
     try:
         _migrate_apart(settings)
@@ -212,7 +161,7 @@ def run(
             if channel_sources(settings) or inbox_sources(settings):
                 _run_live(settings, host, port, serve, count)
                 return
-            settings = _with_demo_fallback(settings)
+            settings = with_demo_fallback(settings)
             if count > 1:
                 summary = run_processes(
                     settings, settings.import_paths, count, recovery=True, demo_fallback=True
@@ -348,7 +297,7 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @app.command()
 def serve(port: PortOpt = None, host: HostOpt = None) -> None:
     """Serve the API over the stored data, ingesting nothing."""
-    settings = _settings()
+    settings = load_settings()
     try:
         _serve(settings, host or settings.api.host, port or settings.api.port)
     except FatalError as exc:
@@ -368,20 +317,22 @@ def ingest(
     ] = 1,
 ) -> None:
     """Import files through the same parsers as live channels; prints a summary at the end."""
-    settings = _settings()
+    settings = load_settings()
     try:
         count = _processes(processes, settings)
-        if count > 1:  # the processes start first and load their models while the store migrates
+        # the migration runs in its child while the models load
+        migration = _start_migration(settings)
+        if count > 1:
             summary = run_processes(
                 settings,
                 paths,
                 count,
                 recovery=False,
                 shared_nothing=True,  # files can be read by every process: no exchange needed
-                before_start=lambda: _migrate_apart(settings),
+                before_start=migration.wait,
             )
-        else:  # the migration runs in its child while this process loads the models
-            summary = run_in_process(settings, paths, recovery=False, migration=_start_migration(settings))
+        else:
+            summary = run_in_process(settings, paths, recovery=False, migration=migration)
     except FatalError as exc:
         fail(exc)
     print_summary(summary)
@@ -396,7 +347,7 @@ def dead_letters(
     """List input that could not be processed, newest first, with the reason."""
     from crm import open_crm
 
-    settings = _settings()
+    settings = load_settings()
     crm = open_crm(settings)
     try:
         total, letters = crm.list_dead_letters(limit=limit, offset=0, stage=stage)
@@ -419,12 +370,12 @@ def dead_letters(
     Console().print(table)
 
 
-agents.register(app, lambda: _settings())
-kb.register(app, lambda: _settings())
-rules.register(app, lambda: _settings())
-dispatch.register(app, lambda: _settings())
-report.register(app, lambda: _settings())
-webhooks.register(app, lambda: _settings())
+agents.register(app, lambda: load_settings())
+kb.register(app, lambda: load_settings())
+rules.register(app, lambda: load_settings())
+dispatch.register(app, lambda: load_settings())
+report.register(app, lambda: load_settings())
+webhooks.register(app, lambda: load_settings())
 
 
 def main() -> None:

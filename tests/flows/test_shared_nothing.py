@@ -7,6 +7,7 @@ without any exchange between the processes.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -95,8 +96,11 @@ def test_two_processes_store_every_thread_once_with_replays_and_bad_lines(tmp_pa
     extra.write_text("".join(replays) + "{not json\n")
     data = tmp_path / "data"
 
-    summary = _summary(_ingest(process_env(data), source, extra))
+    output = _ingest(process_env(data, PARLEY_LOG_LEVEL="INFO"), source, extra)
+    summary = _summary(output)
 
+    # forked from the command, which loaded the models once (cli.cluster.can_fork)
+    assert re.search(r"2 flow processes forked: pids \d+, \d+", output), output[-2000:]
     assert_every_thread_stored_once(data, (f"line {len(replays) + 1} is not JSON",))
     assert summary["read"] == len(lines) + len(replays) + 1  # counted once, not per process
     assert summary["ingested"] == THREADS * PER_THREAD
