@@ -60,4 +60,6 @@ class RequestBody(BaseModel):
                 stack.extend(node.values())
             elif isinstance(node, list | tuple):
                 stack.extend(node)
+            elif isinstance(node, BaseModel):  # a nested part of the body (an SLA's escalation)
+                stack.extend(getattr(node, name) for name in type(node).model_fields)
         return value

@@ -95,7 +95,11 @@ def table_response(table: Table, format: Format) -> TablePage | Response:
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     end = until or utcnow()
-    start = since or end - timedelta(days=7)
+    try:
+        start = since or end - timedelta(days=7)
+    except OverflowError:  # a week before `until` is before the year 1
+        message = "until must be at least a week after 0001-01-01"
+        raise unprocessable("until", message, location="query") from None
     if start >= end:
         raise unprocessable("since", "since must be before until", location="query")
     return start, end
