@@ -196,8 +196,11 @@ class ForkedWorker:
     def poll(self) -> int | None:
         """The exit code once the process has ended (reaping it), else None."""
         if self.returncode is None:
-            with suppress(ChildProcessError):  # reaped already: the code was recorded then
+            try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: its code is lost, so it failed
+                self.returncode = 255
+            else:
                 if pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
