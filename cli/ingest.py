@@ -77,9 +77,9 @@ def run_processes(
             fork=fork,
         )
         on_read(total)
-    # imported once the processes have run, not before they start: the stores it needs are
-    # loaded by then (cli.cluster.prepare_stores, while they load their models), and the
-    # 0.3 s its import took up front was time every process waited to be started
+    # imported once the processes have run, not before they start (when they are started
+    # afresh, the 0.3 s its import took up front was time every process waited for; when
+    # forked, preload has imported it already)
     from flows.kb_writer import finish_ingest
 
     finish_ingest(settings, report)

@@ -370,12 +370,12 @@ def dead_letters(
     Console().print(table)
 
 
-agents.register(app, lambda: load_settings())
-kb.register(app, lambda: load_settings())
-rules.register(app, lambda: load_settings())
-dispatch.register(app, lambda: load_settings())
-report.register(app, lambda: load_settings())
-webhooks.register(app, lambda: load_settings())
+agents.register(app, load_settings)
+kb.register(app, load_settings)
+rules.register(app, load_settings)
+dispatch.register(app, load_settings)
+report.register(app, load_settings)
+webhooks.register(app, load_settings)
 
 
 def main() -> None:

@@ -34,12 +34,11 @@ def test_a_process_with_one_thread_forks_and_one_with_more_does_not() -> None:
 def test_a_forked_worker_reports_its_exit_code_and_leaves_through_os_exit() -> None:
     lines = _run(
         """
-        import atexit
+        import atexit, os
         from cli.cluster import _fork_worker
 
-        atexit.register(lambda: print("exit handler of", "parent" if os.getpid() == me else "child"))
-        import os
         me = os.getpid()
+        atexit.register(lambda: print("exit handler of", "parent" if os.getpid() == me else "child"))
         worker = _fork_worker(["--index", "0"], None)  # no --report: the worker's argparse says so
         print("code", worker.wait(timeout=60), worker.poll(), worker.returncode)
         """
