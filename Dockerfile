@@ -9,6 +9,8 @@ COPY enrichment enrichment
 COPY flows flows
 COPY kb kb
 COPY crm crm
+COPY analytics analytics
+COPY outbound outbound
 COPY api api
 COPY cli cli
 RUN pip install --no-cache-dir .
