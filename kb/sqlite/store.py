@@ -166,6 +166,10 @@ class SQLiteKB:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        #: the last ``upsert_messages``' documents with the messages they were dumped from: the
+        #: flow settles those messages' conversations next, and a row still holding that very
+        #: text is the message already in hand (parsing it again was a third of the settle)
+        self._written: Mapping[str, tuple[str, Message]] = {}
         with _translated(self.path):
             conn = self._conn()
             # Both reads in one snapshot, and the schema created in one transaction: a second
@@ -300,6 +304,7 @@ class SQLiteKB:
             conn.executemany(
                 "INSERT OR IGNORE INTO message_terms (field, value, mrow) VALUES (?,?,?)", term_rows
             )
+        self._written = {mid: (docs[mid], message) for mid, message in latest.items()}
         return result
 
     def upsert_conversations(self, conversations: Sequence[Conversation]) -> UpsertResult:
@@ -422,7 +427,7 @@ class SQLiteKB:
         saved: list[str] = []
         with self._write() as conn:
             existing = existing_docs(conn, "conversations", ids)
-            threads = conversation_messages(conn, ids, ROLLUP_MESSAGE_LIMIT)
+            threads = conversation_messages(conn, ids, ROLLUP_MESSAGE_LIMIT, known=self._written)
             emptied: list[int] = []
             for cid in ids:
                 messages = threads.get(cid)

@@ -5,7 +5,7 @@ inside a transaction the caller holds (``kb.sqlite.store.SQLiteKB`` opens the tr
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal
 
 from hub.models import Message
@@ -134,10 +134,18 @@ def delete_conversation_rows(conn: sqlite3.Connection, rowids: Sequence[int]) ->
 
 
 def conversation_messages(
-    conn: sqlite3.Connection, conversation_ids: Sequence[str], limit: int
+    conn: sqlite3.Connection,
+    conversation_ids: Sequence[str],
+    limit: int,
+    known: Mapping[str, tuple[str, Message]] | None = None,
 ) -> dict[str, list[Message]]:
     """The first ``limit`` readable messages of each conversation, oldest first (as
-    ``SQLiteKB.conversation_messages`` reads one conversation), one statement a chunk."""
+    ``SQLiteKB.conversation_messages`` reads one conversation), one statement a chunk.
+
+    ``known`` maps message ids to a document text and the message it was dumped from: a row
+    whose document is exactly that text is that message, taken as it is instead of parsed.
+    """
+    known = known or {}
     found: dict[str, list[Message]] = {}
     for chunk in chunks(conversation_ids):
         marks = ",".join("?" * len(chunk))
@@ -149,7 +157,10 @@ def conversation_messages(
             (*chunk, limit),
         )
         for cid, mid, doc in rows:
-            message = read_document(Message, "message", mid, doc)
+            hit = known.get(mid)
+            message = (
+                hit[1] if hit is not None and hit[0] == doc else read_document(Message, "message", mid, doc)
+            )
             if message is not None:
                 found.setdefault(cid, []).append(message)
     return found

@@ -321,6 +321,23 @@ def test_sqlite_settles_in_one_write_with_what_the_generic_settle_saves(tmp_path
     generic_kb.close()
 
 
+def test_sqlite_settles_from_the_rows_another_writer_changed_since_its_own_write(tmp_path: Path) -> None:
+    # the settle takes the messages this KB just wrote as they are, but only rows that still
+    # hold what it wrote: a row another process rewrote meanwhile is read from the row
+    ours, theirs = SQLiteKB(tmp_path / "kb.sqlite3"), SQLiteKB(tmp_path / "kb.sqlite3")
+    ours.upsert_messages([tweet(0, "0"), tweet(1, "0")])
+    theirs.upsert_messages([tweet(1, "0").model_copy(update={"text": "edited elsewhere"})])
+    assert ours.settle_conversations([conv("0")]) == [conv("0")]
+    settled = ours.get_conversation(conv("0"))
+    assert settled is not None and settled.message_count == 2 and settled.snippet == "edited elsewhere"
+    ours.upsert_messages([tweet(2, "0")])
+    ours.settle_conversations([conv("0")])
+    settled = ours.get_conversation(conv("0"))
+    assert settled is not None and settled.message_count == 3 and settled.snippet == "m2"
+    ours.close()
+    theirs.close()
+
+
 class _RefusingKB(SQLiteKB):
     """Refuses some documents the way Elasticsearch refuses a mapping error; writes the rest."""
 
