@@ -26,12 +26,13 @@ from channels.email import EMAIL
 from channels.feeds import FEEDS
 from channels.limits import check_message, check_payload
 from channels.normalised import NORMALISED_KIND, parse_normalised
+from channels.normalised import author_id_before_parsing as normalised_author_id
 from channels.twitter import TWITTER
 from hub.errors import FatalError, MalformedPayload
 from hub.models import Envelope, Message
 from hub.settings import Settings
 
-__all__ = ["CHANNELS", "configure", "parse_envelope"]
+__all__ = ["CHANNELS", "author_id_before_parsing", "configure", "parse_envelope"]
 
 #: channel name -> its descriptor
 CHANNELS: dict[str, Channel[Any]] = {
@@ -56,6 +57,13 @@ def parse_envelope(envelope: Envelope) -> list[Message]:
     for message in messages:
         check_message(message)
     return messages
+
+
+def author_id_before_parsing(envelope: Envelope) -> str | None:
+    """The identity id of the author of the messages ``envelope`` parses into, where it can be
+    read before parsing (``parley.message`` payloads; None for the other kinds, whose authors
+    only their parsers find)."""
+    return normalised_author_id(envelope) if envelope.kind == NORMALISED_KIND else None
 
 
 def _parser_for(envelope: Envelope) -> Parser:

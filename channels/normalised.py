@@ -41,7 +41,7 @@ from channels.limits import (
     check_json,
 )
 from hub.errors import MalformedPayload
-from hub.models import Attachment, Direction, Envelope, Identity, Message
+from hub.models import Attachment, Direction, Envelope, Identity, Message, identity_id
 
 __all__ = ["NORMALISED_KIND", "parse_normalised"]
 
@@ -125,6 +125,21 @@ def _check_limits(payload: dict[str, Any]) -> None:
         if name in payload:
             check_json(payload[name], name, max_depth=MAX_FREEFORM_DEPTH, max_chars=MAX_FREEFORM_CHARS)
     check_json(payload, "payload", max_depth=MAX_PAYLOAD_DEPTH, max_chars=MAX_PAYLOAD_CHARS)
+
+
+def author_id_before_parsing(envelope: Envelope) -> str | None:
+    """The identity id :func:`parse_normalised` gives the author of ``envelope``'s message,
+    read off the raw payload without validating it (None where there is no author to read).
+
+    Exact when the payload parses; when it does not, the envelope is still *about* that
+    author, which is what a process share needs to decide who parses it (``flows.ingest``).
+    """
+    payload = envelope.payload
+    author = payload.get("author") if isinstance(payload, dict) else None
+    native_id = author.get("native_id") if isinstance(author, dict) else None
+    if not isinstance(native_id, str) or not native_id:
+        return None
+    return identity_id(envelope.channel, native_id)
 
 
 def parse_normalised(envelope: Envelope) -> list[Message]:

@@ -42,7 +42,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import KeyedStream
 
-from channels import CHANNELS, configure, parse_envelope
+from channels import CHANNELS, author_id_before_parsing, configure, parse_envelope
 from channels.base import NamedSource
 from flows.imports import FileImportSource, ImportItem
 from flows.inbox import inbox_sources
@@ -99,15 +99,19 @@ def _sent_by_us(message: Message, own: frozenset[str]) -> bool:
 
 
 def parse_item(
-    item: ImportItem, report: IngestReport | None = None, own: frozenset[str] = frozenset()
+    item: ImportItem,
+    report: IngestReport | None = None,
+    own: frozenset[str] = frozenset(),
+    *,
+    count_read: bool = True,
 ) -> list[Message | DeadLetter]:
     """One source item → its messages, or a dead letter saying why it could not be read.
 
     Messages whose author is one of the hub's ``own`` identities are outbound; messages that do
     not match their ``listen_query`` (a feed's listening query) are dropped (counted as
-    ``filtered``).
+    ``filtered``). ``count_read`` false: another process counts the item as read.
     """
-    if report is not None:
+    if report is not None and count_read:
         report.read += 1
     if isinstance(item, DeadLetter):
         return [item]
@@ -205,7 +209,9 @@ class ProcessShare:
     everything the flow keys by author shard or message id (the thread step's subject memory,
     the dedupe of a message's replays: one message, one author) stays in one process, as in a
     cluster; process 0 also keeps what could not be read or parsed (dead letters) and counts
-    the records read.
+    the records read. A record whose author is known before parsing (``parley.message``) is
+    parsed by its author's process only, which keeps whatever it yields, its dead letter too
+    (:meth:`parse`).
     """
 
     index: int
@@ -214,8 +220,30 @@ class ProcessShare:
     def keeps(self, item: Message | DeadLetter) -> bool:
         """Whether this process carries ``item`` on (each item: exactly one process does)."""
         if isinstance(item, Message):
-            return author_shard(item) % self.count == self.index
+            return self.owns(author_shard(item))
         return self.index == 0
+
+    def owns(self, shard: int) -> bool:
+        return shard % self.count == self.index
+
+    def parse(
+        self, item: ImportItem, report: IngestReport | None, own: frozenset[str] = frozenset()
+    ) -> list[Message | DeadLetter]:
+        """This process's share of what ``item`` parses into (``parse_item``), counted in
+        ``report`` so that the processes' reports add up to one process's.
+
+        Parsing the records another process keeps was a sixtieth of each process's time:
+        where the author can be read off the record, only the author's process parses it.
+        """
+        first = report if self.index == 0 else None
+        author = None if isinstance(item, DeadLetter) else author_id_before_parsing(item)
+        if author is None:  # every process parses it and keeps its share; the first counts
+            return [parsed for parsed in parse_item(item, first, own) if self.keeps(parsed)]
+        if not self.owns(_shard_of(author)):
+            if first is not None:
+                first.read += 1
+            return []
+        return parse_item(item, report, own, count_read=first is not None)
 
 
 def _fingerprint(message: Message) -> str:
@@ -377,11 +405,10 @@ def build_flow(
     items = streams[0] if len(streams) == 1 else op.merge("merge_inputs", *streams)
 
     own = settings.own_identities()
-    # of a shared-nothing run, every process reads every record: one counts what it read
-    reading = report if share is None or share.index == 0 else None
-    parsed = op.flat_map("parse", items, lambda item: parse_item(item, reading, own))
-    if share is not None:
-        parsed = op.filter("share", parsed, share.keeps)
+    if share is None:
+        parsed = op.flat_map("parse", items, lambda item: parse_item(item, report, own))
+    else:  # every process reads every record and parses its share
+        parsed = op.flat_map("parse", items, lambda item: share.parse(item, report, own))
     split = op.branch("split_dead_letters", parsed, _is_message)
 
     # shard i is owned by worker i % processes (flows.placement): Bytewax's hash of 64 plain

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import SHARDS, ProcessShare, author_shard
-from hub.models import Author, DeadLetter, Message
+from channels import author_id_before_parsing, parse_envelope
+from flows.imports import ImportItem
+from flows.ingest import SHARDS, ProcessShare, author_shard, parse_item
+from flows.report import IngestReport, sum_reports
+from hub.errors import MalformedPayload
+from hub.models import Author, DeadLetter, Envelope, Message
 from hub.settings import Settings
 from kb import open_kb
 from tests.flows.threads_workload import (
@@ -62,6 +66,64 @@ def test_every_message_is_kept_by_exactly_one_process_chosen_by_its_author() -> 
 def test_what_could_not_be_read_is_kept_by_the_first_process_only() -> None:
     letter = DeadLetter(stage="import", reason="not JSON", raw="{", channel=None)
     assert [ProcessShare(i, 2).keeps(letter) for i in range(2)] == [True, False]
+
+
+def _envelope(payload: object) -> Envelope:
+    return Envelope(channel="twitter", kind="parley.message", account="brand", payload=payload)
+
+
+def _records() -> list[ImportItem]:
+    """parley.message records: valid ones, bad ones with and without a readable author, and
+    records of other kinds and unreadable lines, whose authors only parsing finds."""
+    records: list[ImportItem] = []
+    for n in range(60):
+        author = {"native_id": f"ü{n % 12} ", "handle": f"u{n % 12}"} if n % 5 else None
+        payload: dict[str, object] = {"native_id": str(n), "text": f"tweet {n}", "created_at": T0.isoformat()}
+        if author is not None:
+            payload["author"] = author
+        if n % 7 == 0:
+            del payload["text"]  # does not parse: a dead letter, author readable or not
+        records.append(_envelope(payload))
+    records.append(_envelope({"native_id": "99", "text": "x", "author": {"native_id": 7}}))
+    records.append(_envelope(["not", "an", "object"]))
+    records.append(Envelope(channel="email", kind="rfc822", payload="Subject: hi\r\n\r\nbody"))
+    records.append(DeadLetter(stage="import", reason="not JSON", raw="{", channel=None))
+    return records
+
+
+def test_each_record_is_parsed_into_one_process_and_the_counts_add_up() -> None:
+    records = _records()
+    alone = IngestReport()
+    expected = [item for record in records for item in parse_item(record, alone)]
+    for count in (2, 3):
+        reports = [IngestReport() for _ in range(count)]
+        kept = [
+            [item for r in records for item in ProcessShare(i, count).parse(r, reports[i])]
+            for i in range(count)
+        ]
+        assert all(kept)  # every process got a share
+        together = [item for items in kept for item in items]
+        key = lambda item: item.id if isinstance(item, Message) else f"{item.reason}|{item.raw}"  # noqa: E731
+        assert sorted(map(key, together)) == sorted(map(key, expected))
+        for index, items in enumerate(kept):  # a message stays with its author's process
+            assert all(
+                ProcessShare(index, count).owns(author_shard(m)) for m in items if isinstance(m, Message)
+            )
+        summed = sum_reports([report.as_dict() for report in reports])
+        assert summed.as_dict() == alone.as_dict()
+        assert summed.read == len(records) and reports[0].read == len(records)
+
+
+def test_the_author_read_before_parsing_is_the_one_parsing_gives() -> None:
+    for record in _records():
+        if isinstance(record, DeadLetter):
+            continue
+        author = author_id_before_parsing(record)
+        try:
+            messages = parse_envelope(record)
+        except MalformedPayload:
+            continue
+        assert [m.author.id if m.author else None for m in messages] == [author] * len(messages)
 
 
 def _ingest(env: dict[str, str], *paths: Path, processes: int = 2) -> str:
