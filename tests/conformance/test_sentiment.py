@@ -114,7 +114,7 @@ def test_training_is_deterministic_on_a_sample(corpora: Path, tmp_path: Path) ->
     digests = []
     for run in ("one", "two"):
         out = tmp_path / run / "sentiment-en.npz"
-        argv = ["--train", str(corpora / TRAIN), "--out", str(out), "--limit", "3000"]
+        argv = ["--train", str(corpora / TRAIN), "--out", str(out), "--limit", "1500"]
         assert train_sentiment.main(argv) == 0
         digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
         assert SentimentModel.load(out).score_batch(["love it"])[0][1] in LABELS
