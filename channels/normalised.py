@@ -43,7 +43,7 @@ from channels.limits import (
 from hub.errors import MalformedPayload
 from hub.models import Attachment, Direction, Envelope, Identity, Message, identity_id
 
-__all__ = ["NORMALISED_KIND", "parse_normalised"]
+__all__ = ["NORMALISED_KIND", "author_id_before_parsing", "parse_normalised"]
 
 NORMALISED_KIND = "parley.message"
 

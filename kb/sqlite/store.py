@@ -168,7 +168,7 @@ class SQLiteKB:
         self._lock = threading.Lock()
         #: the last ``upsert_messages``' documents with the messages they were dumped from: the
         #: flow settles those messages' conversations next, and a row still holding that very
-        #: text is the message already in hand (parsing it again was a third of the settle)
+        #: text is the message already in hand (parsing it again was a quarter of the settle)
         self._written: Mapping[str, tuple[str, Message]] = {}
         with _translated(self.path):
             conn = self._conn()
