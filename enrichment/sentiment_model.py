@@ -150,8 +150,32 @@ class Featurizer:
             self._token_columns[token] = found
         return found
 
+    def _cache_columns(self, tokens: Iterable[str]) -> None:
+        """What :meth:`_columns` would cache for each of ``tokens`` it does not hold, looked up
+        in one pass: a few numpy calls for a batch's new tokens instead of a few for each (on
+        12,000 unseen tweets the misses were half of scoring). Leaves the cache's bound to
+        :meth:`_columns` when they would pass it."""
+        cache = self._token_columns
+        missing = [token for token in dict.fromkeys(tokens) if token not in cache]
+        if not missing or len(cache) + len(missing) > _TOKEN_CACHE_LIMIT:
+            return
+        keys: list[str] = []
+        bounds = [0]
+        for token in missing:
+            keys += (f"w:{token}", f"w:{token}_neg", *char_ngrams(token))
+            if len(token) > 1 and token[0] == "#":
+                keys.append(f"w:{token[1:]}")
+            bounds.append(len(keys))
+        columns = self._names.lookup(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
+        known = columns >= 0
+        for token, start, end in zip(missing, bounds, bounds[1:], strict=False):
+            chars = columns[start + 2 : end]
+            cache[token] = (int(columns[start]), int(columns[start + 1]), chars[known[start + 2 : end]])
+
     def transform(self, texts: Sequence[str]) -> SparseBatch:
         """The features of ``texts``, row ``i`` for ``texts[i]``."""
+        tokenized = [tokenize(text) for text in texts]
+        self._cache_columns(token for tokens in tokenized for token in tokens.words)
         columns = self._columns
         # Column ids go to numpy in bulk: per-token arrays from the cache (character n-grams)
         # are concatenated once, word and bigram ids are collected as plain ints.
@@ -162,10 +186,9 @@ class Featurizer:
         pair_hashes: list[int] = []
         pair_rows: list[int] = []
         dense: list[list[float]] = []
-        for row, text in enumerate(texts):
+        for row, tokens in enumerate(tokenized):
             # The columns of word_features(tokens) and of each token's char_ngrams, looked up
             # through the per-token cache (training builds the vocabulary from those functions).
-            tokens = tokenize(text)
             words = tokens.words
             for token, negated in zip(words, tokens.negated, strict=True):
                 plain, negated_col, chars = columns(token)
