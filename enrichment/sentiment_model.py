@@ -153,7 +153,7 @@ class Featurizer:
     def _cache_columns(self, tokens: Iterable[str]) -> None:
         """What :meth:`_columns` would cache for each of ``tokens`` it does not hold, looked up
         in one pass: a few numpy calls for a batch's new tokens instead of a few for each (on
-        12,000 unseen tweets the misses were half of scoring). Leaves the cache's bound to
+        12,000 unseen tweets the misses were about half of scoring). Leaves the cache's bound to
         :meth:`_columns` when they would pass it."""
         cache = self._token_columns
         missing = [token for token in dict.fromkeys(tokens) if token not in cache]
@@ -168,7 +168,7 @@ class Featurizer:
             bounds.append(len(keys))
         columns = self._names.lookup(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
         known = columns >= 0
-        for token, start, end in zip(missing, bounds, bounds[1:], strict=False):
+        for token, (start, end) in zip(missing, pairwise(bounds), strict=True):
             chars = columns[start + 2 : end]
             cache[token] = (int(columns[start]), int(columns[start + 1]), chars[known[start + 2 : end]])
 
