@@ -22,7 +22,8 @@ and the ratios p/r and p/n (throughput, memory and CPU); ``--repeat K`` runs K r
 prints the medians. ``--tweets N --processes`` compares ``parley ingest --processes 1`` and
 ``--processes 2`` the same way (start-up included), and, in each round, how much faster two
 raw NER processes (numpy's BLAS) side by side finish than one alone (run before and after the
-pair): the most two processes can gain on this machine, start-up aside. Run:
+pair): the most two processes can gain on this machine, start-up aside; and the speed-up over
+that ceiling, round by round. Run:
 ``python bench/ingest.py --tweets 12000 --repeat 3`` and
 ``python bench/ingest.py --tweets 20000 --processes``.
 """
@@ -309,6 +310,12 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
             f"ceiling: two raw NER processes (numpy's BLAS, {min(n, CEILING_TWEETS)} tweets each)"
             f" side by side = {statistics.median(ceiling):.2f}x one alone (paired: {rounds})"
         )
+        # the share of what the machine allowed that Parley reached, round by round: a figure
+        # that can be compared across machines, where the speed-up alone cannot
+        one, two = rows["1 process"], rows["2 processes"]
+        reached = [o[0] / t[0] / c for o, t, c in zip(one, two, ceiling, strict=True)]
+        shown = ", ".join(f"{r:.2f}" for r in reached)
+        print(f"speed-up / ceiling = {statistics.median(reached):.2f} (paired: {shown})")
 
 
 def main() -> None:
