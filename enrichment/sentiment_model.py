@@ -98,6 +98,15 @@ class _HashedColumns:
         return int(self.lookup(np.array([hash(key)], dtype=np.int64))[0])
 
 
+def _token_keys(token: str) -> list[str]:
+    """The vocabulary names a token may bring: its unigram, its negated unigram, its character
+    n-grams and, for a hashtag, its word's unigram (the first two always in that order)."""
+    keys = [f"w:{token}", f"w:{token}_neg", *char_ngrams(token)]
+    if len(token) > 1 and token[0] == "#":
+        keys.append(f"w:{token[1:]}")
+    return keys
+
+
 class Featurizer:
     """Texts -> :class:`SparseBatch` for a fixed vocabulary, idf vector and valence table."""
 
@@ -139,9 +148,7 @@ class Featurizer:
     def _columns(self, token: str) -> tuple[int, int, IntArray]:
         found = self._token_columns.get(token)
         if found is None:
-            keys = [f"w:{token}", f"w:{token}_neg", *char_ngrams(token)]
-            if len(token) > 1 and token[0] == "#":
-                keys.append(f"w:{token[1:]}")
+            keys = _token_keys(token)
             columns = self._names.lookup(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
             always = columns[2:]
             found = (int(columns[0]), int(columns[1]), always[always >= 0])
@@ -162,9 +169,7 @@ class Featurizer:
         keys: list[str] = []
         bounds = [0]
         for token in missing:
-            keys += (f"w:{token}", f"w:{token}_neg", *char_ngrams(token))
-            if len(token) > 1 and token[0] == "#":
-                keys.append(f"w:{token[1:]}")
+            keys += _token_keys(token)
             bounds.append(len(keys))
         columns = self._names.lookup(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
         known = columns >= 0
