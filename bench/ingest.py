@@ -174,6 +174,13 @@ with use_ops("numpy", use_blis=False):
     nlp = spacy.load(EnrichmentSettings().spacy_model, exclude=UNUSED_PIPES)""",
 )
 
+#: the same with the NER's transition loop holding the GIL, as Parley runs it
+#: (``enrichment.parser_loop``): Parley's own NER, without the rest of its work
+RAW_NER_GIL_HELD = RAW_NER_NUMPY_BLAS.replace(
+    "nlp.pipe(texts, batch_size=256)",
+    "__import__('enrichment.parser_loop').parser_loop.pipe_holding_gil(nlp, texts, 256)",
+)
+
 
 def real_tweets(path: Path, n: int) -> int:
     """Write up to ``n`` real tweets from the corpora to ``path`` as parley.message lines."""
@@ -276,6 +283,7 @@ def bench_tweets(n: int, repeat: int, compare_processes: bool) -> None:
                 commands = {
                     "raw NER nlp.pipe": [sys.executable, "-c", RAW_NER, str(source)],
                     "raw NER numpy BLAS": [sys.executable, "-c", RAW_NER_NUMPY_BLAS, str(source)],
+                    "raw NER GIL held": [sys.executable, "-c", RAW_NER_GIL_HELD, str(source)],
                     "parley ingest": parley_ingest(source, Path(tmp), 1),
                 }
             for name, command in commands.items():
