@@ -48,7 +48,7 @@ bench: setup
 	$(PY) bench/kb.py --n 20000
 	$(PY) bench/crm.py --n 10000
 	$(PY) bench/ingest.py --tweets 12000 --repeat 3
-	$(PY) bench/ingest.py --tweets 20000 --processes
+	$(PY) bench/ingest.py --tweets 20000 --processes --repeat 3
 	$(PY) bench/sentiment.py
 	$(PY) bench/webhooks.py
 
