@@ -66,6 +66,11 @@ def test_a_beam_parser_runs_in_its_own_pipe(enricher: Enricher, monkeypatch: pyt
     ner = nlp.get_pipe("ner")
     monkeypatch.setitem(ner.cfg, "beam_width", 4)  # type: ignore[attr-defined]
     assert not holds_gil(ner)
+
+    def not_for_beams(parser: Any, docs: list[Any]) -> list[Any]:
+        raise AssertionError("a beam parser went through the greedy loop")
+
+    monkeypatch.setattr(parser_loop, "parse_holding_gil", not_for_beams)
     assert entities(pipe_holding_gil(nlp, TEXTS[:2], 64)) == entities(nlp.pipe(TEXTS[:2]))
 
 
