@@ -63,9 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not paths or args.recovery:
             parser.error("--share-of reads import paths, without recovery")
         share = ProcessShare(args.index, args.share_of)
-        # each process keeps about 1/N of what it reads: read N batches' worth at a time, so
-        # its NER batches are as large as one process's
-        source = FileImportSource(paths, batch_size=batch * share.count, on_emit=progress)
+        source = FileImportSource(paths, batch_size=share.read_batch(batch), on_emit=progress)
         flow = build_flow(settings, [("import", source)], report=report, share=share)
     else:
         processes = len(args.addresses.split(";"))

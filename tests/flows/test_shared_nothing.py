@@ -19,7 +19,7 @@ import pytest
 
 from channels import author_id_before_parsing, parse_envelope
 from flows.imports import ImportItem
-from flows.ingest import SHARDS, ProcessShare, author_shard, parse_item
+from flows.ingest import SHARDS, SHARE_BATCHES, ProcessShare, author_shard, parse_item
 from flows.report import IngestReport, sum_reports
 from hub.errors import MalformedPayload
 from hub.models import Author, DeadLetter, Envelope, Message
@@ -61,6 +61,19 @@ def test_every_message_is_kept_by_exactly_one_process_chosen_by_its_author() -> 
         assert all(len(processes) == 1 for processes in by_author.values())
         assert {author_shard(m) % count for m in messages} == set(range(count))  # all get work
     assert {author_shard(m) for m in messages} <= set(range(SHARDS))
+
+
+def test_a_process_reads_enough_records_for_batches_of_its_share_larger_than_one_process() -> None:
+    messages = [_message(f"m{n}@x", f"customer{n % 5000}@example.org") for n in range(20_000)]
+    for count in (2, 3):
+        for share in (ProcessShare(index, count) for index in range(count)):
+            read = share.read_batch(256)
+            assert read == 256 * count * SHARE_BATCHES
+            kept = [
+                sum(share.keeps(m) for m in messages[i : i + read]) for i in range(0, 20_000 - read, read)
+            ]
+            # about SHARE_BATCHES of one process's batches, within the authors' spread
+            assert all(0.8 * SHARE_BATCHES * 256 <= n <= 1.2 * SHARE_BATCHES * 256 for n in kept), kept
 
 
 def test_what_could_not_be_read_is_kept_by_the_first_process_only() -> None:
