@@ -177,8 +177,9 @@ with use_ops("numpy", use_blis=False):
 #: the same with the NER's transition loop holding the GIL, as Parley runs it
 #: (``enrichment.parser_loop``): Parley's own NER, without the rest of its work
 RAW_NER_GIL_HELD = RAW_NER_NUMPY_BLAS.replace(
-    "nlp.pipe(texts, batch_size=256)",
-    "__import__('enrichment.parser_loop').parser_loop.pipe_holding_gil(nlp, texts, 256)",
+    "n = sum(len(doc.ents) for doc in nlp.pipe(texts, batch_size=256))",
+    "from enrichment.parser_loop import pipe_holding_gil\n"
+    "n = sum(len(doc.ents) for doc in pipe_holding_gil(nlp, texts, 256))",
 )
 
 

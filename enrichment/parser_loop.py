@@ -19,8 +19,9 @@ same operations, same order of documents: the entities are identical (tests comp
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from hub.iterables import batched
 
 if TYPE_CHECKING:  # spaCy is imported where a pipeline is loaded, not with this module
     from spacy.language import Language
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # spaCy is imported where a pipeline is loaded, not with this
     from spacy.tokens import Doc
 
 __all__ = ["holds_gil", "parse_holding_gil", "pipe_holding_gil"]
-
-_T = TypeVar("_T")
 
 
 def holds_gil(component: object) -> TypeGuard[Parser]:
@@ -48,7 +47,7 @@ def holds_gil(component: object) -> TypeGuard[Parser]:
 def pipe_holding_gil(nlp: Language, texts: Iterable[str], batch_size: int) -> Iterator[Doc]:
     """What ``nlp.pipe(texts, batch_size=batch_size)`` yields: the docs in order, each through
     every component of ``nlp.pipeline``, greedy parsers by :func:`parse_holding_gil`."""
-    for chunk in _chunks(texts, batch_size):
+    for chunk in batched(texts, batch_size):
         docs = [nlp.make_doc(text) for text in chunk]
         for _, component in nlp.pipeline:
             if holds_gil(component):
@@ -64,14 +63,8 @@ def _annotate(parser: Parser, docs: list[Doc], batch_size: int) -> None:
     # As Parser.pipe: shortest first, in sub-batches of a quarter, so that the states of a
     # sub-batch end at about the same step.
     by_length = sorted(docs, key=len)
-    for sub_batch in _chunks(by_length, max(batch_size // 4, 2)):
+    for sub_batch in batched(by_length, max(batch_size // 4, 2)):
         parser.set_annotations(sub_batch, parse_holding_gil(parser, sub_batch))
-
-
-def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def parse_holding_gil(parser: Parser, docs: list[Doc]) -> list[Any]:

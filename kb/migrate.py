@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
+from hub.iterables import batched
 from hub.models import Conversation, Message
 from kb.base import KnowledgeBase, OnUnreadable, UnreadableDocument, UpsertResult
 
@@ -47,7 +48,6 @@ class DocumentSource(Protocol):
     def count_conversations(self) -> int: ...
 
 
-T = TypeVar("T")
 _Phase = Literal["conversations", "messages"]
 _Upsert = Callable[[Sequence[Any]], UpsertResult]
 #: a phase's name, its source iterator (called with batch_size), target upsert, documents to skip
@@ -96,12 +96,6 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def _copy_phase(
     phase: _Phase,
     documents: Iterable[Any],
@@ -120,7 +114,7 @@ def _copy_phase(
     """
     done = skip
     state = {**saved, "phase": phase, f"{phase}_done": done}
-    for batch in _batches(islice(documents, skip, None), batch_size):
+    for batch in batched(islice(documents, skip, None), batch_size):
         result = upsert(batch)
         report.errors.update(result.errors)
         done += len(batch)
